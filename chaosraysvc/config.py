@@ -1,0 +1,97 @@
+"""Resolve where an activity acts from Chaos Toolkit `configuration` and the environment.
+
+Each setting is read from the experiment's `configuration` first, then from an
+environment variable, then a default::
+
+    "configuration": {
+        "raysvc_target": {"type": "env", "key": "RAYSVC_TARGET", "default": "sandbox"},
+        "rayservice_name": "rayservice-ha",
+        "rayservice_namespace": "default"
+    }
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chaosraysvc.errors import ConfigurationError
+
+TARGETS = ("sandbox", "kubernetes")
+
+# configuration key -> (environment variable, default)
+_KEYS: dict[str, tuple[str, str]] = {
+    "raysvc_target": ("RAYSVC_TARGET", "sandbox"),
+    "rayservice_name": ("RAYSVC_NAME", "rayservice-ha"),
+    "rayservice_namespace": ("RAYSVC_NAMESPACE", "default"),
+    "sandbox_state_dir": ("RAYSVC_SANDBOX_DIR", ""),
+    "serve_url": ("RAYSVC_SERVE_URL", ""),
+    "dashboard_url": ("RAYSVC_DASHBOARD_URL", ""),
+    "redis_label_selector": ("RAYSVC_REDIS_LABEL_SELECTOR", ""),
+}
+
+
+def default_sandbox_dir() -> Path:
+    """Return the sandbox state directory used when none is configured."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "chaosraysvc" / "sandbox"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where activities act: the target kind and how to find the RayService."""
+
+    target: str = "sandbox"
+    rayservice_name: str = "rayservice-ha"
+    rayservice_namespace: str = "default"
+    sandbox_state_dir: Path = Path()
+    serve_url: str = ""
+    dashboard_url: str = ""
+    redis_label_selector: str = ""
+
+
+def _value(configuration: Mapping[str, Any], key: str) -> str:
+    env_name, default = _KEYS[key]
+    raw = configuration.get(key)
+    if raw is None or raw == "":
+        raw = os.environ.get(env_name, default)
+    if not isinstance(raw, str | int | float):
+        raise ConfigurationError(
+            f"configuration key {key!r} must be a string, got {type(raw).__name__}: "
+            f"set it to a plain value in the experiment or through ${env_name}"
+        )
+    return str(raw).strip()
+
+
+def settings_from(configuration: Mapping[str, Any] | None) -> Settings:
+    """Build `Settings` from an experiment's configuration, with env fallbacks.
+
+    Raises `ConfigurationError` for an unknown target or an empty name.
+    """
+    conf: Mapping[str, Any] = configuration or {}
+    target = _value(conf, "raysvc_target").lower()
+    if target not in TARGETS:
+        raise ConfigurationError(
+            f"unknown target {target!r} (configuration 'raysvc_target' or $RAYSVC_TARGET): "
+            f"use one of {', '.join(TARGETS)}"
+        )
+    name = _value(conf, "rayservice_name")
+    namespace = _value(conf, "rayservice_namespace")
+    if not name or not namespace:
+        raise ConfigurationError(
+            "rayservice_name and rayservice_namespace must not be empty "
+            "(configuration or $RAYSVC_NAME / $RAYSVC_NAMESPACE)"
+        )
+    state_dir = _value(conf, "sandbox_state_dir")
+    return Settings(
+        target=target,
+        rayservice_name=name,
+        rayservice_namespace=namespace,
+        sandbox_state_dir=Path(state_dir).expanduser() if state_dir else default_sandbox_dir(),
+        serve_url=_value(conf, "serve_url").rstrip("/"),
+        dashboard_url=_value(conf, "dashboard_url").rstrip("/"),
+        redis_label_selector=_value(conf, "redis_label_selector"),
+    )

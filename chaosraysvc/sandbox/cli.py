@@ -1,0 +1,162 @@
+"""`chaosraysvc sandbox up | down | status | logs`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from chaosraysvc.config import default_sandbox_dir
+from chaosraysvc.sandbox.manager import Sandbox
+from chaosraysvc.sandbox.spec import SandboxSpec
+from chaosraysvc.sandbox.status import SandboxStatus
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _state_dir(args: argparse.Namespace) -> Path:
+    return Path(args.state_dir) if args.state_dir else default_sandbox_dir()
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    spec = SandboxSpec(
+        state_dir=_state_dir(args),
+        serve_port=args.serve_port,
+        dashboard_port=args.dashboard_port,
+        workers=args.workers,
+        restart_delay=args.restart_delay,
+        redis_storage=args.redis_storage,
+        head_in_serve_svc=not args.exclude_head_from_serve_svc,
+        redis_port=args.redis_port,
+        gcs_port=args.gcs_port,
+    )
+    spec.validate()
+    status = Sandbox(spec.state_dir).up(spec, timeout=args.timeout, progress=_say)
+    print(render_status(status))
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    result = Sandbox(_state_dir(args)).down()
+    if not result.was_up and not result.pods_ended:
+        _say(f"no sandbox is up in {_state_dir(args)}: nothing to do")
+    else:
+        _say(f"sandbox down in {result.seconds:.1f}s ({result.pods_ended} pod session(s) ended)")
+    if result.leftovers:
+        _say(f"warning: processes still alive: {result.leftovers}")
+        return 1
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    status = Sandbox(_state_dir(args)).status()
+    if args.json:
+        print(json.dumps(status.to_json(), indent=2))
+    else:
+        print(render_status(status))
+    return 0 if status.state in ("up", "absent", "down") else 1
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    print(Sandbox(_state_dir(args)).logs(args.pod, args.lines))
+    return 0
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def _table(rows: list[list[Any]]) -> str:
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    lines = ("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def render_status(status: SandboxStatus) -> str:
+    """Render a status as the readable table `sandbox status` prints."""
+    if status.state in ("absent", "down"):
+        return (
+            f"sandbox: {status.state} ({status.state_dir}); start it with `chaosraysvc sandbox up`"
+        )
+    lines = [f"sandbox: {status.state}  ({status.state_dir})", ""]
+    rows: list[list[Any]] = [["POD", "TYPE", "PHASE", "READY", "AGE", "RESTARTS"]]
+    for p in status.pods:
+        kind = p.labels.get("ray.io/node-type", p.role)
+        rows.append([p.name, kind, p.phase, "1/1" if p.ready else "0/1", _age(p.age_s), p.restarts])
+    lines += [_table(rows), ""]
+    lines.append(f"serve endpoints: {status.endpoints_ready}/{len(status.endpoints)} ready")
+    apps = ", ".join(f"{n}: {s}" for n, s in status.applications.items()) or "unknown"
+    lines.append(f"applications:    {apps}")
+    for name, message in status.application_messages.items():
+        lines.append(f"  {name}: {message.splitlines()[0][:160]}")
+    lines.append(f"serve URL:       {status.serve_url}/fruit/")
+    lines.append(f"dashboard URL:   {status.dashboard_url}")
+    if status.message:
+        lines.append(f"note: {status.message}")
+    return "\n".join(lines)
+
+
+def register(sub: Any) -> None:
+    sandbox = sub.add_parser("sandbox", help="run the local RayService HA sandbox")
+    actions = sandbox.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    def with_dir(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument(
+            "--state-dir",
+            default="",
+            help="sandbox state directory "
+            f"(default $RAYSVC_SANDBOX_DIR or {default_sandbox_dir()})",
+        )
+        return p
+
+    up = with_dir(
+        actions.add_parser("up", help="start Redis, a Ray head, workers and the fruit app")
+    )
+    up.add_argument("--workers", type=int, default=2, help="worker pods (default 2)")
+    up.add_argument(
+        "--serve-port", type=int, default=8000, help="serve Service port (default 8000)"
+    )
+    up.add_argument(
+        "--dashboard-port", type=int, default=8265, help="dashboard port (default 8265)"
+    )
+    up.add_argument("--redis-port", type=int, default=0, help="Redis port (default: a free one)")
+    up.add_argument("--gcs-port", type=int, default=0, help="head GCS port (default: a free one)")
+    up.add_argument(
+        "--restart-delay",
+        type=float,
+        default=5.0,
+        help="seconds before a lost pod is recreated (5)",
+    )
+    up.add_argument(
+        "--redis-storage",
+        choices=("persistent", "ephemeral"),
+        default="persistent",
+        help="persistent: Redis keeps its append-only file across pods; ephemeral: like the "
+        "KubeRay sample's Redis without a volume, a deleted Redis pod loses all GCS data",
+    )
+    up.add_argument(
+        "--exclude-head-from-serve-svc",
+        action="store_true",
+        help="keep the head's proxy out of the serve Service (KubeRay excludeHeadPodFromServeSvc)",
+    )
+    up.add_argument("--timeout", type=float, default=240.0, help="seconds to wait for ready (240)")
+    up.set_defaults(func=cmd_up)
+
+    down = with_dir(actions.add_parser("down", help="stop the sandbox, leaving no process"))
+    down.set_defaults(func=cmd_down)
+
+    status = with_dir(actions.add_parser("status", help="show pods, endpoints and applications"))
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(func=cmd_status)
+
+    logs = with_dir(actions.add_parser("logs", help="show the supervisor's or a pod's log"))
+    logs.add_argument("pod", nargs="?", default="", help="pod name (default: the supervisor)")
+    logs.add_argument("-n", "--lines", type=int, default=40, help="lines to show (40)")
+    logs.set_defaults(func=cmd_logs)

@@ -1,0 +1,348 @@
+"""The sandbox supervisor: plays KubeRay's (and the kubelet's) role on one machine.
+
+Run as `python -m chaosraysvc.sandbox.supervisor STATE_DIR` (started by
+`chaosraysvc sandbox up`, in its own session). It starts Redis, the head and the
+workers, deploys the fruit Serve application, then reconciles every 0.25 s:
+
+- a deleted pod (a delete request file was written before its processes ended) is
+  replaced after `restart_delay` by a new pod under a new name, as a ReplicaSet or
+  the KubeRay operator would;
+- a pod whose processes died on their own is restarted in place after the delay
+  (same name, `restarts` + 1), as the kubelet restarts a crashed container;
+- if the Serve application is missing after GCS data was lost (ephemeral Redis
+  restarted), or for 30 s with the head up, the Serve config is applied again.
+
+SIGTERM or SIGINT ends every pod's process session and exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import shutil
+import signal
+import string
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from chaosraysvc.errors import ServeApiError
+from chaosraysvc.sandbox import podspec, procs, state
+from chaosraysvc.sandbox.netcheck import free_port, port_open
+from chaosraysvc.sandbox.spec import SandboxSpec
+from chaosraysvc.serve import rest
+
+log = logging.getLogger("chaosraysvc.sandbox.supervisor")
+TICK_S = 0.25
+APP_CHECK_EVERY_S = 2.0
+APP_MISSING_GRACE_S = 30.0
+PASSWORD_FILE = "redis-password"
+
+
+def _suffix(n: int = 5) -> str:
+    alphabet = string.ascii_lowercase + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(n))
+
+
+def read_password(state_dir: Path) -> str:
+    return (state_dir / PASSWORD_FILE).read_text().strip()
+
+
+def temp_root(sandbox_id: str) -> Path:
+    """Short per-sandbox temp root: Ray's Unix socket paths must stay under 108 chars."""
+    return Path("/tmp") / f"crs-{sandbox_id}"
+
+
+@dataclass
+class Scheduled:
+    """A pod to (re)start once `due` (monotonic seconds) has passed."""
+
+    due: float
+    record: state.PodRecord
+
+
+class Supervisor:
+    def __init__(self, spec: SandboxSpec, sandbox_id: str) -> None:
+        self.spec = spec
+        self.dir = spec.state_dir
+        self.password = read_password(self.dir)
+        self.sandbox_id = sandbox_id
+        self.tmp = temp_root(sandbox_id)
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.scheduled: list[Scheduled] = []
+        self.starts = 0
+        self.redis_starts = 0
+        self.stopping = False
+        self.gcs_data_lost = False
+        self.app_missing_since = 0.0
+        self.next_app_check = 0.0
+        self.state = state.SandboxState(
+            status="starting",
+            supervisor_pid=os.getpid(),
+            supervisor_ticks=procs.start_time_of(os.getpid()) or 0,
+            sandbox_id=sandbox_id,
+            cluster_name=f"{spec.cluster_name}-{sandbox_id[:5]}",
+        )
+
+    # --- events and naming -------------------------------------------------------------
+    def event(self, kind: str, pod: str, message: str) -> None:
+        log.info("%s %s: %s", kind, pod, message)
+        self.state.events.append({"t": time.time(), "type": kind, "pod": pod, "message": message})
+        del self.state.events[:-200]
+
+    def new_record(self, role: str) -> state.PodRecord:
+        cluster = self.state.cluster_name
+        if role == "redis":
+            name = f"redis-{self.sandbox_id[:8]}-{_suffix()}"
+            labels = {"app": "redis"}
+        elif role == "head":
+            name = f"{cluster}-head-{_suffix()}"
+            labels = {"ray.io/node-type": "head", "ray.io/group": "headgroup"}
+        else:
+            name = f"{cluster}-worker-{_suffix()}"
+            labels = {"ray.io/node-type": "worker", "ray.io/group": "worker"}
+        if role != "redis":
+            labels |= {
+                "ray.io/cluster": cluster,
+                "ray.io/originated-from-crd": "RayService",
+                "ray.io/serve": "true",
+            }
+        now = time.time()
+        return state.PodRecord(
+            name=name,
+            role=role,
+            uid=str(uuid.uuid4()),
+            sid=0,
+            start_ticks=0,
+            created_at=now,
+            started_at=0.0,
+            labels=labels,
+        )
+
+    # --- starting and ending pods ------------------------------------------------------
+    def start(self, record: state.PodRecord) -> None:
+        self.starts += 1
+        temp_dir = self.tmp / f"{self.starts:03d}"
+        temp_dir.mkdir(parents=True, exist_ok=True)
+        env = podspec.base_env()
+        ports: dict[str, int] = {}
+        if record.role == "redis":
+            if self.spec.redis_storage == "persistent":
+                data_dir = self.dir / "redis-data"
+            else:
+                data_dir = temp_dir / "data"
+                # A Redis without a volume comes back empty: the GCS data is gone.
+                self.gcs_data_lost = self.redis_starts > 0
+            self.redis_starts += 1
+            conf = self.dir / "redis" / f"{record.name}.conf"
+            cmd = podspec.redis_command(self.spec, self.password, conf, data_dir)
+            ports = {"redis": self.spec.redis_port}
+        elif record.role == "head":
+            ports = podspec.node_ports() | {"ray_client_server": free_port()}
+            cmd, env = podspec.head_command(self.spec, self.password, temp_dir, ports)
+            ports |= {"gcs": self.spec.gcs_port, "dashboard": self.spec.dashboard_port}
+        else:
+            ports = podspec.node_ports()
+            cmd, env = podspec.worker_command(self.spec, temp_dir, ports)
+        log_path = self.dir / "logs" / f"{record.name}.log"
+        popen = procs.spawn(cmd, env, log_path, temp_dir)
+        self.procs[record.name] = popen
+        record.sid = popen.pid
+        record.start_ticks = procs.start_time_of(popen.pid) or 0
+        record.started_at = time.time()
+        record.phase = "Running"
+        record.ports = ports
+        record.temp_dir = str(temp_dir)
+        record.log = str(log_path)
+        if self.state.pod(record.name) is None:
+            self.state.pods.append(record)
+        self.event(
+            "Started", record.name, f"{record.role} pod started (restarts {record.restarts})"
+        )
+
+    def end(self, record: state.PodRecord) -> None:
+        if record.sid > 0:
+            procs.kill_session(record.sid)
+        popen = self.procs.pop(record.name, None)
+        if popen is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                popen.wait(timeout=5)
+        if record.temp_dir:
+            shutil.rmtree(record.temp_dir, ignore_errors=True)
+
+    def schedule(self, record: state.PodRecord) -> None:
+        record.phase = "Pending"
+        record.sid = 0
+        self.scheduled.append(Scheduled(time.monotonic() + self.spec.restart_delay, record))
+
+    # --- the reconcile loop --------------------------------------------------------------
+    def reconcile(self) -> None:
+        for record in list(self.state.pods):
+            popen = self.procs.get(record.name)
+            if popen is None:
+                continue
+            deleting = state.deletion_requested(self.dir, record.name)
+            if popen.poll() is None:
+                if deleting:
+                    record.phase = "Terminating"
+                continue
+            self.end(record)
+            if deleting:
+                state.clear_deletion(self.dir, record.name)
+                self.state.pods.remove(record)
+                replacement = self.new_record(record.role)
+                self.state.pods.append(replacement)
+                self.event("Deleted", record.name, f"replaced by {replacement.name}")
+                self.schedule(replacement)
+            else:
+                record.restarts += 1
+                self.event("Crashed", record.name, f"exit code {popen.returncode}; restarting")
+                self.schedule(record)
+        now = time.monotonic()
+        for item in [s for s in self.scheduled if s.due <= now]:
+            self.scheduled.remove(item)
+            if item.record.role == "redis" or self._redis_up():
+                self.start(item.record)
+            else:
+                item.due = now + 1.0
+                self.scheduled.append(item)
+
+    def _redis_up(self) -> bool:
+        return port_open(self.spec.redis_port)
+
+    def _head(self) -> state.PodRecord | None:
+        return next((p for p in self.state.pods if p.role == "head"), None)
+
+    def ensure_app(self) -> None:
+        """Apply the Serve config when the application is missing (KubeRay's reconcile)."""
+        now = time.monotonic()
+        head = self._head()
+        if now < self.next_app_check or head is None or head.phase != "Running":
+            return
+        self.next_app_check = now + APP_CHECK_EVERY_S
+        if not port_open(self.spec.dashboard_port):
+            return
+        url = f"http://127.0.0.1:{self.spec.dashboard_port}"
+        try:
+            details = rest.get_serve_details(url, timeout=2.0)
+        except ServeApiError:
+            return
+        from chaosraysvc.sandbox.fruit import APP_NAME
+
+        if APP_NAME in rest.application_statuses(details):
+            self.app_missing_since = 0.0
+            self.gcs_data_lost = False
+            return
+        self.app_missing_since = self.app_missing_since or now
+        first = not self.state.app_deployed_at
+        waited = now - self.app_missing_since > APP_MISSING_GRACE_S
+        if first or self.gcs_data_lost or waited:
+            try:
+                rest.deploy_config(url, self.serve_config())
+            except ServeApiError as exc:
+                self.event("DeployFailed", head.name, str(exc))
+                return
+            self.state.app_deployed_at = time.time()
+            self.gcs_data_lost = False
+            self.app_missing_since = 0.0
+            self.event("ServeConfigApplied", head.name, "fruit_app config applied")
+
+    def serve_config(self) -> dict[str, object]:
+        from chaosraysvc.sandbox.fruit import serve_config
+
+        return serve_config(podspec.head_proxy_port(self.spec))
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def _wait_port(self, port: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.stopping:
+            if port_open(port):
+                return True
+            time.sleep(0.1)
+        return False
+
+    def boot(self) -> bool:
+        redis = self.new_record("redis")
+        self.start(redis)
+        self.state.save(self.dir)
+        if not self._wait_port(self.spec.redis_port, 20):
+            self.state.message = f"Redis did not open port {self.spec.redis_port}: see {redis.log}"
+            return False
+        head = self.new_record("head")
+        self.start(head)
+        self.state.save(self.dir)
+        if not self._wait_port(self.spec.gcs_port, 60):
+            self.state.message = (
+                f"the head's GCS did not open port {self.spec.gcs_port}: see {head.log}"
+            )
+            return False
+        for _ in range(self.spec.workers):
+            self.start(self.new_record("worker"))
+        self.state.status = "up"
+        return True
+
+    def run(self) -> int:
+        def stop(signum: int, frame: FrameType | None) -> None:
+            self.stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        code = 0
+        try:
+            if not self.boot():
+                self.state.status = "failed"
+                code = 1
+            while not self.stopping and code == 0:
+                self.reconcile()
+                self.ensure_app()
+                self.state.save(self.dir)
+                time.sleep(TICK_S)
+        except Exception as exc:
+            log.exception("supervisor failed")
+            self.state.status = "failed"
+            self.state.message = f"supervisor failed: {exc!r}"
+            code = 1
+        finally:
+            self.teardown()
+        return code
+
+    def teardown(self) -> None:
+        if self.state.status != "failed":
+            self.state.status = "stopping"
+        self.state.save(self.dir)
+        for record in sorted(
+            self.state.pods, key=lambda p: {"worker": 0, "head": 1}.get(p.role, 2)
+        ):
+            self.end(record)
+            record.phase = "Terminated"
+            record.sid = 0
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        shutil.rmtree(state.deleting_dir(self.dir), ignore_errors=True)
+        if self.state.status != "failed":
+            self.state.status = "down"
+        self.state.save(self.dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print(
+            "usage: python -m chaosraysvc.sandbox.supervisor STATE_DIR SANDBOX_ID", file=sys.stderr
+        )
+        return 2
+    state_dir = Path(args[0])
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout
+    )
+    spec = SandboxSpec.load(state_dir)
+    return Supervisor(spec, args[1]).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
