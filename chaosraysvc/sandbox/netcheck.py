@@ -3,12 +3,35 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 from pathlib import Path
 
+# Ports handed out below the kernel's ephemeral range (32768-60999 by default), so that
+# outgoing connections cannot take a port between its choice and the bind by Ray.
+PORT_RANGE = (20000, 32000)
+_handed_out: set[int] = set()
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
 
 def free_port() -> int:
-    """Return a TCP port that is free on 127.0.0.1 right now."""
+    """Return a TCP port that is free right now, outside the ephemeral range.
+
+    A port is not handed out twice by the same process.
+    """
+    for _ in range(500):
+        port = random.randint(*PORT_RANGE)
+        if port not in _handed_out and _bindable(port) and not listening_inodes(port):
+            _handed_out.add(port)
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

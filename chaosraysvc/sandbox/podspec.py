@@ -36,6 +36,9 @@ KUBERAY_SERVE_ENV = {
     "RAY_SERVE_KV_TIMEOUT_S": "5",
 }
 WORKER_GCS_FT_ENV = {"RAY_gcs_rpc_server_reconnect_timeout_s": "600"}
+# Sandbox only: all pods share 2 cores, so a restarting node's Python agents can take
+# longer than the raylet's default wait for them; give them a minute.
+SHARED_MACHINE_ENV = {"RAY_raylet_start_wait_time_s": "60"}
 
 
 def ray_executable() -> Path:
@@ -65,6 +68,7 @@ def base_env() -> dict[str, str]:
     """Return the environment every pod starts from (no inherited Ray settings)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "REDIS_"))}
     env["RAY_USAGE_STATS_ENABLED"] = "0"
+    env |= SHARED_MACHINE_ENV
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

@@ -98,3 +98,12 @@ def kill_session(sid: int, grace_period: float = 0.0, timeout: float = 5.0) -> b
         if time.monotonic() > deadline:
             return not session_pids(sid)
         time.sleep(0.05)
+
+
+def raise_priority(pid: int, nice: int) -> bool:
+    """Set `pid`'s nice value (its children inherit it); False when not permitted."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, nice)
+    except (PermissionError, ProcessLookupError):
+        return False
+    return True

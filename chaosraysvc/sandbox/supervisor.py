@@ -43,6 +43,7 @@ TICK_S = 0.25
 APP_CHECK_EVERY_S = 2.0
 APP_MISSING_GRACE_S = 30.0
 PASSWORD_FILE = "redis-password"
+CONTROL_PLANE_NICE = -5
 
 
 def _suffix(n: int = 5) -> str:
@@ -152,6 +153,10 @@ class Supervisor:
             cmd, env = podspec.worker_command(self.spec, temp_dir, ports)
         log_path = self.dir / "logs" / f"{record.name}.log"
         popen = procs.spawn(cmd, env, log_path, temp_dir)
+        if record.role in ("head", "redis"):
+            # On Kubernetes the control plane has CPUs of its own; on a shared machine, let it
+            # win over load so that Ray's fixed 30 s start-up limits are not missed.
+            procs.raise_priority(popen.pid, CONTROL_PLANE_NICE)
         self.procs[record.name] = popen
         record.sid = popen.pid
         record.start_ticks = procs.start_time_of(popen.pid) or 0
@@ -173,8 +178,7 @@ class Supervisor:
         if popen is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 popen.wait(timeout=5)
-        if record.temp_dir:
-            shutil.rmtree(record.temp_dir, ignore_errors=True)
+        # The pod's temp dir (Ray's session logs) is kept until `down` for post-mortems.
 
     def schedule(self, record: state.PodRecord) -> None:
         record.phase = "Pending"

@@ -8,6 +8,7 @@ from chaosraysvc.config import Settings
 from chaosraysvc.errors import NotFoundError
 from chaosraysvc.sandbox.manager import Sandbox
 from chaosraysvc.sandbox.netcheck import port_open
+from chaosraysvc.serve.nodes import RayNode
 from chaosraysvc.targets.base import Endpoint, GcsFaultTolerance, Pod, Role
 
 ROLES: tuple[Role, ...] = ("head", "worker", "redis")
@@ -87,6 +88,14 @@ class SandboxTarget:
 
     def dashboard_reachable(self) -> bool:
         return port_open(self.spec.dashboard_port)
+
+    def pod_for_node(self, node: RayNode) -> str:
+        """Return the pod whose raylet listens on `node`'s node-manager port."""
+        current = self.sandbox.state()
+        for pod in current.pods if current else []:
+            if pod.ports.get("node_manager") == node.node_manager_port:
+                return pod.name
+        return ""
 
 
 def _role(value: str) -> Role:

@@ -1,0 +1,38 @@
+# Set-up and the two jobs a newcomer runs: `make demo` (the head-kill experiment against
+# the local sandbox, then its report) and `make test` (lint, types and every test).
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+RUN_DIR ?= runs/$(shell date +%Y%m%d-%H%M%S)
+SANDBOX_DIR ?= $(CURDIR)/.sandbox
+
+.PHONY: venv demo test lint unit integration clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[sandbox,dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	RUN_DIR=$(RUN_DIR) SANDBOX_DIR=$(SANDBOX_DIR) BIN=$(BIN) bash scripts/demo.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit -q
+
+integration: $(STAMP)
+	$(BIN)/pytest tests/integration -q -rs
+
+test: lint
+	$(BIN)/pytest tests -q -rs --durations=15
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

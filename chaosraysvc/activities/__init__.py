@@ -1,0 +1,1 @@
+"""Chaos Toolkit activities (probes and actions) of chaosraysvc, one module per concern."""

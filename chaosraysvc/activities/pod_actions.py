@@ -1,0 +1,175 @@
+"""Actions that delete the RayService's pods and wait for it to recover.
+
+::
+
+    {"type": "action", "name": "delete-head-pod",
+     "provider": {"type": "python", "module": "chaosraysvc.activities.pod_actions",
+                  "func": "delete_head_pod", "arguments": {"timeout": 180}}}
+
+Each delete action returns what it deleted and, when `wait_for_recovery` is true,
+the recovery milestones: the replacement pod and the seconds from the deletion to
+the new pod ready, the endpoints restored and the applications RUNNING. It also
+marks these moments in the running traffic log, so the traffic statistics can be
+split into phases.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import Any
+
+from chaosraysvc.activities.common import Configuration, Secrets, activity_errors, target_for
+from chaosraysvc.errors import ConfigurationError, NotFoundError, RefusedError
+from chaosraysvc.faults import recovery
+from chaosraysvc.targets.base import Pod, Target, pods_of_role
+from chaosraysvc.traffic.registry import mark
+
+__all__ = ["delete_head_pod", "delete_redis_pod", "delete_worker_pod", "wait_for_recovery"]
+logger = logging.getLogger("chaostoolkit")
+
+
+def _delete(
+    target: Target,
+    pod: Pod,
+    grace_period: int,
+    wait: bool,
+    timeout: float,
+    dry_run: bool,
+) -> dict[str, Any]:
+    if grace_period < 0 or timeout <= 0:
+        raise ConfigurationError(
+            f"grace_period must be >= 0 and timeout > 0 (got {grace_period}, {timeout})"
+        )
+    baseline = recovery.Baseline.capture(target)
+    logger.info(
+        "Deleting %s pod %s (grace %ss%s)",
+        pod.role,
+        pod.name,
+        grace_period,
+        ", dry run" if dry_run else "",
+    )
+    target.delete_pod(pod, grace_period=grace_period, dry_run=dry_run)
+    deleted_at = time.time()
+    result: dict[str, Any] = {
+        "deleted": {"name": pod.name, "role": pod.role, "uid": pod.uid},
+        "deleted_at": deleted_at,
+        "grace_period": grace_period,
+        "dry_run": dry_run,
+        "target": target.kind,
+        "before": {"endpoints": baseline.endpoints, "applications": sorted(baseline.applications)},
+        "recovery": None,
+    }
+    if dry_run:
+        return result
+    mark("fault", pod=pod.name, role=pod.role, action=f"delete_{pod.role}_pod")
+    if wait:
+        rec = recovery.wait_for_recovery(target, pod, deleted_at, baseline, timeout, mark=mark)
+        result["recovery"] = rec.to_json()
+    return result
+
+
+def delete_head_pod(
+    grace_period: int = 0,
+    wait_for_recovery: bool = True,
+    timeout: float = 180,
+    allow_without_gcs_ft: bool = False,
+    dry_run: bool = False,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """Delete the RayService's head pod and wait for the service to recover.
+
+    `grace_period` seconds are given to the pod (0: killed at once). With
+    `wait_for_recovery`, waits up to `timeout` seconds for a new head pod to be ready,
+    the serve endpoints restored and the applications RUNNING, and returns the time to
+    each. Refuses (`ActivityFailed`) when GCS fault tolerance is not enabled, since the
+    service would be lost with the head, unless `allow_without_gcs_ft` is true.
+    """
+    target = target_for(configuration, secrets)
+    with activity_errors():
+        if not allow_without_gcs_ft and not target.gcs_fault_tolerance().enabled:
+            raise RefusedError(
+                "refusing to delete the head pod: GCS fault tolerance is not enabled, so the "
+                "Serve applications would be lost with it. Enable gcsFaultToleranceOptions on "
+                "the RayService, or pass allow_without_gcs_ft=true to do it anyway"
+            )
+        heads = [p for p in pods_of_role(target, "head") if p.phase == "Running"]
+        if not heads:
+            raise NotFoundError("no running head pod to delete: is the RayService up?")
+        return _delete(target, heads[0], grace_period, wait_for_recovery, timeout, dry_run)
+
+
+def delete_worker_pod(
+    name: str = "",
+    grace_period: int = 0,
+    wait_for_recovery: bool = True,
+    timeout: float = 180,
+    dry_run: bool = False,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """Delete a worker pod (`name`, or a random running worker) and wait for recovery.
+
+    Returns what was deleted and the recovery milestones, as `delete_head_pod` does.
+    Raises `ActivityFailed` when `name` is not a worker pod of the RayService.
+    """
+    target = target_for(configuration, secrets)
+    with activity_errors():
+        workers = [p for p in pods_of_role(target, "worker") if p.phase == "Running"]
+        if name:
+            chosen = [p for p in workers if p.name == name]
+            if not chosen:
+                known = ", ".join(p.name for p in workers) or "none"
+                raise NotFoundError(f"no running worker pod {name!r} (workers: {known})")
+            pod = chosen[0]
+        elif workers:
+            pod = random.choice(workers)
+        else:
+            raise NotFoundError("no running worker pod to delete: is the RayService up?")
+        return _delete(target, pod, grace_period, wait_for_recovery, timeout, dry_run)
+
+
+def delete_redis_pod(
+    grace_period: int = 0,
+    wait_for_recovery: bool = True,
+    timeout: float = 180,
+    dry_run: bool = False,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict[str, Any]:
+    """Delete the GCS fault-tolerance Redis pod and wait for the RayService to recover.
+
+    Refuses when the cluster has no Redis (GCS FT disabled or an embedded backend).
+    Without persistent storage, Redis comes back empty: the cluster restarts from
+    scratch, which the recovery figures show.
+    """
+    target = target_for(configuration, secrets)
+    with activity_errors():
+        ft = target.gcs_fault_tolerance()
+        if ft.backend != "redis":
+            raise RefusedError(
+                f"refusing to delete a Redis pod: the GCS fault-tolerance backend is "
+                f"{ft.backend!r}, so there is no Redis pod ({ft.source or 'no GCS FT settings'})"
+            )
+        redis: list[Pod] = [p for p in pods_of_role(target, "redis") if p.phase == "Running"]
+        if not redis:
+            raise NotFoundError(
+                f"no running Redis pod found for {ft.redis_address or 'the GCS Redis'}: "
+                "set redis_label_selector to select it"
+            )
+        return _delete(target, redis[0], grace_period, wait_for_recovery, timeout, dry_run)
+
+
+def wait_for_recovery(
+    timeout: float = 180, configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, Any]:
+    """Wait until every pod and endpoint is ready and every Serve application RUNNING.
+
+    Meant for rollbacks. Raises `ActivityFailed` naming what was not ready after
+    `timeout` seconds.
+    """
+    target = target_for(configuration, secrets)
+    with activity_errors():
+        return recovery.wait_until_healthy(target, timeout)

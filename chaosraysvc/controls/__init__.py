@@ -1,0 +1,1 @@
+"""Chaos Toolkit controls of chaosraysvc: hooks that run around a whole experiment."""

@@ -1,0 +1,229 @@
+"""Run background traffic around a whole experiment, and abort it on too many failures.
+
+Declare it at the experiment's top level; its arguments are those of
+`chaosraysvc.activities.traffic.start_traffic`::
+
+    "controls": [
+        {
+            "name": "traffic",
+            "provider": {
+                "type": "python",
+                "module": "chaosraysvc.controls.traffic",
+                "arguments": {"mode": "rate", "rate": 100, "concurrency": 4, "max_failures": 50}
+            }
+        }
+    ]
+
+The traffic starts in `before_experiment_control`, before the steady-state hypothesis,
+so the baseline is measured, and stops in `after_experiment_control`, which chaoslib
+calls after the rollbacks whatever happened (failure, deviation, interruption, Ctrl-C);
+`cleanup_control` and an `atexit` hook stop it too. The log path and the summary
+(without its per-second timeline) are added to the journal as
+`journal["extensions"]` entry `{"name": "chaosraysvc", "traffic": {"log", "summary"}}`.
+When the traffic cannot start the experiment is interrupted before anything runs.
+
+`max_failures` (>= 0) aborts the experiment once more requests than that have failed:
+the control sets the journal's status to "aborted", the way chaoslib's own continuous
+hypothesis aborts a run. chaoslib stops the method after the current activity, skips
+the after-method hypothesis and, under the default rollback strategy, still plays the
+rollbacks ("interrupted" runs, from `InterruptExecution` or `chaoslib.exit`, skip
+them). If the limit is crossed before the method starts, the first method activity is
+refused with `InterruptExecution` (nothing to roll back yet). The journal is reached
+through a chaoslib run event handler registered in `configure_control`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from chaoslib.exceptions import InterruptExecution, InvalidControl
+from chaoslib.run import RunEventHandler
+
+from chaosraysvc.activities.traffic import journal_summary, start_traffic
+from chaosraysvc.errors import ChaosRaySvcError
+from chaosraysvc.traffic import registry
+from chaosraysvc.traffic.engine import TrafficEngine
+from chaosraysvc.traffic.settings import build_settings
+
+__all__ = [
+    "after_experiment_control",
+    "before_activity_control",
+    "before_experiment_control",
+    "cleanup_control",
+    "configure_control",
+    "validate_control",
+]
+
+logger = logging.getLogger("chaostoolkit")
+
+EXTENSION_NAME = "chaosraysvc"
+ARGUMENTS = frozenset(
+    name
+    for name in inspect.signature(start_traffic).parameters
+    if name not in ("configuration", "secrets")
+)
+_STOPPABLE = ("failed", "interrupted", "aborted")
+
+
+class _RunState(RunEventHandler):
+    """Keeps the running journal and where the run is, for `max_failures` aborts."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.journal: dict[str, Any] | None = None
+        self.method_done = False
+        self.abort_reason = ""
+
+    def reset(self) -> None:
+        with self.lock:
+            self.journal, self.method_done, self.abort_reason = None, False, ""
+
+    def running(self, experiment: Any, journal: Any, *args: Any, **kwargs: Any) -> None:
+        with self.lock:
+            self.journal = journal
+
+    def method_completed(self, experiment: Any, state: Any = None) -> None:
+        with self.lock:
+            self.method_done = True
+
+    def finish(self, journal: Any) -> None:
+        with self.lock:
+            self.journal = None
+
+
+_state = _RunState()
+
+
+def _abort(engine: TrafficEngine) -> None:
+    """Abort the run from the traffic thread: chaoslib stops after the current activity."""
+    reason = (
+        f"traffic failures ({engine.failures}) exceeded max_failures "
+        f"({engine.settings.max_failures})"
+    )
+    with _state.lock:
+        _state.abort_reason = reason
+        journal, method_done = _state.journal, _state.method_done
+        if method_done:
+            logger.error("%s after the method: nothing left to abort", reason)
+            return
+        if journal is None:
+            logger.error("%s: the next method activity will be refused", reason)
+            return
+        if journal.get("status") in _STOPPABLE:
+            return
+        journal["status"] = "aborted"
+    logger.error(
+        "%s: aborting the experiment after the current activity; rollbacks will run", reason
+    )
+
+
+def validate_control(control: Mapping[str, Any]) -> None:
+    """Check the control's argument names and the values that need no substitution."""
+    arguments = dict(control.get("provider", {}).get("arguments") or {})
+    unknown = sorted(set(arguments) - ARGUMENTS)
+    if unknown:
+        raise InvalidControl(
+            f"control {control.get('name')!r}: unknown argument(s) {', '.join(unknown)} "
+            f"for chaosraysvc.controls.traffic; use {', '.join(sorted(ARGUMENTS))}"
+        )
+    static = {k: v for k, v in arguments.items() if not (isinstance(v, str) and "${" in v)}
+    # a URL is needed to validate offline: the target is asked only at run time
+    static.setdefault("url", "http://validation.invalid")
+    if "endpoints" in static and static["endpoints"] == "serve_endpoints":
+        static.pop("endpoints")
+    try:
+        build_settings(**static)
+    except ChaosRaySvcError as exc:
+        raise InvalidControl(f"control {control.get('name')!r}: {exc}") from exc
+
+
+def configure_control(
+    experiment: Any = None,
+    configuration: Mapping[str, Any] | None = None,
+    secrets: Mapping[str, Any] | None = None,
+    settings: Any = None,
+    event_registry: Any = None,
+    **arguments: Any,
+) -> None:
+    """Register the run watcher that lets `max_failures` abort the experiment."""
+    _state.reset()
+    if event_registry is not None:
+        if _state not in event_registry.handlers:
+            event_registry.register(_state)
+    else:
+        logger.warning(
+            "chaoslib gave the traffic control no event registry: max_failures will refuse "
+            "the next method activity instead of aborting with rollbacks"
+        )
+    registry.set_abort_handler(_abort)
+
+
+def before_experiment_control(
+    context: Any,
+    configuration: Mapping[str, Any] | None = None,
+    secrets: Mapping[str, Any] | None = None,
+    **arguments: Any,
+) -> None:
+    """Start the traffic before the steady-state hypothesis (interrupt if it cannot)."""
+    known = {k: v for k, v in arguments.items() if k in ARGUMENTS}
+    try:
+        engine, _ = registry.start_engine(
+            build_settings(**known, configuration=configuration, secrets=secrets)
+        )
+    except Exception as exc:  # chaoslib would swallow it and run without traffic
+        logger.error("The traffic control cannot start the traffic: %s", exc)
+        raise InterruptExecution(f"traffic control: {exc}") from exc
+    logger.info("Traffic log: %s", engine.log_path)
+
+
+def before_activity_control(context: Any, experiment: Any = None, **kwargs: Any) -> None:
+    """Refuse to start a method activity once `max_failures` was exceeded."""
+    reason = _state.abort_reason
+    if not reason or not isinstance(experiment, Mapping):
+        return
+    if any(context is activity for activity in experiment.get("method", [])):
+        with _state.lock:
+            journal = _state.journal
+        if journal is not None and journal.get("status") == "aborted":
+            return  # chaoslib already stops the method after the current activity
+        raise InterruptExecution(f"{reason}: not starting {context.get('name')!r}")
+
+
+def after_experiment_control(
+    context: Any,
+    state: Any = None,
+    configuration: Mapping[str, Any] | None = None,
+    secrets: Mapping[str, Any] | None = None,
+    **arguments: Any,
+) -> None:
+    """Stop the traffic and add its log path and summary to the journal."""
+    try:
+        summary = registry.stop_engine()
+    except ChaosRaySvcError as exc:
+        logger.error("Stopping the traffic failed: %s", exc)
+        return
+    if summary is None or not isinstance(state, dict):
+        return
+    extensions = state.setdefault("extensions", [])
+    entry = next(
+        (e for e in extensions if isinstance(e, dict) and e.get("name") == EXTENSION_NAME), None
+    )
+    if entry is None:
+        entry = {"name": EXTENSION_NAME}
+        extensions.append(entry)
+    entry["traffic"] = {"log": summary["log"], "summary": journal_summary(summary)}
+    if _state.abort_reason:
+        entry["traffic"]["aborted"] = _state.abort_reason
+
+
+def cleanup_control() -> None:
+    """Stop the traffic if it still runs and forget the run."""
+    try:
+        registry.stop_engine()
+    finally:
+        registry.set_abort_handler(None)
+        _state.reset()

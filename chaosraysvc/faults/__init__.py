@@ -1,0 +1,1 @@
+"""Faults and recovery: deleting pods and waiting for the RayService to heal."""

@@ -1,0 +1,339 @@
+"""The Kubernetes API calls chaosraysvc makes, with the client's errors translated once.
+
+The client is configured like chaostoolkit-kubernetes: `chaosk8s.create_k8s_api_client`
+reads `$KUBECONFIG` (or ~/.kube/config) and `KUBERNETES_CONTEXT`, the in-cluster
+ServiceAccount when `CHAOSTOOLKIT_IN_POD=true`, or `KUBERNETES_HOST` and a token or
+certificate from the secrets or the environment.
+
+Every method raises a `ChaosRaySvcError`: `NotFoundError` for a 404, `RefusedError` when a
+deletion precondition fails, `KubernetesApiError` for anything else (unreachable API,
+timeout, 401, 403, server errors), each message naming the call and what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import chaosk8s
+import urllib3
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config import kube_config
+from kubernetes.config.config_exception import ConfigException
+
+from chaosraysvc.errors import (
+    ChaosRaySvcError,
+    ConfigurationError,
+    KubernetesApiError,
+    NotFoundError,
+    RefusedError,
+)
+
+__all__ = ["DEFAULT_REQUEST_TIMEOUT", "KubeApi", "create_api_client"]
+
+logger = logging.getLogger("chaostoolkit")
+
+DEFAULT_REQUEST_TIMEOUT = 10.0  # seconds, for connecting and for reading each answer
+
+T = TypeVar("T")
+
+
+def create_api_client(secrets: Mapping[str, Any] | None = None) -> client.ApiClient:
+    """Return an API client configured the way chaostoolkit-kubernetes does it.
+
+    Raises `ConfigurationError` when the kubeconfig or the in-cluster configuration is
+    unusable.
+    """
+    # `kubernetes.config` reads $KUBECONFIG once, when it is imported, while chaosk8s reads it
+    # on every call: keep both on the same file when the variable changed since.
+    kube_config.KUBE_CONFIG_DEFAULT_LOCATION = os.environ.get("KUBECONFIG", "~/.kube/config")
+    try:
+        return chaosk8s.create_k8s_api_client(dict(secrets or {}))
+    except ConfigException as exc:
+        raise ConfigurationError(
+            f"cannot configure the Kubernetes client: {exc}; point $KUBECONFIG at a valid "
+            "kubeconfig (and $KUBERNETES_CONTEXT at one of its contexts), or set "
+            "CHAOSTOOLKIT_IN_POD=true when running in a pod with a ServiceAccount"
+        ) from exc
+
+
+def redact_url(url: str) -> str:
+    """Return `url` without any user or password part."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One API call, described for error messages."""
+
+    verb: str
+    resource: str
+    group: str
+    namespace: str
+    name: str = ""
+    selector: str = ""
+
+    def what(self) -> str:
+        if self.name:
+            return f"{self.resource} '{self.name}'"
+        if self.selector:
+            return f"{self.resource} with labels '{self.selector}'"
+        return self.resource
+
+    def action(self) -> str:
+        return f"{self.verb} {self.what()} in namespace '{self.namespace}'"
+
+
+class KubeApi:
+    """The few Kubernetes API calls chaosraysvc needs, each answering fresh state."""
+
+    def __init__(
+        self, api_client: client.ApiClient, request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    ) -> None:
+        self._api_client = api_client
+        self._timeout = (request_timeout, request_timeout)
+        self._core = client.CoreV1Api(api_client)
+        self._discovery = client.DiscoveryV1Api(api_client)
+        self._custom = client.CustomObjectsApi(api_client)
+
+    @classmethod
+    def from_secrets(
+        cls,
+        secrets: Mapping[str, Any] | None = None,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+    ) -> KubeApi:
+        """Return a `KubeApi` on a client configured from `secrets` and the environment."""
+        return cls(create_api_client(secrets), request_timeout)
+
+    @property
+    def host(self) -> str:
+        """Return the API server's URL (never credentials)."""
+        return redact_url(str(self._api_client.configuration.host or ""))
+
+    def close(self) -> None:
+        """Release the client's connections."""
+        self._api_client.close()
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get_rayservice(self, namespace: str, name: str) -> dict[str, Any]:
+        """Return the RayService `name` (ray.io/v1) as a dict."""
+        call = _Call("get", "rayservices", "ray.io", namespace, name)
+        hint = (
+            f"RayService '{name}' not found in namespace '{namespace}': check "
+            "rayservice_name / rayservice_namespace ($RAYSVC_NAME / $RAYSVC_NAMESPACE) "
+            "and `kubectl get rayservices -A`"
+        )
+        obj = self._run(
+            call,
+            lambda: self._custom.get_namespaced_custom_object(
+                "ray.io", "v1", namespace, "rayservices", name, _request_timeout=self._timeout
+            ),
+            not_found=hint,
+        )
+        if not isinstance(obj, dict):
+            raise KubernetesApiError(
+                f"the Kubernetes API at {self.host} answered {type(obj).__name__}, not an "
+                f"object, when asked to {call.action()}",
+                verb=call.verb,
+                resource=call.resource,
+            )
+        return obj
+
+    def list_pods(self, namespace: str, label_selector: str) -> list[client.V1Pod]:
+        """Return the pods matching `label_selector`."""
+        call = _Call("list", "pods", "", namespace, selector=label_selector)
+        result = self._run(
+            call,
+            lambda: self._core.list_namespaced_pod(
+                namespace, label_selector=label_selector, _request_timeout=self._timeout
+            ),
+        )
+        return list(result.items or [])
+
+    def get_service(self, namespace: str, name: str, purpose: str = "") -> client.V1Service:
+        """Return the Service `name`; `purpose` says why it was looked up (for a 404)."""
+        call = _Call("get", "services", "", namespace, name)
+        hint = f"Service '{name}' not found in namespace '{namespace}'" + (
+            f" ({purpose})" if purpose else ""
+        )
+        return self._run(
+            call,
+            lambda: self._core.read_namespaced_service(
+                name, namespace, _request_timeout=self._timeout
+            ),
+            not_found=hint,
+        )
+
+    def list_endpoint_slices(
+        self, namespace: str, service_name: str
+    ) -> list[client.V1EndpointSlice]:
+        """Return the EndpointSlices of Service `service_name`.
+
+        Raises `NotFoundError` when the cluster does not serve discovery.k8s.io/v1.
+        """
+        selector = f"kubernetes.io/service-name={service_name}"
+        call = _Call("list", "endpointslices", "discovery.k8s.io", namespace, selector=selector)
+        hint = f"the EndpointSlice API (discovery.k8s.io/v1) is not served by {self.host}"
+        result = self._run(
+            call,
+            lambda: self._discovery.list_namespaced_endpoint_slice(
+                namespace, label_selector=selector, _request_timeout=self._timeout
+            ),
+            not_found=hint,
+        )
+        return list(result.items or [])
+
+    def get_endpoints(self, namespace: str, name: str) -> client.V1Endpoints:
+        """Return the core Endpoints `name` (older clusters' view of a Service's addresses)."""
+        call = _Call("get", "endpoints", "", namespace, name)
+        hint = f"Endpoints '{name}' not found in namespace '{namespace}'"
+        return self._run(
+            call,
+            lambda: self._core.read_namespaced_endpoints(
+                name, namespace, _request_timeout=self._timeout
+            ),
+            not_found=hint,
+        )
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def delete_pod(
+        self, namespace: str, name: str, uid: str, grace_period: int, dry_run: bool
+    ) -> None:
+        """Delete pod `name` if its uid is still `uid`; `dry_run` asks a server-side dry run."""
+        call = _Call("delete", "pods", "", namespace, name)
+        options = client.V1DeleteOptions(
+            preconditions=client.V1Preconditions(uid=uid) if uid else None
+        )
+        kwargs: dict[str, Any] = {"grace_period_seconds": grace_period, "body": options}
+        if dry_run:
+            kwargs["dry_run"] = "All"
+        hint = f"pod '{name}' not found in namespace '{namespace}' (already deleted?)"
+        self._run(
+            call,
+            lambda: self._core.delete_namespaced_pod(
+                name, namespace, _request_timeout=self._timeout, **kwargs
+            ),
+            not_found=hint,
+            conflict=(
+                f"pod '{name}' in namespace '{namespace}' is no longer the pod that was "
+                f"picked (uid {uid} changed): it was replaced meanwhile; list the pods again"
+            ),
+        )
+
+    # -- error translation -------------------------------------------------------------------
+
+    def _run(
+        self,
+        call: _Call,
+        fn: Callable[[], T],
+        not_found: str = "",
+        conflict: str = "",
+    ) -> T:
+        try:
+            return fn()
+        except ApiException as exc:
+            raise self._api_error(call, exc, not_found, conflict) from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise self._transport_error(call, exc) from exc
+
+    def _api_error(
+        self, call: _Call, exc: ApiException, not_found: str, conflict: str
+    ) -> ChaosRaySvcError:
+        status = int(exc.status or 0)
+        said = _server_message(exc)
+        if status == 404:
+            return NotFoundError(not_found or f"{call.what()} not found ({call.action()})")
+        if status == 409 and conflict:
+            return RefusedError(conflict)
+        if status == 401:
+            return KubernetesApiError(
+                f"the Kubernetes API at {self.host} rejected the credentials (401 Unauthorized) "
+                f"when asked to {call.action()}: log in again or refresh the token of the "
+                "current kubeconfig context (or KUBERNETES_API_KEY / the pod's ServiceAccount "
+                "token)",
+                status=401,
+                verb=call.verb,
+                resource=call.resource,
+            )
+        if status == 403:
+            group = call.group or '"" (core)'
+            return KubernetesApiError(
+                f"forbidden (403): the account may not '{call.verb}' resource "
+                f"'{call.resource}' (API group {group}) in namespace '{call.namespace}'; "
+                f"grant verb '{call.verb}' on '{call.resource}' in its Role "
+                f"(deploy/role.yaml ships the rules chaosraysvc needs). The API server said: "
+                f"{said}",
+                status=403,
+                verb=call.verb,
+                resource=call.resource,
+            )
+        if status == 0:
+            return KubernetesApiError(
+                f"could not {call.action()} on {self.host}: {exc.reason}; check the cluster's "
+                "certificate settings in the kubeconfig (or KUBERNETES_VERIFY_SSL / "
+                "KUBERNETES_CA_CERT_FILE)",
+                verb=call.verb,
+                resource=call.resource,
+            )
+        return KubernetesApiError(
+            f"the Kubernetes API at {self.host} answered {status} {exc.reason or ''} when asked "
+            f"to {call.action()}: {said}",
+            status=status,
+            verb=call.verb,
+            resource=call.resource,
+        )
+
+    def _transport_error(self, call: _Call, exc: urllib3.exceptions.HTTPError) -> ChaosRaySvcError:
+        cause: BaseException = exc
+        if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
+            cause = exc.reason
+        # urllib3 makes a refused connection a kind of connect timeout: tell them apart first.
+        refused = isinstance(cause, urllib3.exceptions.NewConnectionError)
+        if isinstance(cause, urllib3.exceptions.TimeoutError) and not refused:
+            return KubernetesApiError(
+                f"the Kubernetes API at {self.host} did not answer within {self._timeout[1]:g} s "
+                f"when asked to {call.action()}: check that the API server is healthy and "
+                "reachable from here (VPN, proxy, firewall)",
+                verb=call.verb,
+                resource=call.resource,
+            )
+        return KubernetesApiError(
+            f"the Kubernetes API at {self.host} is unreachable ({_short(cause)}) when asked to "
+            f"{call.action()}: check $KUBECONFIG and its current context (`kubectl cluster-info`)"
+            ", or KUBERNETES_HOST, and that the cluster is running",
+            verb=call.verb,
+            resource=call.resource,
+        )
+
+
+def _server_message(exc: ApiException) -> str:
+    """Return the `message` of a Kubernetes Status body, or the raw reason."""
+    body = exc.body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if isinstance(body, str) and body:
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return body[:300]
+        if isinstance(data, dict) and data.get("message"):
+            return str(data["message"])
+    return str(exc.reason or "no details")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    if "Connection refused" in text or isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    return f"{type(exc).__name__}: {text}"[:200]

@@ -1,0 +1,241 @@
+"""The `kubernetes` target: a RayService managed by KubeRay in a real cluster.
+
+Selected with `"raysvc_target": "kubernetes"` (or `RAYSVC_TARGET=kubernetes`)::
+
+    "configuration": {
+        "raysvc_target": "kubernetes",
+        "rayservice_name": "rayservice-ha",
+        "rayservice_namespace": "default",
+        "serve_url": {"type": "env", "key": "RAYSVC_SERVE_URL", "default": ""},
+        "dashboard_url": {"type": "env", "key": "RAYSVC_DASHBOARD_URL", "default": ""}
+    }
+
+Every answer is read fresh from the API: the RayService, its active RayCluster
+(`status.activeServiceStatus.rayClusterName`), that cluster's head and worker pods (and no
+other cluster's), the Redis pod behind the GCS fault-tolerance address, and the serve
+Service's endpoints. Only those pods may be deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from kubernetes import client
+
+from chaosraysvc.config import Settings
+from chaosraysvc.errors import ChaosRaySvcError, ConfigurationError, RefusedError
+from chaosraysvc.kube import urls
+from chaosraysvc.kube.client import DEFAULT_REQUEST_TIMEOUT, KubeApi
+from chaosraysvc.kube.endpoints import read_serve_endpoints, serve_service_name
+from chaosraysvc.kube.pods import cluster_selector, role_of, to_pod
+from chaosraysvc.kube.rayservice import GcsFtConfig, active_cluster_name, gcs_ft_config
+from chaosraysvc.kube.redis import (
+    embedded_storage_persistent,
+    find_redis_pods,
+    storage_persistent,
+)
+from chaosraysvc.targets.base import Endpoint, GcsFaultTolerance, Pod, Role
+
+__all__ = ["KubernetesTarget"]
+
+logger = logging.getLogger("chaostoolkit")
+
+_ROLE_ORDER: dict[Role, int] = {"head": 0, "worker": 1, "redis": 2}
+
+
+class KubernetesTarget:
+    """A RayService in a Kubernetes cluster, reached through the Kubernetes API.
+
+    `secrets` configure the client as for chaostoolkit-kubernetes (`KUBERNETES_CONTEXT`,
+    `KUBERNETES_HOST`, `KUBERNETES_API_KEY`, ...); `request_timeout` bounds each API call
+    in seconds; `api` replaces the client (for callers that already hold one).
+    """
+
+    kind = "kubernetes"
+
+    def __init__(
+        self,
+        settings: Settings,
+        secrets: Mapping[str, Any] | None = None,
+        *,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        api: KubeApi | None = None,
+    ) -> None:
+        self.settings = settings
+        self._secrets = dict(secrets or {})
+        self._request_timeout = request_timeout
+        self._api = api
+
+    @property
+    def api(self) -> KubeApi:
+        """Return the API wrapper, configuring the client on first use."""
+        if self._api is None:
+            self._api = KubeApi.from_secrets(self._secrets, self._request_timeout)
+        return self._api
+
+    @property
+    def name(self) -> str:
+        return self.settings.rayservice_name
+
+    @property
+    def namespace(self) -> str:
+        return self.settings.rayservice_namespace
+
+    # -- what is targeted --------------------------------------------------------------------
+
+    def rayservice(self) -> dict[str, Any]:
+        """Return the RayService object (raises `NotFoundError` naming name and namespace)."""
+        return self.api.get_rayservice(self.namespace, self.name)
+
+    def active_cluster(self) -> str:
+        """Return the name of the RayService's active RayCluster."""
+        return active_cluster_name(self.rayservice())
+
+    def describe(self) -> dict[str, Any]:
+        """Return what is targeted; when the API cannot tell, `error` says why (no secrets)."""
+        info: dict[str, Any] = {
+            "target": self.kind,
+            "rayservice": self.name,
+            "namespace": self.namespace,
+            "cluster": "",
+            "api": "",
+        }
+        try:
+            info["api"] = self.api.host
+            info["cluster"] = self.active_cluster()
+        except ChaosRaySvcError as exc:
+            info["error"] = str(exc)
+        return info
+
+    # -- pods --------------------------------------------------------------------------------
+
+    def _ray_pods(self, cluster: str) -> list[tuple[client.V1Pod, Role]]:
+        found: list[tuple[client.V1Pod, Role]] = []
+        for pod in self.api.list_pods(self.namespace, cluster_selector(cluster)):
+            role = role_of(pod)
+            if role is not None:
+                found.append((pod, role))
+        return found
+
+    def _redis_pods(self, ft: GcsFtConfig) -> list[client.V1Pod]:
+        return find_redis_pods(self.api, self.namespace, ft, self.settings.redis_label_selector)
+
+    def _all_pods(self) -> tuple[str, list[tuple[client.V1Pod, Role]]]:
+        rayservice = self.rayservice()
+        cluster = active_cluster_name(rayservice)
+        found = self._ray_pods(cluster)
+        found += [(pod, "redis") for pod in self._redis_pods(gcs_ft_config(rayservice))]
+        return cluster, found
+
+    def pods(self) -> list[Pod]:
+        """Return the active cluster's head and worker pods and the resolved Redis pods."""
+        _, found = self._all_pods()
+        pods = [to_pod(pod, role) for pod, role in found]
+        return sorted(pods, key=lambda p: (_ROLE_ORDER[p.role], p.created_at, p.name))
+
+    def serve_endpoints(self) -> list[Endpoint]:
+        """Return every endpoint behind `<name>-serve-svc`, ready or not."""
+        return read_serve_endpoints(self.api, self.namespace, serve_service_name(self.name))
+
+    # -- GCS fault tolerance -----------------------------------------------------------------
+
+    def gcs_fault_tolerance(self) -> GcsFaultTolerance:
+        """Return the GCS fault-tolerance set-up, with whether its store survives a pod loss.
+
+        `persistent` is about the Redis pod's data directory for the redis backend, and about
+        the head's store volume (KubeRay mounts it at /data/gcs) for the embedded backend.
+        """
+        rayservice = self.rayservice()
+        ft = gcs_ft_config(rayservice)
+        persistent: bool | None = None
+        if ft.backend == "redis":
+            persistent = _all_persistent(self._redis_pods(ft))
+        elif ft.backend == "embedded":
+            heads = [
+                pod
+                for pod, role in self._ray_pods(active_cluster_name(rayservice))
+                if role == "head"
+            ]
+            persistent = _combine([embedded_storage_persistent(pod) for pod in heads])
+        return GcsFaultTolerance(
+            enabled=ft.enabled,
+            backend=ft.backend,
+            redis_address=ft.redis_address,
+            persistent=persistent,
+            source=ft.source,
+        )
+
+    def redis_storage_persistent(self) -> bool | None:
+        """Return whether the Redis pod keeps its data across a deletion.
+
+        True when a lasting volume (PVC, hostPath, network volume) is mounted at Redis' data
+        directory, False when none is (the KubeRay HA sample), None when there is no Redis
+        pod or its data directory cannot be told.
+        """
+        ft = gcs_ft_config(self.rayservice())
+        return _all_persistent(self._redis_pods(ft))
+
+    # -- faults ------------------------------------------------------------------------------
+
+    def delete_pod(self, pod: Pod, grace_period: int = 0, dry_run: bool = False) -> None:
+        """Delete `pod` after checking it is still one of the RayService's own pods.
+
+        `grace_period` is in seconds; `dry_run` asks the API server to validate the deletion
+        without doing it. Raises `RefusedError` for a pod outside the active RayCluster and its
+        resolved Redis, or one replaced since it was listed.
+        """
+        if grace_period < 0:
+            raise ConfigurationError(f"grace_period must be 0 or more seconds, got {grace_period}")
+        cluster, found = self._all_pods()
+        match = next(
+            (p.metadata for p, _ in found if p.metadata and p.metadata.name == pod.name), None
+        )
+        if match is None:
+            raise RefusedError(
+                f"refusing to delete pod '{pod.name}': it is not a pod of RayService "
+                f"'{self.name}' in namespace '{self.namespace}' (its active RayCluster "
+                f"'{cluster}' has pods labelled ray.io/cluster={cluster}) nor its resolved Redis"
+            )
+        live_uid = str(match.uid or "")
+        if pod.uid and live_uid and pod.uid != live_uid:
+            raise RefusedError(
+                f"refusing to delete pod '{pod.name}': it was replaced since it was listed "
+                f"(uid {pod.uid} is now {live_uid}); list the pods again"
+            )
+        namespace = str(match.namespace or self.namespace)
+        logger.info(
+            "%s pod %s/%s (%s) with a grace period of %ss",
+            "Dry-run deleting" if dry_run else "Deleting",
+            namespace,
+            pod.name,
+            pod.role,
+            grace_period,
+        )
+        self.api.delete_pod(namespace, pod.name, pod.uid or live_uid, grace_period, dry_run)
+
+    # -- URLs --------------------------------------------------------------------------------
+
+    def serve_url(self) -> str:
+        """Return the serve Service's base URL (`serve_url`, or its in-cluster DNS name)."""
+        return urls.serve_url(self.settings)
+
+    def dashboard_url(self) -> str:
+        """Return the dashboard's base URL (`dashboard_url`, or the head Service in-cluster)."""
+        return urls.dashboard_url(self.settings)
+
+
+def _combine(values: list[bool | None]) -> bool | None:
+    if not values:
+        return None
+    if any(v is False for v in values):
+        return False
+    if all(v is True for v in values):
+        return True
+    return None
+
+
+def _all_persistent(pods: list[client.V1Pod]) -> bool | None:
+    live = [p for p in pods if not (p.metadata and p.metadata.deletion_timestamp)]
+    return _combine([storage_persistent(p) for p in live or pods])

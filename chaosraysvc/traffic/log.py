@@ -1,0 +1,207 @@
+"""The traffic log: one JSON object per line (JSONL), written as requests complete.
+
+The engine (`chaosraysvc.traffic.engine`) writes it from its event-loop thread, in
+buffered batches flushed at least every 0.25 s and on stop, so a killed run loses at
+most the last quarter second. Readers (`read_traffic_log`, the statistics in
+`chaosraysvc.traffic.stats`, the report generator) rely on this contract, version 1.
+
+First line, the run header::
+
+    {"kind": "run", "version": 1, "started": 1767000000.123, "url": "",
+     "path": "/fruit/", "mode": "rate", "rate": 100.0, "concurrency": 4, "timeout_s": 2.0,
+     "endpoints": ["worker-1", "worker-2"],
+     "endpoint_urls": ["http://10.0.0.5:8000", "http://10.0.0.6:8000"],
+     "endpoint_mode": "round_robin"}
+
+`mode` is "sequential" or "rate"; `rate` is the requested req/s (0 in sequential mode);
+`url` is the base URL when there is one, else ""; `endpoints` lists the endpoint labels
+and `endpoint_urls` their URLs (both empty when the engine targets one URL). URLs never
+carry credentials (userinfo is stripped) and no HTTP header is ever recorded.
+
+One line per request, in completion order (sort by `t` for start order)::
+
+    {"kind": "req", "t": 1767000000.5, "ms": 9.731, "ok": true, "code": 200, "err": null,
+     "ep": "worker-1"}
+
+`t` is the epoch second the request started, `ms` its latency in milliseconds (3
+decimals), `code` the HTTP status or null when none was received, `ep` the endpoint
+label or null. `err` is null on success, otherwise one of:
+
+- `connect_refused`: the TCP connection was refused;
+- `connect_error`: any other failure to connect (unreachable, DNS, reset on connect);
+- `timeout`: no complete answer within the per-request timeout;
+- `disconnected`: the server closed or reset the connection mid-request;
+- `http_<code>`: a non-2xx answer, e.g. `http_500`;
+- `wrong_answer`: a 2xx answer whose body is not the expected one;
+- `other:<ExceptionName>`: anything else.
+
+Markers written by actions through the engine's API (`chaosraysvc.traffic.mark`)::
+
+    {"kind": "mark", "t": 1767000010.0, "event": "fault",
+     "detail": {"pod": "head-0", "role": "head"}}
+
+Events with a meaning for the statistics: `fault` (a pod was deleted), `pod_ready`,
+`endpoints_restored`, `applications_running`. The engine itself writes `rate_behind`
+and `rate_caught_up` in rate mode when it cannot hold the requested rate, and
+`max_failures` when the failure limit is crossed. Other names are free.
+
+Last line, on a clean stop only::
+
+    {"kind": "end", "t": 1767000060.0, "requests": 6000, "failures": 3,
+     "schedule": {"scheduled": 6000, "sent": 6000, "skipped": 0, "late": 0, "max_late_ms": 1.2}}
+
+`schedule` is present in rate mode only (see `chaosraysvc.traffic.engine`). Readers
+ignore unknown fields and unknown kinds, so fields may be added without a new version.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypedDict
+
+from chaosraysvc.errors import ChaosRaySvcError
+
+__all__ = [
+    "ERROR_CLASSES",
+    "FORMAT_VERSION",
+    "RequestRecord",
+    "TrafficLog",
+    "TrafficLogError",
+    "end_line",
+    "mark_line",
+    "read_traffic_log",
+    "run_line",
+]
+
+FORMAT_VERSION = 1
+
+# Fixed error classes; `http_<code>` and `other:<ExceptionName>` are open-ended.
+ERROR_CLASSES = ("connect_refused", "connect_error", "timeout", "disconnected", "wrong_answer")
+
+
+class TrafficLogError(ChaosRaySvcError):
+    """A traffic log cannot be read: names the file, the line and what is wrong."""
+
+
+class RequestRecord(TypedDict):
+    """One `req` line of the traffic log."""
+
+    kind: str
+    t: float
+    ms: float
+    ok: bool
+    code: int | None
+    err: str | None
+    ep: str | None
+
+
+@dataclass
+class TrafficLog:
+    """A parsed traffic log.
+
+    `header` is the `run` line (empty for an empty file), `requests` the `req` lines
+    sorted by start time, `marks` the `mark` lines sorted by time, `end` the `end`
+    line or None when the run did not stop cleanly, and `truncated` tells that the
+    last line was cut mid-write (and ignored).
+    """
+
+    path: Path
+    header: dict[str, Any] = field(default_factory=dict)
+    requests: list[RequestRecord] = field(default_factory=list)
+    marks: list[dict[str, Any]] = field(default_factory=list)
+    end: dict[str, Any] | None = None
+    truncated: bool = False
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def run_line(header: dict[str, Any]) -> str:
+    """Return the `run` header line for `header` (adds kind and version)."""
+    return _dumps({"kind": "run", "version": FORMAT_VERSION, **header}) + "\n"
+
+
+def mark_line(t: float, event: str, detail: dict[str, Any]) -> str:
+    """Return a `mark` line."""
+    return _dumps({"kind": "mark", "t": round(t, 6), "event": event, "detail": detail}) + "\n"
+
+
+def end_line(t: float, requests: int, failures: int, **extra: Any) -> str:
+    """Return the `end` line; `extra` fields (e.g. `schedule`) are appended."""
+    record = {"kind": "end", "t": round(t, 6), "requests": requests, "failures": failures}
+    record.update(extra)
+    return _dumps(record) + "\n"
+
+
+def _garbage(path: Path, lineno: int, what: str, line: str) -> TrafficLogError:
+    shown = line if len(line) <= 80 else line[:77] + "..."
+    return TrafficLogError(
+        f"traffic log {path}, line {lineno}: {what}: {shown!r}; "
+        "this file is not a chaosraysvc traffic log or was damaged"
+    )
+
+
+def read_traffic_log(path: str | Path) -> TrafficLog:
+    """Read the traffic log at `path`.
+
+    Tolerates an empty file and a last line cut mid-write (`truncated` is then True);
+    raises `TrafficLogError` naming the file and line for anything else that is not
+    a log record, and `FileNotFoundError` when the file does not exist.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    log = TrafficLog(path=path)
+    if not data.strip():
+        return log
+    lines = data.split(b"\n")
+    complete_end = data.endswith(b"\n")
+    last_index = len(lines) - 1
+    decode = json.JSONDecoder().decode
+    for index, raw in enumerate(lines):
+        if not raw.strip():
+            continue
+        lineno = index + 1
+        text = raw.decode("utf-8", errors="replace")
+        try:
+            record = decode(text)
+        except ValueError:
+            if index == last_index and not complete_end:
+                log.truncated = True
+                break
+            raise _garbage(path, lineno, "not JSON", text) from None
+        if not isinstance(record, dict) or not isinstance(record.get("kind"), str):
+            raise _garbage(path, lineno, "not a record with a 'kind'", text)
+        kind = record["kind"]
+        if kind == "req":
+            if not isinstance(record.get("t"), int | float) or "ok" not in record:
+                raise _garbage(path, lineno, "request record without 't' or 'ok'", text)
+            log.requests.append(record)  # type: ignore[arg-type]
+        elif kind == "mark":
+            if not isinstance(record.get("t"), int | float) or "event" not in record:
+                raise _garbage(path, lineno, "mark without 't' or 'event'", text)
+            record.setdefault("detail", {})
+            log.marks.append(record)
+        elif kind == "run":
+            if log.header:
+                raise _garbage(path, lineno, "a second 'run' header", text)
+            version = record.get("version")
+            if version != FORMAT_VERSION:
+                raise TrafficLogError(
+                    f"traffic log {path}, line {lineno}: format version {version!r} "
+                    f"is not supported (this chaosraysvc reads version {FORMAT_VERSION})"
+                )
+            log.header = record
+        elif kind == "end":
+            log.end = record
+        # unknown kinds are skipped: fields and kinds may be added within a version
+    if not log.header and (log.requests or log.marks or log.end):
+        raise TrafficLogError(
+            f"traffic log {path}: no 'run' header line; "
+            "this file is not a chaosraysvc traffic log"
+        )
+    log.requests.sort(key=lambda r: r["t"])
+    log.marks.sort(key=lambda m: m["t"])
+    return log

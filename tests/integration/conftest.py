@@ -1,0 +1,56 @@
+"""Integration fixtures: one real sandbox (Redis + Ray head + 2 workers + Serve) per session.
+
+The sandbox uses free ports and a temporary state directory, and is always brought
+down at the end of the session, even when tests fail; the teardown fails the run if
+any of its processes is left.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chaosraysvc.sandbox.manager import Sandbox
+from chaosraysvc.sandbox.netcheck import free_port
+from chaosraysvc.sandbox.spec import SandboxSpec
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    state_dir = Path(tempfile.mkdtemp(prefix="crs-test-"))
+    spec = SandboxSpec(
+        state_dir=state_dir,
+        serve_port=free_port(),
+        dashboard_port=free_port(),
+        workers=2,
+        restart_delay=2.0,
+    )
+    box = Sandbox(state_dir)
+    try:
+        box.up(spec, timeout=300, progress=print)
+        yield box
+    finally:
+        result = box.down()
+        shutil.rmtree(state_dir, ignore_errors=True)
+        assert not result.leftovers, f"sandbox processes left behind: {result.leftovers}"
+
+
+@pytest.fixture()
+def healthy_sandbox(sandbox: Sandbox) -> Sandbox:
+    """The session sandbox, once every pod, endpoint and application is back to ready."""
+    from chaosraysvc.config import Settings
+    from chaosraysvc.faults.recovery import wait_until_healthy
+    from chaosraysvc.targets.sandbox import SandboxTarget
+
+    wait_until_healthy(SandboxTarget(Settings(sandbox_state_dir=sandbox.state_dir)), 240)
+    return sandbox
+
+
+@pytest.fixture()
+def configuration(sandbox: Sandbox) -> dict[str, str]:
+    """Chaos Toolkit configuration pointing activities at the session sandbox."""
+    return {"raysvc_target": "sandbox", "sandbox_state_dir": str(sandbox.state_dir)}

@@ -1,0 +1,146 @@
+"""The sandbox is a real RayService HA set-up: it serves, places replicas like KubeRay's
+sample, and its supervisor brings back lost pods with the state recovered from Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from chaosraysvc.activities import pod_probes, serve_probes
+from chaosraysvc.errors import ChaosRaySvcError
+from chaosraysvc.sandbox import procs
+from chaosraysvc.sandbox.manager import Sandbox, SandboxError
+from chaosraysvc.sandbox.spec import SandboxSpec
+from chaosraysvc.serve import rest
+
+pytestmark = pytest.mark.sandbox
+
+
+def _post(sandbox: Sandbox) -> requests.Response:
+    url = f"http://127.0.0.1:{sandbox.spec().serve_port}/fruit/"
+    return requests.post(url, json=["PEAR", 12], timeout=5)
+
+
+def _wait(predicate, timeout: float, what: str) -> float:  # type: ignore[no-untyped-def]
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def test_fruit_request_answers_12(healthy_sandbox: Sandbox) -> None:
+    response = _post(healthy_sandbox)
+    assert response.status_code == 200
+    assert response.json() == 12
+
+
+def test_each_worker_holds_one_replica_of_each_deployment_and_the_head_none(
+    healthy_sandbox: Sandbox, configuration: dict[str, str]
+) -> None:
+    placement = serve_probes.serve_replica_placement(configuration)
+    nodes = placement["nodes"]
+    heads = [info for info in nodes.values() if info["role"] == "head"]
+    workers = {name: info for name, info in nodes.items() if info["role"] == "worker"}
+    assert len(heads) == 1 and sum(heads[0]["replicas"].values()) == 0
+    assert len(workers) == 2
+    pods = {p.name for p in healthy_sandbox.status().pods if p.role == "worker"}
+    assert set(workers) == pods
+    for info in workers.values():
+        assert info["replicas"] == {
+            "fruit_app/FruitMarket": 1,
+            "fruit_app/MangoStand": 1,
+            "fruit_app/OrangeStand": 1,
+            "fruit_app/PearStand": 1,
+        }
+    assert serve_probes.serve_replicas_spread(1, True, configuration) is True
+
+
+def test_probes_see_three_endpoints_and_healthy_serve(
+    healthy_sandbox: Sandbox, configuration: dict[str, str]
+) -> None:
+    assert serve_probes.serve_endpoint_count(configuration) == 3
+    assert serve_probes.serve_applications_healthy("", configuration) is True
+    assert serve_probes.serve_applications_healthy("fruit_app", configuration) is True
+    assert serve_probes.serve_applications_healthy("no_such_app", configuration) is False
+    assert serve_probes.serve_proxies_healthy(configuration) is True
+    assert pod_probes.head_pod_ready(configuration) is True
+    assert pod_probes.gcs_fault_tolerance_enabled(configuration) is True
+    assert pod_probes.redis_storage_persistent(configuration) is True
+
+
+def test_status_cli_prints_pods_endpoints_and_applications(healthy_sandbox: Sandbox) -> None:
+    cmd = [sys.executable, "-m", "chaosraysvc.cli", "sandbox", "status"]
+    cmd += ["--state-dir", str(healthy_sandbox.state_dir)]
+    table = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    assert "serve endpoints: 3/3 ready" in table and "fruit_app: RUNNING" in table
+    data = json.loads(subprocess.run([*cmd, "--json"], capture_output=True, text=True).stdout)
+    assert data["ready"] is True and data["endpoints_ready"] == 3
+    roles = sorted(p["role"] for p in data["pods"])
+    assert roles == ["head", "redis", "worker", "worker"]
+    password = (healthy_sandbox.state_dir / "redis-password").read_text().strip()
+    assert password not in table and password not in json.dumps(data)
+
+
+def test_up_when_already_up_is_refused(healthy_sandbox: Sandbox) -> None:
+    spec = SandboxSpec(state_dir=healthy_sandbox.state_dir, serve_port=1, dashboard_port=2)
+    with pytest.raises(SandboxError, match="already up"):
+        healthy_sandbox.up(spec)
+
+
+def test_killed_head_processes_come_back_with_the_same_replicas(healthy_sandbox: Sandbox) -> None:
+    spec = healthy_sandbox.spec()
+    dashboard = f"http://127.0.0.1:{spec.dashboard_port}"
+    replicas_before = rest.replica_ids(rest.get_serve_details(dashboard))
+    state = healthy_sandbox.state()
+    assert state is not None
+    head = next(p for p in state.pods if p.role == "head")
+    procs.signal_session(head.sid, signal.SIGKILL)  # the pod's processes die, as on a node crash
+    killed = time.monotonic()
+
+    def recovered() -> bool:
+        status = healthy_sandbox.status()
+        heads = [p for p in status.pods if p.role == "head"]
+        return bool(heads) and heads[0].restarts == head.restarts + 1 and status.ready()
+
+    _wait(recovered, 180, "the head to restart and the application to be RUNNING")
+    print(f"head recovered {time.monotonic() - killed:.1f}s after the kill")
+    status = healthy_sandbox.status()
+    assert [p.name for p in status.pods if p.role == "head"] == [head.name]  # restarted in place
+    assert rest.replica_ids(rest.get_serve_details(dashboard)) == replicas_before
+    assert _post(healthy_sandbox).json() == 12
+
+
+def test_deleted_worker_pod_is_replaced_under_a_new_name(healthy_sandbox: Sandbox) -> None:
+    worker = next(p for p in healthy_sandbox.status().pods if p.role == "worker")
+    healthy_sandbox.delete_pod(worker.name)
+
+    def replaced() -> bool:
+        status = healthy_sandbox.status()
+        names = [p.name for p in status.pods if p.role == "worker"]
+        return worker.name not in names and len(names) == 2 and status.ready()
+
+    _wait(replaced, 180, "a new worker pod and the application RUNNING")
+    assert _post(healthy_sandbox).json() == 12
+
+
+def test_deleting_an_unknown_pod_says_which_pods_exist(healthy_sandbox: Sandbox) -> None:
+    with pytest.raises(ChaosRaySvcError, match="no pod 'nope'.*pods: "):
+        healthy_sandbox.delete_pod("nope")
+
+
+def test_sandbox_processes_run_in_their_recorded_sessions(healthy_sandbox: Sandbox) -> None:
+    state = healthy_sandbox.state()
+    assert state is not None
+    for pod in state.pods:
+        assert pod.alive(), pod.name
+        assert procs.session_of(pod.sid) == pod.sid
+    assert os.getsid(0) not in {p.sid for p in state.pods}

@@ -1,0 +1,259 @@
+"""Statistics over traffic logs: phases, windows, brownouts, percentiles, edge cases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaosraysvc.traffic.log import RequestRecord, TrafficLog
+from chaosraysvc.traffic.stats import (
+    failure_windows,
+    percentile,
+    phase_bounds,
+    summarize,
+)
+
+T0 = 1_000.0
+
+
+def req(
+    t: float,
+    ok: bool = True,
+    ms: float = 10.0,
+    err: str | None = None,
+    ep: str | None = None,
+    code: int | None = 200,
+) -> RequestRecord:
+    return {
+        "kind": "req",
+        "t": T0 + t,
+        "ms": ms,
+        "ok": ok,
+        "code": code if ok else None,
+        "err": None if ok else (err or "timeout"),
+        "ep": ep,
+    }
+
+
+def mk(
+    requests: list[RequestRecord],
+    marks: list[tuple[float, str]] = (),
+    end: float | None = None,
+    **header: Any,
+) -> TrafficLog:  # type: ignore[assignment]
+    head = {
+        "kind": "run",
+        "version": 1,
+        "started": T0,
+        "mode": "sequential",
+        "rate": 0,
+        "concurrency": 1,
+        "timeout_s": 2.0,
+        "url": "http://x",
+        "path": "/fruit/",
+        "endpoints": [],
+    }
+    head.update(header)
+    return TrafficLog(
+        path=Path("mem.jsonl"),
+        header=head,
+        requests=sorted(requests, key=lambda r: r["t"]),
+        marks=[{"kind": "mark", "t": T0 + t, "event": e, "detail": {}} for t, e in marks],
+        end=None
+        if end is None
+        else {
+            "kind": "end",
+            "t": T0 + end,
+            "requests": len(requests),
+            "failures": sum(not r["ok"] for r in requests),
+        },
+    )
+
+
+def steady(
+    start: float, stop: float, per_s: int = 10, ok: bool = True, **kw: Any
+) -> list[RequestRecord]:
+    n = int(round((stop - start) * per_s))
+    return [req(start + i / per_s, ok=ok, **kw) for i in range(n)]
+
+
+def test_empty_log_gives_empty_but_complete_summary() -> None:
+    empty = TrafficLog(path=Path("e.jsonl"))
+    s = summarize(empty)
+    json.dumps(s)
+    assert s["requests"] == 0 and s["failures"] == 0
+    assert s["success_rate"] is None
+    assert s["latency_ms"]["p99"] is None
+    assert s["longest_failure_window"] is None and s["brownout"] is None
+    assert s["timeline"] == [] and s["marks"] == []
+    assert all(v is None for v in s["phases"].values())
+
+
+def test_header_only_run_has_a_baseline_with_no_requests() -> None:
+    s = summarize(mk([], end=5.0))
+    assert s["run"]["duration_s"] == 5.0 and s["run"]["complete"] is True
+    base = s["phases"]["baseline"]
+    assert base["requests"] == 0 and base["throughput_rps"] == 0.0
+    assert s["phases"]["outage"] is None
+
+
+def test_percentiles_are_nearest_rank_over_successes_only() -> None:
+    reqs = [req(i * 0.01, ms=float(i + 1)) for i in range(100)]
+    reqs.append(req(2.0, ok=False, ms=2000.0))  # a timeout must not count
+    s = summarize(mk(reqs, end=3.0))
+    assert s["latency_ms"] == {"p50": 50.0, "p95": 95.0, "p99": 99.0, "max": 100.0, "mean": 50.5}
+    assert "nearest-rank" in s["latency_method"]
+    assert percentile([], 50) is None
+    assert percentile([7.0], 99) == 7.0
+    assert percentile([1.0, 2.0, 3.0], 0) == 1.0
+
+
+def test_phases_follow_the_marks() -> None:
+    reqs = steady(0, 60)
+    marks = [
+        (10, "fault"),
+        (30, "pod_ready"),
+        (35, "endpoints_restored"),
+        (40, "applications_running"),
+    ]
+    s = summarize(mk(reqs, marks, end=60))
+    p = s["phases"]
+    assert (p["baseline"]["offset_s"], p["baseline"]["duration_s"]) == (0.0, 10.0)
+    assert (p["outage"]["offset_s"], p["outage"]["duration_s"]) == (10.0, 20.0)
+    assert (p["recovery"]["offset_s"], p["recovery"]["duration_s"]) == (30.0, 10.0)
+    assert (p["after"]["offset_s"], p["after"]["duration_s"]) == (40.0, 20.0)
+    assert [p[n]["requests"] for n in ("baseline", "outage", "recovery", "after")] == [
+        100,
+        200,
+        100,
+        200,
+    ]
+    assert p["outage"]["throughput_rps"] == 10.0
+    assert sum(p[n]["requests"] for n in p) == s["requests"] == 600
+
+
+def test_fault_without_later_milestone_stretches_outage_to_the_end() -> None:
+    s = summarize(mk(steady(0, 20), [(5, "fault")], end=20))
+    assert s["phases"]["outage"]["duration_s"] == 15.0
+    assert s["phases"]["recovery"] is None and s["phases"]["after"] is None
+
+
+def test_pod_ready_without_restore_marks_leaves_recovery_open() -> None:
+    s = summarize(mk(steady(0, 20), [(5, "fault"), (8, "pod_ready")], end=20))
+    assert s["phases"]["recovery"]["duration_s"] == 12.0
+    assert s["phases"]["after"] is None
+
+
+def test_milestones_before_the_fault_are_ignored_and_first_fault_wins() -> None:
+    marks = [
+        (1, "pod_ready"),
+        (5, "fault"),
+        (9, "fault"),
+        (12, "pod_ready"),
+        (14, "applications_running"),
+    ]
+    log = mk(steady(0, 20), marks, end=20)
+    phases = phase_bounds(log)
+    assert phases["outage"] is not None and phases["outage"].start == T0 + 5
+    assert phases["outage"].end == T0 + 12
+    assert phases["after"] is not None and phases["after"].start == T0 + 14
+    s = summarize(log)
+    assert [m["event"] for m in s["marks"]] == [e for _, e in marks]
+    assert s["marks"][1]["offset_s"] == 5.0
+
+
+def test_no_marks_makes_the_whole_run_baseline() -> None:
+    s = summarize(mk(steady(0, 10), end=10))
+    assert s["phases"]["baseline"]["requests"] == 100
+    assert s["fault_to_last_failure_s"] is None and s["failures_after_fault"] is None
+
+
+def test_failure_windows_run_from_first_failure_to_next_success() -> None:
+    reqs = [
+        req(0),
+        req(1),
+        req(2, ok=False),
+        req(3, ok=False, err="connect_refused"),
+        req(4, ok=False),
+        req(6),
+        req(7, ok=False, ms=500),
+        req(8),
+    ]
+    windows = failure_windows(sorted(reqs, key=lambda r: r["t"]))
+    assert [(w.start - T0, w.end - T0, w.failures) for w in windows] == [(2, 6, 3), (7, 8, 1)]
+    s = summarize(mk(reqs, [(1.5, "fault")], end=9))
+    lw = s["longest_failure_window"]
+    assert (lw["offset_s"], lw["duration_s"], lw["failures"], lw["ongoing"]) == (2.0, 4.0, 3, False)
+    assert s["failure_windows"] == 2
+    assert s["failures_by_error"] == {"timeout": 3, "connect_refused": 1}
+    assert s["fault_to_last_failure_s"] == 5.5
+    assert s["failures_after_fault"] == 4
+
+
+def test_failure_window_still_open_at_the_end_is_ongoing() -> None:
+    reqs = [req(0), req(1, ok=False, ms=2000.0), req(3, ok=False, ms=2000.0)]
+    s = summarize(mk(reqs))
+    lw = s["longest_failure_window"]
+    assert lw["ongoing"] is True and lw["duration_s"] == pytest.approx(4.0)
+    assert s["run"]["complete"] is False
+    assert s["run"]["duration_s"] == pytest.approx(5.0)  # last completion
+
+
+def test_brownout_finds_slow_seconds_without_failures() -> None:
+    reqs = steady(0, 10) + steady(10, 15, per_s=2, ms=400.0) + steady(15, 30)
+    s = summarize(mk(reqs, [(10, "fault"), (12, "pod_ready"), (20, "endpoints_restored")], end=30))
+    b = s["brownout"]
+    assert b is not None
+    assert (b["offset_s"], b["duration_s"]) == (10.0, 5.0)
+    assert b["min_success_rps"] == 2.0 and b["threshold_rps"] == 5.0
+    assert s["failures"] == 0
+    strict = summarize(mk(reqs, [(10, "fault")], end=30), brownout_ratio=0.1)
+    assert strict["brownout"] is None
+
+
+def test_failures_count_as_brownout_and_timeline_has_every_second() -> None:
+    reqs = steady(0, 5) + steady(5, 7, ok=False, err="connect_refused") + steady(7, 10)
+    s = summarize(mk(reqs, [(5, "fault")], end=10))
+    assert s["brownout"]["duration_s"] == 2.0
+    tl = s["timeline"]
+    assert [row["second"] for row in tl] == list(range(11))
+    assert tl[5] == {"second": 5, "successes": 0, "failures": 10, "p50": None, "p99": None}
+    assert tl[0]["successes"] == 10 and tl[0]["p50"] == 10.0
+    assert tl[10]["successes"] == 0 and tl[10]["failures"] == 0
+
+
+def test_failures_by_endpoint_and_per_endpoint_statistics() -> None:
+    reqs = [
+        req(0, ep="w1"),
+        req(0.1, ep="w2"),
+        req(0.2, ok=False, ep="w2", err="http_500"),
+        req(0.3, ok=False, err="disconnected"),
+    ]
+    s = summarize(mk(reqs, end=1))
+    assert s["failures_by_endpoint"] == {"w2": 1, "-": 1}
+    assert s["by_endpoint"]["w2"]["requests"] == 2
+    assert s["by_endpoint"]["w2"]["success_rate"] == 0.5
+    assert s["by_endpoint"]["w1"]["latency_ms"]["p50"] == 10.0
+
+
+def test_rate_check_reports_kept_up_and_falling_behind() -> None:
+    ok = mk(steady(0, 10, per_s=100), end=10, mode="rate", rate=100.0)
+    ok.end["schedule"] = {"skipped": 0, "late": 0, "max_late_ms": 1.0}  # type: ignore[index]
+    rc = summarize(ok)["rate_check"]
+    assert rc["kept_up"] is True and rc["achieved_rps"] == pytest.approx(100.0)
+    slow = mk(steady(0, 10, per_s=80), end=10, mode="rate", rate=100.0)
+    slow.end["schedule"] = {"skipped": 5, "late": 300, "max_late_ms": 900.0}  # type: ignore[index]
+    rc = summarize(slow)["rate_check"]
+    assert rc["kept_up"] is False and rc["skipped"] == 5
+    assert summarize(mk(steady(0, 1)))["rate_check"] is None
+
+
+def test_summary_is_json_serializable_for_a_busy_run() -> None:
+    reqs = steady(0, 30, ok=True) + steady(30, 31, ok=False, err="other:ValueError")
+    s = summarize(
+        mk(reqs, [(10, "fault"), (11, "pod_ready"), (12, "applications_running")], end=31)
+    )
+    assert json.loads(json.dumps(s))["requests"] == 310
