@@ -1,0 +1,210 @@
+"""Read a Chaos Toolkit journal and its traffic log into one `RunInput`.
+
+The journal is the file `chaos run --journal-path` writes. The traffic log is found,
+unless given, in this order: the path recorded by the traffic control in the journal's
+`{"name": "chaosraysvc", "traffic": {"log": ...}}` extension (taken relative to the
+journal's folder when relative), then `<journal stem>-traffic.jsonl` beside the
+journal, then a file beside the journal named like the recorded one (journals and logs
+are often copied together to another machine).
+
+A journal that cannot be read is an error (`ReportInputError`, naming the file, what
+is wrong and what to do). A traffic log that is missing, empty or damaged is not: the
+report is drawn without it (from the summary the journal holds, if any) and says why
+in `RunInput.warnings`. A traffic log given explicitly must be readable.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chaosraysvc.errors import ChaosRaySvcError
+from chaosraysvc.traffic.log import TrafficLog, TrafficLogError, read_traffic_log
+from chaosraysvc.traffic.stats import summarize
+
+__all__ = ["EXTENSION_NAME", "ReportInputError", "RunInput", "find_traffic_log", "load_run"]
+
+EXTENSION_NAME = "chaosraysvc"
+
+
+class ReportInputError(ChaosRaySvcError):
+    """A journal or traffic log cannot be used: names the file, the problem and the fix."""
+
+
+@dataclass
+class RunInput:
+    """One run as read from disk.
+
+    `journal` is the parsed journal (a dict); `traffic` the parsed traffic log or None;
+    `summary` the traffic statistics (`chaosraysvc.traffic.stats.summarize`, with the
+    per-second `timeline` when the log was read, without it when taken from the
+    journal) or None when no traffic was recorded; `warnings` say what is missing.
+    """
+
+    journal_path: Path
+    journal: dict[str, Any]
+    traffic_path: Path | None = None
+    traffic: TrafficLog | None = None
+    summary: dict[str, Any] | None = None
+    summary_source: str = ""  # "traffic log", "journal" or ""
+    warnings: list[str] = field(default_factory=list)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def read_journal(path: Path) -> dict[str, Any]:
+    """Return the journal at `path` as a dict; raise `ReportInputError` when unusable."""
+    hint = "pass the journal.json written by `chaos run --journal-path`"
+    if not path.exists():
+        raise ReportInputError(f"journal {path} does not exist: {hint}")
+    if path.is_dir():
+        raise ReportInputError(f"journal {path} is a directory: {hint}")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ReportInputError(
+            f"journal {path} cannot be read: {exc.strerror or exc}; check its permissions"
+        ) from exc
+    if not data.strip():
+        raise ReportInputError(
+            f"journal {path} is empty: Chaos Toolkit writes the journal when the run ends, "
+            f"so the run was probably killed before; {hint}"
+        )
+    try:
+        journal = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ReportInputError(
+            f"journal {path} is not UTF-8 text (byte {exc.start}): {hint}"
+        ) from exc
+    except json.JSONDecodeError as exc:
+        raise ReportInputError(
+            f"journal {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
+            f"{exc.msg}); was it cut off or edited? {hint}"
+        ) from exc
+    if not isinstance(journal, dict):
+        raise ReportInputError(
+            f"journal {path} holds a JSON {type(journal).__name__}, not a journal object: {hint}"
+        )
+    if not isinstance(journal.get("experiment"), dict):
+        what = "a Chaos Toolkit experiment" if "method" in journal else "another JSON file"
+        raise ReportInputError(
+            f"journal {path} has no 'experiment' object, so it looks like {what}, "
+            f"not a journal: {hint}"
+        )
+    return journal
+
+
+def chaosraysvc_extension(journal: dict[str, Any]) -> dict[str, Any]:
+    """Return the journal's chaosraysvc extension entry ({} when there is none)."""
+    extensions = journal.get("extensions")
+    if not isinstance(extensions, list):
+        return {}
+    for entry in extensions:
+        if isinstance(entry, dict) and entry.get("name") == EXTENSION_NAME:
+            return entry
+    return {}
+
+
+def _recorded_traffic(journal: dict[str, Any]) -> dict[str, Any]:
+    traffic = chaosraysvc_extension(journal).get("traffic")
+    return traffic if isinstance(traffic, dict) else {}
+
+
+def find_traffic_log(journal_path: Path, journal: dict[str, Any]) -> tuple[Path | None, list[Path]]:
+    """Return the traffic log of a journal (None if absent) and every place looked at."""
+    folder = journal_path.parent
+    candidates: list[Path] = []
+    recorded = _recorded_traffic(journal).get("log")
+    if isinstance(recorded, str) and recorded:
+        candidates.append(Path(recorded) if Path(recorded).is_absolute() else folder / recorded)
+    candidates.append(folder / f"{journal_path.stem}-traffic.jsonl")
+    if isinstance(recorded, str) and recorded:
+        candidates.append(folder / Path(recorded).name)
+    looked: list[Path] = []
+    for candidate in candidates:
+        if candidate in looked:
+            continue
+        looked.append(candidate)
+        if candidate.is_file():
+            return candidate, looked
+    return None, looked
+
+
+def _journal_summary(journal: dict[str, Any]) -> dict[str, Any] | None:
+    summary = _recorded_traffic(journal).get("summary")
+    return summary if isinstance(summary, dict) and "requests" in summary else None
+
+
+def _read_traffic(path: Path) -> TrafficLog:
+    try:
+        return read_traffic_log(path)
+    except TrafficLogError as exc:
+        raise ReportInputError(_one_line(str(exc))) from exc
+    except OSError as exc:
+        raise ReportInputError(
+            f"traffic log {path} cannot be read: {exc.strerror or exc}; "
+            "pass another one with --traffic"
+        ) from exc
+
+
+def load_run(journal_path: str | Path, traffic_path: str | Path | None = None) -> RunInput:
+    """Read the journal at `journal_path` and its traffic log into a `RunInput`.
+
+    `traffic_path` overrides where the traffic log is looked for; it must then exist
+    and be a readable traffic log. Raises `ReportInputError` for an unusable journal
+    or an unusable explicit traffic log.
+    """
+    path = Path(journal_path)
+    run = RunInput(journal_path=path, journal=read_journal(path))
+    fallback = _journal_summary(run.journal)
+    if traffic_path is not None:
+        explicit = Path(traffic_path)
+        if not explicit.is_file():
+            raise ReportInputError(
+                f"traffic log {explicit} does not exist or is not a file: "
+                "check the --traffic path, or leave it out to use the one beside the journal"
+            )
+        run.traffic_path, run.traffic = explicit, _read_traffic(explicit)
+    else:
+        found, looked = find_traffic_log(path, run.journal)
+        if found is None:
+            places = ", ".join(str(p) for p in looked)
+            if fallback is not None:
+                run.warnings.append(
+                    f"traffic log not found (looked for {places}); figures come from the "
+                    "summary in the journal and there is no timeline chart: pass --traffic FILE"
+                )
+            else:
+                run.warnings.append(
+                    f"no traffic was recorded with this run (no log at {places}, "
+                    "no summary in the journal)"
+                )
+        else:
+            run.traffic_path = found
+            try:
+                run.traffic = _read_traffic(found)
+            except ReportInputError as exc:
+                run.warnings.append(f"{exc}; the report is drawn without it")
+    if run.traffic is not None:
+        if not run.traffic.header:
+            run.warnings.append(f"traffic log {run.traffic_path} is empty")
+            run.traffic = None
+        else:
+            run.summary, run.summary_source = summarize(run.traffic), "traffic log"
+            if run.traffic.truncated:
+                run.warnings.append(
+                    f"traffic log {run.traffic_path} ends with a cut-off line (the run was "
+                    "killed while writing it); that last request is left out"
+                )
+            elif run.traffic.end is None:
+                run.warnings.append(
+                    f"traffic log {run.traffic_path} has no end line: the traffic did not "
+                    "stop cleanly, so the figures cover what was logged"
+                )
+    if run.summary is None and fallback is not None:
+        run.summary, run.summary_source = fallback, "journal"
+    return run

@@ -1,0 +1,101 @@
+"""Each experiment, run through the real `chaos` CLI against the real sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chaosraysvc.sandbox.manager import Sandbox
+from chaosraysvc.traffic.log import read_traffic_log
+from chaosraysvc.traffic.stats import summarize
+
+pytestmark = pytest.mark.sandbox
+ROOT = Path(__file__).resolve().parents[2]
+CHAOS = Path(sys.executable).parent / "chaos"
+
+
+def run_experiment(name: str, sandbox: Sandbox, tmp_path: Path) -> tuple[dict, Path]:  # type: ignore[type-arg]
+    journal = tmp_path / "journal.json"
+    env = dict(os.environ)
+    env |= {
+        "RAYSVC_TARGET": "sandbox",
+        "RAYSVC_SANDBOX_DIR": str(sandbox.state_dir),
+        "RAYSVC_EXPECTED_ENDPOINTS": "3",
+        "RAYSVC_RECOVERY_TIMEOUT": "240",
+    }
+    cmd = [str(CHAOS), "--no-version-check", "--log-file", str(tmp_path / "chaos.log"), "run"]
+    cmd += ["--journal-path", str(journal), str(ROOT / "experiments" / f"{name}.json")]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    print(proc.stdout[-3000:], proc.stderr[-3000:])
+    assert journal.exists(), "chaos run wrote no journal"
+    return json.loads(journal.read_text()), tmp_path / "journal-traffic.jsonl"
+
+
+def _action(journal: dict, name: str) -> dict:  # type: ignore[type-arg]
+    runs = [r for r in journal["run"] if r["activity"]["name"] == name]
+    assert runs, f"no {name} in the journal"
+    return runs[0]
+
+
+def check_run(journal: dict, traffic: Path, action: str, role: str) -> dict:  # type: ignore[type-arg]
+    assert journal["status"] == "completed", journal["status"]
+    deleted = _action(journal, action)
+    assert deleted["status"] == "succeeded", deleted.get("exception")
+    output = deleted["output"]
+    assert output["deleted"]["role"] == role
+    recovery = output["recovery"]
+    assert recovery["recovered"] is True
+    seconds = recovery["seconds_to"]
+    assert 0 < seconds["pod_ready"] <= seconds["applications_running"]
+    assert recovery["new_pod"] and recovery["new_pod"] != output["deleted"]["name"]
+    log = read_traffic_log(traffic)
+    events = [m.event for m in log.marks]
+    assert events[:1] == ["fault"] and "applications_running" in events
+    summary = summarize(log)
+    assert summary["requests"] > 100
+    probes = {p["activity"]["name"]: p for p in journal["steady_states"]["after"]["probes"]}
+    failures = probes["zero-failed-requests"]["output"]
+    assert failures == summary["failures"] == log.end["failures"]  # type: ignore[index]
+    met = journal["steady_states"]["after"]["steady_state_met"]
+    assert met == (not journal["deviated"])
+    if failures:
+        assert journal["deviated"] is True
+    extension = next(e for e in journal.get("extensions", []) if e["name"] == "chaosraysvc")
+    assert extension["traffic"]["summary"]["requests"] == summary["requests"]
+    password_free = json.dumps(journal)
+    return {"summary": summary, "seconds": seconds, "journal_text": password_free}
+
+
+def _no_secret(sandbox: Sandbox, *texts: str) -> None:
+    password = (sandbox.state_dir / "redis-password").read_text().strip()
+    for text in texts:
+        assert password not in text
+
+
+def test_head_kill_keeps_serving_and_recovers(healthy_sandbox: Sandbox, tmp_path: Path) -> None:
+    journal, traffic = run_experiment("head-kill", healthy_sandbox, tmp_path)
+    result = check_run(journal, traffic, "delete-head-pod", "head")
+    print("head-kill:", result["summary"]["failures"], "failures", result["seconds"])
+    _no_secret(healthy_sandbox, result["journal_text"], traffic.read_text())
+    # A head kill must not take the service down: at most the request in flight through the
+    # head's own proxy may fail (see README "Findings").
+    assert result["summary"]["failures"] <= 1
+
+
+def test_worker_kill_recovers(healthy_sandbox: Sandbox, tmp_path: Path) -> None:
+    journal, traffic = run_experiment("worker-kill", healthy_sandbox, tmp_path)
+    result = check_run(journal, traffic, "delete-worker-pod", "worker")
+    print("worker-kill:", result["summary"]["failures"], "failures", result["seconds"])
+
+
+def test_redis_kill_with_persistent_redis_recovers(
+    healthy_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    journal, traffic = run_experiment("redis-kill", healthy_sandbox, tmp_path)
+    result = check_run(journal, traffic, "delete-redis-pod", "redis")
+    print("redis-kill:", result["summary"]["failures"], "failures", result["seconds"])

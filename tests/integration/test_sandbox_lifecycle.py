@@ -1,0 +1,48 @@
+"""Ctrl-C during `sandbox up` stops everything it started."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from chaosraysvc.sandbox import procs
+from chaosraysvc.sandbox.netcheck import free_port
+from chaosraysvc.sandbox.state import SandboxState
+
+pytestmark = pytest.mark.sandbox
+
+
+def test_ctrl_c_during_up_leaves_no_process() -> None:
+    state_dir = Path(tempfile.mkdtemp(prefix="crs-int-"))
+    cmd = [sys.executable, "-m", "chaosraysvc.cli", "sandbox", "up", "--state-dir", str(state_dir)]
+    cmd += ["--serve-port", str(free_port()), "--dashboard-port", str(free_port())]
+    up = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sids: set[int] = set()
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            state = SandboxState.load(state_dir)
+            if state and any(p.role == "head" and p.sid for p in state.pods):
+                sids = {p.sid for p in state.pods if p.sid} | {state.supervisor_pid}
+                break
+            time.sleep(0.2)
+        assert sids, "the sandbox never started its head pod"
+        up.send_signal(signal.SIGINT)
+        out, _ = up.communicate(timeout=60)
+        assert up.returncode == 130, out
+        assert "interrupted" in out
+        for sid in sids:
+            assert procs.session_pids(sid) == [], f"session {sid} left behind"
+    finally:
+        if up.poll() is None:
+            up.kill()
+        state = SandboxState.load(state_dir)
+        for pod in state.pods if state else []:
+            if pod.sid:
+                procs.kill_session(pod.sid)
