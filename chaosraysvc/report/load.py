@@ -1,11 +1,12 @@
 """Read a Chaos Toolkit journal and its traffic log into one `RunInput`.
 
 The journal is the file `chaos run --journal-path` writes. The traffic log is found,
-unless given, in this order: the path recorded by the traffic control in the journal's
-`{"name": "chaosraysvc", "traffic": {"log": ...}}` extension (taken relative to the
-journal's folder when relative), then `<journal stem>-traffic.jsonl` beside the
-journal, then a file beside the journal named like the recorded one (journals and logs
-are often copied together to another machine).
+unless given, in this order: `<journal stem>-traffic.jsonl` beside the journal (where
+the traffic control writes it by default, and where it stays when a run's folder is
+copied), then the path recorded by the traffic control in the journal's
+`{"name": "chaosraysvc", "traffic": {"log": ...}}` extension (relative to the journal's
+folder when relative), then a file of that name beside the journal. A log whose start
+time differs from the one the journal recorded belongs to another run and is skipped.
 
 A journal that cannot be read is an error (`ReportInputError`, naming the file, what
 is wrong and what to do). A traffic log that is missing, empty or damaged is not: the
@@ -114,22 +115,48 @@ def _recorded_traffic(journal: dict[str, Any]) -> dict[str, Any]:
     return traffic if isinstance(traffic, dict) else {}
 
 
+def _started(path: Path) -> float | None:
+    """Return the `started` of a traffic log's header line, None if unreadable."""
+    try:
+        with path.open("rb") as f:
+            header = json.loads(f.readline().decode("utf-8", errors="replace"))
+    except (OSError, ValueError):
+        return None
+    started = header.get("started") if isinstance(header, dict) else None
+    return float(started) if isinstance(started, int | float) else None
+
+
+def _belongs(path: Path, journal: dict[str, Any]) -> bool:
+    """Tell whether the log at `path` may be this journal's (its start time matches)."""
+    summary = _recorded_traffic(journal).get("summary")
+    run = summary.get("run") if isinstance(summary, dict) else None
+    expected = run.get("started") if isinstance(run, dict) else None
+    if not isinstance(expected, int | float):
+        return True  # nothing to compare with
+    started = _started(path)
+    return started is None or abs(started - expected) < 1e-3
+
+
 def find_traffic_log(journal_path: Path, journal: dict[str, Any]) -> tuple[Path | None, list[Path]]:
-    """Return the traffic log of a journal (None if absent) and every place looked at."""
+    """Return the traffic log of a journal (None if absent) and every place looked at.
+
+    Looks beside the journal for `<stem>-traffic.jsonl`, then at the path recorded in
+    the journal, then beside the journal for the recorded file name; a log whose run
+    header does not carry the start time recorded in the journal is another run's and
+    is skipped.
+    """
     folder = journal_path.parent
-    candidates: list[Path] = []
+    candidates = [folder / f"{journal_path.stem}-traffic.jsonl"]
     recorded = _recorded_traffic(journal).get("log")
     if isinstance(recorded, str) and recorded:
         candidates.append(Path(recorded) if Path(recorded).is_absolute() else folder / recorded)
-    candidates.append(folder / f"{journal_path.stem}-traffic.jsonl")
-    if isinstance(recorded, str) and recorded:
         candidates.append(folder / Path(recorded).name)
     looked: list[Path] = []
     for candidate in candidates:
         if candidate in looked:
             continue
         looked.append(candidate)
-        if candidate.is_file():
+        if candidate.is_file() and _belongs(candidate, journal):
             return candidate, looked
     return None, looked
 
@@ -169,6 +196,11 @@ def load_run(journal_path: str | Path, traffic_path: str | Path | None = None) -
                 "check the --traffic path, or leave it out to use the one beside the journal"
             )
         run.traffic_path, run.traffic = explicit, _read_traffic(explicit)
+        if not _belongs(explicit, run.journal):
+            run.warnings.append(
+                f"traffic log {explicit} started at another time than the journal's traffic: "
+                "it may belong to another run"
+            )
     else:
         found, looked = find_traffic_log(path, run.journal)
         if found is None:

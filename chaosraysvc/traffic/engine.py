@@ -13,9 +13,10 @@ the configured body and checks the answer, in one of two modes:
   late; one that is more than `max(1 s, 1 / rate)` late is skipped and counted, so a
   long outage is not followed by a burst. The engine writes a `rate_behind` mark (and
   logs a warning, at most every 30 s) when, over a one-second window, more than 2 % of
-  the slots started more than `max(20 ms, 2 / rate)` late or any was skipped, and a
-  `rate_caught_up` mark when it holds the rate again. The end line's `schedule` gives
-  the totals.
+  the slots started, or are still waiting, more than `max(20 ms, 2 / rate)` late or any
+  was skipped, and a `rate_caught_up` mark when it holds the rate again. The end line's
+  `schedule` gives the totals: `scheduled` (slots due by the stop, from the clock),
+  `sent`, `skipped`, `pending` (due but never started), `late`, `max_late_ms`.
 
 With several endpoints, `round_robin` spreads the requests of one worker over them in
 turn; `per_endpoint` runs one worker per endpoint (each with the full `rate` and
@@ -95,26 +96,45 @@ class _Target:
 
 
 class _Schedule:
-    """Counters of the rate-mode schedulers (read by the monitor and the end line)."""
+    """The rate-mode timeline and its counters (shared by the workers and the monitor).
 
-    def __init__(self, rate: float, late_after: float) -> None:
-        self.rate = rate
+    Each of `groups` workers starts slot k at `started_at + k * interval`; `scheduled`
+    counts the slots whose time has come, from the clock, so a worker stuck waiting
+    for a free request still shows as falling behind.
+    """
+
+    def __init__(self, rate_per_group: float, groups: int, late_after: float) -> None:
+        self.interval = 1.0 / rate_per_group
+        self.groups = groups
+        self.rate = rate_per_group * groups
         self.late_after = late_after
-        self.due = 0  # slots whose time has come, sent or skipped
+        self.started_at = time.monotonic()
         self.sent = 0
         self.late = 0
         self.skipped = 0
         self.max_late = 0.0
-        self.started_at = 0.0
+
+    def scheduled(self, now: float) -> int:
+        """Return how many slots were due by `now` (monotonic clock)."""
+        if now < self.started_at:
+            return 0
+        return (int((now - self.started_at) / self.interval) + 1) * self.groups
+
+    def overdue(self, now: float) -> int:
+        """Return how many slots are more than `late_after` late and not started yet."""
+        return max(self.scheduled(now - self.late_after) - self.sent - self.skipped, 0)
 
     def totals(self, now: float) -> dict[str, Any]:
+        """Return the counters as JSON, as of `now`."""
         elapsed = max(now - self.started_at, 1e-9)
+        scheduled = self.scheduled(now)
         return {
             "requested_rps": self.rate,
             "achieved_rps": round(self.sent / elapsed, 3),
-            "scheduled": self.due,
+            "scheduled": scheduled,
             "sent": self.sent,
             "skipped": self.skipped,
+            "pending": max(scheduled - self.sent - self.skipped, 0),
             "late": self.late,
             "late_threshold_ms": round(self.late_after * 1000, 3),
             "max_late_ms": round(self.max_late * 1000, 3),
@@ -374,8 +394,7 @@ class TrafficEngine:
         target_groups = [[t] for t in targets] if groups > 1 else [targets]
         if s.mode == "rate":
             late_after = max(LATE_MIN_S, 2.0 / s.rate)
-            self._schedule = _Schedule(s.rate * groups, late_after)
-            self._schedule.started_at = time.monotonic()
+            self._schedule = _Schedule(s.rate, groups, late_after)
             for group in target_groups:
                 coros.append(self._rate_worker(group, self._schedule))
             coros.append(self._rate_monitor(self._schedule))
@@ -412,12 +431,14 @@ class TrafficEngine:
         requested = totals["requested_rps"]
         if totals["skipped"] or totals["achieved_rps"] < requested * (1 - BEHIND_RATIO):
             logger.warning(
-                "Traffic did not hold its rate: %.1f req/s sent of %.1f requested, "
-                "%d slots skipped, %d late",
+                "Traffic did not hold its rate: %.1f req/s sent of %.1f requested; of %d "
+                "slots %d were skipped, %d started late, %d never started",
                 totals["achieved_rps"],
                 requested,
+                totals["scheduled"],
                 totals["skipped"],
                 totals["late"],
+                totals["pending"],
             )
 
     async def _send(self, target: _Target) -> bool:
@@ -503,7 +524,7 @@ class TrafficEngine:
         skip_after = max(SKIP_MIN_S, interval)
         concurrency = s.concurrency
         n = len(targets)
-        start = clock()
+        start = sched.started_at
         slot_free = asyncio.Event()
         in_flight = 0
         k = 0
@@ -532,7 +553,6 @@ class TrafficEngine:
                     missed = int((late - skip_after) / interval) + 1
                     k += missed
                     sched.skipped += missed
-                    sched.due += missed
                     due = start + k * interval
                     continue
                 if late > sched.late_after:
@@ -545,7 +565,6 @@ class TrafficEngine:
                 task.add_done_callback(release)
                 in_flight += 1
                 sched.sent += 1
-                sched.due += 1
                 k += 1
                 due = start + k * interval
 
@@ -553,28 +572,31 @@ class TrafficEngine:
         behind = False
         warned_at = -WARN_EVERY_S
         behind_windows = 0
-        last = (sched.due, sched.late, sched.skipped)
+        last = (sched.scheduled(time.monotonic()), sched.late, sched.skipped)
         while True:
             await asyncio.sleep(1.0)
-            now = (sched.due, sched.late, sched.skipped)
-            due, late, skipped = (a - b for a, b in zip(now, last, strict=True))
-            last = now
-            is_behind = skipped > 0 or (due > 0 and late > BEHIND_RATIO * due)
+            now = time.monotonic()
+            current = (sched.scheduled(now), sched.late, sched.skipped)
+            due, late, skipped = (a - b for a, b in zip(current, last, strict=True))
+            last = current
+            overdue = sched.overdue(now)
+            is_behind = skipped > 0 or late + overdue > BEHIND_RATIO * max(due, 1)
             if is_behind:
                 behind_windows += 1
             if is_behind and not behind:
-                detail = {"scheduled": due, "late": late, "skipped": skipped}
+                detail = {"scheduled": due, "late": late, "overdue": overdue, "skipped": skipped}
                 self._write_now(mark_line(time.time(), "rate_behind", detail))
                 if time.monotonic() - warned_at >= WARN_EVERY_S:
                     warned_at = time.monotonic()
                     logger.warning(
                         "Traffic cannot hold %.1f req/s: in the last second %d of %d slots "
-                        "started over %.0f ms late, %d skipped (concurrency %d, timeout "
-                        "%.1f s); %d such second(s) so far",
+                        "started over %.0f ms late, %d are overdue, %d were skipped "
+                        "(concurrency %d, timeout %.1f s); %d such second(s) so far",
                         sched.rate,
                         late,
                         due,
                         sched.late_after * 1000,
+                        overdue,
                         skipped,
                         self.settings.concurrency,
                         self.settings.timeout,

@@ -47,10 +47,13 @@ and `rate_caught_up` in rate mode when it cannot hold the requested rate, and
 
 Last line, on a clean stop only::
 
-    {"kind": "end", "t": 1767000060.0, "requests": 6000, "failures": 3,
-     "schedule": {"scheduled": 6000, "sent": 6000, "skipped": 0, "late": 0, "max_late_ms": 1.2}}
+    {"kind": "end", "t": 1767000060.0, "requests": 6000, "failures": 3, "cancelled_at_stop": 1,
+     "schedule": {"requested_rps": 100.0, "achieved_rps": 99.99, "scheduled": 6001,
+                  "sent": 6001, "skipped": 0, "pending": 0, "late": 0,
+                  "late_threshold_ms": 20.0, "max_late_ms": 1.2}}
 
-`schedule` is present in rate mode only (see `chaosraysvc.traffic.engine`). Readers
+`cancelled_at_stop` counts requests in flight at the stop (not recorded); `schedule` is
+present in rate mode only (see `chaosraysvc.traffic.engine`). Readers
 ignore unknown fields and unknown kinds, so fields may be added without a new version.
 """
 

@@ -1,0 +1,119 @@
+"""What the HA rules look at, gathered from a target: `HaFacts`, plain data with its evidence.
+
+Gatherers (`kube_facts`, `sandbox_facts`) fill it from a RayService spec, its live pods and,
+when reachable, the Ray dashboard; `rules` reads nothing else. Every fact carries a string
+saying where it was seen (a field, a label, an env var, a live placement), which the rules
+quote as evidence. Unknown stays unknown (`None`), never a guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = [
+    "KUBERAY_FT_RECONNECT_S",
+    "QUEUE_LENGTH_CACHE_DEFAULT_S",
+    "QUEUE_LENGTH_CACHE_ENV",
+    "RAY_RECONNECT_DEFAULT_S",
+    "RECONNECT_ENV",
+    "DeploymentFacts",
+    "HaFacts",
+    "Placement",
+    "WorkerGroupFacts",
+]
+
+QUEUE_LENGTH_CACHE_ENV = "RAY_SERVE_QUEUE_LENGTH_CACHE_TIMEOUT_S"
+QUEUE_LENGTH_CACHE_DEFAULT_S = 10.0  # Serve's default
+RECONNECT_ENV = "RAY_gcs_rpc_server_reconnect_timeout_s"
+RAY_RECONNECT_DEFAULT_S = 60.0  # Ray's default; KubeRay sets 600 on workers under GCS FT
+KUBERAY_FT_RECONNECT_S = 600.0
+
+
+@dataclass
+class Placement:
+    """Where the live replicas of one deployment run (read from the dashboard)."""
+
+    per_pod: dict[str, int] = field(default_factory=dict)  # pod -> RUNNING/STARTING replicas
+    on_head: int = 0  # of those, on the head pod
+    unplaced: int = 0  # replicas with no node yet
+
+    @property
+    def placed(self) -> int:
+        return sum(self.per_pod.values())
+
+
+@dataclass
+class DeploymentFacts:
+    """One Serve deployment as declared (serveConfigV2 / the sandbox's config) and placed."""
+
+    app: str
+    name: str
+    num_replicas: int | None = None  # fixed count; None when autoscaling or not declared
+    autoscaling: bool = False
+    min_replicas: int | None = None  # autoscaling_config.min_replicas
+    max_replicas_per_node: int | None = None  # None: no limit
+    source: str = ""  # where the declaration was read
+    placement: Placement | None = None  # None: live placement not inspected
+
+    @property
+    def key(self) -> str:
+        return f"{self.app}/{self.name}"
+
+    @property
+    def least_replicas(self) -> int | None:
+        """Return the fewest replicas it is declared to run (None: unknown)."""
+        return self.min_replicas if self.autoscaling else self.num_replicas
+
+
+@dataclass
+class WorkerGroupFacts:
+    """One worker group: its size and its workers' GCS reconnect timeout."""
+
+    name: str
+    replicas: int | None = None
+    min_replicas: int | None = None
+    max_replicas: int | None = None
+    live_pods: int | None = None  # running worker pods of the group (None: not inspected)
+    reconnect_timeout_s: float | None = None  # RAY_gcs_rpc_server_reconnect_timeout_s in effect
+    reconnect_source: str = ""
+    image: str = ""
+
+
+@dataclass
+class HaFacts:
+    """Everything the HA rules need about one target, with where each fact was seen."""
+
+    target: str  # e.g. "RayService default/rayservice-ha (kubernetes)"
+    # GCS fault tolerance and its store
+    gcs_ft_enabled: bool = False
+    gcs_ft_backend: str = "none"  # redis | embedded | none
+    gcs_ft_source: str = ""
+    gcs_storage_persistent: bool | None = None  # None: cannot tell
+    gcs_storage_evidence: str = ""
+    # the serve Service and the head's proxy
+    head_in_serve_svc: bool = True
+    head_in_serve_svc_evidence: str = ""
+    proxy_location: str = "EveryNode"
+    head_proxy_running: bool | None = None
+    head_proxy_evidence: str = ""
+    # where -> raw value of RAY_SERVE_QUEUE_LENGTH_CACHE_TIMEOUT_S ("" when not set)
+    queue_length_cache_timeout: dict[str, str] = field(default_factory=dict)
+    # Serve deployments
+    deployments: list[DeploymentFacts] = field(default_factory=list)
+    deployments_source: str = ""
+    placement_source: str = ""  # "": live placement not inspected
+    head_num_cpus: str | None = None  # rayStartParams num-cpus; "" not set; None unknown
+    head_num_cpus_evidence: str = ""
+    # workers
+    worker_groups: list[WorkerGroupFacts] = field(default_factory=list)
+    autoscaling: bool = False  # enableInTreeAutoscaling: minReplicas may be all there is
+    # versions
+    ray_version: str = ""
+    ray_version_source: str = ""
+    head_image: str = ""
+    # what could not be inspected, and why
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)

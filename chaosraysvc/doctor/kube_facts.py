@@ -1,0 +1,396 @@
+"""Gather `HaFacts` from a RayService in a Kubernetes cluster.
+
+Reads, with the calls the shipped Role grants (get rayservices, list pods, get services):
+the RayService spec (`excludeHeadPodFromServeSvc`, `serveConfigV2`, `rayClusterConfig`:
+`rayVersion`, `enableInTreeAutoscaling`, the head and worker templates' image, env and
+`rayStartParams`, `workerGroupSpecs[].replicas/minReplicas`), the active RayCluster's live
+pods (their env, as KubeRay completed it, and the head's `ray.io/serve` label), the GCS
+fault-tolerance set-up with the Redis pod's data volume, and, when `dashboard_url` is set
+(or chaosraysvc runs in the cluster) and answers, the live replica placement.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+from kubernetes import client
+
+from chaosraysvc.doctor.facts import (
+    KUBERAY_FT_RECONNECT_S,
+    QUEUE_LENGTH_CACHE_ENV,
+    RAY_RECONNECT_DEFAULT_S,
+    RECONNECT_ENV,
+    DeploymentFacts,
+    HaFacts,
+    WorkerGroupFacts,
+)
+from chaosraysvc.doctor.live import apply_live, read_live
+from chaosraysvc.errors import (
+    ConfigurationError,
+    NotFoundError,
+    ServeApiError,
+    TargetNotReadyError,
+)
+from chaosraysvc.kube.pods import cluster_selector, role_of
+from chaosraysvc.kube.rayservice import active_cluster_name, gcs_ft_config
+from chaosraysvc.kube.redis import data_dir, find_redis_pods, redis_container, volume_keeps_data
+from chaosraysvc.serve.nodes import RayNode
+from chaosraysvc.targets.base import GcsFaultTolerance
+from chaosraysvc.targets.kubernetes import KubernetesTarget
+
+__all__ = ["gather_kubernetes_facts", "serve_deployments"]
+
+logger = logging.getLogger("chaostoolkit")
+
+SPEC = "spec.rayClusterConfig"
+GROUP_LABEL = "ray.io/group"
+SERVE_LABEL = "ray.io/serve"
+
+
+def _dig(obj: Any, *keys: str | int) -> Any:
+    for key in keys:
+        if isinstance(key, int):
+            if not isinstance(obj, list) or len(obj) <= key:
+                return None
+        elif not isinstance(obj, Mapping):
+            return None
+        obj = obj[key] if isinstance(key, int) else obj.get(key)
+    return obj
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+# -- Serve config ------------------------------------------------------------------------------
+
+
+def serve_deployments(
+    config: Mapping[str, Any], source: str
+) -> tuple[str, list[DeploymentFacts], list[str]]:
+    """Return (proxy_location, deployments, notes) declared by a Serve config document."""
+    notes: list[str] = []
+    proxy_location = str(config.get("proxy_location") or "EveryNode")
+    found: list[DeploymentFacts] = []
+    for app_index, app in enumerate(config.get("applications") or []):
+        if not isinstance(app, Mapping):
+            continue
+        app_name = str(app.get("name") or f"app{app_index}")
+        for dep in app.get("deployments") or []:
+            if not isinstance(dep, Mapping) or not dep.get("name"):
+                continue
+            name = str(dep["name"])
+            where = f"{source} applications[{app_name}].deployments[{name}]"
+            facts = DeploymentFacts(
+                app=app_name,
+                name=name,
+                max_replicas_per_node=_int(dep.get("max_replicas_per_node")),
+                source=where,
+            )
+            auto = dep.get("autoscaling_config")
+            raw = dep.get("num_replicas")
+            if isinstance(auto, Mapping) or raw == "auto":
+                facts.autoscaling = True
+                auto_conf: Mapping[str, Any] = auto if isinstance(auto, Mapping) else {}
+                facts.min_replicas = _int(auto_conf.get("min_replicas", 1))
+            elif raw is None:
+                notes.append(
+                    f"{where} sets no num_replicas: the code's @serve.deployment default "
+                    "applies (1 unless set there); read the dashboard to know it"
+                )
+            else:
+                facts.num_replicas = _int(raw)
+            found.append(facts)
+    return proxy_location, found, notes
+
+
+def _serve_config(spec: Mapping[str, Any]) -> tuple[Mapping[str, Any] | None, str]:
+    text = spec.get("serveConfigV2")
+    if not text:
+        return None, "spec.serveConfigV2 is empty: no Serve deployment to check in the spec"
+    try:
+        config = yaml.safe_load(str(text))
+    except yaml.YAMLError as exc:
+        return None, f"spec.serveConfigV2 is not valid YAML ({exc.__class__.__name__})"
+    if not isinstance(config, Mapping):
+        return None, "spec.serveConfigV2 is not a YAML mapping"
+    return config, ""
+
+
+# -- containers and pods -----------------------------------------------------------------------
+
+
+def _template_container(group: Mapping[str, Any]) -> Mapping[str, Any]:
+    container = _dig(group, "template", "spec", "containers", 0)
+    return container if isinstance(container, Mapping) else {}
+
+
+def _template_env(container: Mapping[str, Any], name: str) -> str | None:
+    for item in container.get("env") or []:
+        if isinstance(item, Mapping) and item.get("name") == name:
+            if "value" in item:
+                return str(item.get("value") or "")
+            return "(from valueFrom, not read)"
+    return None
+
+
+def _pod_env(pod: client.V1Pod, name: str) -> str | None:
+    containers = (pod.spec and pod.spec.containers) or []
+    if not containers:
+        return None
+    for item in containers[0].env or []:
+        if item.name == name:
+            if item.value_from is not None:
+                return "(from valueFrom, not read)"
+            return str(item.value or "")
+    return None
+
+
+def _pod_name(pod: client.V1Pod) -> str:
+    return str((pod.metadata and pod.metadata.name) or "")
+
+
+def _labels(pod: client.V1Pod) -> dict[str, str]:
+    return dict((pod.metadata and pod.metadata.labels) or {})
+
+
+def _live(pod: client.V1Pod) -> bool:
+    return not (pod.metadata and pod.metadata.deletion_timestamp) and (
+        str((pod.status and pod.status.phase) or "") == "Running"
+    )
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+# -- GCS storage -------------------------------------------------------------------------------
+
+
+def _redis_evidence(pod: client.V1Pod) -> str:
+    name = _pod_name(pod)
+    container = redis_container(pod)
+    if container is None:
+        return f"Redis pod {name}: no Redis container recognised"
+    directory = data_dir(container)
+    if directory is None:
+        return f"Redis pod {name}: its data directory cannot be told (no --dir, unknown image)"
+    volumes = {v.name: v for v in (pod.spec and pod.spec.volumes) or []}
+    mounts = [
+        m
+        for m in container.volume_mounts or []
+        if directory.rstrip("/") == str(m.mount_path).rstrip("/")
+        or directory.startswith(str(m.mount_path).rstrip("/") + "/")
+    ]
+    if not mounts:
+        return f"Redis pod {name}: no volume mounted at its data directory {directory}"
+    mount = max(mounts, key=lambda m: len(str(m.mount_path)))
+    volume = volumes.get(mount.name)
+    if volume is None:
+        return f"Redis pod {name}: {directory} mounts volume '{mount.name}', which is not declared"
+    kinds = [k for k, v in volume.to_dict().items() if k != "name" and v]
+    kind = kinds[0] if kinds else "unknown"
+    lasting = "outlives the pod" if volume_keeps_data(volume) else "is lost with the pod"
+    return f"Redis pod {name}: {directory} is on volume '{mount.name}' ({kind}), which {lasting}"
+
+
+def _gcs_storage(target: KubernetesTarget, rayservice: Mapping[str, Any], facts: HaFacts) -> None:
+    try:
+        ft = target.gcs_fault_tolerance()
+    except (NotFoundError, TargetNotReadyError) as exc:
+        config = gcs_ft_config(rayservice)
+        ft = GcsFaultTolerance(
+            config.enabled, config.backend, config.redis_address, None, config.source
+        )
+        facts.gcs_storage_evidence = f"store not inspected: {exc}"
+    facts.gcs_ft_enabled = ft.enabled
+    facts.gcs_ft_backend = ft.backend
+    facts.gcs_ft_source = ft.source + (f" = {ft.redis_address}" if ft.redis_address else "")
+    facts.gcs_storage_persistent = ft.persistent
+    if facts.gcs_storage_evidence or not ft.enabled:
+        return
+    if ft.backend == "embedded":
+        state = {True: "on a lasting volume", False: "not on a lasting volume", None: "unknown"}
+        facts.gcs_storage_evidence = f"head's GCS store (/data/gcs): {state[ft.persistent]}"
+        return
+    pods = find_redis_pods(
+        target.api,
+        target.namespace,
+        gcs_ft_config(rayservice),
+        target.settings.redis_label_selector,
+    )
+    if not pods:
+        facts.gcs_storage_evidence = (
+            f"no Redis pod found behind {ft.redis_address or 'the address'} (outside the "
+            "cluster's Services?); set redis_label_selector to name its pods"
+        )
+        return
+    facts.gcs_storage_evidence = "; ".join(_redis_evidence(p) for p in pods)
+
+
+# -- gathering ---------------------------------------------------------------------------------
+
+
+def gather_kubernetes_facts(target: KubernetesTarget, live: bool = True) -> HaFacts:
+    """Return the HA facts of `target`'s RayService.
+
+    `live` reads the dashboard too when `dashboard_url` is set (or in the cluster); an
+    unreachable dashboard becomes a note. Raises a `ChaosRaySvcError` when the RayService
+    cannot be read (missing, API unreachable or forbidden).
+    """
+    rayservice = target.rayservice()
+    spec: Mapping[str, Any] = rayservice.get("spec") or {}
+    cluster_spec: Mapping[str, Any] = spec.get("rayClusterConfig") or {}
+    facts = HaFacts(target=f"RayService {target.namespace}/{target.name} (kubernetes)")
+
+    pods: list[client.V1Pod] = []
+    pods_read = False
+    try:
+        cluster = active_cluster_name(rayservice)
+        pods = target.api.list_pods(target.namespace, cluster_selector(cluster))
+        pods_read = True
+    except TargetNotReadyError as exc:
+        facts.notes.append(f"{exc}; live pods not inspected, the spec alone was read")
+    heads = [p for p in pods if role_of(p) == "head"]
+    workers = [p for p in pods if role_of(p) == "worker"]
+
+    _gcs_storage(target, rayservice, facts)
+
+    # the serve Service and the head's proxy
+    excluded = spec.get("excludeHeadPodFromServeSvc") is True
+    facts.head_in_serve_svc = not excluded
+    facts.head_in_serve_svc_evidence = (
+        "spec.excludeHeadPodFromServeSvc: true"
+        if excluded
+        else "spec.excludeHeadPodFromServeSvc is not true: KubeRay puts the head in "
+        f"{target.name}-serve-svc"
+    )
+    for head in heads:
+        label = _labels(head).get(SERVE_LABEL)
+        if label is not None:
+            facts.head_in_serve_svc_evidence += (
+                f"; head pod {_pod_name(head)} has {SERVE_LABEL}={label}"
+            )
+
+    head_group: Mapping[str, Any] = cluster_spec.get("headGroupSpec") or {}
+    head_container = _template_container(head_group)
+    facts.head_image = str(head_container.get("image") or "")
+    start = head_group.get("rayStartParams") or {}
+    facts.head_num_cpus = str(start.get("num-cpus", "")) if isinstance(start, Mapping) else ""
+    facts.head_num_cpus_evidence = f"{SPEC}.headGroupSpec.rayStartParams"
+
+    # env on the Ray containers: live pods first, then the templates
+    groups: list[Mapping[str, Any]] = [
+        g for g in cluster_spec.get("workerGroupSpecs") or [] if isinstance(g, Mapping)
+    ]
+    queue: dict[str, str] = {}
+    head_value = next((v for p in heads if (v := _pod_env(p, QUEUE_LENGTH_CACHE_ENV))), None)
+    queue["head"] = head_value or _template_env(head_container, QUEUE_LENGTH_CACHE_ENV) or ""
+
+    facts.autoscaling = cluster_spec.get("enableInTreeAutoscaling") is True
+    for index, group in enumerate(groups):
+        name = str(group.get("groupName") or f"group{index}")
+        container = _template_container(group)
+        members = [p for p in workers if _labels(p).get(GROUP_LABEL) == name]
+        where = f"worker group '{name}'"
+        value = next((v for p in members if (v := _pod_env(p, QUEUE_LENGTH_CACHE_ENV))), None)
+        queue[where] = value or _template_env(container, QUEUE_LENGTH_CACHE_ENV) or ""
+        replicas = _int(group.get("replicas"))
+        min_replicas = _int(group.get("minReplicas"))
+        group_facts = WorkerGroupFacts(
+            name=name,
+            replicas=replicas if replicas is not None else min_replicas,
+            min_replicas=min_replicas,
+            max_replicas=_int(group.get("maxReplicas")),
+            live_pods=sum(1 for p in members if _live(p)) if pods_read else None,
+            image=str(container.get("image") or ""),
+        )
+        _reconnect(group_facts, members, container, index, facts.gcs_ft_enabled)
+        facts.worker_groups.append(group_facts)
+    facts.queue_length_cache_timeout = queue
+
+    # versions
+    facts.ray_version = str(cluster_spec.get("rayVersion") or "")
+    facts.ray_version_source = f"{SPEC}.rayVersion"
+
+    # Serve
+    config, problem = _serve_config(spec)
+    if problem:
+        facts.notes.append(problem)
+    if config is not None:
+        location, deployments, notes = serve_deployments(config, "spec.serveConfigV2")
+        facts.proxy_location = location
+        facts.deployments = deployments
+        facts.notes += notes
+        facts.deployments_source = "spec.serveConfigV2"
+    if facts.proxy_location != "Disabled":
+        facts.head_proxy_running = True
+        facts.head_proxy_evidence = (
+            f"proxy_location: {facts.proxy_location} in spec.serveConfigV2"
+            + ("" if config and config.get("proxy_location") else " (Serve's default)")
+            + ": Serve runs a proxy on the head"
+        )
+    else:
+        facts.head_proxy_running = False
+        facts.head_proxy_evidence = "proxy_location: Disabled in spec.serveConfigV2"
+    if live:
+        _read_dashboard(target, pods, facts)
+    return facts
+
+
+def _reconnect(
+    group: WorkerGroupFacts,
+    members: list[client.V1Pod],
+    container: Mapping[str, Any],
+    index: int,
+    gcs_ft: bool,
+) -> None:
+    for pod in members:
+        value = _pod_env(pod, RECONNECT_ENV)
+        if value is not None:
+            group.reconnect_timeout_s = _float(value)
+            group.reconnect_source = f"env of pod {_pod_name(pod)}"
+            return
+    value = _template_env(container, RECONNECT_ENV)
+    if value is not None:
+        group.reconnect_timeout_s = _float(value)
+        group.reconnect_source = f"{SPEC}.workerGroupSpecs[{index}] container env"
+    elif gcs_ft:
+        group.reconnect_timeout_s = KUBERAY_FT_RECONNECT_S
+        group.reconnect_source = "not set: KubeRay sets 600 under GCS fault tolerance"
+    else:
+        group.reconnect_timeout_s = RAY_RECONNECT_DEFAULT_S
+        group.reconnect_source = "not set: Ray's default"
+
+
+def _read_dashboard(target: KubernetesTarget, pods: list[client.V1Pod], facts: HaFacts) -> None:
+    try:
+        url = target.dashboard_url()
+    except ConfigurationError:
+        facts.notes.append(
+            "live replica placement not inspected: dashboard_url is not set (run `kubectl "
+            f"port-forward -n {target.namespace} svc/{target.name}-head-svc 8265` and pass "
+            "--dashboard-url http://127.0.0.1:8265)"
+        )
+        return
+    by_ip = {str(p.status.pod_ip): _pod_name(p) for p in pods if p.status and p.status.pod_ip}
+
+    def pod_name(node: RayNode) -> str:
+        return by_ip.get(node.ip, "")
+
+    try:
+        apply_live(facts, read_live(url, pod_name))
+    except ServeApiError as exc:
+        facts.notes.append(f"live replica placement not inspected: {exc}")

@@ -1,0 +1,547 @@
+"""HA rules: pure functions from `HaFacts` to the `Risk`s they show.
+
+Each rule returns [] when its facts do not show the risk (or are unknown), else one `Risk`
+naming what was seen (`evidence`), what a user would notice (`consequence`) and the `fix`.
+
+| id | severity |
+|---|---|
+| gcs-ft-disabled | high |
+| gcs-storage-ephemeral | high |
+| gcs-storage-unknown | low |
+| proxy-head-only | high |
+| head-in-serve-svc | medium |
+| single-replica | high |
+| replicas-share-node | medium; high when live, all on one pod |
+| replicas-on-head | medium; high when live, all on the head; low when the head has CPUs, unread |
+| too-few-workers | high; medium when only the autoscaler's minReplicas is short |
+| no-spare-worker | low |
+| gcs-reconnect-timeout-short | high |
+| ray-version-mismatch | medium |
+| ray-image-versions-differ | high |
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from chaosraysvc.doctor.facts import (
+    QUEUE_LENGTH_CACHE_DEFAULT_S,
+    QUEUE_LENGTH_CACHE_ENV,
+    RAY_RECONNECT_DEFAULT_S,
+    RECONNECT_ENV,
+    DeploymentFacts,
+    HaFacts,
+)
+from chaosraysvc.errors import ConfigurationError
+
+__all__ = [
+    "RISK_IDS",
+    "RULES",
+    "SEVERITIES",
+    "Risk",
+    "Severity",
+    "at_least",
+    "evaluate",
+    "image_ray_version",
+    "severity_rank",
+]
+
+Severity = Literal["low", "medium", "high"]
+SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high")
+
+# What was measured on the project's machine, quoted in consequences.
+HEAD_RECOVERY_MEASURED = "~15-30 s on the project's sandbox, longer with pod scheduling"
+REDIS_LOSS_MEASURED = "~49 s to recover and ~11 s of failed requests in the sandbox"
+
+
+@dataclass(frozen=True)
+class Risk:
+    """One HA risk found on a target."""
+
+    id: str
+    severity: Severity
+    title: str
+    evidence: tuple[str, ...]
+    consequence: str
+    fix: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "severity": self.severity,
+            "title": self.title,
+            "evidence": list(self.evidence),
+            "consequence": self.consequence,
+            "fix": self.fix,
+        }
+
+
+def severity_rank(severity: str) -> int:
+    """Return 0 for low, 1 for medium, 2 for high; raise `ConfigurationError` otherwise."""
+    try:
+        return SEVERITIES.index(severity)
+    except ValueError:
+        raise ConfigurationError(
+            f"unknown severity {severity!r}: use one of {', '.join(SEVERITIES)}"
+        ) from None
+
+
+def _worst(severities: Iterable[Severity]) -> Severity:
+    return max(severities, key=severity_rank)
+
+
+# -- GCS fault tolerance -----------------------------------------------------------------------
+
+
+def gcs_ft_disabled(facts: HaFacts) -> list[Risk]:
+    if facts.gcs_ft_enabled:
+        return []
+    return [
+        Risk(
+            "gcs-ft-disabled",
+            "high",
+            "GCS fault tolerance is off",
+            (f"GCS fault tolerance not configured: {facts.gcs_ft_source or 'no setting found'}",),
+            "Losing the head pod loses the GCS and all cluster state: the workers exit with it "
+            "and the service stays down until a new cluster is up and Serve has redeployed.",
+            "Set spec.rayClusterConfig.gcsFaultToleranceOptions (redisAddress and "
+            "redisPassword) to a Redis whose data survives its pod.",
+        )
+    ]
+
+
+def gcs_storage(facts: HaFacts) -> list[Risk]:
+    if not facts.gcs_ft_enabled or facts.gcs_storage_persistent is True:
+        return []
+    embedded = facts.gcs_ft_backend == "embedded"
+    store = "the head's embedded GCS store" if embedded else "Redis"
+    evidence = (f"{facts.gcs_ft_source}", facts.gcs_storage_evidence or "no storage evidence")
+    if facts.gcs_storage_persistent is None:
+        return [
+            Risk(
+                "gcs-storage-unknown",
+                "low",
+                f"Cannot tell whether {store} keeps the GCS state when its pod is lost",
+                evidence,
+                "If it does not, losing that pod wipes the GCS state and the cluster restarts "
+                f"from scratch with serving broken meanwhile ({REDIS_LOSS_MEASURED}).",
+                "Check that the store's data lives on a lasting volume (or a managed Redis with "
+                "persistence); set redis_label_selector ($RAYSVC_REDIS_LABEL_SELECTOR) so "
+                "chaosraysvc can find the Redis pods.",
+            )
+        ]
+    fix = (
+        "Mount a PersistentVolumeClaim at the head's GCS store path (/data/gcs)."
+        if embedded
+        else "Mount a PersistentVolumeClaim at Redis' data directory (/data for the redis "
+        "image) with appendonly yes, or use a managed Redis with persistence."
+    )
+    return [
+        Risk(
+            "gcs-storage-ephemeral",
+            "high",
+            f"{store[0].upper()}{store[1:]} keeps the GCS state without persistent storage",
+            evidence,
+            "Deleting that pod wipes the GCS state: the head starts a brand-new cluster, the old "
+            f"workers exit and Serve redeploys from nothing ({REDIS_LOSS_MEASURED}).",
+            fix,
+        )
+    ]
+
+
+# -- the serve Service and proxies -------------------------------------------------------------
+
+
+def _seconds(value: str) -> float | None:
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def _queue_cache_evidence(facts: HaFacts) -> str:
+    values = facts.queue_length_cache_timeout
+    default = f"Serve's default: {QUEUE_LENGTH_CACHE_DEFAULT_S:g} s"
+    if not values:
+        return f"{QUEUE_LENGTH_CACHE_ENV} not inspected ({default})"
+    unset = [where for where, value in values.items() if not value]
+    parts = [
+        f"{QUEUE_LENGTH_CACHE_ENV}={value} on {where}"
+        + (
+            " (lower than the default: shortens worker-proxy stalls)"
+            if (s := _seconds(value)) is not None and s < QUEUE_LENGTH_CACHE_DEFAULT_S
+            else ""
+        )
+        for where, value in values.items()
+        if value
+    ]
+    if unset:
+        parts.append(f"{QUEUE_LENGTH_CACHE_ENV} not set on {', '.join(unset)} ({default})")
+    return "; ".join(parts)
+
+
+def head_in_serve_svc(facts: HaFacts) -> list[Risk]:
+    if not facts.head_in_serve_svc or facts.head_proxy_running is False:
+        return []
+    if facts.proxy_location in ("Disabled", "HeadOnly"):
+        return []  # no proxy at all, or `proxy-head-only` says worse
+    return [
+        Risk(
+            "head-in-serve-svc",
+            "medium",
+            "The head pod is in the serve Service and runs a Serve proxy",
+            (
+                facts.head_in_serve_svc_evidence,
+                facts.head_proxy_evidence or "head proxy: not inspected",
+                _queue_cache_evidence(facts),
+            ),
+            "Requests the Service routes to the head fail for the whole head outage, and worker "
+            f"proxies can stall for seconds afterwards while {QUEUE_LENGTH_CACHE_ENV} "
+            f"({QUEUE_LENGTH_CACHE_DEFAULT_S:g} s by default) keeps trusting a route through the "
+            "dead head.",
+            "Set spec.excludeHeadPodFromServeSvc: true; if the head must serve, set "
+            f"{QUEUE_LENGTH_CACHE_ENV}=1 on every Ray container, head and workers.",
+        )
+    ]
+
+
+def proxy_head_only(facts: HaFacts) -> list[Risk]:
+    if facts.proxy_location != "HeadOnly":
+        return []
+    return [
+        Risk(
+            "proxy-head-only",
+            "high",
+            "Serve runs its only HTTP proxy on the head",
+            (f"proxy_location: HeadOnly ({facts.deployments_source})",),
+            "Every request goes through the head, so the service is down for the whole head "
+            "outage.",
+            "Set proxy_location: EveryNode in the Serve config and "
+            "spec.excludeHeadPodFromServeSvc: true.",
+        )
+    ]
+
+
+# -- Serve replicas ----------------------------------------------------------------------------
+
+
+def _declared(dep: DeploymentFacts) -> str:
+    if dep.autoscaling:
+        replicas = f"autoscaling min_replicas: {dep.min_replicas}"
+    else:
+        replicas = f"num_replicas: {dep.num_replicas}"
+    limit = (
+        f"max_replicas_per_node: {dep.max_replicas_per_node}"
+        if dep.max_replicas_per_node is not None
+        else "no max_replicas_per_node"
+    )
+    return f"{dep.key}: {replicas}, {limit} ({dep.source})"
+
+
+def _live(dep: DeploymentFacts, source: str) -> str:
+    assert dep.placement is not None
+    spots = ", ".join(f"{n} on {pod}" for pod, n in sorted(dep.placement.per_pod.items()))
+    unplaced = f", {dep.placement.unplaced} unplaced" if dep.placement.unplaced else ""
+    return f"{dep.key} live: {spots or 'no replica placed'}{unplaced} ({source})"
+
+
+def single_replica(facts: HaFacts) -> list[Risk]:
+    few = [d for d in facts.deployments if d.least_replicas is not None and d.least_replicas < 2]
+    if not few:
+        return []
+    return [
+        Risk(
+            "single-replica",
+            "high",
+            "A Serve deployment runs fewer than 2 replicas",
+            tuple(_declared(d) for d in few),
+            "Losing the one pod that holds its replica takes the deployment, and every request "
+            "that needs it, down until Serve has placed a new replica.",
+            "Set num_replicas: 2 or more (or autoscaling_config.min_replicas: 2) with "
+            "max_replicas_per_node: 1 for each deployment in the Serve config.",
+        )
+    ]
+
+
+def replicas_share_node(facts: HaFacts) -> list[Risk]:
+    evidence: list[str] = []
+    severities: list[Severity] = []
+    for dep in facts.deployments:
+        least = dep.least_replicas
+        if least is None or least < 2:
+            continue  # single-replica says it
+        limit = dep.max_replicas_per_node
+        if limit is not None and limit < least:
+            continue
+        evidence.append(_declared(dep))
+        severity: Severity = "medium"
+        placement = dep.placement
+        if placement is not None and placement.placed >= 2 and len(placement.per_pod) == 1:
+            evidence.append(_live(dep, facts.placement_source))
+            severity = "high"
+        severities.append(severity)
+    if not evidence:
+        return []
+    return [
+        Risk(
+            "replicas-share-node",
+            _worst(severities),
+            "Replicas of a Serve deployment can all run on one pod",
+            tuple(evidence),
+            "Nothing keeps Serve from packing the replicas onto one pod (replacements for a lost "
+            "pod's replicas land on the survivors and stay there), so one pod loss can take the "
+            "whole deployment down.",
+            "Set max_replicas_per_node: 1 on each deployment in the Serve config, with at least "
+            "num_replicas worker pods.",
+        )
+    ]
+
+
+def replicas_on_head(facts: HaFacts) -> list[Risk]:
+    if not facts.deployments:
+        return []
+    evidence: list[str] = []
+    severities: list[Severity] = []
+    if facts.placement_source:
+        for dep in facts.deployments:
+            placement = dep.placement
+            if placement is None or placement.on_head == 0:
+                continue
+            evidence.append(_live(dep, facts.placement_source))
+            severities.append("high" if placement.on_head >= placement.placed else "medium")
+    elif facts.head_num_cpus is not None and facts.head_num_cpus.strip() not in ("0", "0.0"):
+        cpus = facts.head_num_cpus or "not set (Ray counts the container's CPUs)"
+        evidence.append(f"head num-cpus: {cpus} ({facts.head_num_cpus_evidence})")
+        evidence.append("live placement not inspected (dashboard not read)")
+        severities.append("low")
+    if not evidence:
+        return []
+    return [
+        Risk(
+            "replicas-on-head",
+            _worst(severities),
+            "Serve replicas run (or can run) on the head pod",
+            tuple(evidence),
+            "A head loss takes those replicas down with it, and they come back only once the "
+            "head and its Serve controller have recovered.",
+            'Give the head rayStartParams num-cpus: "0" (as KubeRay\'s HA sample does) so '
+            "replicas are scheduled on workers only.",
+        )
+    ]
+
+
+# -- worker capacity ---------------------------------------------------------------------------
+
+
+def _nodes_needed(facts: HaFacts) -> tuple[int, DeploymentFacts | None]:
+    needed, which = 0, None
+    for dep in facts.deployments:
+        least, limit = dep.least_replicas, dep.max_replicas_per_node
+        if least is None or limit is None or limit < 1:
+            continue
+        nodes = math.ceil(least / limit)
+        if nodes > needed:
+            needed, which = nodes, dep
+    return needed, which
+
+
+def _total(values: list[int | None]) -> int | None:
+    if not values or any(v is None for v in values):
+        return None
+    return sum(v for v in values if v is not None)
+
+
+def worker_capacity(facts: HaFacts) -> list[Risk]:
+    needed, dep = _nodes_needed(facts)
+    if dep is None or not facts.worker_groups:
+        return []
+    groups = facts.worker_groups
+    desired = _total([g.replicas for g in groups])
+    least = _total([g.min_replicas if g.min_replicas is not None else 0 for g in groups])
+    live = _total([g.live_pods for g in groups])
+    need = f"{dep.key} needs {needed} worker pod(s): {_declared(dep)}"
+    sizes = "; ".join(
+        f"worker group '{g.name}': replicas {g.replicas}, minReplicas {g.min_replicas}"
+        + (f", {g.live_pods} pod(s) running" if g.live_pods is not None else "")
+        for g in groups
+    )
+    short: list[tuple[Severity, str]] = []
+    if desired is not None and desired < needed:
+        short.append(("high", f"{desired} worker pod(s) wanted in total ({sizes})"))
+    elif live is not None and live < needed:
+        short.append(("high", f"only {live} worker pod(s) running ({sizes})"))
+    elif facts.autoscaling and least is not None and least < needed:
+        short.append(
+            (
+                "medium",
+                f"enableInTreeAutoscaling: true and minReplicas total {least} ({sizes})",
+            )
+        )
+    if short:
+        return [
+            Risk(
+                "too-few-workers",
+                _worst(s for s, _ in short),
+                "Fewer worker pods than a deployment's replicas need, one per node",
+                (need, *(text for _, text in short)),
+                "Replicas beyond the worker count cannot be placed, so the deployment stays "
+                "short of its target (application DEPLOYING or UNHEALTHY) with its live "
+                "replicas crowded on too few pods.",
+                "Run at least num_replicas / max_replicas_per_node worker pods, plus one spare: "
+                "raise workerGroupSpecs[].replicas (and minReplicas when autoscaling).",
+            )
+        ]
+    if desired is not None and desired == needed:
+        return [
+            Risk(
+                "no-spare-worker",
+                "low",
+                "No spare worker pod for replicas spread one per node",
+                (need, f"{desired} worker pod(s) wanted in total ({sizes})"),
+                "While a lost worker is replaced its replica has nowhere to go: the application "
+                "reports UNHEALTHY (after ~4 s in the sandbox) and serves at reduced capacity.",
+                "Run one worker pod more than num_replicas / max_replicas_per_node needs.",
+            )
+        ]
+    return []
+
+
+# -- workers' GCS reconnect timeout ------------------------------------------------------------
+
+
+def gcs_reconnect_timeout(facts: HaFacts) -> list[Risk]:
+    short = [
+        g
+        for g in facts.worker_groups
+        if g.reconnect_timeout_s is not None and g.reconnect_timeout_s < RAY_RECONNECT_DEFAULT_S
+    ]
+    if not short:
+        return []
+    return [
+        Risk(
+            "gcs-reconnect-timeout-short",
+            "high",
+            "Workers give up on the GCS sooner than a head recovery can take",
+            tuple(
+                f"worker group '{g.name}': {RECONNECT_ENV}={g.reconnect_timeout_s:g} s "
+                f"({g.reconnect_source})"
+                for g in short
+            ),
+            "If the head is not back within that time the worker raylets exit with their "
+            "replicas and proxies, turning a head loss into a full outage (head recovery "
+            f"measured {HEAD_RECOVERY_MEASURED}).",
+            f"Remove the override or set {RECONNECT_ENV}=600 (KubeRay's value under GCS fault "
+            "tolerance) on every worker group; anything under "
+            f"{RAY_RECONNECT_DEFAULT_S:g} s is too short.",
+        )
+    ]
+
+
+# -- Ray versions ------------------------------------------------------------------------------
+
+_TAG_VERSION = re.compile(r"^(\d+\.\d+(?:\.\d+)?)(?:$|[-_.+])")
+
+
+def image_ray_version(image: str) -> str:
+    """Return the Ray version an image's tag names ("rayproject/ray:2.9.0-py310" -> "2.9.0").
+
+    Returns "" when the tag does not start with a version (latest, nightly, a digest).
+    """
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return ""
+    match = _TAG_VERSION.match(last.rsplit(":", 1)[1])
+    return match.group(1) if match else ""
+
+
+def _same_version(declared: str, seen: str) -> bool:
+    a, b = declared.split("."), seen.split(".")
+    n = min(len(a), len(b))
+    return a[:n] == b[:n]
+
+
+def ray_versions(facts: HaFacts) -> list[Risk]:
+    images = {"head": facts.head_image} | {
+        f"worker group '{g.name}'": g.image for g in facts.worker_groups
+    }
+    versions = {where: image_ray_version(image) for where, image in images.items() if image}
+    seen = {where: v for where, v in versions.items() if v}
+    risks: list[Risk] = []
+    described = tuple(f"{where} image {images[where]}" for where in seen)
+    if len(set(seen.values())) > 1:
+        risks.append(
+            Risk(
+                "ray-image-versions-differ",
+                "high",
+                "Head and worker images run different Ray versions",
+                described,
+                "Ray refuses nodes of another version, so workers (or a replaced pod) cannot "
+                "join the head.",
+                "Use one Ray image tag for the head and every worker group.",
+            )
+        )
+    declared = facts.ray_version.strip()
+    wrong = {w: v for w, v in seen.items() if declared and not _same_version(declared, v)}
+    if wrong:
+        risks.append(
+            Risk(
+                "ray-version-mismatch",
+                "medium",
+                "rayVersion does not match the Ray version of the image",
+                (f"rayVersion: {declared} ({facts.ray_version_source})", *described),
+                "KubeRay picks version-dependent behaviour (start options, autoscaler, Serve "
+                "API calls) from rayVersion, so pods or the Serve deployment can fail in ways "
+                "the declared version would not.",
+                "Set spec.rayClusterConfig.rayVersion to the Ray version of the image tag.",
+            )
+        )
+    return risks
+
+
+Rule = Callable[[HaFacts], list[Risk]]
+
+RULES: tuple[Rule, ...] = (
+    gcs_ft_disabled,
+    gcs_storage,
+    proxy_head_only,
+    head_in_serve_svc,
+    single_replica,
+    replicas_share_node,
+    replicas_on_head,
+    worker_capacity,
+    gcs_reconnect_timeout,
+    ray_versions,
+)
+
+RISK_IDS = (
+    "gcs-ft-disabled",
+    "gcs-storage-ephemeral",
+    "gcs-storage-unknown",
+    "proxy-head-only",
+    "head-in-serve-svc",
+    "single-replica",
+    "replicas-share-node",
+    "replicas-on-head",
+    "too-few-workers",
+    "no-spare-worker",
+    "gcs-reconnect-timeout-short",
+    "ray-version-mismatch",
+    "ray-image-versions-differ",
+)
+
+
+def evaluate(facts: HaFacts) -> list[Risk]:
+    """Return every risk `facts` show, most severe first."""
+    risks = [risk for rule in RULES for risk in rule(facts)]
+    return sorted(risks, key=lambda r: (-severity_rank(r.severity), RISK_IDS.index(r.id)))
+
+
+def at_least(risks: Iterable[Risk], min_severity: str) -> list[Risk]:
+    """Return the risks of `min_severity` or worse (raises `ConfigurationError` if unknown)."""
+    floor = severity_rank(min_severity)
+    return [r for r in risks if severity_rank(r.severity) >= floor]

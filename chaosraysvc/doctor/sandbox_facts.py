@@ -1,0 +1,157 @@
+"""Gather `HaFacts` from a local sandbox: its spec.json, the env and Serve config it uses.
+
+Works on a sandbox that is down too (only `<state dir>/spec.json` is needed): the spec says
+how Redis keeps its data and whether the head is in the serve "Service"; `podspec` gives
+the env every pod gets, `fruit.serve_config` the Serve config the sandbox deploys. When the
+sandbox's dashboard answers, the live replica placement is added; otherwise a note says it
+was not read.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from typing import Any
+
+from chaosraysvc.config import Settings
+from chaosraysvc.doctor.facts import (
+    QUEUE_LENGTH_CACHE_ENV,
+    RECONNECT_ENV,
+    HaFacts,
+    WorkerGroupFacts,
+)
+from chaosraysvc.doctor.kube_facts import serve_deployments
+from chaosraysvc.doctor.live import apply_live, read_live
+from chaosraysvc.errors import ServeApiError
+from chaosraysvc.sandbox import podspec
+from chaosraysvc.sandbox.manager import Sandbox
+from chaosraysvc.sandbox.spec import SandboxSpec
+from chaosraysvc.serve.nodes import RayNode
+
+__all__ = ["gather_sandbox_facts", "sandbox_env"]
+
+SPEC_FILE = "spec.json"
+
+
+def sandbox_env(role: str) -> dict[str, str]:
+    """Return the Ray env the sandbox sets on a pod of `role` (head or worker), no secrets."""
+    env = dict(podspec.SHARED_MACHINE_ENV) | podspec.KUBERAY_SERVE_ENV
+    if role == "worker":
+        env |= podspec.WORKER_GCS_FT_ENV
+    return env
+
+
+def _serve_config(spec: SandboxSpec) -> dict[str, Any]:
+    from chaosraysvc.sandbox.fruit import serve_config  # imports Ray: only when needed
+
+    return serve_config(podspec.head_proxy_port(spec))
+
+
+def _ray_version() -> str:
+    try:
+        return metadata.version("ray")
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def gather_sandbox_facts(settings: Settings, live: bool = True) -> HaFacts:
+    """Return the HA facts of the sandbox in `settings.sandbox_state_dir`.
+
+    `live` reads the sandbox's dashboard too (`settings.dashboard_url` or the spec's port);
+    an unreachable one becomes a note. Raises `TargetNotReadyError` (saying what to do) when
+    the directory holds no sandbox spec.
+    """
+    box = Sandbox(settings.sandbox_state_dir)
+    spec = box.spec()
+    where = str(box.state_dir / SPEC_FILE)
+    facts = HaFacts(
+        target=f"sandbox {spec.namespace}/{spec.rayservice_name} ({box.state_dir})",
+        gcs_ft_enabled=True,
+        gcs_ft_backend="redis",
+        gcs_ft_source="sandbox head env RAY_REDIS_ADDRESS (GCS fault tolerance through Redis)",
+        gcs_storage_persistent=spec.redis_storage == "persistent",
+        gcs_storage_evidence=(
+            f"redis_storage: {spec.redis_storage} in {where}"
+            + (
+                " (each Redis pod gets a fresh data dir, like the KubeRay sample's Redis "
+                "without a volume)"
+                if spec.redis_storage == "ephemeral"
+                else " (the append-only file is kept across Redis pods)"
+            )
+        ),
+        head_in_serve_svc=spec.head_in_serve_svc,
+        head_in_serve_svc_evidence=(
+            f"head_in_serve_svc: {str(spec.head_in_serve_svc).lower()} in {where}"
+            + (
+                " (started without --exclude-head-from-serve-svc: the head's proxy shares "
+                f"the serve port {spec.serve_port})"
+                if spec.head_in_serve_svc
+                else " (--exclude-head-from-serve-svc)"
+            )
+        ),
+        head_num_cpus="0",
+        head_num_cpus_evidence="sandbox head `ray start --num-cpus=0`",
+        ray_version=_ray_version(),
+        ray_version_source="the ray package the sandbox runs (no image)",
+    )
+    head_env, worker_env = sandbox_env("head"), sandbox_env("worker")
+    facts.queue_length_cache_timeout = {
+        "head": head_env.get(QUEUE_LENGTH_CACHE_ENV, ""),
+        "workers": worker_env.get(QUEUE_LENGTH_CACHE_ENV, ""),
+    }
+    reconnect = worker_env.get(RECONNECT_ENV)
+    state = box.state()
+    running = None
+    if state is not None and box.is_up():
+        running = sum(1 for p in state.pods if p.role == "worker" and p.phase == "Running")
+    facts.worker_groups = [
+        WorkerGroupFacts(
+            name="worker",
+            replicas=spec.workers,
+            min_replicas=spec.workers,
+            max_replicas=spec.workers,
+            live_pods=running,
+            reconnect_timeout_s=float(reconnect) if reconnect else None,
+            reconnect_source=(
+                "sandbox worker env (chaosraysvc.sandbox.podspec.WORKER_GCS_FT_ENV)"
+                if reconnect
+                else "not set by the sandbox: Ray's default"
+            ),
+        )
+    ]
+    if not reconnect:
+        facts.worker_groups[0].reconnect_timeout_s = 60.0
+
+    source = "the sandbox's Serve config (chaosraysvc.sandbox.fruit.serve_config)"
+    try:
+        config = _serve_config(spec)
+    except ImportError as exc:
+        facts.notes.append(f"Serve config not read: {exc} (install the sandbox extra)")
+    else:
+        location, deployments, notes = serve_deployments(config, source)
+        facts.proxy_location, facts.deployments = location, deployments
+        facts.notes += notes
+        facts.deployments_source = source
+    facts.head_proxy_running = facts.proxy_location != "Disabled"
+    facts.head_proxy_evidence = (
+        f"proxy_location: {facts.proxy_location} in {source}: Serve runs a proxy on the head"
+    )
+    if live:
+        _read_dashboard(box, spec, settings, facts)
+    return facts
+
+
+def _read_dashboard(box: Sandbox, spec: SandboxSpec, settings: Settings, facts: HaFacts) -> None:
+    url = settings.dashboard_url or f"http://127.0.0.1:{spec.dashboard_port}"
+    state = box.state()
+
+    def pod_name(node: RayNode) -> str:
+        for pod in state.pods if state else []:
+            if pod.ports.get("node_manager") == node.node_manager_port:
+                return pod.name
+        return ""
+
+    try:
+        apply_live(facts, read_live(url, pod_name))
+    except ServeApiError as exc:
+        up = "" if box.is_up() else " (the sandbox is not up: `chaosraysvc sandbox up`)"
+        facts.notes.append(f"live replica placement not inspected{up}: {exc}")

@@ -1,0 +1,197 @@
+"""Draw the traffic timeline of a run: requests per second, latency, faults and recovery.
+
+Top panel: successful and failed requests per second (stacked), the outage and
+recovery phases shaded, the longest failure window and the brownout marked. Bottom
+panel: p50 and p99 latency of the successful requests. Every fault and recovery
+milestone is a vertical line across both panels, named in the legend with its time.
+
+Drawn with matplotlib's object API (no pyplot, so no global state and no display):
+`timeline_svg` returns an SVG string to inline in HTML, `timeline_png` PNG bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+import matplotlib
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+__all__ = ["timeline_figure", "timeline_png", "timeline_svg"]
+
+GREEN, RED, GREY = "#2e7d32", "#c62828", "#616161"
+MILESTONE_STYLE = {
+    "fault": ("#b71c1c", "-", "{role} pod deleted"),
+    "pod_ready": ("#ef6c00", "--", "new {role} pod ready"),
+    "endpoints_restored": ("#1565c0", "-.", "endpoints restored"),
+    "applications_running": ("#2e7d32", ":", "applications RUNNING"),
+}
+PHASE_COLOURS = {"outage": "#ffcdd2", "recovery": "#ffe0b2"}
+RC: dict[Any, Any] = {
+    "text.parse_math": False,  # journal text such as "$x$" is text, never math
+    "svg.fonttype": "none",
+    "font.family": "sans-serif",
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+
+
+def _plain(value: float, _pos: int | None = None) -> str:
+    return f"{value:g}"
+
+
+def _milestone_lines(figures: dict[str, Any]) -> list[tuple[float, str, str, str]]:
+    lines = []
+    origin = figures.get("origin")
+    for fault in figures.get("faults", []):
+        if fault.get("offset_s") is None or fault.get("dry_run"):
+            continue
+        role = fault.get("role") or "?"
+        colour, style, label = MILESTONE_STYLE["fault"]
+        lines.append((fault["offset_s"], colour, style, label.format(role=role)))
+        for name, at in (fault.get("milestones_at") or {}).items():
+            if name in MILESTONE_STYLE and origin is not None:
+                colour, style, label = MILESTONE_STYLE[name]
+                lines.append((at - origin, colour, style, label.format(role=role)))
+    return sorted(lines)
+
+
+def _not_reached(figures: dict[str, Any]) -> list[str]:
+    words = {k: v[2] for k, v in MILESTONE_STYLE.items()}
+    out = []
+    for fault in figures.get("faults", []):
+        if fault.get("recovered") is False and fault.get("offset_s") is not None:
+            role = fault.get("role") or "?"
+            out += [words[m].format(role=role) for m in fault.get("missing", [])]
+    return out
+
+
+def timeline_figure(timeline: list[dict[str, Any]], figures: dict[str, Any]) -> Figure:
+    """Return the timeline chart of one run (`timeline` from `stats.summarize`)."""
+    seconds = [float(row["second"]) for row in timeline]
+    edges = [*seconds, (seconds[-1] + 1.0) if seconds else 1.0]
+    ok = [float(row["successes"]) for row in timeline]
+    total = [float(row["successes"] + row["failures"]) for row in timeline]
+    mid = [s + 0.5 for s in seconds]
+    p50 = [math.nan if row["p50"] is None else float(row["p50"]) for row in timeline]
+    p99 = [math.nan if row["p99"] is None else float(row["p99"]) for row in timeline]
+
+    fig = Figure(figsize=(11, 5.6), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
+    traffic = figures.get("traffic") or {}
+    for phase in figures.get("phases", []):
+        colour = PHASE_COLOURS.get(phase["name"])
+        if colour is None:
+            continue
+        start, end = phase["offset_s"], phase["offset_s"] + phase["duration_s"]
+        for ax in (top, bottom):
+            ax.axvspan(start, end, color=colour, alpha=0.45, lw=0, zorder=0)
+        top.text(
+            start,
+            1.0,
+            f" {phase['name']}",
+            transform=top.get_xaxis_transform(),
+            va="top",
+            ha="left",
+            fontsize=8,
+            color=GREY,
+        )
+    if seconds:
+        top.stairs(ok, edges, fill=True, color=GREEN, alpha=0.85, label="successful requests / s")
+        if any(t > o for t, o in zip(total, ok, strict=True)):
+            top.stairs(total, edges, baseline=ok, fill=True, color=RED, label="failed requests / s")
+    window = traffic.get("longest_failure_window")
+    if window:
+        top.axvspan(
+            window["offset_s"],
+            window["offset_s"] + max(window["duration_s"], 0.2),
+            color=RED,
+            alpha=0.18,
+            lw=0,
+            label=f"longest failure window ({window['duration_s']:.1f} s)",
+        )
+    brownout = traffic.get("brownout")
+    if brownout:
+        ratio = int(round(100 * float(traffic.get("brownout_ratio") or 0.5)))
+        top.axvspan(
+            brownout["offset_s"],
+            brownout["offset_s"] + brownout["duration_s"],
+            facecolor="none",
+            edgecolor=GREY,
+            hatch="///",
+            lw=0,
+            label=f"brownout (< {ratio} % of baseline, {brownout['duration_s']:.0f} s)",
+        )
+    top.set_ylabel("requests per second")
+    top.set_ylim(bottom=0)
+    top.margins(x=0)
+
+    bottom.plot(mid, p50, color="#1565c0", lw=1.2, label="latency p50")
+    bottom.plot(mid, p99, color="#6a1b9a", lw=1.0, label="latency p99")
+    finite = [v for v in p50 + p99 if not math.isnan(v) and v > 0]
+    if finite and max(finite) / min(finite) > 30:
+        bottom.set_yscale("log")
+        bottom.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        bottom.yaxis.set_major_formatter(FuncFormatter(_plain))
+        bottom.yaxis.set_minor_formatter(NullFormatter())
+    else:
+        bottom.set_ylim(bottom=0)
+    bottom.set_ylabel("latency (ms, successes)")
+    started = figures.get("about", {}).get("started", "")
+    origin_label = figures.get("origin_label", "traffic start")
+    bottom.set_xlabel(
+        f"seconds since {origin_label}" + (f" (run started {started})" if started else "")
+    )
+
+    for offset, colour, style, label in _milestone_lines(figures):
+        for ax in (top, bottom):
+            ax.axvline(offset, color=colour, ls=style, lw=1.6, zorder=5)
+        top.plot([], [], color=colour, ls=style, lw=1.6, label=f"{label} (+{offset:.1f} s)")
+    missing = _not_reached(figures)
+    if missing:
+        top.plot([], [], color="none", label="never reached: " + ", ".join(missing))
+    for ax in (top, bottom):
+        ax.grid(axis="y", color="#e0e0e0", lw=0.6)
+        ax.set_axisbelow(True)
+    handles, labels = top.get_legend_handles_labels()
+    more, more_labels = bottom.get_legend_handles_labels()
+    if not seconds:
+        top.text(0.5, 0.5, "no requests in the traffic log", transform=top.transAxes, ha="center")
+    fig.legend(
+        handles + more,
+        labels + more_labels,
+        loc="outside lower center",
+        ncol=3,
+        frameon=False,
+        fontsize=8,
+        handlelength=2.6,
+    )
+    return fig
+
+
+def _save(fig: Figure, fmt: str, salt: str) -> bytes:
+    buf = io.BytesIO()
+    with matplotlib.rc_context({**RC, "svg.hashsalt": salt}):
+        metadata = {"Date": None} if fmt == "svg" else {}
+        fig.savefig(buf, format=fmt, dpi=110, metadata=metadata)
+    return buf.getvalue()
+
+
+def _draw(timeline: list[dict[str, Any]], figures: dict[str, Any]) -> Figure:
+    with matplotlib.rc_context(RC):
+        return timeline_figure(timeline, figures)
+
+
+def timeline_svg(timeline: list[dict[str, Any]], figures: dict[str, Any]) -> str:
+    """Return the chart as an `<svg>` element to inline in HTML (ids unique per run)."""
+    data = _save(_draw(timeline, figures), "svg", str(figures.get("id", "run")))
+    text = data.decode("utf-8")
+    return text[text.index("<svg") :]
+
+
+def timeline_png(timeline: list[dict[str, Any]], figures: dict[str, Any]) -> bytes:
+    """Return the chart as PNG bytes (for Markdown reports)."""
+    return _save(_draw(timeline, figures), "png", str(figures.get("id", "run")))

@@ -1,0 +1,131 @@
+"""Say in words whether the service stayed up: the outcome, a headline and the facts.
+
+Outcomes, from the journal's `status` and `deviated`:
+
+- `passed`: the run completed and the steady state held before and after the fault;
+- `deviated`: the steady state did not hold after the fault;
+- `aborted`: the run was stopped (a failure limit or a continuous hypothesis);
+- `failed`: the experiment could not run to its end, e.g. the steady state did not
+  hold before the fault, so no fault was injected ("not tested");
+- `interrupted`: stopped by Ctrl-C or a control; `unknown`: no usable status.
+
+The facts are sentences for people: the steady state before and after, each probe
+that failed, each fault and its recovery, and how the traffic fared.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chaosraysvc.report.values import as_dict
+
+__all__ = ["MILESTONE_WORDS", "OUTCOMES", "verdict"]
+
+OUTCOMES = ("passed", "deviated", "aborted", "failed", "interrupted", "unknown")
+MILESTONE_WORDS = {
+    "pod_ready": "new pod ready",
+    "endpoints_restored": "endpoints restored",
+    "applications_running": "applications RUNNING",
+}
+_MET = {True: "met", False: "NOT met", None: "not checked"}
+
+
+def _count(n: Any) -> str:
+    return f"{int(n):,}" if isinstance(n, int | float) else "?"
+
+
+def _traffic_sentence(traffic: dict[str, Any] | None) -> str:
+    if not traffic:
+        return "No traffic was recorded with this run."
+    n, failed = traffic.get("requests") or 0, traffic.get("failures") or 0
+    if not n:
+        return "The traffic log holds no request."
+    if not failed:
+        return f"Serve answered all {_count(n)} requests (0 failed)."
+    text = f"{_count(failed)} of {_count(n)} requests failed ({100.0 * failed / n:.2f} %)"
+    window = as_dict(traffic.get("longest_failure_window"))
+    if window:
+        text += f"; the longest failure window lasted {window.get('duration_s') or 0:.1f} s"
+        if window.get("ongoing"):
+            text += " and was still open when the log ends"
+    return text + "."
+
+
+def _fault_sentence(fault: dict[str, Any]) -> str:
+    if not fault["confirmed"]:
+        error = f": {fault['error']}" if fault["error"] else ""
+        return f"The delete action {fault['action']} {fault['status'] or 'did not finish'}{error}."
+    who = f"The {fault['role'] or '?'} pod {fault['pod'] or '(name not recorded)'}"
+    if fault["dry_run"]:
+        return f"{who} was selected in a dry run; nothing was deleted."
+    when = f" {fault['offset_s']:.1f} s into the traffic" if fault["offset_s"] is not None else ""
+    text = f"{who} was deleted{when}"
+    if fault["recovered"]:
+        steps = ", ".join(
+            f"{MILESTONE_WORDS[m]} {s:.1f} s"
+            for m, s in fault["seconds_to"].items()
+            if s is not None
+        )
+        return f"{text}; the service recovered in {fault['recovery_s']:.1f} s ({steps})."
+    if not fault["awaited"]:
+        return f"{text}; recovery was not awaited."
+    missing = ", ".join(MILESTONE_WORDS[m] for m in fault["missing"])
+    return f"{text}; it did not recover while the run watched (never reached: {missing})."
+
+
+def _probe_sentences(steady: dict[str, Any]) -> list[str]:
+    facts = []
+    for when, label in (("after", "After"), ("before", "Before")):
+        for probe in steady["probes"]:
+            cell = probe[when] or {}
+            if cell.get("met") is False or cell.get("status") == "failed":
+                got = cell.get("value") or cell.get("error") or "no value"
+                tolerance = probe["tolerance"]
+                facts.append(
+                    f"{label} the fault, {probe['name']} returned {got} (tolerance {tolerance})."
+                )
+    return facts
+
+
+def _outcome(status: str, deviated: bool, before: bool | None) -> tuple[str, str]:
+    if deviated:
+        return "deviated", "Deviated: the steady state did not hold after the fault"
+    if status == "completed":
+        return "passed", "Passed: the steady state held before and after the fault"
+    if status == "aborted":
+        return "aborted", "Aborted: the run was stopped before its end"
+    if status == "failed" and before is False:
+        return "failed", "Not tested: the steady state did not hold before the fault"
+    if status == "failed":
+        return "failed", "Failed: the experiment could not run to its end"
+    if status == "interrupted":
+        return "interrupted", "Interrupted: the run was stopped before its end"
+    return "unknown", f"Unknown: the journal's status is {status or 'missing'} (incomplete run?)"
+
+
+def verdict(
+    journal: dict[str, Any],
+    steady: dict[str, Any],
+    traffic: dict[str, Any] | None,
+    faults: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Return the verdict of a run: outcome, headline, status, deviated and facts."""
+    status = str(journal.get("status") or "")
+    deviated = bool(journal.get("deviated"))
+    before, after = steady["before_met"], steady["after_met"]
+    outcome, headline = _outcome(status, deviated, before)
+    facts = [f"Steady state before the fault: {_MET[before]}; after: {_MET[after]}."]
+    facts += _probe_sentences(steady)
+    facts += [_fault_sentence(f) for f in faults]
+    facts.append(_traffic_sentence(traffic))
+    if traffic and traffic.get("max_failures_exceeded"):
+        facts.append("The traffic's failure limit (max_failures) was crossed: the run was aborted.")
+    return {
+        "outcome": outcome,
+        "headline": headline,
+        "status": status or "unknown",
+        "deviated": deviated,
+        "steady_state_before": before,
+        "steady_state_after": after,
+        "facts": facts,
+    }
