@@ -52,31 +52,51 @@ TARGET_KEYS = (
     "dashboard_url",
     "redis_label_selector",
 )
-# What a report takes from a traffic summary (the journal's copy holds more: settings).
-TRAFFIC_KEYS = (
-    "run",
-    "requests",
-    "successes",
-    "failures",
-    "success_rate",
-    "throughput_rps",
-    "success_rps",
-    "latency_ms",
-    "latency_method",
-    "failures_by_error",
-    "failures_by_endpoint",
-    "by_endpoint",
-    "longest_failure_window",
-    "failure_windows",
-    "failures_after_fault",
-    "fault_to_last_failure_s",
-    "phases",
-    "brownout_ratio",
-    "brownout",
-    "marks",
-    "rate_check",
-    "max_failures_exceeded",
-)
+# What a report takes from a traffic summary (the journal's copy holds more: settings),
+# with the value used when a summary lacks it (an older or hand-made journal).
+TRAFFIC_KEYS: dict[str, Any] = {
+    "run": {},
+    "requests": None,
+    "successes": None,
+    "failures": None,
+    "success_rate": None,
+    "throughput_rps": None,
+    "success_rps": None,
+    "latency_ms": {},
+    "latency_method": "",
+    "failures_by_error": {},
+    "failures_by_endpoint": {},
+    "by_endpoint": {},
+    "longest_failure_window": None,
+    "failure_windows": None,
+    "failures_after_fault": None,
+    "fault_to_last_failure_s": None,
+    "phases": {},
+    "brownout_ratio": None,
+    "brownout": None,
+    "marks": [],
+    "rate_check": None,
+    "max_failures_exceeded": None,
+}
+LATENCY_KEYS = ("p50", "p95", "p99", "max", "mean")
+GROUP_KEYS = ("requests", "failures", "success_rate", "throughput_rps", "offset_s", "duration_s")
+
+
+def _group(stats: dict[str, Any]) -> dict[str, Any]:
+    """Return traffic statistics with every key a template reads (None when absent)."""
+    latency = as_dict(stats.get("latency_ms"))
+    return {**stats, "latency_ms": {k: number(latency.get(k)) for k in LATENCY_KEYS}}
+
+
+def _traffic(summary: dict[str, Any] | None) -> dict[str, Any] | None:
+    if summary is None:
+        return None
+    traffic: dict[str, Any] = {}
+    for key, default in TRAFFIC_KEYS.items():
+        value = summary.get(key)
+        same_type = default is None or isinstance(value, type(default))
+        traffic[key] = mask(value) if value is not None and same_type else default
+    return _group(traffic)
 
 
 # --- what was run against what ------------------------------------------------------
@@ -239,13 +259,17 @@ def _activities(journal: dict[str, Any], origin: float | None) -> list[dict[str,
 
 def _phase_rows(traffic: dict[str, Any] | None) -> list[dict[str, Any]]:
     phases = as_dict(as_dict(traffic).get("phases"))
-    return [{"name": name, **phases[name]} for name in phases if isinstance(phases[name], dict)]
+    return [
+        {"name": name, **dict.fromkeys(GROUP_KEYS), **_group(phase)}
+        for name, phase in phases.items()
+        if isinstance(phase, dict)
+    ]
 
 
 def run_figures(run: RunInput, index: int = 0) -> dict[str, Any]:
     """Return every figure of one run as plain data (see the module docstring)."""
     journal, summary = run.journal, run.summary
-    traffic = {k: mask(summary[k]) for k in TRAFFIC_KEYS if k in summary} if summary else None
+    traffic = _traffic(summary)
     origin = number(as_dict(as_dict(summary).get("run")).get("started"))
     origin_label = "traffic start"
     if origin is None:
@@ -282,6 +306,7 @@ def trend_row(figures: dict[str, Any]) -> dict[str, Any]:
         "date": figures["about"]["started"],
         "experiment": figures["about"]["title"],
         "outcome": figures["verdict"]["outcome"],
+        "verdict": figures["verdict"]["label"],
         "requests": traffic.get("requests"),
         "failures": traffic.get("failures"),
         "failure_window_s": (window.get("duration_s") or 0.0) if traffic else None,

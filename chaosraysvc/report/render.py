@@ -30,14 +30,6 @@ __all__ = ["FORMAT", "VERSION", "render_html", "render_json", "render_markdown"]
 FORMAT = "chaosraysvc-report"
 VERSION = 1
 TEMPLATES = Path(__file__).parent / "templates"
-OUTCOME_BADGES = {
-    "passed": "PASSED",
-    "deviated": "DEVIATED",
-    "aborted": "ABORTED",
-    "failed": "NOT TESTED / FAILED",
-    "interrupted": "INTERRUPTED",
-    "unknown": "UNKNOWN",
-}
 _MD_ESCAPES = str.maketrans(
     {
         "\\": "\\\\",
@@ -108,7 +100,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=autoescape,
-        undefined=jinja2.StrictUndefined,
+        undefined=jinja2.ChainableUndefined,  # a field missing from a journal shows empty
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
@@ -117,7 +109,6 @@ def _environment(autoescape: bool) -> jinja2.Environment:
         seconds=seconds, count=count, ms=millis, pct=percent, rps=rate, offset=offset, md=md
     )
     env.globals.update(
-        badges=OUTCOME_BADGES,
         milestone_words=MILESTONE_WORDS,
         generator=f"chaosraysvc {__version__}",
     )

@@ -87,20 +87,21 @@ def _probe_sentences(steady: dict[str, Any]) -> list[str]:
     return facts
 
 
-def _outcome(status: str, deviated: bool, before: bool | None) -> tuple[str, str]:
+def _outcome(status: str, deviated: bool, before: bool | None) -> tuple[str, str, str]:
     if deviated:
-        return "deviated", "Deviated: the steady state did not hold after the fault"
+        return "deviated", "Deviated", "the steady state did not hold after the fault"
     if status == "completed":
-        return "passed", "Passed: the steady state held before and after the fault"
+        return "passed", "Passed", "the steady state held before and after the fault"
     if status == "aborted":
-        return "aborted", "Aborted: the run was stopped before its end"
+        return "aborted", "Aborted", "the run was stopped before its end"
     if status == "failed" and before is False:
-        return "failed", "Not tested: the steady state did not hold before the fault"
+        return "failed", "Not tested", "the steady state did not hold before the fault"
     if status == "failed":
-        return "failed", "Failed: the experiment could not run to its end"
+        return "failed", "Failed", "the experiment could not run to its end"
     if status == "interrupted":
-        return "interrupted", "Interrupted: the run was stopped before its end"
-    return "unknown", f"Unknown: the journal's status is {status or 'missing'} (incomplete run?)"
+        return "interrupted", "Interrupted", "the run was stopped before its end"
+    why = f"the journal's status is {status or 'missing'} (an incomplete run?)"
+    return "unknown", "Unknown", why
 
 
 def verdict(
@@ -109,11 +110,16 @@ def verdict(
     traffic: dict[str, Any] | None,
     faults: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """Return the verdict of a run: outcome, headline, status, deviated and facts."""
+    """Return the verdict of a run.
+
+    Keys: `outcome` (one of OUTCOMES), `label` ("Passed", "Not tested", ...), `reason`,
+    `headline` ("<label>: <reason>"), `status`, `deviated`, `steady_state_before` and
+    `steady_state_after` (True, False or None when not checked) and `facts`.
+    """
     status = str(journal.get("status") or "")
     deviated = bool(journal.get("deviated"))
     before, after = steady["before_met"], steady["after_met"]
-    outcome, headline = _outcome(status, deviated, before)
+    outcome, label, reason = _outcome(status, deviated, before)
     facts = [f"Steady state before the fault: {_MET[before]}; after: {_MET[after]}."]
     facts += _probe_sentences(steady)
     facts += [_fault_sentence(f) for f in faults]
@@ -122,7 +128,9 @@ def verdict(
         facts.append("The traffic's failure limit (max_failures) was crossed: the run was aborted.")
     return {
         "outcome": outcome,
-        "headline": headline,
+        "label": label,
+        "reason": reason,
+        "headline": f"{label}: {reason}",
         "status": status or "unknown",
         "deviated": deviated,
         "steady_state_before": before,

@@ -33,7 +33,7 @@ from pathlib import Path
 from types import FrameType
 
 from chaosraysvc.errors import ServeApiError
-from chaosraysvc.sandbox import podspec, procs, state
+from chaosraysvc.sandbox import agentport, podspec, procs, state
 from chaosraysvc.sandbox.netcheck import free_port, port_open
 from chaosraysvc.sandbox.spec import SandboxSpec
 from chaosraysvc.serve import rest
@@ -153,6 +153,8 @@ class Supervisor:
             cmd, env = podspec.worker_command(self.spec, temp_dir, ports)
         log_path = self.dir / "logs" / f"{record.name}.log"
         popen = procs.spawn(cmd, env, log_path, temp_dir)
+        if "dashboard_agent_listen" in ports:
+            agentport.write_agent_port_in_background(temp_dir, ports["dashboard_agent_listen"])
         if record.role in ("head", "redis"):
             # On Kubernetes the control plane has CPUs of its own; on a shared machine, let it
             # win over load so that Ray's fixed 30 s start-up limits are not missed.

@@ -106,7 +106,11 @@ def passing_journal(pod: str = "rayservice-ha-head-abcde") -> dict[str, Any]:
             for n, f, tol, _ in probes
         ],
     }
-    recovery_at = {"pod_ready": READY, "endpoints_restored": RESTORED, "applications_running": RUNNING}
+    recovery_at = {
+        "pod_ready": READY,
+        "endpoints_restored": RESTORED,
+        "applications_running": RUNNING,
+    }
     delete_output = {
         "deleted": {"name": pod, "role": "head", "uid": "u-1"},
         "deleted_at": T0 + FAULT,
