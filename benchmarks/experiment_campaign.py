@@ -74,14 +74,14 @@ def run_once(name: str, sandbox: Sandbox, run_dir: Path, endpoints: int) -> dict
     recovery = ((action or {}).get("output") or {}).get("recovery") or {}
     seconds = recovery.get("seconds_to", {})
     window = summary.get("longest_failure_window") or {}
-    brownout = summary.get("brownout") or summary.get("longest_brownout") or {}
+    brownout = summary.get("brownout") or {}
     return {
         "experiment": name,
         "status": journal["status"],
         "deviated": journal["deviated"],
         "requests": summary["requests"],
         "failures": summary["failures"],
-        "failures_by_class": summary.get("failures_by_class", {}),
+        "failures_by_error": summary.get("failures_by_error", {}),
         "failure_window_s": window.get("duration_s", 0.0) if isinstance(window, dict) else 0.0,
         "brownout_s": brownout.get("duration_s", 0.0) if isinstance(brownout, dict) else 0.0,
         "pod_ready_s": seconds.get("pod_ready"),

@@ -14,6 +14,7 @@ from chaosraysvc import __version__
 PROBE_MODULES = (
     "chaosraysvc.activities.serve_probes",
     "chaosraysvc.activities.pod_probes",
+    "chaosraysvc.activities.doctor_probes",
 )
 ACTION_MODULES = ("chaosraysvc.activities.pod_actions",)
 # Modules holding both kinds, which name them in `PROBES` and `ACTIONS` tuples.

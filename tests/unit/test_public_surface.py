@@ -24,6 +24,7 @@ CONTRACT = {
         "traffic_failures",
         "traffic_summary",
         "traffic_latency_ms",
+        "ha_risks",
     },
     "action": {
         "delete_head_pod",

@@ -81,7 +81,8 @@ def test_a_cut_traffic_log_still_gives_a_report_and_a_warning(
 def test_usage_errors_exit_1_with_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    a, b = write_run(tmp_path / "a"), write_run(tmp_path / "b")
+    a = write_run(tmp_path / "a", records=traffic_records())
+    b = write_run(tmp_path / "b", records=traffic_records())
     assert main(["report", str(a), str(b), "--traffic", str(a)]) == 1
     assert "several were given" in one_error_line(capsys.readouterr().err)
     assert main(["report", str(a), "--traffic", str(tmp_path / "nope.jsonl")]) == 1

@@ -38,7 +38,7 @@ def test_real_head_kill_that_did_not_recover() -> None:
     assert fault["offset_s"] == pytest.approx(6.593, abs=1e-3)
     assert fault["recovered"] is False and fault["recovery_s"] is None
     assert fault["missing"] == ["pod_ready", "endpoints_restored", "applications_running"]
-    assert fault["error"].startswith("RecoveryTimeoutError: head pod")
+    assert fault["error"].startswith("ActivityFailed: head pod")
     assert "did not recover within 180 s" in fault["error"]
     assert f["traffic"]["failures"] == 0
     probes = {p["name"]: p for p in f["steady_state"]["probes"]}

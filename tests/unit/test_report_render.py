@@ -7,7 +7,14 @@ import re
 from pathlib import Path
 
 import pytest
-from report_samples import FIXTURES, SECRET, passing_journal, traffic_records, write_run
+from report_samples import (
+    FIXTURES,
+    SECRET,
+    passing_journal,
+    real_runs,
+    traffic_records,
+    write_run,
+)
 
 from chaosraysvc.report.cli import build
 
@@ -60,7 +67,8 @@ def test_html_puts_the_verdict_first_and_holds_every_part(passing_html: str) -> 
 def test_html_is_self_contained(passing_html: str) -> None:
     assert "<script" not in passing_html
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", passing_html)
-    assert "@import" not in passing_html and "url(" not in passing_html
+    assert "@import" not in passing_html
+    assert not re.search(r"url\((?!#)", passing_html)  # only in-page references
     assert "<link" not in passing_html and "<iframe" not in passing_html
 
 
@@ -139,3 +147,19 @@ def test_a_report_without_traffic_says_so(tmp_path: Path) -> None:
     html = files[tmp_path / "r.html"].decode()
     assert "No traffic was recorded with this run." in html and "<svg" not in html
     assert any("no traffic was recorded" in w for w in warnings)
+
+
+@pytest.mark.parametrize("journal", real_runs(), ids=lambda p: p.stem)
+def test_every_real_run_renders_in_every_format(journal: Path, tmp_path: Path) -> None:
+    recorded = json.loads(journal.read_text())
+    docs = {}
+    for fmt in ("json", "md", "html"):
+        files, _ = build([journal], None, tmp_path / f"r.{fmt}", fmt)
+        docs[fmt] = files[tmp_path / f"r.{fmt}"].decode()
+    [run] = json.loads(docs["json"])["runs"]
+    assert run["verdict"]["deviated"] is bool(recorded.get("deviated"))
+    assert run["verdict"]["outcome"] == ("deviated" if recorded.get("deviated") else "passed")
+    label = run["verdict"]["label"]
+    assert label.upper() in docs["html"] and label.upper() in docs["md"]
+    for fault in run["faults"]:
+        assert fault["pod"] in docs["html"] and fault["pod"] in docs["md"]
