@@ -129,11 +129,10 @@ def _milestones_from_marks(faults: list[dict[str, Any]], marks: list[dict[str, A
                 fault["milestones_at"].setdefault(event, t)
                 if event == "pod_ready" and not fault["new_pod"]:
                     fault["new_pod"] = str(as_dict(mark.get("detail")).get("pod") or "")
-        if fault["recovered"] is None and fault["milestones_at"]:
+        # a failed delete action was waiting for recovery; the marks tell how far it got
+        if fault["recovered"] is None and (fault["milestones_at"] or fault["status"] == "failed"):
             fault["awaited"] = True
             fault["recovered"] = all(m in fault["milestones_at"] for m in MILESTONES)
-        if fault["status"] == "failed":
-            fault["recovered"] = False
 
 
 def _finish(fault: dict[str, Any], origin: float | None) -> dict[str, Any]:

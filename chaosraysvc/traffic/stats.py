@@ -32,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from chaosraysvc.traffic.attribution import likely_causes
 from chaosraysvc.traffic.log import RequestRecord, TrafficLog
 
 __all__ = [
@@ -326,7 +327,8 @@ def summarize(log: TrafficLog, brownout_ratio: float = 0.5) -> dict[str, Any]:
     `longest_failure_window`, `failure_windows`, `fault_to_last_failure_s`, `phases`
     (baseline/outage/recovery/after, each None or with start, end, offset_s,
     duration_s and the group statistics), `brownout`, `timeline`, `marks` and, in
-    rate mode, `rate_check`. See the module docstring for the definitions.
+    rate mode, `rate_check`; `likely_causes` names known failure patterns
+    (`chaosraysvc.traffic.attribution`). See the module docstring for the definitions.
     """
     bounds = run_bounds(log)
     start, end = bounds if bounds is not None else (0.0, 0.0)
@@ -400,4 +402,5 @@ def summarize(log: TrafficLog, brownout_ratio: float = 0.5) -> dict[str, Any]:
         for m in log.marks
     ]
     summary["rate_check"] = _rate_check(log)
+    summary["likely_causes"] = likely_causes(log, summary)
     return summary

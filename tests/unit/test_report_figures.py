@@ -169,3 +169,11 @@ def test_mask_and_short_error() -> None:
     ]
     assert short_error(exc) == "ActivityFailed: second"
     assert short_error(None) == "" and short_error("plain text") == "plain text"
+
+
+def test_marks_of_every_milestone_count_even_if_the_action_then_failed(tmp_path: Path) -> None:
+    journal = passing_journal()
+    journal["run"][0].update(output=None, status="failed", exception=["ValueError: later"])
+    [fault] = figures_of(tmp_path, journal, traffic_records())["faults"]
+    assert fault["recovered"] is True and fault["recovery_s"] == 12.0
+    assert fault["error"] == "ValueError: later"

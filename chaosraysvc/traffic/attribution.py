@@ -1,0 +1,108 @@
+"""Name the likely cause of failed (or slowed) requests when it matches a known pattern.
+
+Patterns, from what the shared notes and our sandbox runs observed during faults:
+
+- `deleted-pod-proxy`: the failures hit the deleted pod's own proxy (its endpoint label),
+  or, through a shared Service, happened within a second of the deletion as refused or
+  dropped connections: requests routed to (or in flight on) the pod that went away.
+  Linked to the doctor's `head-in-serve-svc` risk when the head was deleted.
+- `surviving-proxy-stall`: timeouts on other endpoints after the new pod was ready,
+  the signature of Serve's queue-length cache trusting a route to a dead replica
+  (`RAY_SERVE_QUEUE_LENGTH_CACHE_TIMEOUT_S`). Also linked to `head-in-serve-svc`.
+- `cluster-restart-after-redis-loss`: after the Redis pod was deleted, failures on every
+  endpoint at once (or on the Service for more than a second): the GCS state was lost and
+  the cluster restarted from scratch. Linked to `gcs-storage-ephemeral`.
+- `brownout-without-errors`: no failure, but throughput fell below the brownout ratio of the
+  baseline while the fault lasted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chaosraysvc.traffic.log import TrafficLog
+
+DISCONNECTS = {"connect_refused", "connect_error", "disconnected"}
+NEAR_FAULT_S = 1.0
+
+
+def _mark(log: TrafficLog, event: str) -> dict[str, Any] | None:
+    return next((m for m in log.marks if m["event"] == event), None)
+
+
+def likely_causes(log: TrafficLog, summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the known patterns the log matches, each with its evidence and linked risk."""
+    fault = _mark(log, "fault")
+    if fault is None:
+        return []
+    detail = fault.get("detail") or {}
+    pod, role = str(detail.get("pod", "")), str(detail.get("role", ""))
+    failed = [r for r in log.requests if not r["ok"] and r["t"] >= fault["t"] - 0.5]
+    causes: list[dict[str, Any]] = []
+
+    on_pod = [r for r in failed if r.get("ep") == pod]
+    near = [
+        r
+        for r in failed
+        if not r.get("ep") and r["t"] - fault["t"] <= NEAR_FAULT_S and r["err"] in DISCONNECTS
+    ]
+    if role in ("head", "worker") and (on_pod or near):
+        hits = on_pod or near
+        causes.append(
+            {
+                "pattern": "deleted-pod-proxy",
+                "failures": len(hits),
+                "evidence": f"{len(hits)} failure(s) on the deleted {role} pod {pod}'s proxy"
+                if on_pod
+                else f"{len(hits)} refused/dropped connection(s) within "
+                f"{NEAR_FAULT_S:.0f} s of deleting {pod}",
+                "risk": "head-in-serve-svc" if role == "head" else None,
+            }
+        )
+
+    ready = _mark(log, "pod_ready")
+    if role == "head" and ready is not None:
+        stalls = [
+            r
+            for r in failed
+            if r["err"] == "timeout" and r["t"] >= ready["t"] - 2.0 and r.get("ep") != pod
+        ]
+        if stalls:
+            causes.append(
+                {
+                    "pattern": "surviving-proxy-stall",
+                    "failures": len(stalls),
+                    "evidence": f"{len(stalls)} timeout(s) on surviving proxies around the new "
+                    "head's start (Serve's queue-length cache trusting a dead route)",
+                    "risk": "head-in-serve-svc",
+                }
+            )
+
+    if role == "redis" and failed:
+        endpoints = {r.get("ep") for r in log.requests if r.get("ep")}
+        failing = {r.get("ep") for r in failed if r.get("ep")}
+        window = (summary.get("longest_failure_window") or {}).get("duration_s") or 0.0
+        if (endpoints and failing == endpoints) or (not endpoints and window >= 1.0):
+            causes.append(
+                {
+                    "pattern": "cluster-restart-after-redis-loss",
+                    "failures": len(failed),
+                    "evidence": f"{len(failed)} failure(s) over "
+                    + (f"all {len(endpoints)} endpoints" if endpoints else f"{window:.1f} s")
+                    + f" after the Redis pod {pod} was deleted",
+                    "risk": "gcs-storage-ephemeral",
+                }
+            )
+
+    brownout = summary.get("brownout")
+    if not failed and brownout:
+        causes.append(
+            {
+                "pattern": "brownout-without-errors",
+                "failures": 0,
+                "evidence": f"throughput below {summary.get('brownout_ratio', 0.5):.0%} of the "
+                f"baseline for {brownout.get('duration_s', 0):.1f} s with no failed request",
+                "risk": None,
+            }
+        )
+    return causes
