@@ -91,18 +91,21 @@ def _default_output(journals: list[Path], fmt: str) -> Path:
     return common / f"trend-report.{fmt}"
 
 
+def _bug(what: str, exc: Exception) -> str:
+    detail = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return (
+        f"{what}: {detail}; this is a bug in chaosraysvc: please report it with the journal "
+        "(rerun with --debug for the traceback)"
+    )
+
+
 def _figures(run: RunInput, index: int, debug: bool) -> dict[str, Any]:
     try:
         return run_figures(run, index)
     except Exception as exc:  # a bug must not end in a traceback for users
         if debug:
             raise
-        raise ReportError(
-            f"cannot compute the report of {run.journal_path}: {type(exc).__name__}: "
-            f"{' '.join(str(exc).split())}; "
-            "this is a bug in chaosraysvc: please report it with the journal "
-            "(rerun with --debug for the traceback)"
-        ) from exc
+        raise ReportError(_bug(f"cannot compute the report of {run.journal_path}", exc)) from exc
 
 
 def _timeline(run: RunInput) -> list[dict[str, Any]]:
@@ -112,20 +115,16 @@ def _timeline(run: RunInput) -> list[dict[str, Any]]:
 
 def _write(path: Path, data: bytes) -> None:
     """Write `data` to `path` atomically (a reader never sees half a report)."""
+    tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise ReportError(
-            f"cannot write the report to {path}: {exc.strerror or exc}; "
-            "choose a writable place with -o"
-        ) from exc
-    try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise ReportError(
             f"cannot write the report to {path}: {exc.strerror or exc}; "
             "choose a writable place with -o"
@@ -186,11 +185,7 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # a bug must not end in a traceback for users
         if args.debug:
             raise
-        raise ReportError(
-            f"cannot draw the report {out}: {type(exc).__name__}: {' '.join(str(exc).split())}; "
-            "this is a bug in "
-            "chaosraysvc: please report it with the journal (rerun with --debug)"
-        ) from exc
+        raise ReportError(_bug(f"cannot draw the report {out}", exc)) from exc
     for warning in warnings:
         print(f"chaosraysvc: warning: {' '.join(warning.split())}", file=sys.stderr)
     for path, data in files.items():
