@@ -38,12 +38,14 @@ import inspect
 import logging
 import threading
 from collections.abc import Mapping
+from importlib import metadata
 from typing import Any
 
 from chaoslib.exceptions import InterruptExecution, InvalidControl
 from chaoslib.run import RunEventHandler
 
 from chaosraysvc.activities.traffic import journal_summary, start_traffic
+from chaosraysvc.config import settings_from
 from chaosraysvc.errors import ChaosRaySvcError
 from chaosraysvc.traffic import registry
 from chaosraysvc.traffic.engine import TrafficEngine
@@ -216,8 +218,34 @@ def after_experiment_control(
         entry = {"name": EXTENSION_NAME}
         extensions.append(entry)
     entry["traffic"] = {"log": summary["log"], "summary": journal_summary(summary)}
+    entry["versions"] = versions()
+    try:
+        settings = settings_from(configuration)
+        entry["target"] = {
+            "target": settings.target,
+            "rayservice": settings.rayservice_name,
+            "namespace": settings.rayservice_namespace,
+        }
+    except ChaosRaySvcError:
+        pass
     if _state.abort_reason:
         entry["traffic"]["aborted"] = _state.abort_reason
+
+
+def versions() -> dict[str, str]:
+    """Return the versions of Ray, chaosraysvc, Chaos Toolkit and chaoslib installed here."""
+    found = {}
+    for key, dist in (
+        ("ray", "ray"),
+        ("chaosraysvc", "chaosraysvc"),
+        ("chaostoolkit", "chaostoolkit"),
+        ("chaoslib", "chaostoolkit-lib"),
+    ):
+        try:
+            found[key] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            found[key] = "not installed"
+    return found
 
 
 def cleanup_control() -> None:

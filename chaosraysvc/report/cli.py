@@ -54,8 +54,8 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--traffic",
         metavar="FILE",
-        help="the traffic log (one journal only); default: the log recorded in the journal, "
-        "else <journal stem>-traffic.jsonl beside it",
+        help="the traffic log (one journal only); default: <journal stem>-traffic.jsonl "
+        "beside the journal, else the log recorded in the journal",
     )
     parser.add_argument(
         "-o",

@@ -54,7 +54,7 @@ def check_run(journal: dict, traffic: Path, action: str, role: str) -> dict:  # 
     assert 0 < seconds["pod_ready"] <= seconds["applications_running"]
     assert recovery["new_pod"] and recovery["new_pod"] != output["deleted"]["name"]
     log = read_traffic_log(traffic)
-    events = [m.event for m in log.marks]
+    events = [m["event"] for m in log.marks]
     assert events[:1] == ["fault"] and "applications_running" in events
     summary = summarize(log)
     assert summary["requests"] > 100

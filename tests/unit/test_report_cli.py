@@ -108,3 +108,18 @@ def test_several_journals_write_a_trend_report_in_their_common_folder(
     assert html.count("<svg") == 3
     rows = html[html.index("<tbody>") : html.index("</tbody>")]
     assert rows.index("Deviated") < rows.index("Passed")
+
+
+def test_a_bug_still_ends_in_one_line_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object, **__: object) -> None:
+        raise KeyError("surprise\nacross lines")
+
+    monkeypatch.setattr("chaosraysvc.report.cli.run_figures", broken)
+    journal = write_run(tmp_path, records=traffic_records())
+    assert main(["report", str(journal)]) == 1
+    line = one_error_line(capsys.readouterr().err)
+    assert str(journal) in line and "KeyError" in line and "--debug" in line
+    with pytest.raises(KeyError):
+        main(["report", str(journal), "--debug"])

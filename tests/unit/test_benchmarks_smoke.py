@@ -1,0 +1,185 @@
+"""The benchmark scripts run, print their table, write their JSON and leave nothing behind.
+
+Smoke runs only (`--quick`): the numbers are not checked, only that every row and target
+is there. The sandbox parts need a real Ray cluster and are run by hand (see
+benchmarks/README.md); their pure parts (PSS reading, progress parsing, medians) are
+checked here on this process.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCHMARKS = ROOT / "benchmarks"
+
+
+def run_script(name: str, *args: str, timeout: float = 45) -> tuple[str, dict[str, Any], float]:
+    out = Path(args[args.index("--out") + 1])
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+    elapsed = time.monotonic() - start
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return done.stdout, json.loads(out.read_text()), elapsed
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def check_machine(info: dict[str, Any]) -> None:
+    assert info["cores"] >= 1
+    assert info["ram_gib"] > 0
+    assert info["cpu_model"]
+    assert len(info["load_average_at_start"]) == 3
+
+
+def test_traffic_engine_quick_without_sandbox(tmp_path: Path) -> None:
+    stdout, result, elapsed = run_script(
+        "traffic_engine.py", "--quick", "--no-sandbox", "--out", str(tmp_path / "te.json")
+    )
+
+    assert elapsed < 30
+    assert "| server | client | req/s |" in stdout
+    check_machine(result["machine"])
+    rows = {r["client"]: r for r in result["rows"]}
+    for client in (
+        "bare requests.post loop (HA sample query.py)",
+        "requests.Session keep-alive loop",
+        "engine sequential",
+    ):
+        assert rows[client]["rps"] > 0, rows[client]
+        assert rows[client]["errors"] == 0, rows[client]
+        assert 0 < rows[client]["cpu_pct"] <= 200
+    rates = [r for r in result["rows"] if r["requested_rps"]]
+    assert [r["requested_rps"] for r in rates] == [100, 1000, 2000, 5000, 20000]
+    assert all(isinstance(r["engine_kept_up"], bool) for r in rates)
+    wrk_rows = [r for r in result["rows"] if r["client"].startswith("wrk")]
+    if wrk_rows:
+        assert all(r["rps"] > 0 and r["cpu_pct"] is not None for r in wrk_rows), wrk_rows
+    else:
+        assert any("wrk is not installed" in n for n in result["notes"])
+    verdicts = {t["name"]: t["verdict"] for t in result["targets"]}
+    assert len(verdicts) == 5
+    assert set(verdicts.values()) <= {"PASS", "FAIL", "SKIP"}
+    sandbox_targets = [name for name in verdicts if "sandbox" in name and "trivial" not in name]
+    assert sandbox_targets and all(verdicts[n] == "SKIP" for n in sandbox_targets)
+    assert "**PASS**" in stdout or "**FAIL**" in stdout
+    # the trivial server and the scratch directory are gone
+    server = result["trivial_server"]
+    assert server["kind"] in ("nginx", "python")
+    assert not port_open(server["port"])
+    assert not Path(f"/proc/{server['pid']}").exists()
+    assert not Path(result["work_dir"]).exists()
+
+
+def test_probe_cost_quick_counts_api_calls(tmp_path: Path) -> None:
+    stdout, result, elapsed = run_script(
+        "probe_cost.py", "--quick", "--out", str(tmp_path / "pc.json")
+    )
+
+    assert elapsed < 30
+    assert "| method / probe |" in stdout
+    check_machine(result["machine"])
+    rows = {r["name"]: r for r in result["rows"]}
+    assert len(rows) == 8
+    for row in rows.values():
+        assert row["api_calls"] >= 1 and row["median_ms"] > 0, row
+        assert row["api_calls_min_max"][0] == row["api_calls_min_max"][1], row
+        assert row["writes"] == [], row
+    # what the HA sample looks like through the probes
+    assert rows["probe serve_endpoint_count"]["returned"] == 3
+    assert rows["probe head_pod_ready"]["returned"] is True
+    assert rows["probe gcs_fault_tolerance_enabled"]["returned"] is True
+    assert rows["probe redis_storage_persistent"]["returned"] is False
+    # a probe costs the API calls of the target method it wraps
+    assert (
+        rows["probe serve_endpoint_count"]["api_calls"]
+        == rows["target.serve_endpoints()"]["api_calls"]
+    )
+    assert rows["probe head_pod_ready"]["api_calls"] == rows["target.pods()"]["api_calls"]
+    assert not Path(result["work_dir"]).exists()
+
+
+@pytest.fixture()
+def lifecycle(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The sandbox_lifecycle script as a module (its pure parts; no sandbox is started)."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    return importlib.import_module("sandbox_lifecycle")
+
+
+def test_pss_of_this_process_is_read(lifecycle: ModuleType) -> None:
+    common = importlib.import_module("common")
+    rss_kib = next(
+        int(line.split()[1])
+        for line in Path("/proc/self/status").read_text().splitlines()
+        if line.startswith("VmRSS:")
+    )
+
+    pss = common.pss_kib(os.getpid())
+
+    assert pss is not None and 0 < pss <= rss_kib * 1.1
+    assert common.pss_kib(2**22 + 12345) is None  # no such process
+
+
+def test_pod_memory_sums_the_pods_session(lifecycle: ModuleType) -> None:
+    from chaosraysvc.sandbox import procs
+
+    here = SimpleNamespace(name="head-x", role="head", sid=os.getsid(0))
+    pending = SimpleNamespace(name="worker-y", role="worker", sid=0)
+
+    pods = lifecycle.pod_memory([here, pending], procs.sessions())
+    summary = lifecycle.memory_summary(pods)
+
+    assert pods[0]["processes"] >= 1 and pods[0]["pss_kib"] > 0
+    assert pods[1]["processes"] == 0 and pods[1]["pss_kib"] == 0
+    assert summary["head_mib"] == pytest.approx(pods[0]["pss_kib"] / 1024)
+    assert summary["workers_mib"] == 0
+    assert summary["head_workers_gib"] == pytest.approx(pods[0]["pss_kib"] / 1024**2)
+
+
+def test_progress_lines_tell_when_every_application_runs(lifecycle: ModuleType) -> None:
+    ready = "[ 14.5s] head 1/1 ready; worker 2/2 ready; endpoints 3/3; fruit_app RUNNING"
+
+    assert lifecycle.app_running(ready)
+    assert not lifecycle.app_running("[  3.0s] head 0/1 ready; endpoints 0/0; no application yet")
+    assert not lifecycle.app_running("[  9.0s] head 1/1 ready; endpoints 1/3; fruit_app DEPLOYING")
+    assert not lifecycle.app_running("[ 12.0s] endpoints 3/3; a RUNNING, b DEPLOYING")
+    assert not lifecycle.app_running("sandbox up in 15.0s: serve http://127.0.0.1:8000")
+
+
+def test_median_row_and_targets_leave_failed_runs_out(lifecycle: ModuleType) -> None:
+    good = {"up_s": 14.0, "head_workers_gib": 2.4, "down_s": 1.0, "serves": True}
+    rows = [
+        {"run": 1, **good, "leftovers": []},
+        {"run": 2, "error": "SandboxError: boom", "leftovers": []},
+        {"run": 3, **good, "up_s": 30.0, "down_s": 2.0, "leftovers": []},
+    ]
+
+    median = lifecycle.median_row(rows)
+    verdicts = [c.verdict for c in lifecycle.check_targets(median, rows)]
+
+    assert median["run"] == "median of 2"
+    assert median["up_s"] == 22.0 and median["down_s"] == 1.5
+    assert verdicts == ["PASS", "PASS", "PASS", "FAIL"]  # the failed run is reported
