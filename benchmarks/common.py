@@ -221,6 +221,7 @@ class _Twelve(asyncio.Protocol):
 
 def serve_twelve(port: int) -> None:
     """Serve `12` on 127.0.0.1:`port` until SIGTERM/SIGINT (uvloop when installed)."""
+    loop: asyncio.AbstractEventLoop
     try:
         import uvloop
 

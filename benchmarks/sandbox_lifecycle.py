@@ -61,7 +61,8 @@ TARGET_DOWN_S = 5.0
 # What the documentation says about the Kubernetes path; figures are quoted, not measured.
 KUBERNETES_REFERENCE = [
     {
-        "source": "Ray docs, RayService Quickstart (KubeRay v1.3.0, Ray 2.41.0)",
+        "source": "Ray docs, RayService Quickstart, executed notebook for KubeRay v1.3.0 and "
+        "Ray 2.41.0 (ray-project/ray commit 792863e58c5a)",
         "url": "https://docs.ray.io/en/latest/cluster/kubernetes/getting-started/rayservice-quick-start.html",
         "figure": "waits `kubectl wait --for=condition=Ready rayservice/rayservice-sample "
         "--timeout=500s`; its recorded output lists the RayCluster and its pods 4m21s old "
@@ -77,8 +78,8 @@ KUBERNETES_REFERENCE = [
     {
         "source": "KubeRay issue #838 (maintainers)",
         "url": "https://github.com/ray-project/kuberay/issues/838",
-        "figure": "the sample RayService needed more than 90 s to converge in KubeRay's CI "
-        "test; one maintainer's laptop run took 205.6 s (RayServiceAddCREvent)",
+        "figure": "KubeRay's sample-YAML test failed ~20 % of the time because the sample "
+        "RayService did not converge within its 90 s; a maintainer's laptop run took 205.6 s",
     },
     {
         "source": "Ray docs, Reducing image pull latency on Kubernetes",

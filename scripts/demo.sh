@@ -15,10 +15,8 @@ trap 'exit 130' INT TERM
 "$BIN/chaos" --no-version-check --log-file "$RUN_DIR/chaostoolkit.log" run \
     --journal-path "$RUN_DIR/journal.json" experiments/head-kill.json
 status=$?
-if "$BIN/chaosraysvc" report --help >/dev/null 2>&1; then
-    "$BIN/chaosraysvc" report "$RUN_DIR/journal.json" -o "$RUN_DIR/report.html" &&
-        echo "report: $RUN_DIR/report.html"
-fi
 echo "journal: $RUN_DIR/journal.json"
 echo "traffic log: $RUN_DIR/journal-traffic.jsonl"
+echo -n "report: "
+"$BIN/chaosraysvc" report "$RUN_DIR/journal.json" -o "$RUN_DIR/report.html" | head -1
 exit $status

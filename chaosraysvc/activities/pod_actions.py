@@ -50,8 +50,16 @@ def _delete(
         grace_period,
         ", dry run" if dry_run else "",
     )
-    target.delete_pod(pod, grace_period=grace_period, dry_run=dry_run)
+    if not dry_run:
+        # The fault starts when the deletion is requested (Kubernetes' deletionTimestamp).
+        mark("fault", pod=pod.name, role=pod.role, action=f"delete_{pod.role}_pod")
     deleted_at = time.time()
+    try:
+        target.delete_pod(pod, grace_period=grace_period, dry_run=dry_run)
+    except Exception as exc:
+        if not dry_run:
+            mark("fault_not_injected", pod=pod.name, error=type(exc).__name__)
+        raise
     result: dict[str, Any] = {
         "deleted": {"name": pod.name, "role": pod.role, "uid": pod.uid},
         "deleted_at": deleted_at,
@@ -63,7 +71,6 @@ def _delete(
     }
     if dry_run:
         return result
-    mark("fault", pod=pod.name, role=pod.role, action=f"delete_{pod.role}_pod")
     if wait:
         rec = recovery.wait_for_recovery(target, pod, deleted_at, baseline, timeout, mark=mark)
         result["recovery"] = rec.to_json()
