@@ -521,7 +521,7 @@ def main() -> int:
         help="rate-mode rates vs the trivial server (req/s); the last default is meant "
         "to be out of reach, to see the engine say so",
     )
-    parser.add_argument("--rate-concurrency", type=int, default=16)
+    parser.add_argument("--rate-concurrency", type=int, default=32)
     parser.add_argument(
         "--sandbox-rate",
         type=float,
