@@ -6,12 +6,16 @@ Patterns, from what the shared notes and our sandbox runs observed during faults
   or, through a shared Service, happened within a second of the deletion as refused or
   dropped connections: requests routed to (or in flight on) the pod that went away.
   Linked to the doctor's `head-in-serve-svc` risk when the head was deleted.
-- `surviving-proxy-stall`: timeouts on other endpoints after the new pod was ready,
-  the signature of Serve's queue-length cache trusting a route to a dead replica
-  (`RAY_SERVE_QUEUE_LENGTH_CACHE_TIMEOUT_S`). Also linked to `head-in-serve-svc`.
+- `surviving-proxy-stall`: after a head deletion, timeouts through other proxies: an
+  ingress replica still holds a request from the dead head proxy and the proxies trust
+  their cached queue lengths (`RAY_SERVE_QUEUE_LENGTH_CACHE_TIMEOUT_S`, 10 s) for a
+  while. Also linked to `head-in-serve-svc`.
 - `cluster-restart-after-redis-loss`: after the Redis pod was deleted, failures on every
   endpoint at once (or on the Service for more than a second): the GCS state was lost and
   the cluster restarted from scratch. Linked to `gcs-storage-ephemeral`.
+- `head-restart-after-redis-loss`: failures after a Redis deletion that did not take the
+  whole cluster down: the GCS exits without Redis and restarts the head, and requests
+  through the head's proxy fail meanwhile. Linked to `head-in-serve-svc`.
 - `brownout-without-errors`: no failure, but throughput fell below the brownout ratio of the
   baseline while the fault lasted.
 """
@@ -60,20 +64,17 @@ def likely_causes(log: TrafficLog, summary: dict[str, Any]) -> list[dict[str, An
             }
         )
 
-    ready = _mark(log, "pod_ready")
-    if role == "head" and ready is not None:
-        stalls = [
-            r
-            for r in failed
-            if r["err"] == "timeout" and r["t"] >= ready["t"] - 2.0 and r.get("ep") != pod
-        ]
+    if role == "head":
+        stalls = [r for r in failed if r["err"] == "timeout" and r.get("ep") != pod]
         if stalls:
             causes.append(
                 {
                     "pattern": "surviving-proxy-stall",
                     "failures": len(stalls),
-                    "evidence": f"{len(stalls)} timeout(s) on surviving proxies around the new "
-                    "head's start (Serve's queue-length cache trusting a dead route)",
+                    "evidence": f"{len(stalls)} timeout(s) through surviving proxies, "
+                    f"{stalls[0]['t'] - fault['t']:.1f}-{stalls[-1]['t'] - fault['t']:.1f} s "
+                    "after the head was deleted (Serve's queue-length cache trusting a route "
+                    "to a replica busy with the dead head proxy's request)",
                     "risk": "head-in-serve-svc",
                 }
             )
@@ -93,6 +94,19 @@ def likely_causes(log: TrafficLog, summary: dict[str, Any]) -> list[dict[str, An
                     "risk": "gcs-storage-ephemeral",
                 }
             )
+
+    explained = {"cluster-restart-after-redis-loss"} & {c["pattern"] for c in causes}
+    if role == "redis" and failed and not explained:
+        causes.append(
+            {
+                "pattern": "head-restart-after-redis-loss",
+                "failures": len(failed),
+                "evidence": f"{len(failed)} failure(s) after the Redis pod {pod} was deleted: "
+                "the GCS exits without Redis and takes the head pod (and its proxy) down "
+                "until it restarts",
+                "risk": "head-in-serve-svc",
+            }
+        )
 
     brownout = summary.get("brownout")
     if not failed and brownout:

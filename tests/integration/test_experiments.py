@@ -67,6 +67,9 @@ def check_run(journal: dict, traffic: Path, action: str, role: str) -> dict:  # 
         assert journal["deviated"] is True
     extension = next(e for e in journal.get("extensions", []) if e["name"] == "chaosraysvc")
     assert extension["traffic"]["summary"]["requests"] == summary["requests"]
+    # Every failed request matches a known, named pattern (see chaosraysvc.traffic.attribution).
+    explained = sum(c["failures"] for c in summary["likely_causes"])
+    assert explained >= summary["failures"], summary["likely_causes"]
     password_free = json.dumps(journal)
     return {"summary": summary, "seconds": seconds, "journal_text": password_free}
 
@@ -82,9 +85,9 @@ def test_head_kill_keeps_serving_and_recovers(healthy_sandbox: Sandbox, tmp_path
     result = check_run(journal, traffic, "delete-head-pod", "head")
     print("head-kill:", result["summary"]["failures"], "failures", result["seconds"])
     _no_secret(healthy_sandbox, result["journal_text"], traffic.read_text())
-    # A head kill must not take the service down: at most the request in flight through the
-    # head's own proxy may fail (see README "Findings").
-    assert result["summary"]["failures"] <= 1
+    # The head in the serve Service loses at most the requests routed to its proxy and a few
+    # seconds of stalls on the others (README "What we found"); never the service.
+    assert result["summary"]["failures"] <= 10
 
 
 def test_worker_kill_recovers(healthy_sandbox: Sandbox, tmp_path: Path) -> None:

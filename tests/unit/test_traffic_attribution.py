@@ -77,7 +77,7 @@ def test_failures_on_the_deleted_heads_proxy_point_at_the_head_in_the_service(
     assert found["deleted-pod-proxy"]["failures"] == 1
 
 
-def test_timeouts_on_survivors_after_the_new_head_is_a_queue_length_stall(
+def test_timeouts_on_survivors_after_a_head_kill_are_a_queue_length_stall(
     tmp_path: Path,
 ) -> None:
     reqs = [ok(t / 10, "worker-1") for t in range(100)]
