@@ -83,6 +83,15 @@ class SandboxStatus:
         return data
 
 
+def _is_proxy(pid: int) -> bool:
+    """Tell whether `pid` is a Serve proxy actor (Ray sets its process title)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return b"ProxyActor" in handle.read(200)
+    except OSError:
+        return False
+
+
 def _pod_ready(spec: SandboxSpec, pod: PodRecord, alive: bool, listening: bool) -> bool:
     if not alive or pod.phase != "Running":
         return False
@@ -116,7 +125,7 @@ def collect(
         return result
     sessions = procs.sessions()
     ray_pids = [pid for p in current.pods if p.role != "redis" for pid in sessions.get(p.sid, [])]
-    listeners = pids_listening(spec.serve_port, ray_pids)
+    listeners = pids_listening(spec.serve_port, [p for p in ray_pids if _is_proxy(p)])
     now = time.time()
     for pod in current.pods:
         alive = pod.alive()

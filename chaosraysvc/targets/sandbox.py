@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from chaosraysvc.config import Settings
 from chaosraysvc.errors import NotFoundError
 from chaosraysvc.sandbox.manager import Sandbox
 from chaosraysvc.sandbox.netcheck import port_open
+from chaosraysvc.sandbox.status import SandboxStatus
 from chaosraysvc.serve.nodes import RayNode
 from chaosraysvc.targets.base import Endpoint, GcsFaultTolerance, Pod, Role
 
 ROLES: tuple[Role, ...] = ("head", "worker", "redis")
+STATUS_TTL_S = 0.2
 
 
 class SandboxTarget:
@@ -24,6 +27,7 @@ class SandboxTarget:
         self.sandbox = Sandbox(settings.sandbox_state_dir)
         self.sandbox.require_up()
         self.spec = self.sandbox.spec()
+        self._cached: tuple[float, SandboxStatus] | None = None
 
     def describe(self) -> dict[str, Any]:
         current = self.sandbox.state()
@@ -37,8 +41,15 @@ class SandboxTarget:
             "head_in_serve_svc": self.spec.head_in_serve_svc,
         }
 
+    def _status(self) -> SandboxStatus:
+        """Return the sandbox status, shared by calls within `STATUS_TTL_S` (one /proc scan)."""
+        now = time.monotonic()
+        if self._cached is None or now - self._cached[0] > STATUS_TTL_S:
+            self._cached = (now, self.sandbox.status(check_serve=False))
+        return self._cached[1]
+
     def pods(self) -> list[Pod]:
-        status = self.sandbox.status(check_serve=False)
+        status = self._status()
         return [
             Pod(
                 name=p.name,
@@ -55,7 +66,7 @@ class SandboxTarget:
         ]
 
     def serve_endpoints(self) -> list[Endpoint]:
-        status = self.sandbox.status(check_serve=False)
+        status = self._status()
         return [
             Endpoint(pod_name=e.pod, url=e.url, ready=e.ready, role=_role(e.role))
             for e in status.endpoints
