@@ -235,6 +235,12 @@ class Supervisor:
         if not port_open(self.spec.dashboard_port):
             return
         url = f"http://127.0.0.1:{self.spec.dashboard_port}"
+        first = not self.state.app_deployed_at
+        if first:
+            # Nothing to look at yet: deploy as soon as the dashboard accepts it.
+            self.next_app_check = now + 1.0
+            self._deploy(url, head)
+            return
         try:
             details = rest.get_serve_details(url, timeout=2.0)
         except ServeApiError:
@@ -246,18 +252,20 @@ class Supervisor:
             self.gcs_data_lost = False
             return
         self.app_missing_since = self.app_missing_since or now
-        first = not self.state.app_deployed_at
         waited = now - self.app_missing_since > APP_MISSING_GRACE_S
-        if first or self.gcs_data_lost or waited:
-            try:
-                rest.deploy_config(url, self.serve_config())
-            except ServeApiError as exc:
-                self.event("DeployFailed", head.name, str(exc))
-                return
-            self.state.app_deployed_at = time.time()
-            self.gcs_data_lost = False
-            self.app_missing_since = 0.0
-            self.event("ServeConfigApplied", head.name, "fruit_app config applied")
+        if self.gcs_data_lost or waited:
+            self._deploy(url, head)
+
+    def _deploy(self, url: str, head: state.PodRecord) -> None:
+        try:
+            rest.deploy_config(url, self.serve_config(), timeout=30.0)
+        except ServeApiError as exc:
+            self.event("DeployFailed", head.name, str(exc))
+            return
+        self.state.app_deployed_at = time.time()
+        self.gcs_data_lost = False
+        self.app_missing_since = 0.0
+        self.event("ServeConfigApplied", head.name, "fruit_app config applied")
 
     def serve_config(self) -> dict[str, object]:
         from chaosraysvc.sandbox.fruit import serve_config
