@@ -4,7 +4,8 @@ Patterns, from what the shared notes and our sandbox runs observed during faults
 
 - `deleted-pod-proxy`: the failures hit the deleted pod's own proxy (its endpoint label),
   or, through a shared Service, happened within a second of the deletion as refused or
-  dropped connections: requests routed to (or in flight on) the pod that went away.
+  dropped connections or 5xx answers: requests in flight on the pod that went away (its
+  proxy, or one of its replicas behind another proxy).
   Linked to the doctor's `head-in-serve-svc` risk when the head was deleted.
 - `surviving-proxy-stall`: after a head deletion, timeouts through other proxies: an
   ingress replica still holds a request from the dead head proxy and the proxies trust
@@ -48,7 +49,9 @@ def likely_causes(log: TrafficLog, summary: dict[str, Any]) -> list[dict[str, An
     near = [
         r
         for r in failed
-        if not r.get("ep") and r["t"] - fault["t"] <= NEAR_FAULT_S and r["err"] in DISCONNECTS
+        if not r.get("ep")
+        and r["t"] - fault["t"] <= NEAR_FAULT_S
+        and (r["err"] in DISCONNECTS or str(r["err"]).startswith("http_5"))
     ]
     if role in ("head", "worker") and (on_pod or near):
         hits = on_pod or near
@@ -58,8 +61,8 @@ def likely_causes(log: TrafficLog, summary: dict[str, Any]) -> list[dict[str, An
                 "failures": len(hits),
                 "evidence": f"{len(hits)} failure(s) on the deleted {role} pod {pod}'s proxy"
                 if on_pod
-                else f"{len(hits)} refused/dropped connection(s) within "
-                f"{NEAR_FAULT_S:.0f} s of deleting {pod}",
+                else f"{len(hits)} request(s) in flight on, or routed to, the deleted pod {pod} "
+                f"(its proxy or one of its replicas) failed within {NEAR_FAULT_S:.0f} s",
                 "risk": "head-in-serve-svc" if role == "head" else None,
             }
         )

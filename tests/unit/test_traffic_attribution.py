@@ -99,3 +99,11 @@ def test_a_long_outage_after_a_redis_loss_points_at_ephemeral_storage(tmp_path: 
 def test_a_clean_run_has_no_cause(tmp_path: Path) -> None:
     reqs = [ok(t / 10) for t in range(300)]
     assert causes(write_log(tmp_path / "t.jsonl", reqs, [fault("worker", "w-1")])) == {}
+
+
+def test_a_500_from_a_replica_lost_mid_request_is_the_deleted_pods_fault(tmp_path: Path) -> None:
+    reqs = [ok(t / 10) for t in range(99)] + [bad(9.99, "http_500")]
+    reqs += [ok(10.2 + t / 10) for t in range(50)]
+    found = causes(write_log(tmp_path / "t.jsonl", reqs, [fault("worker", "worker-1")]))
+    assert found["deleted-pod-proxy"]["failures"] == 1
+    assert found["deleted-pod-proxy"]["risk"] is None
