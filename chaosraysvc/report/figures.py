@@ -77,6 +77,7 @@ TRAFFIC_KEYS: dict[str, Any] = {
     "marks": [],
     "rate_check": None,
     "max_failures_exceeded": None,
+    "likely_causes": [],
 }
 LATENCY_KEYS = ("p50", "p95", "p99", "max", "mean")
 GROUP_KEYS = ("requests", "failures", "success_rate", "throughput_rps", "offset_s", "duration_s")
