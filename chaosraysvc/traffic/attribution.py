@@ -7,10 +7,11 @@ Patterns, from what the shared notes and our sandbox runs observed during faults
   dropped connections or 5xx answers: requests in flight on the pod that went away (its
   proxy, or one of its replicas behind another proxy).
   Linked to the doctor's `head-in-serve-svc` risk when the head was deleted.
-- `surviving-proxy-stall`: after a head deletion, timeouts through other proxies: an
-  ingress replica still holds a request from the dead head proxy and the proxies trust
-  their cached queue lengths (`RAY_SERVE_QUEUE_LENGTH_CACHE_TIMEOUT_S`, 10 s) for a
-  while. Also linked to `head-in-serve-svc`.
+- `surviving-proxy-stall`: after a head or worker deletion, timeouts through other
+  proxies. Head: an ingress replica still holds a request from the dead head proxy and
+  the proxies trust their cached queue lengths (`RAY_SERVE_QUEUE_LENGTH_CACHE_TIMEOUT_S`,
+  10 s) for a while; linked to `head-in-serve-svc`. Worker: requests routed to the dead
+  pod's replicas hang until Serve learns they are gone.
 - `cluster-restart-after-redis-loss`: after the Redis pod was deleted, failures on every
   endpoint at once (or on the Service for more than a second): the GCS state was lost and
   the cluster restarted from scratch. Linked to `gcs-storage-ephemeral`.
@@ -67,20 +68,25 @@ def likely_causes(log: TrafficLog, summary: dict[str, Any]) -> list[dict[str, An
             }
         )
 
-    if role == "head":
-        stalls = [r for r in failed if r["err"] == "timeout" and r.get("ep") != pod]
-        if stalls:
-            causes.append(
-                {
-                    "pattern": "surviving-proxy-stall",
-                    "failures": len(stalls),
-                    "evidence": f"{len(stalls)} timeout(s) through surviving proxies, "
-                    f"{stalls[0]['t'] - fault['t']:.1f}-{stalls[-1]['t'] - fault['t']:.1f} s "
-                    "after the head was deleted (Serve's queue-length cache trusting a route "
-                    "to a replica busy with the dead head proxy's request)",
-                    "risk": "head-in-serve-svc",
-                }
-            )
+    stalls = [r for r in failed if r["err"] == "timeout" and r.get("ep") != pod]
+    if role in ("head", "worker") and stalls:
+        span = f"{stalls[0]['t'] - fault['t']:.1f}-{stalls[-1]['t'] - fault['t']:.1f} s"
+        why = (
+            "Serve's queue-length cache trusting a route to a replica busy with the dead head "
+            "proxy's request"
+            if role == "head"
+            else "requests routed to the deleted pod's replicas hang until Serve learns they "
+            "are gone (node death detection, queue-length cache)"
+        )
+        causes.append(
+            {
+                "pattern": "surviving-proxy-stall",
+                "failures": len(stalls),
+                "evidence": f"{len(stalls)} timeout(s) through surviving proxies, {span} after "
+                f"the {role} was deleted ({why})",
+                "risk": "head-in-serve-svc" if role == "head" else None,
+            }
+        )
 
     if role == "redis" and failed:
         endpoints = {r.get("ep") for r in log.requests if r.get("ep")}

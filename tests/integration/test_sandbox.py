@@ -144,3 +144,20 @@ def test_sandbox_processes_run_in_their_recorded_sessions(healthy_sandbox: Sandb
         assert pod.alive(), pod.name
         assert procs.session_of(pod.sid) == pod.sid
     assert os.getsid(0) not in {p.sid for p in state.pods}
+
+
+def test_doctor_sees_the_head_in_the_serve_service_on_the_real_sandbox(
+    healthy_sandbox: Sandbox, configuration: dict[str, str]
+) -> None:
+    from chaosraysvc.activities.doctor_probes import ha_risks
+
+    risks = {r["id"]: r for r in ha_risks("low", configuration)}
+    assert "head-in-serve-svc" in risks  # the session sandbox keeps the head in the Service
+    assert "gcs-storage-ephemeral" not in risks  # its Redis keeps an append-only file
+    assert "gcs-ft-disabled" not in risks
+    cmd = [sys.executable, "-m", "chaosraysvc.cli", "doctor", "--json"]
+    cmd += ["--state-dir", str(healthy_sandbox.state_dir)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    report = json.loads(proc.stdout)
+    assert "head-in-serve-svc" in {r["id"] for r in report["risks"]}
+    assert proc.returncode == (1 if report["counts"].get("high") else 0)
