@@ -8,6 +8,7 @@ found through /proc, never by name.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -46,6 +47,20 @@ def sessions() -> dict[int, list[int]]:
         if fields and fields[0] != "Z":
             found.setdefault(int(fields[3]), []).append(int(entry.name))
     return found
+
+
+def running(pid: int, start_ticks: int) -> bool:
+    """Tell whether `pid` is still the process started at `start_ticks` and not a zombie."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        return False
+    return fields[0] not in ("Z", "X") and int(fields[19]) == start_ticks
+
+
+def reap(pid: int) -> None:
+    """Collect `pid`'s exit status if it is our child, so it does not linger as a zombie."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
 
 
 def session_pids(sid: int) -> list[int]:

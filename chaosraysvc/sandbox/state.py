@@ -41,10 +41,7 @@ class PodRecord:
 
     def alive(self) -> bool:
         """Tell whether the pod's first process still runs (and is the same process)."""
-        if self.sid <= 0:
-            return False
-        ticks = procs.start_time_of(self.sid)
-        return ticks is not None and ticks == self.start_ticks
+        return self.sid > 0 and procs.running(self.sid, self.start_ticks)
 
 
 @dataclass
@@ -63,8 +60,8 @@ class SandboxState:
     updated_at: float = 0.0
 
     def supervisor_alive(self) -> bool:
-        ticks = procs.start_time_of(self.supervisor_pid)
-        return ticks is not None and ticks == self.supervisor_ticks
+        procs.reap(self.supervisor_pid)
+        return procs.running(self.supervisor_pid, self.supervisor_ticks)
 
     def pod(self, name: str) -> PodRecord | None:
         return next((p for p in self.pods if p.name == name), None)
