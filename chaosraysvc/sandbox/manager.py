@@ -225,6 +225,7 @@ class Sandbox:
         if current is None:
             return DownResult(False, 0, 0.0, [])
         was_up = current.status in ("up", "starting", "stopping") and current.supervisor_alive()
+        running = sum(1 for p in current.pods if p.alive())
         if current.supervisor_alive():
             os.kill(current.supervisor_pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout
@@ -235,7 +236,7 @@ class Sandbox:
         ended = self._cleanup()
         current = self.state() or current
         leftovers = [pid for p in current.pods if p.sid > 0 for pid in procs.session_pids(p.sid)]
-        return DownResult(was_up, ended, time.monotonic() - start, leftovers)
+        return DownResult(was_up, max(running, ended), time.monotonic() - start, leftovers)
 
     def _cleanup(self) -> int:
         """End what a crashed or stopped supervisor left: recorded pod sessions, temp dirs."""
