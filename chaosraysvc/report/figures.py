@@ -153,6 +153,15 @@ def _about(run: RunInput, faults: list[dict[str, Any]]) -> dict[str, Any]:
     used = next((f["target"] for f in faults if f.get("target")), "")
     if used:
         target["raysvc_target"] = {"value": used, "env": "", "source": "the delete action"}
+    recorded = as_dict(chaosraysvc_extension(journal).get("target"))
+    for key, field in (
+        ("raysvc_target", "target"),
+        ("rayservice_name", "rayservice"),
+        ("rayservice_namespace", "namespace"),
+    ):
+        if isinstance(recorded.get(field), str) and recorded[field]:
+            value = str(mask(recorded[field]))
+            target[key] = {"value": value, "env": "", "source": "the run's configuration"}
     traffic_run = as_dict(as_dict(run.summary).get("run"))
     start, end = epoch(journal.get("start")), epoch(journal.get("end"))
     duration = number(journal.get("duration"))
