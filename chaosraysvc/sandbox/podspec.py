@@ -36,8 +36,9 @@ KUBERAY_SERVE_ENV = {
     "RAY_SERVE_KV_TIMEOUT_S": "5",
 }
 WORKER_GCS_FT_ENV = {"RAY_gcs_rpc_server_reconnect_timeout_s": "600"}
-# Sandbox only: all pods share 2 cores, so a restarting node's Python agents can take
-# longer than the raylet's default wait for them; give them a minute.
+# Sandbox only: all pods share 2 cores, so a node starts slowly; lengthen the raylet's own
+# start-up wait. (The raylet's fixed wait for the dashboard agent's port file is handled by
+# `chaosraysvc.sandbox.agentport`.)
 SHARED_MACHINE_ENV = {"RAY_raylet_start_wait_time_s": "60"}
 
 
