@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -114,11 +115,16 @@ def _ok(response: requests.Response) -> bool:
 # -- in-process loops ----------------------------------------------------------------------------
 
 
-def bare_post_loop(server: str, base: str, seconds: float) -> dict[str, Any]:
-    """The HA sample's query.py: `requests.post(url, data=data)`, a new connection each time."""
-    url = base + PATH
+def _timed_loop(
+    server: str,
+    client: str,
+    post: Callable[[], requests.Response],
+    seconds: float,
+    note: str = "",
+) -> dict[str, Any]:
+    """Send `post()` one at a time for `seconds` (after 3 warm-up calls) and make its row."""
     for _ in range(3):  # warm-up: imports, DNS, first connection
-        requests.post(url, data=BODY, timeout=TIMEOUT_S)
+        post()
     ms: list[float] = []
     errors = 0
     with measured() as window:
@@ -126,7 +132,7 @@ def bare_post_loop(server: str, base: str, seconds: float) -> dict[str, Any]:
         while time.perf_counter() < deadline:
             t0 = time.perf_counter()
             try:
-                ok = _ok(requests.post(url, data=BODY, timeout=TIMEOUT_S))
+                ok = _ok(post())
             except requests.RequestException:
                 ok = False
             if ok:
@@ -134,15 +140,28 @@ def bare_post_loop(server: str, base: str, seconds: float) -> dict[str, Any]:
             else:
                 errors += 1
     n = len(ms) + errors
+    extra = {"note": note} if note else {}
     return _row(
         server,
-        "bare requests.post loop (HA sample query.py)",
+        client,
         rps=n / window.wall_s,
         requests=n,
         errors=errors,
         cpu_pct=window.cpu_pct,
-        note="no print per request (the sample prints each answer)",
+        **extra,
         **_latencies(ms),
+    )
+
+
+def bare_post_loop(server: str, base: str, seconds: float) -> dict[str, Any]:
+    """The HA sample's query.py: `requests.post(url, data=data)`, a new connection each time."""
+    url = base + PATH
+    return _timed_loop(
+        server,
+        "bare requests.post loop (HA sample query.py)",
+        lambda: requests.post(url, data=BODY, timeout=TIMEOUT_S),
+        seconds,
+        note="no print per request (the sample prints each answer)",
     )
 
 
@@ -150,33 +169,13 @@ def session_loop(server: str, base: str, seconds: float) -> dict[str, Any]:
     """One `requests.Session` (keep-alive), one request in flight."""
     url = base + PATH
     headers = {"Content-Type": "application/json"}
-    ms: list[float] = []
-    errors = 0
     with requests.Session() as session:
-        for _ in range(3):
-            session.post(url, data=BODY, headers=headers, timeout=TIMEOUT_S)
-        with measured() as window:
-            deadline = time.perf_counter() + seconds
-            while time.perf_counter() < deadline:
-                t0 = time.perf_counter()
-                try:
-                    ok = _ok(session.post(url, data=BODY, headers=headers, timeout=TIMEOUT_S))
-                except requests.RequestException:
-                    ok = False
-                if ok:
-                    ms.append((time.perf_counter() - t0) * 1000)
-                else:
-                    errors += 1
-    n = len(ms) + errors
-    return _row(
-        server,
-        "requests.Session keep-alive loop",
-        rps=n / window.wall_s,
-        requests=n,
-        errors=errors,
-        cpu_pct=window.cpu_pct,
-        **_latencies(ms),
-    )
+        return _timed_loop(
+            server,
+            "requests.Session keep-alive loop",
+            lambda: session.post(url, data=BODY, headers=headers, timeout=TIMEOUT_S),
+            seconds,
+        )
 
 
 def engine_run(
