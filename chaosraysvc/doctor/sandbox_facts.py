@@ -2,7 +2,7 @@
 
 Works on a sandbox that is down too (only `<state dir>/spec.json` is needed): the spec says
 how Redis keeps its data and whether the head is in the serve "Service"; `podspec` gives
-the env every pod gets, `fruit.serve_config` the Serve config the sandbox deploys. When the
+the env every pod gets, `serve_config.serve_config` the Serve config the sandbox deploys. When the
 sandbox's dashboard answers, the live replica placement is added; otherwise a note says it
 was not read.
 """
@@ -41,7 +41,7 @@ def sandbox_env(role: str) -> dict[str, str]:
 
 
 def _serve_config(spec: SandboxSpec) -> dict[str, Any]:
-    from chaosraysvc.sandbox.fruit import serve_config  # imports Ray: only when needed
+    from chaosraysvc.sandbox.serve_config import serve_config
 
     return serve_config(podspec.head_proxy_port(spec))
 
@@ -121,7 +121,7 @@ def gather_sandbox_facts(settings: Settings, live: bool = True) -> HaFacts:
     if not reconnect:
         facts.worker_groups[0].reconnect_timeout_s = 60.0
 
-    source = "the sandbox's Serve config (chaosraysvc.sandbox.fruit.serve_config)"
+    source = "the sandbox's Serve config (chaosraysvc.sandbox.serve_config)"
     try:
         config = _serve_config(spec)
     except ImportError as exc:

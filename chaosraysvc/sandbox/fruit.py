@@ -2,7 +2,8 @@
 
 Written for the current Serve API (DeploymentHandle). Ray imports this module in
 its replica processes through the import path `chaosraysvc.sandbox.fruit:deployment_graph`;
-`serve_config()` returns the declarative config the sandbox PUTs to the dashboard.
+`chaosraysvc.sandbox.serve_config` (free of Ray) holds the declarative config the sandbox
+PUTs to the dashboard.
 ``POST /fruit/`` with ``["PEAR", 12]`` answers ``12`` (12 pears at price 1).
 """
 
@@ -14,10 +15,9 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 from starlette.requests import Request
 
-APP_NAME = "fruit_app"
-ROUTE_PREFIX = "/fruit"
-IMPORT_PATH = "chaosraysvc.sandbox.fruit:deployment_graph"
-PRICES = {"MangoStand": 3, "OrangeStand": 2, "PearStand": 1}
+from chaosraysvc.sandbox.serve_config import APP_NAME, IMPORT_PATH, PRICES, ROUTE_PREFIX
+
+__all__ = ["APP_NAME", "IMPORT_PATH", "PRICES", "ROUTE_PREFIX", "deployment_graph"]
 
 
 class _Stand:
@@ -69,32 +69,3 @@ deployment_graph = FruitMarket.bind(  # type: ignore[attr-defined]
     OrangeStand.bind(),  # type: ignore[attr-defined]
     PearStand.bind(),  # type: ignore[attr-defined]
 )
-
-
-def serve_config(http_port: int, host: str = "127.0.0.1") -> dict[str, Any]:
-    """Return the sample's declarative Serve config (every deployment 2 replicas, 1 per node)."""
-
-    def deployment(name: str, user_config: dict[str, Any] | None = None) -> dict[str, Any]:
-        spec: dict[str, Any] = {
-            "name": name,
-            "num_replicas": 2,
-            "max_replicas_per_node": 1,
-            "ray_actor_options": {"num_cpus": 0.1},
-        }
-        if user_config is not None:
-            spec["user_config"] = user_config
-        return spec
-
-    return {
-        "proxy_location": "EveryNode",
-        "http_options": {"host": host, "port": http_port},
-        "applications": [
-            {
-                "name": APP_NAME,
-                "import_path": IMPORT_PATH,
-                "route_prefix": ROUTE_PREFIX,
-                "deployments": [deployment("FruitMarket")]
-                + [deployment(name, {"price": price}) for name, price in PRICES.items()],
-            }
-        ],
-    }

@@ -245,7 +245,7 @@ class Supervisor:
             details = rest.get_serve_details(url, timeout=2.0)
         except ServeApiError:
             return
-        from chaosraysvc.sandbox.fruit import APP_NAME
+        from chaosraysvc.sandbox.serve_config import APP_NAME
 
         if APP_NAME in rest.application_statuses(details):
             self.app_missing_since = 0.0
@@ -268,7 +268,7 @@ class Supervisor:
         self.event("ServeConfigApplied", head.name, "fruit_app config applied")
 
     def serve_config(self) -> dict[str, object]:
-        from chaosraysvc.sandbox.fruit import serve_config
+        from chaosraysvc.sandbox.serve_config import serve_config
 
         return serve_config(podspec.head_proxy_port(self.spec))
 
