@@ -146,10 +146,19 @@ def test_pss_of_this_process_is_read(lifecycle: ModuleType) -> None:
 def test_pod_memory_sums_the_pods_session(lifecycle: ModuleType) -> None:
     from chaosraysvc.sandbox import procs
 
-    here = SimpleNamespace(name="head-x", role="head", sid=os.getsid(0))
-    pending = SimpleNamespace(name="worker-y", role="worker", sid=0)
+    # A child in a session of its own, as a sandbox pod is: this process's own session id
+    # can be 0 where its session leader lives outside the PID namespace (CI containers).
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+    )
+    try:
+        here = SimpleNamespace(name="head-x", role="head", sid=child.pid)
+        pending = SimpleNamespace(name="worker-y", role="worker", sid=0)
 
-    pods = lifecycle.pod_memory([here, pending], procs.sessions())
+        pods = lifecycle.pod_memory([here, pending], procs.sessions())
+    finally:
+        child.kill()
+        child.wait(timeout=10)
     summary = lifecycle.memory_summary(pods)
 
     assert pods[0]["processes"] >= 1 and pods[0]["pss_kib"] > 0
