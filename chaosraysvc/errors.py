@@ -20,6 +20,10 @@ class TargetNotReadyError(ChaosRaySvcError):
     """The target exists but cannot be used now (sandbox not up, no active cluster)."""
 
 
+class SandboxError(TargetNotReadyError):
+    """The sandbox could not be brought up, or is not in a state for what was asked."""
+
+
 class NotFoundError(ChaosRaySvcError):
     """An object the experiment needs does not exist (RayService, pod, application)."""
 

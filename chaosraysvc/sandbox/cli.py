@@ -30,6 +30,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         restart_delay=args.restart_delay,
         redis_storage=args.redis_storage,
         head_in_serve_svc=not args.exclude_head_from_serve_svc,
+        endpoint_ports=args.endpoint_ports,
         redis_port=args.redis_port,
         gcs_port=args.gcs_port,
     )
@@ -92,6 +93,9 @@ def render_status(status: SandboxStatus) -> str:
         rows.append([p.name, kind, p.phase, "1/1" if p.ready else "0/1", _age(p.age_s), p.restarts])
     lines += [_table(rows), ""]
     lines.append(f"serve endpoints: {status.endpoints_ready}/{len(status.endpoints)} ready")
+    for e in status.endpoints:
+        if e.url != status.serve_url:  # each proxy on a port of its own
+            lines.append(f"  {e.pod}  {e.url}  {'ready' if e.ready else 'not ready'}")
     apps = ", ".join(f"{n}: {s}" for n, s in status.applications.items()) or "unknown"
     lines.append(f"applications:    {apps}")
     for name, message in status.application_messages.items():
@@ -145,6 +149,13 @@ def register(sub: Any) -> None:
         "--exclude-head-from-serve-svc",
         action="store_true",
         help="keep the head's proxy out of the serve Service (KubeRay excludeHeadPodFromServeSvc)",
+    )
+    up.add_argument(
+        "--endpoint-ports",
+        action="store_true",
+        help="give every node's proxy a port of its own (an endpoint, as a pod IP is) and serve "
+        "the serve port through a balancer over the ready ones, as kube-proxy does; lets "
+        "traffic target each endpoint (endpoints: serve_endpoints)",
     )
     up.add_argument("--timeout", type=float, default=240.0, help="seconds to wait for ready (240)")
     up.set_defaults(func=cmd_up)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from chaosraysvc.errors import ConfigurationError, NotFoundError, TargetNotReadyError
+from chaosraysvc.errors import ConfigurationError, NotFoundError, SandboxError
 from chaosraysvc.sandbox import podspec, procs
 from chaosraysvc.sandbox.netcheck import free_port, port_in_use
 from chaosraysvc.sandbox.spec import SandboxSpec
@@ -30,10 +30,6 @@ from chaosraysvc.sandbox.supervisor import PASSWORD_FILE, temp_root
 
 Progress = Callable[[str], None]
 SUPERVISOR_LOG = "supervisor.log"
-
-
-class SandboxError(TargetNotReadyError):
-    """The sandbox could not be brought up, or is not in a state for what was asked."""
 
 
 @dataclass
@@ -167,7 +163,7 @@ class Sandbox:
             port = getattr(spec, name)
             if port and port_in_use(port):
                 raise SandboxError(f"port {port} ({name}) is already in use: choose another")
-            if not port and (name != "head_proxy_port" or not spec.head_in_serve_svc):
+            if not port and (name != "head_proxy_port" or spec.head_has_own_port):
                 chosen[name] = free_port()
         return replace(spec, **chosen)
 

@@ -146,9 +146,9 @@ def head_command(
 
 
 def worker_command(
-    spec: SandboxSpec, temp_dir: Path, ports: dict[str, int]
+    spec: SandboxSpec, temp_dir: Path, ports: dict[str, int], proxy_port: int = 0
 ) -> tuple[list[str], dict[str, str]]:
-    """Return a worker's command line and environment."""
+    """Return a worker's command line and environment (`proxy_port`: with endpoint ports)."""
     cmd = [
         str(ray_executable()),
         "start",
@@ -158,7 +158,10 @@ def worker_command(
     ]
     env = base_env() | KUBERAY_SERVE_ENV | WORKER_GCS_FT_ENV
     env["RAY_CLUSTER_NAME"] = spec.cluster_name
-    if not spec.head_in_serve_svc:
+    if spec.endpoint_ports:
+        # A port of its own: an endpoint the sandbox's Service balances to.
+        env["RAY_SERVE_WORKER_PROXY_HTTP_PORT"] = str(proxy_port)
+    elif not spec.head_in_serve_svc:
         # The head's proxy keeps its own port; workers' proxies share the serve port.
         env["RAY_SERVE_WORKER_PROXY_HTTP_PORT"] = str(spec.serve_port)
     return cmd, env
@@ -166,4 +169,4 @@ def worker_command(
 
 def head_proxy_port(spec: SandboxSpec) -> int:
     """Return the port the head's proxy binds (http_options.port of the Serve config)."""
-    return spec.serve_port if spec.head_in_serve_svc else spec.head_proxy_port
+    return spec.head_proxy_port if spec.head_has_own_port else spec.serve_port

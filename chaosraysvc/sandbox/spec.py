@@ -27,12 +27,14 @@ class SandboxSpec:
     restart_delay: float = 5.0
     redis_storage: RedisStorage = "persistent"
     head_in_serve_svc: bool = True
+    # Every proxy on a port of its own, the serve port a balancer over them (`service.py`).
+    endpoint_ports: bool = False
     rayservice_name: str = "rayservice-ha"
     namespace: str = "default"
     # Filled in by `up` when left at 0: chosen free ports.
     redis_port: int = 0
     gcs_port: int = 0
-    head_proxy_port: int = 0  # the head's own proxy port when it is not in the serve Service
+    head_proxy_port: int = 0  # the head's own proxy port (see `head_has_own_port`)
 
     def validate(self) -> None:
         """Raise `ConfigurationError` naming the first bad setting and its allowed values."""
@@ -62,6 +64,11 @@ class SandboxSpec:
         used = [p for p in ports if p]
         if len(set(used)) != len(used):
             raise ConfigurationError(f"ports must differ, got {ports}")
+
+    @property
+    def head_has_own_port(self) -> bool:
+        """Tell whether the head's proxy binds `head_proxy_port` rather than the serve port."""
+        return self.endpoint_ports or not self.head_in_serve_svc
 
     @property
     def cluster_name(self) -> str:

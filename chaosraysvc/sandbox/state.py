@@ -56,6 +56,8 @@ class SandboxState:
     pods: list[PodRecord] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     app_deployed_at: float = 0.0
+    # With endpoint ports: the pods the serve Service balances to (its Endpoints object).
+    ready_endpoints: list[str] = field(default_factory=list)
     message: str = ""
     updated_at: float = 0.0
 

@@ -7,6 +7,11 @@ Readiness is checked live, the way a kubelet's probes would see it:
 An *endpoint* of the serve Service is a node whose proxy listens on the shared serve
 port (found through /proc: the port is shared by all proxies, so a single proxy
 cannot be addressed on it).
+
+With endpoint ports (`SandboxSpec.endpoint_ports`) each proxy has a port of its own:
+an endpoint's URL is that port, and it is ready when the sandbox's serve Service found
+its `/-/healthz` answering (the supervisor records that set, as Kubernetes records an
+Endpoints object); a worker pod is ready when it is such an endpoint.
 """
 
 from __future__ import annotations
@@ -125,11 +130,18 @@ def collect(
         return result
     sessions = procs.sessions()
     ray_pids = [pid for p in current.pods if p.role != "redis" for pid in sessions.get(p.sid, [])]
-    listeners = pids_listening(spec.serve_port, [p for p in ray_pids if _is_proxy(p)])
+    listeners = (
+        set()
+        if spec.endpoint_ports
+        else pids_listening(spec.serve_port, [p for p in ray_pids if _is_proxy(p)])
+    )
     now = time.time()
     for pod in current.pods:
         alive = pod.alive()
-        listening = bool(listeners.intersection(sessions.get(pod.sid, []))) if alive else False
+        if spec.endpoint_ports:
+            listening = alive and pod.name in current.ready_endpoints
+        else:
+            listening = alive and bool(listeners.intersection(sessions.get(pod.sid, [])))
         phase = pod.phase if alive or pod.phase in ("Pending",) else "Failed"
         result.pods.append(
             PodStatus(
@@ -146,8 +158,11 @@ def collect(
         )
         in_service = pod.role == "worker" or (pod.role == "head" and spec.head_in_serve_svc)
         if in_service:
+            url = serve_url
+            if spec.endpoint_ports and pod.ports.get("proxy"):
+                url = f"http://127.0.0.1:{pod.ports['proxy']}"
             result.endpoints.append(
-                EndpointStatus(pod=pod.name, role=pod.role, url=serve_url, ready=listening)
+                EndpointStatus(pod=pod.name, role=pod.role, url=url, ready=listening)
             )
     if check_serve and status == "up":
         try:

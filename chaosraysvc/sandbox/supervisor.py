@@ -10,7 +10,8 @@ workers, deploys the fruit Serve application, then reconciles every 0.25 s:
 - a pod whose processes died on their own is restarted in place after the delay
   (same name, `restarts` + 1), as the kubelet restarts a crashed container;
 - if the Serve application is missing after GCS data was lost (ephemeral Redis
-  restarted), or for 30 s with the head up, the Serve config is applied again.
+  restarted), or for 30 s with the head up, the Serve config is applied again;
+- with endpoint ports, the serve Service (`service.py`) is told which pods it selects.
 
 SIGTERM or SIGINT ends every pod's process session and exits.
 """
@@ -32,9 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from chaosraysvc.errors import ServeApiError
+from chaosraysvc.errors import SandboxError, ServeApiError
 from chaosraysvc.sandbox import agentport, podspec, procs, state
 from chaosraysvc.sandbox.netcheck import free_port, port_open
+from chaosraysvc.sandbox.service import ServeService
 from chaosraysvc.sandbox.spec import SandboxSpec
 from chaosraysvc.serve import rest
 
@@ -83,6 +85,7 @@ class Supervisor:
         self.gcs_data_lost = False
         self.app_missing_since = 0.0
         self.next_app_check = 0.0
+        self.service = ServeService(spec.serve_port) if spec.endpoint_ports else None
         self.state = state.SandboxState(
             status="starting",
             supervisor_pid=os.getpid(),
@@ -147,10 +150,19 @@ class Supervisor:
         elif record.role == "head":
             ports = podspec.node_ports() | {"ray_client_server": free_port()}
             cmd, env = podspec.head_command(self.spec, self.password, temp_dir, ports)
-            ports |= {"gcs": self.spec.gcs_port, "dashboard": self.spec.dashboard_port}
+            ports |= {
+                "gcs": self.spec.gcs_port,
+                "dashboard": self.spec.dashboard_port,
+                "proxy": podspec.head_proxy_port(self.spec),
+            }
         else:
             ports = podspec.node_ports()
-            cmd, env = podspec.worker_command(self.spec, temp_dir, ports)
+            # A restarted container keeps its pod's address; a new pod gets a new one.
+            proxy = self.spec.serve_port
+            if self.spec.endpoint_ports:
+                proxy = record.ports.get("proxy") or free_port()
+            cmd, env = podspec.worker_command(self.spec, temp_dir, ports, proxy)
+            ports |= {"proxy": proxy}
         log_path = self.dir / "logs" / f"{record.name}.log"
         popen = procs.spawn(cmd, env, log_path, temp_dir)
         if "dashboard_agent_listen" in ports:
@@ -219,6 +231,21 @@ class Supervisor:
                 item.due = now + 1.0
                 self.scheduled.append(item)
 
+    def update_service(self) -> None:
+        """Tell the serve Service its candidates; record which endpoints it found ready."""
+        if self.service is None:
+            return
+        selected = {
+            r.name: r.ports["proxy"]
+            for r in self.state.pods
+            if (r.role == "worker" or (r.role == "head" and self.spec.head_in_serve_svc))
+            and r.phase == "Running"
+            and "proxy" in r.ports
+            and not state.deletion_requested(self.dir, r.name)
+        }
+        self.service.set_candidates(selected)
+        self.state.ready_endpoints = sorted(self.service.ready())
+
     def _redis_up(self) -> bool:
         return port_open(self.spec.redis_port)
 
@@ -282,6 +309,12 @@ class Supervisor:
         return False
 
     def boot(self) -> bool:
+        if self.service is not None:
+            try:
+                self.service.start()
+            except SandboxError as exc:
+                self.state.message = str(exc)
+                return False
         redis = self.new_record("redis")
         self.start(redis)
         self.state.save(self.dir)
@@ -314,6 +347,7 @@ class Supervisor:
                 code = 1
             while not self.stopping and code == 0:
                 self.reconcile()
+                self.update_service()
                 self.ensure_app()
                 self.state.save(self.dir)
                 time.sleep(TICK_S)
@@ -330,6 +364,9 @@ class Supervisor:
         if self.state.status != "failed":
             self.state.status = "stopping"
         self.state.save(self.dir)
+        if self.service is not None:
+            self.service.stop()
+        self.state.ready_endpoints = []
         # Kill every pod at once, then wait: pods exit in parallel (a Ray node can take
         # seconds to release its memory), which keeps `down` short.
         live = [r for r in self.state.pods if r.sid > 0]

@@ -122,6 +122,39 @@ def test_probe_cost_quick_counts_api_calls(tmp_path: Path) -> None:
     assert not Path(result["work_dir"]).exists()
 
 
+def test_timing_precision_quick_compares_log_with_the_clock(tmp_path: Path) -> None:
+    stdout, result, elapsed = run_script(
+        "timing_precision.py", "--quick", "--out", str(tmp_path / "tp.json")
+    )
+
+    assert elapsed < 30
+    assert "| trial | mode |" in stdout
+    check_machine(result["machine"])
+    rows = result["rows"]
+    assert [r["mode"] for r in rows] == ["sequential", "rate 200/s"]
+    for row in rows:
+        assert row["mark_written"] is True, row
+        assert row["failure_windows"] >= 1 and row["failures"] > 0, row
+        assert row["t_kill"] < row["t_up"], row
+        for key in ("start_error_ms", "end_error_ms", "mark_error_ms"):
+            # signed milliseconds; far from the target only if the units or clocks are wrong
+            assert isinstance(row[key], float) and abs(row[key]) < 1000, (key, row)
+    verdicts = {t["name"]: t["verdict"] for t in result["targets"]}
+    assert len(verdicts) == 3
+    assert set(verdicts.values()) <= {"PASS", "FAIL"}
+    assert any("within 50 ms" in name for name in verdicts)
+    assert result["target_ms"] == 50
+    assert "**PASS**" in stdout or "**FAIL**" in stdout
+    # every server (two per trial) is gone, and the scratch directory with the logs
+    servers = result["servers"]
+    assert len(servers) == 2 * len(rows)
+    assert result["left_behind"] == {"pids": [], "ports": []}
+    for server in servers:
+        assert not Path(f"/proc/{server['pid']}").exists(), server
+        assert not port_open(server["port"]), server
+    assert not Path(result["work_dir"]).exists()
+
+
 @pytest.fixture()
 def lifecycle(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     """The sandbox_lifecycle script as a module (its pure parts; no sandbox is started)."""

@@ -1,0 +1,109 @@
+"""A sandbox whose proxies each have a port of their own, behind a kube-proxy-like Service.
+
+This module brings up its own sandbox (`endpoint_ports=True`) and brings it down when
+its tests are done, before the session sandbox of the other modules starts: the two
+never run at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from chaosraysvc.sandbox.cli import render_status
+from chaosraysvc.sandbox.manager import Sandbox
+from chaosraysvc.sandbox.netcheck import free_port
+from chaosraysvc.sandbox.spec import SandboxSpec
+from chaosraysvc.traffic.log import read_traffic_log
+from chaosraysvc.traffic.stats import summarize
+
+pytestmark = pytest.mark.sandbox
+ROOT = Path(__file__).resolve().parents[2]
+CHAOS = Path(sys.executable).parent / "chaos"
+
+
+@pytest.fixture(scope="module")
+def endpoint_sandbox() -> Iterator[Sandbox]:
+    state_dir = Path(tempfile.mkdtemp(prefix="crs-ep-"))
+    spec = SandboxSpec(
+        state_dir=state_dir,
+        serve_port=free_port(),
+        dashboard_port=free_port(),
+        workers=2,
+        restart_delay=2.0,
+        endpoint_ports=True,
+    )
+    box = Sandbox(state_dir)
+    try:
+        box.up(spec, timeout=300, progress=print)
+        yield box
+    finally:
+        result = box.down()
+        shutil.rmtree(state_dir, ignore_errors=True)
+        assert not result.leftovers, f"sandbox processes left behind: {result.leftovers}"
+
+
+def fruit(url: str) -> str:
+    return requests.post(f"{url}/fruit/", json=["PEAR", 12], timeout=5).text
+
+
+def test_every_proxy_answers_on_its_own_port_and_the_service_balances(
+    endpoint_sandbox: Sandbox,
+) -> None:
+    status = endpoint_sandbox.status()
+    urls = [e.url for e in status.endpoints]
+
+    assert status.ready()
+    assert len(status.endpoints) == 3 and len(set(urls)) == 3
+    assert status.serve_url not in urls
+    assert {e.role for e in status.endpoints} == {"head", "worker"}
+    assert [fruit(url) for url in urls] == ["12", "12", "12"]
+    assert {fruit(status.serve_url) for _ in range(10)} == {"12"}
+    shown = render_status(status)
+    assert all(url in shown for url in urls)
+
+
+def test_per_endpoint_traffic_puts_the_failures_on_the_deleted_workers_proxy(
+    endpoint_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    before = {e.pod: e.url for e in endpoint_sandbox.status().endpoints}
+    journal = tmp_path / "journal.json"
+    env = dict(os.environ) | {
+        "RAYSVC_TARGET": "sandbox",
+        "RAYSVC_SANDBOX_DIR": str(endpoint_sandbox.state_dir),
+        "RAYSVC_EXPECTED_ENDPOINTS": "3",
+        "RAYSVC_RECOVERY_TIMEOUT": "240",
+        "RAYSVC_TRAFFIC_ENDPOINTS": "serve_endpoints",
+        "RAYSVC_TRAFFIC_ENDPOINT_MODE": "per_endpoint",
+    }
+    cmd = [str(CHAOS), "--no-version-check", "--log-file", str(tmp_path / "chaos.log"), "run"]
+    cmd += ["--journal-path", str(journal), str(ROOT / "experiments" / "worker-kill.json")]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    print(proc.stdout[-3000:], proc.stderr[-3000:])
+
+    run = json.loads(journal.read_text())
+    deleted = next(r for r in run["run"] if r["activity"]["name"] == "delete-worker-pod")
+    gone = deleted["output"]["deleted"]["name"]
+    summary = summarize(read_traffic_log(tmp_path / "journal-traffic.jsonl"))
+    by_endpoint = summary["by_endpoint"]
+
+    assert set(by_endpoint) == set(before)  # one stream per endpoint, labelled by pod
+    assert by_endpoint[gone]["failures"] > 0
+    for pod, counts in by_endpoint.items():
+        assert counts["successes"] > 0, pod
+    causes = {c["pattern"]: c for c in summary["likely_causes"]}
+    assert causes["deleted-pod-proxy"]["failures"] == by_endpoint[gone]["failures"]
+    assert gone in causes["deleted-pod-proxy"]["evidence"]
+    # The replacement pod is a new endpoint, on a new port; the deleted one is gone.
+    after = {e.pod: e.url for e in endpoint_sandbox.status().endpoints}
+    assert gone not in after and before[gone] not in after.values()
+    assert len(after) == 3

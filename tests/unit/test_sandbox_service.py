@@ -1,0 +1,185 @@
+"""The sandbox's serve Service balances over ready endpoints, as kube-proxy does.
+
+Backends are small HTTP servers on loopback, each answering its own name; nothing
+else is started.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+
+from chaosraysvc.errors import SandboxError
+from chaosraysvc.sandbox import service
+from chaosraysvc.sandbox.netcheck import free_port, port_open
+from chaosraysvc.sandbox.service import ServeService
+
+PERIOD = 0.1
+
+
+class Backend:
+    """An HTTP server standing for one node's Serve proxy."""
+
+    def __init__(self, name: str, healthy: bool = True) -> None:
+        self.name = name
+        self.healthy = healthy
+        self.port = free_port()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _answer(self, code: int, body: str) -> None:
+                data = body.encode()
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                if self.path == "/-/healthz":
+                    ok = outer.healthy
+                    self._answer(200 if ok else 503, "success" if ok else "draining")
+                else:
+                    self._answer(200, outer.name)
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self._answer(200, outer.name)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def backends() -> Iterator[list[Backend]]:
+    started = [Backend("a"), Backend("b")]
+    yield started
+    for backend in started:
+        backend.stop()
+
+
+@pytest.fixture
+def svc() -> Iterator[ServeService]:
+    balancer = ServeService(free_port(), probe_period=PERIOD)
+    balancer.start()
+    yield balancer
+    balancer.stop()
+
+
+def wait_ready(balancer: ServeService, pods: set[str], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while set(balancer.ready()) != pods:
+        assert time.monotonic() < deadline, f"ready {balancer.ready()}, wanted {pods}"
+        time.sleep(0.05)
+
+
+def ask(balancer: ServeService) -> str:
+    # A new connection per request, as the HA sample's query loop makes.
+    return requests.post(
+        f"http://127.0.0.1:{balancer.port}/fruit/", json=["PEAR", 1], timeout=2
+    ).text
+
+
+def test_connections_are_spread_over_every_ready_endpoint(
+    svc: ServeService, backends: list[Backend]
+) -> None:
+    svc.set_candidates({b.name: b.port for b in backends})
+    wait_ready(svc, {"a", "b"})
+
+    answers = Counter(ask(svc) for _ in range(60))
+
+    assert set(answers) == {"a", "b"}
+    assert min(answers.values()) >= 10
+
+
+def test_an_endpoint_failing_its_healthz_gets_no_traffic(
+    svc: ServeService, backends: list[Backend]
+) -> None:
+    backends[1].healthy = False
+    svc.set_candidates({b.name: b.port for b in backends})
+    time.sleep(PERIOD * 3)
+
+    assert svc.ready() == {"a": backends[0].port}
+    assert {ask(svc) for _ in range(20)} == {"a"}
+
+
+def test_a_pod_no_longer_selected_leaves_the_endpoints_at_once(
+    svc: ServeService, backends: list[Backend]
+) -> None:
+    svc.set_candidates({b.name: b.port for b in backends})
+    wait_ready(svc, {"a", "b"})
+
+    svc.set_candidates({"b": backends[1].port})
+
+    assert svc.ready() == {"b": backends[1].port}
+    assert {ask(svc) for _ in range(20)} == {"b"}
+
+
+def test_with_no_ready_endpoint_the_connection_is_reset(svc: ServeService) -> None:
+    svc.set_candidates({"gone": free_port()})
+    time.sleep(PERIOD * 3)
+
+    assert svc.ready() == {}
+    with pytest.raises(requests.ConnectionError):
+        ask(svc)
+
+
+def test_a_dead_endpoint_fails_requests_until_its_probe_fails(backends: list[Backend]) -> None:
+    svc = ServeService(free_port(), probe_period=1.0)  # the next probe comes 1 s after ready
+    svc.start()
+    try:
+        svc.set_candidates({b.name: b.port for b in backends})
+        wait_ready(svc, {"a", "b"})
+        backends[0].stop()
+
+        outcomes = []
+        for _ in range(30):
+            try:
+                outcomes.append(ask(svc))
+            except requests.ConnectionError:
+                outcomes.append("failed")
+        wait_ready(svc, {"b"})
+
+        assert "failed" in outcomes  # no retry on another endpoint, as with iptables
+        assert {ask(svc) for _ in range(20)} == {"b"}
+    finally:
+        svc.stop()
+
+
+def test_stop_closes_the_service_port(backends: list[Backend]) -> None:
+    balancer = ServeService(free_port())
+    balancer.start()
+    assert port_open(balancer.port)
+
+    balancer.stop()
+
+    assert not port_open(balancer.port)
+
+
+def test_a_port_in_use_is_a_clear_error(backends: list[Backend]) -> None:
+    with pytest.raises(SandboxError, match=rf"could not listen on 127.0.0.1:{backends[0].port}"):
+        ServeService(backends[0].port).start()
+
+
+@pytest.mark.asyncio
+async def test_healthz_needs_a_200(backends: list[Backend]) -> None:
+    backends[1].healthy = False
+
+    assert await service.healthz_ok(backends[0].port)
+    assert not await service.healthz_ok(backends[1].port)
+    assert not await service.healthz_ok(free_port())
