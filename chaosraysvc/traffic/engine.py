@@ -253,11 +253,17 @@ class TrafficEngine:
                 f"the traffic engine did not start: {error or 'timed out'}"
             ) from error
         atexit.register(self._at_exit)
+        where = (
+            f"{s.url}{s.path}"
+            if s.url
+            else f"{s.path} of {len(s.endpoints)} endpoints ({s.endpoint_mode}: "
+            + ", ".join(s.labels)
+            + ")"
+        )
         logger.info(
-            "Traffic %s to %s%s started, log %s",
+            "Traffic %s to %s started, log %s",
             s.mode + (f" at {s.rate:g} req/s" if s.mode == "rate" else ""),
-            s.url or ", ".join(s.labels),
-            s.path,
+            where,
             path,
         )
 

@@ -276,6 +276,20 @@ def _group(requests: Sequence[RequestRecord], duration: float | None) -> dict[st
     return out
 
 
+def _endpoint_group(requests: Sequence[RequestRecord], start: float) -> dict[str, Any]:
+    """Return one endpoint's statistics with its own failure windows.
+
+    With one stream per endpoint, the run's windows are cut by the other endpoints'
+    successes; an endpoint's own windows say how long *it* failed.
+    """
+    out = _group(requests, None)
+    windows = failure_windows(requests)
+    longest = max(windows, key=lambda w: w.duration) if windows else None
+    out["longest_failure_window"] = _window_dict(longest, start)
+    out["failure_windows"] = len(windows)
+    return out
+
+
 def _window_dict(window: Window | None, start: float) -> dict[str, Any] | None:
     if window is None:
         return None
@@ -323,7 +337,8 @@ def summarize(log: TrafficLog, brownout_ratio: float = 0.5) -> dict[str, Any]:
     Keys: `run` (header facts, `complete`, `truncated`), `requests`, `successes`,
     `failures`, `success_rate`, `throughput_rps`, `success_rps`, `latency_ms`
     (p50/p95/p99/max/mean) with `latency_method`, `failures_by_error`,
-    `failures_by_endpoint` and `by_endpoint` (label "-" for requests without one),
+    `failures_by_endpoint` and `by_endpoint` (label "-" for requests without one; each
+    with the group statistics and its own `longest_failure_window` and `failure_windows`),
     `longest_failure_window`, `failure_windows`, `fault_to_last_failure_s`, `phases`
     (baseline/outage/recovery/after, each None or with start, end, offset_s,
     duration_s and the group statistics), `brownout`, `timeline`, `marks` and, in
@@ -360,7 +375,9 @@ def summarize(log: TrafficLog, brownout_ratio: float = 0.5) -> dict[str, Any]:
     by_ep: dict[str, list[RequestRecord]] = {}
     for r in requests:
         by_ep.setdefault(r.get("ep") or NO_ENDPOINT, []).append(r)
-    summary["by_endpoint"] = {label: _group(reqs, None) for label, reqs in sorted(by_ep.items())}
+    summary["by_endpoint"] = {
+        label: _endpoint_group(reqs, start) for label, reqs in sorted(by_ep.items())
+    }
     windows = failure_windows(requests)
     longest = max(windows, key=lambda w: w.duration, default=None)
     summary["longest_failure_window"] = _window_dict(longest, start)

@@ -239,6 +239,25 @@ def test_failures_by_endpoint_and_per_endpoint_statistics() -> None:
     assert s["by_endpoint"]["w1"]["latency_ms"]["p50"] == 10.0
 
 
+def test_each_endpoint_has_its_own_failure_windows() -> None:
+    # One stream per endpoint: w2 fails from 1 s to 4 s while w1 keeps succeeding, which
+    # cuts the run's windows into pieces but not w2's own.
+    reqs = []
+    for i in range(50):
+        t = i * 0.1
+        reqs.append(req(t, ep="w1"))
+        reqs.append(req(t + 0.05, ok=not 1 <= t < 4, ep="w2", err="connect_refused"))
+    s = summarize(mk(reqs, end=5))
+
+    w2 = s["by_endpoint"]["w2"]
+    assert w2["failure_windows"] == 1
+    assert w2["longest_failure_window"]["offset_s"] == pytest.approx(1.05)
+    assert w2["longest_failure_window"]["duration_s"] == pytest.approx(3.0)
+    assert s["by_endpoint"]["w1"]["longest_failure_window"] is None
+    assert s["by_endpoint"]["w1"]["failure_windows"] == 0
+    assert s["longest_failure_window"]["duration_s"] < 0.1  # the merged view is cut up
+
+
 def test_rate_check_reports_kept_up_and_falling_behind() -> None:
     ok = mk(steady(0, 10, per_s=100), end=10, mode="rate", rate=100.0)
     ok.end["schedule"] = {"skipped": 0, "late": 0, "max_late_ms": 1.0}  # type: ignore[index]
