@@ -85,6 +85,10 @@ def classify_error(exc: BaseException) -> str:
         return "disconnected"
     if isinstance(exc, aiohttp.ServerConnectionError):
         return "disconnected"
+    if isinstance(exc, aiohttp.ClientOSError):
+        # An established connection failed at the OS level without an errno (e.g. aiohttp's
+        # "Cannot write to closing transport" when the server's process died).
+        return "disconnected"
     return f"other:{type(exc).__name__}"
 
 

@@ -115,6 +115,7 @@ def _connector_error(os_error: OSError) -> aiohttp.ClientConnectorError:
         (aiohttp.ServerDisconnectedError(), "disconnected"),
         (aiohttp.ClientPayloadError("cut"), "disconnected"),
         (aiohttp.ClientOSError(errno.ECONNRESET, "reset"), "disconnected"),
+        (aiohttp.ClientOSError("Cannot write to closing transport"), "disconnected"),
         (ConnectionResetError(), "disconnected"),
         (ValueError("x"), "other:ValueError"),
     ],
