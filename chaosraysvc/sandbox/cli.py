@@ -95,7 +95,8 @@ def render_status(status: SandboxStatus) -> str:
     lines.append(f"serve endpoints: {status.endpoints_ready}/{len(status.endpoints)} ready")
     for e in status.endpoints:
         if e.url != status.serve_url:  # each proxy on a port of its own
-            lines.append(f"  {e.pod}  {e.url}  {'ready' if e.ready else 'not ready'}")
+            where = e.url or "(no address yet)"
+            lines.append(f"  {e.pod}  {where}  {'ready' if e.ready else 'not ready'}")
     apps = ", ".join(f"{n}: {s}" for n, s in status.applications.items()) or "unknown"
     lines.append(f"applications:    {apps}")
     for name, message in status.application_messages.items():

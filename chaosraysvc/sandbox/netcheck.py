@@ -22,6 +22,11 @@ def _bindable(port: int) -> bool:
     return True
 
 
+def reserve(*ports: int) -> None:
+    """Never hand out `ports` (chosen elsewhere, perhaps not bound yet) from `free_port`."""
+    _handed_out.update(p for p in ports if p)
+
+
 def free_port() -> int:
     """Return a TCP port that is free right now, outside the ephemeral range.
 

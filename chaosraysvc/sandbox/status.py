@@ -159,8 +159,8 @@ def collect(
         in_service = pod.role == "worker" or (pod.role == "head" and spec.head_in_serve_svc)
         if in_service:
             url = serve_url
-            if spec.endpoint_ports and pod.ports.get("proxy"):
-                url = f"http://127.0.0.1:{pod.ports['proxy']}"
+            if spec.endpoint_ports:  # no address before the pod runs, as on Kubernetes
+                url = f"http://127.0.0.1:{pod.ports['proxy']}" if pod.ports.get("proxy") else ""
             result.endpoints.append(
                 EndpointStatus(pod=pod.name, role=pod.role, url=url, ready=listening)
             )

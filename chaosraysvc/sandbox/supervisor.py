@@ -35,7 +35,7 @@ from types import FrameType
 
 from chaosraysvc.errors import SandboxError, ServeApiError
 from chaosraysvc.sandbox import agentport, podspec, procs, state
-from chaosraysvc.sandbox.netcheck import free_port, port_open
+from chaosraysvc.sandbox.netcheck import free_port, port_open, reserve
 from chaosraysvc.sandbox.service import ServeService
 from chaosraysvc.sandbox.spec import SandboxSpec
 from chaosraysvc.serve import rest
@@ -86,6 +86,9 @@ class Supervisor:
         self.app_missing_since = 0.0
         self.next_app_check = 0.0
         self.service = ServeService(spec.serve_port) if spec.endpoint_ports else None
+        # The head's proxy binds its port only once Serve is deployed: keep it from workers.
+        reserve(spec.serve_port, spec.dashboard_port, spec.redis_port, spec.gcs_port)
+        reserve(spec.head_proxy_port)
         self.state = state.SandboxState(
             status="starting",
             supervisor_pid=os.getpid(),
@@ -236,7 +239,7 @@ class Supervisor:
         if self.service is None:
             return
         selected = {
-            r.name: r.ports["proxy"]
+            r.name: (r.ports["proxy"], r.sid)  # a restarted container is a new generation
             for r in self.state.pods
             if (r.role == "worker" or (r.role == "head" and self.spec.head_in_serve_svc))
             and r.phase == "Running"
@@ -245,6 +248,11 @@ class Supervisor:
         }
         self.service.set_candidates(selected)
         self.state.ready_endpoints = sorted(self.service.ready())
+        if not self.service.alive():
+            raise SandboxError(
+                f"the serve Service on port {self.spec.serve_port} stopped: "
+                f"{self.service.error!r} (see the supervisor log)"
+            )
 
     def _redis_up(self) -> bool:
         return port_open(self.spec.redis_port)
@@ -365,7 +373,10 @@ class Supervisor:
             self.state.status = "stopping"
         self.state.save(self.dir)
         if self.service is not None:
-            self.service.stop()
+            try:
+                self.service.stop()
+            except Exception:  # the pods must be ended whatever happens to the Service
+                log.exception("stopping the serve Service failed")
         self.state.ready_endpoints = []
         # Kill every pod at once, then wait: pods exit in parallel (a Ray node can take
         # seconds to release its memory), which keeps `down` short.

@@ -17,7 +17,7 @@ import requests
 
 from chaosraysvc.errors import SandboxError
 from chaosraysvc.sandbox import service
-from chaosraysvc.sandbox.netcheck import free_port, port_open
+from chaosraysvc.sandbox.netcheck import free_port, listening_inodes
 from chaosraysvc.sandbox.service import ServeService
 
 PERIOD = 0.1
@@ -98,7 +98,7 @@ def ask(balancer: ServeService) -> str:
 def test_connections_are_spread_over_every_ready_endpoint(
     svc: ServeService, backends: list[Backend]
 ) -> None:
-    svc.set_candidates({b.name: b.port for b in backends})
+    svc.set_candidates({b.name: (b.port, 1) for b in backends})
     wait_ready(svc, {"a", "b"})
 
     answers = Counter(ask(svc) for _ in range(60))
@@ -111,8 +111,9 @@ def test_an_endpoint_failing_its_healthz_gets_no_traffic(
     svc: ServeService, backends: list[Backend]
 ) -> None:
     backends[1].healthy = False
-    svc.set_candidates({b.name: b.port for b in backends})
-    time.sleep(PERIOD * 3)
+    svc.set_candidates({b.name: (b.port, 1) for b in backends})
+    wait_ready(svc, {"a"})
+    time.sleep(PERIOD * 3)  # more probe rounds: b stays out
 
     assert svc.ready() == {"a": backends[0].port}
     assert {ask(svc) for _ in range(20)} == {"a"}
@@ -121,17 +122,17 @@ def test_an_endpoint_failing_its_healthz_gets_no_traffic(
 def test_a_pod_no_longer_selected_leaves_the_endpoints_at_once(
     svc: ServeService, backends: list[Backend]
 ) -> None:
-    svc.set_candidates({b.name: b.port for b in backends})
+    svc.set_candidates({b.name: (b.port, 1) for b in backends})
     wait_ready(svc, {"a", "b"})
 
-    svc.set_candidates({"b": backends[1].port})
+    svc.set_candidates({"b": (backends[1].port, 1)})
 
     assert svc.ready() == {"b": backends[1].port}
     assert {ask(svc) for _ in range(20)} == {"b"}
 
 
 def test_with_no_ready_endpoint_the_connection_is_reset(svc: ServeService) -> None:
-    svc.set_candidates({"gone": free_port()})
+    svc.set_candidates({"gone": (free_port(), 1)})
     time.sleep(PERIOD * 3)
 
     assert svc.ready() == {}
@@ -139,36 +140,66 @@ def test_with_no_ready_endpoint_the_connection_is_reset(svc: ServeService) -> No
         ask(svc)
 
 
-def test_a_dead_endpoint_fails_requests_until_its_probe_fails(backends: list[Backend]) -> None:
+def test_a_dead_endpoint_fails_requests_until_its_probe_fails(
+    backends: list[Backend], monkeypatch: pytest.MonkeyPatch
+) -> None:
     svc = ServeService(free_port(), probe_period=1.0)  # the next probe comes 1 s after ready
     svc.start()
     try:
-        svc.set_candidates({b.name: b.port for b in backends})
+        svc.set_candidates({b.name: (b.port, 1) for b in backends})
         wait_ready(svc, {"a", "b"})
         backends[0].stop()
+        # Every connection is sent to the dead endpoint while it still counts as ready.
+        monkeypatch.setattr(service.random, "choice", lambda ports: backends[0].port)
 
-        outcomes = []
-        for _ in range(30):
-            try:
-                outcomes.append(ask(svc))
-            except requests.ConnectionError:
-                outcomes.append("failed")
+        with pytest.raises(requests.ConnectionError):  # no retry elsewhere, as with iptables
+            ask(svc)
+        assert "a" in svc.ready()
         wait_ready(svc, {"b"})
-
-        assert "failed" in outcomes  # no retry on another endpoint, as with iptables
+        monkeypatch.undo()
         assert {ask(svc) for _ in range(20)} == {"b"}
     finally:
         svc.stop()
 
 
+def test_a_container_restarted_in_place_must_pass_its_probe_again(
+    svc: ServeService, backends: list[Backend]
+) -> None:
+    svc.set_candidates({b.name: (b.port, 1) for b in backends})
+    wait_ready(svc, {"a", "b"})
+
+    svc.set_candidates({"a": (backends[0].port, 2), "b": (backends[1].port, 1)})
+
+    assert set(svc.ready()) == {"b"}  # same name and port, new process: not ready yet
+    wait_ready(svc, {"a", "b"})
+
+
+def test_stop_resets_open_connections_and_ends_the_thread(
+    backends: list[Backend],
+) -> None:
+    svc = ServeService(free_port(), probe_period=PERIOD)
+    svc.start()
+    svc.set_candidates({"a": (backends[0].port, 1)})
+    wait_ready(svc, {"a"})
+    kept = requests.Session()  # a keep-alive connection stays open through the Service
+    assert kept.post(f"http://127.0.0.1:{svc.port}/fruit/", timeout=2).text == "a"
+
+    svc.stop()
+
+    assert not svc.alive()
+    with pytest.raises(requests.ConnectionError):
+        kept.post(f"http://127.0.0.1:{svc.port}/fruit/", timeout=2)
+
+
 def test_stop_closes_the_service_port(backends: list[Backend]) -> None:
     balancer = ServeService(free_port())
     balancer.start()
-    assert port_open(balancer.port)
+    assert listening_inodes(balancer.port)
 
     balancer.stop()
 
-    assert not port_open(balancer.port)
+    assert not listening_inodes(balancer.port)
+    assert not balancer.alive()
 
 
 def test_a_port_in_use_is_a_clear_error(backends: list[Backend]) -> None:
