@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,15 +21,19 @@ from chaosraysvc.sandbox.netcheck import free_port
 from chaosraysvc.sandbox.spec import SandboxSpec
 
 
-@pytest.fixture(scope="session")
-def sandbox() -> Iterator[Sandbox]:
+@contextmanager
+def running_sandbox(**settings: Any) -> Iterator[Sandbox]:
+    """Bring a sandbox up on free ports in a temporary directory; always bring it down.
+
+    `settings` change the `SandboxSpec` (2 workers, 2 s restart delay by default). Fails
+    if any of its processes is left behind.
+    """
     state_dir = Path(tempfile.mkdtemp(prefix="crs-test-"))
     spec = SandboxSpec(
         state_dir=state_dir,
         serve_port=free_port(),
         dashboard_port=free_port(),
-        workers=2,
-        restart_delay=2.0,
+        **({"workers": 2, "restart_delay": 2.0} | settings),
     )
     box = Sandbox(state_dir)
     try:
@@ -37,6 +43,18 @@ def sandbox() -> Iterator[Sandbox]:
         result = box.down()
         shutil.rmtree(state_dir, ignore_errors=True)
         assert not result.leftovers, f"sandbox processes left behind: {result.leftovers}"
+
+
+@pytest.fixture(scope="session")
+def start_sandbox() -> Callable[..., AbstractContextManager[Sandbox]]:
+    """`running_sandbox`, for modules that need a sandbox of their own."""
+    return running_sandbox
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    with running_sandbox() as box:
+        yield box
 
 
 @pytest.fixture()

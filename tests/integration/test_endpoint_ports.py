@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +22,6 @@ import requests
 
 from chaosraysvc.sandbox.cli import render_status
 from chaosraysvc.sandbox.manager import Sandbox
-from chaosraysvc.sandbox.netcheck import free_port
-from chaosraysvc.sandbox.spec import SandboxSpec
 from chaosraysvc.traffic.log import read_traffic_log
 from chaosraysvc.traffic.stats import summarize
 
@@ -34,25 +31,11 @@ CHAOS = Path(sys.executable).parent / "chaos"
 
 
 @pytest.fixture(scope="module")
-def endpoint_sandbox() -> Iterator[Sandbox]:
-    state_dir = Path(tempfile.mkdtemp(prefix="crs-ep-"))
-    spec = SandboxSpec(
-        state_dir=state_dir,
-        serve_port=free_port(),
-        dashboard_port=free_port(),
-        workers=2,
-        restart_delay=2.0,
-        endpoint_ports=True,
-        redis_storage="ephemeral",
-    )
-    box = Sandbox(state_dir)
-    try:
-        box.up(spec, timeout=300, progress=print)
+def endpoint_sandbox(
+    start_sandbox: Callable[..., AbstractContextManager[Sandbox]],
+) -> Iterator[Sandbox]:
+    with start_sandbox(endpoint_ports=True, redis_storage="ephemeral") as box:
         yield box
-    finally:
-        result = box.down()
-        shutil.rmtree(state_dir, ignore_errors=True)
-        assert not result.leftovers, f"sandbox processes left behind: {result.leftovers}"
 
 
 def fruit(url: str) -> str:
