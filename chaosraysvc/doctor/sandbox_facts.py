@@ -82,8 +82,14 @@ def gather_sandbox_facts(settings: Settings, live: bool = True) -> HaFacts:
         head_in_serve_svc_evidence=(
             f"head_in_serve_svc: {str(spec.head_in_serve_svc).lower()} in {where}"
             + (
-                " (started without --exclude-head-from-serve-svc: the head's proxy shares "
-                f"the serve port {spec.serve_port})"
+                (
+                    " (started without --exclude-head-from-serve-svc: the serve Service on "
+                    f"port {spec.serve_port} balances to the head's proxy on port "
+                    f"{spec.head_proxy_port})"
+                    if spec.endpoint_ports
+                    else " (started without --exclude-head-from-serve-svc: the head's proxy "
+                    f"shares the serve port {spec.serve_port})"
+                )
                 if spec.head_in_serve_svc
                 else " (--exclude-head-from-serve-svc)"
             )
