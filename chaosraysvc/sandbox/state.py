@@ -99,6 +99,14 @@ def request_deletion(state_dir: Path, pod_name: str, grace_period: float) -> Non
     (directory / pod_name).write_text(json.dumps(payload))
 
 
+def deletion_time(state_dir: Path, pod_name: str) -> float | None:
+    """Return when `pod_name`'s deletion was requested (its deletionTimestamp), if it was."""
+    try:
+        return float(json.loads((deleting_dir(state_dir) / pod_name).read_text())["t"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def deletion_requested(state_dir: Path, pod_name: str) -> bool:
     return (deleting_dir(state_dir) / pod_name).exists()
 

@@ -98,9 +98,11 @@ class Supervisor:
         )
 
     # --- events and naming -------------------------------------------------------------
-    def event(self, kind: str, pod: str, message: str) -> None:
+    def event(self, kind: str, pod: str, message: str, **detail: float) -> None:
         log.info("%s %s: %s", kind, pod, message)
-        self.state.events.append({"t": time.time(), "type": kind, "pod": pod, "message": message})
+        self.state.events.append(
+            {"t": time.time(), "type": kind, "pod": pod, "message": message, **detail}
+        )
         del self.state.events[:-200]
 
     def new_record(self, role: str) -> state.PodRecord:
@@ -215,11 +217,15 @@ class Supervisor:
                 continue
             self.end(record)
             if deleting:
+                requested = state.deletion_time(self.dir, record.name)
                 state.clear_deletion(self.dir, record.name)
                 self.state.pods.remove(record)
                 replacement = self.new_record(record.role)
                 self.state.pods.append(replacement)
-                self.event("Deleted", record.name, f"replaced by {replacement.name}")
+                # `t` is when the supervisor saw the pod gone; `requested_at` when the
+                # deletion was asked for (Kubernetes' deletionTimestamp).
+                extra = {"requested_at": requested} if requested is not None else {}
+                self.event("Deleted", record.name, f"replaced by {replacement.name}", **extra)
                 self.schedule(replacement)
             else:
                 record.restarts += 1

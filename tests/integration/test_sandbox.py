@@ -121,6 +121,7 @@ def test_killed_head_processes_come_back_with_the_same_replicas(healthy_sandbox:
 
 def test_deleted_worker_pod_is_replaced_under_a_new_name(healthy_sandbox: Sandbox) -> None:
     worker = next(p for p in healthy_sandbox.status().pods if p.role == "worker")
+    asked = time.time()
     healthy_sandbox.delete_pod(worker.name)
 
     def replaced() -> bool:
@@ -130,6 +131,11 @@ def test_deleted_worker_pod_is_replaced_under_a_new_name(healthy_sandbox: Sandbo
 
     _wait(replaced, 180, "a new worker pod and the application RUNNING")
     assert _post(healthy_sandbox).json() == 12
+    state = healthy_sandbox.state()
+    assert state is not None
+    deleted = next(e for e in state.events if e["type"] == "Deleted" and e["pod"] == worker.name)
+    # The deletion timestamp is when it was asked for, before the supervisor saw the pod gone.
+    assert asked <= deleted["requested_at"] <= deleted["t"]
 
 
 def test_deleting_an_unknown_pod_says_which_pods_exist(healthy_sandbox: Sandbox) -> None:
