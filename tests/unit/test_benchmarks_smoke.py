@@ -8,6 +8,7 @@ checked here on this process.
 
 from __future__ import annotations
 
+import datetime
 import importlib
 import json
 import os
@@ -225,3 +226,99 @@ def test_median_row_and_targets_leave_failed_runs_out(lifecycle: ModuleType) -> 
     assert median["run"] == "median of 2"
     assert median["up_s"] == 22.0 and median["down_s"] == 1.5
     assert verdicts == ["PASS", "PASS", "PASS", "FAIL"]  # the failed run is reported
+
+
+@pytest.fixture()
+def timing(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The timing_precision script as a module (its pure parts; no sandbox is started)."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    return importlib.import_module("timing_precision")
+
+
+@pytest.fixture()
+def timing_sandbox(timing: ModuleType) -> ModuleType:
+    """timing_precision's `--sandbox` mode, timing_sandbox, as a module (no sandbox is started)."""
+    return importlib.import_module("timing_sandbox")
+
+
+def test_serve_proxy_access_lines_are_parsed(timing_sandbox: ModuleType) -> None:
+    # copied from a sandbox head's proxy log (Ray 2.60: <temp dir>/session_latest/logs/serve/)
+    access = (
+        "INFO 2026-11-26 03:32:31,902 proxy 192.0.2.2 23ef5923-2241-4c23-8104-416f99397562 "
+        "-- POST /fruit 200 124.9ms\n"
+    )
+    others = [
+        "INFO 2026-11-26 03:32:31,569 proxy 192.0.2.2 -- Proxy starting on node "
+        "12d3828c7816c9bf211c0a02dc91058ebfdd5837f771d1243be202c8 (HTTP port: 29189).",
+        "INFO 2026-11-26 03:32:31,746 proxy 192.0.2.2 -- Got updated endpoints: "
+        "{Deployment(name='FruitMarket', app='fruit_app'): EndpointInfo(route='/fruit', "
+        "app_is_cross_language=False, route_patterns=None)}.",
+        "",
+    ]
+
+    line = timing_sandbox.parse_access_line(access)
+
+    # the log's time is local time, as the logging module writes it
+    logged = datetime.datetime(2026, 11, 26, 3, 32, 31, 902000).timestamp()
+    assert line is not None
+    assert line.logged == pytest.approx(logged, abs=1e-6)
+    assert (line.method, line.route, line.status) == ("POST", "/fruit", "200")
+    assert line.latency_ms == 124.9
+    assert line.request_id == "23ef5923-2241-4c23-8104-416f99397562"
+    assert line.received == pytest.approx(logged - 0.1249, abs=1e-6)
+    assert line.raw == access.strip()
+    assert all(timing_sandbox.parse_access_line(other) is None for other in others)
+
+
+def test_sandbox_trial_errors_are_log_minus_clock(timing_sandbox: ModuleType) -> None:
+    from chaosraysvc.traffic.log import RequestRecord, TrafficLog
+
+    deleted = 1_795_663_928.4897  # the deletion request's time
+
+    def req(t: float, ms: float, err: str | None = None) -> RequestRecord:
+        code = 200 if err is None else None
+        return RequestRecord(kind="req", t=t, ms=ms, ok=not err, code=code, err=err, ep="head")
+
+    requests = [req(deleted - 0.040, 30.0), req(deleted - 0.005, 239.0, "disconnected")]
+    requests += [req(deleted + 0.3 + i * 0.006, 1.0, "connect_refused") for i in range(5)]
+    first_ok = deleted + 23.0
+    requests += [req(first_ok, 153.0), req(first_ok + 0.2, 25.0)]
+    log = TrafficLog(
+        path=Path("trial.jsonl"),
+        header={"started": deleted - 5.0, "mode": "sequential"},
+        requests=requests,
+        marks=[{"t": deleted - 0.006, "event": "fault", "detail": {}}],
+        end={"t": first_ok + 1.0},
+    )
+    proxy = [  # the new proxy received the first success 30 ms after the client started it
+        timing_sandbox.AccessLine(first_ok + 0.030 + 0.1249, 124.9, "POST", "/fruit", "200", "a"),
+        timing_sandbox.AccessLine(first_ok + 0.203 + 0.020, 20.0, "POST", "/fruit", "200", "b"),
+    ]
+    action = {
+        "deleted": {"name": "head-old"},
+        "deleted_at": deleted - 0.006,
+        "recovery": {"new_pod": "head-new", "recovered": True, "seconds_to": {"pod_ready": 21.0}},
+    }
+    events = [
+        {"t": deleted + 0.365, "type": "Deleted", "pod": "head-old"},
+        {"t": deleted + 5.5, "type": "Started", "pod": "head-new"},
+    ]
+
+    row = timing_sandbox.measure_sandbox(1, log, deleted, proxy, action, events)
+
+    assert row["start_error_ms"] == pytest.approx(-5.0, abs=1e-3)
+    assert row["end_error_ms"] == pytest.approx(-30.0, abs=1e-3)
+    assert row["duration_error_ms"] == pytest.approx(-25.0, abs=1e-3)
+    assert row["mark_error_ms"] == pytest.approx(-6.0, abs=1e-3)
+    assert row["outage_s"] == pytest.approx(23.030, abs=1e-6)
+    assert row["failure_windows"] == 1 and row["failures"] == 6
+    assert row["ok_after_deletion"] == 0
+    assert row["first_200_matches"] is True
+    assert (row["pairs"], row["pairs_inside"]) == (2, 2)
+    assert row["warm_receive_delay_ms_p50"] == pytest.approx(3.0, abs=1e-3)
+    assert row["first_failure"]["err"] == "disconnected"
+    assert row["deleted_event_ms"] == pytest.approx(365.0, abs=1e-3)
+    assert row["new_pod_started_s"] == pytest.approx(5.5, abs=1e-3)
+    assert row["pod_ready_s"] == 21.0
+    checks = timing_sandbox.check_sandbox_targets([row])
+    assert [c.verdict for c in checks] == ["PASS", "PASS", "PASS", "PASS"]
