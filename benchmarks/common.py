@@ -297,22 +297,14 @@ class TrivialServer:
         return {"kind": self.kind, "port": self.port, "pid": self.pid, "detail": self.detail}
 
 
-def _port_open(port: int) -> bool:
-    import socket
-
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
 def _wait_port(proc: subprocess.Popen[bytes], port: int, timeout: float) -> bool:
+    from chaosraysvc.sandbox.netcheck import port_open
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             return False
-        if _port_open(port):
+        if port_open(port, timeout=0.2):
             return True
         time.sleep(0.02)
     return False

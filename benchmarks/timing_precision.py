@@ -51,7 +51,6 @@ import json
 import os
 import select
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -215,14 +214,6 @@ def _read_line(proc: subprocess.Popen[bytes], timeout: float) -> str | None:
             return None  # exited
         buf += chunk
     return buf.split(b"\n", 1)[0].decode()
-
-
-def _port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 # -- one trial -----------------------------------------------------------------------------------
@@ -528,8 +519,10 @@ def main() -> int:
                 text = errors.read().decode(errors="replace").strip()
                 if text:
                     print(f"server stderr:\n{text[-2000:]}", file=sys.stderr)
+    from chaosraysvc.sandbox.netcheck import port_open
+
     left = [s.proc.pid for s in servers.started if Path(f"/proc/{s.proc.pid}").exists()]
-    open_ports = sorted({s.port for s in servers.started if _port_open(s.port)})
+    open_ports = sorted({s.port for s in servers.started if port_open(s.port, timeout=0.2)})
     checks = check_targets(rows)
 
     print()

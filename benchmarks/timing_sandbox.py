@@ -66,7 +66,6 @@ from timing_precision import (
     _max_abs,
     _ms,
     _on_sigterm,
-    _port_open,
     _signed,
     check_targets,
 )
@@ -515,12 +514,14 @@ def sandbox_main(args: argparse.Namespace) -> int:
                 signal.signal(signal.SIGINT, previous)
     if stopped_by:
         print(f"stopped early: {stopped_by}", flush=True)
+    from chaosraysvc.sandbox.netcheck import port_open
+
     final = box.state()
     supervisor_alive = bool(final and final.supervisor_alive())
     ports = [spec.serve_port, spec.dashboard_port]
     if final is not None:
         ports += [p.ports["proxy"] for p in final.pods if p.ports.get("proxy")]
-    open_ports = sorted({p for p in ports if _port_open(p)})
+    open_ports = sorted({p for p in ports if port_open(p, timeout=0.2)})
     leftovers = list(down.leftovers) if down else []
     if not leftovers and not supervisor_alive:
         shutil.rmtree(state_dir, ignore_errors=True)
