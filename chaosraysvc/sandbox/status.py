@@ -138,8 +138,8 @@ def collect(
     now = time.time()
     for pod in current.pods:
         alive = pod.alive()
-        if spec.endpoint_ports:
-            listening = alive and pod.name in current.ready_endpoints
+        if spec.endpoint_ports:  # the Service runs in the supervisor: stale means gone
+            listening = alive and status == "up" and pod.name in current.ready_endpoints
         else:
             listening = alive and bool(listeners.intersection(sessions.get(pod.sid, [])))
         phase = pod.phase if alive or pod.phase in ("Pending",) else "Failed"

@@ -71,3 +71,50 @@ def test_logs_of_an_unknown_pod_list_the_known_ones(tmp_path: Path) -> None:
     assert "ready" in Sandbox(tmp_path).logs("redis-1")
     with pytest.raises(Exception, match="known: redis-1"):
         Sandbox(tmp_path).logs("nope")
+
+
+def test_endpoint_ports_status_reads_the_services_endpoints(tmp_path: Path) -> None:
+    spec = SandboxSpec(state_dir=tmp_path, endpoint_ports=True, head_proxy_port=7001)
+    spec.save()
+    supervisor = procs.spawn(["sleep", "60"], {}, tmp_path / "sup.log", tmp_path)
+    worker = procs.spawn(["sleep", "60"], {}, tmp_path / "worker.log", tmp_path)
+    try:
+
+        def pod(name: str, sid: int, ports: dict[str, int]) -> PodRecord:
+            return PodRecord(
+                name=name,
+                role="worker",
+                uid=name,
+                sid=sid,
+                start_ticks=procs.start_time_of(sid) or 0 if sid else 0,
+                created_at=time.time(),
+                started_at=time.time(),
+                phase="Running" if sid else "Pending",
+                ports=ports,
+            )
+
+        pods = [pod("worker-a", worker.pid, {"proxy": 7002}), pod("worker-b", 0, {})]
+        ticks = procs.start_time_of(supervisor.pid) or 0
+        state = SandboxState("up", supervisor.pid, ticks, "id", "c", pods=pods)
+        state.ready_endpoints = ["worker-a"]
+        state.save(tmp_path)
+
+        status = Sandbox(tmp_path).status(check_serve=False)
+
+        endpoints = {e.pod: (e.url, e.ready) for e in status.endpoints}
+        assert endpoints == {
+            "worker-a": ("http://127.0.0.1:7002", True),
+            "worker-b": ("", False),  # pending: no address yet
+        }
+        assert [p.ready for p in status.pods] == [True, False]
+
+        procs.kill_session(supervisor.pid)
+        supervisor.wait(5)
+        stale = Sandbox(tmp_path).status(check_serve=False)
+
+        assert stale.state == "stale"
+        assert not any(e.ready for e in stale.endpoints)  # the Service died with it
+    finally:
+        procs.kill_session(supervisor.pid)
+        procs.kill_session(worker.pid)
+        worker.wait(5)
