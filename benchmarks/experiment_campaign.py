@@ -2,7 +2,8 @@
 """Run the experiments several times against one sandbox and tabulate what they found.
 
     .venv/bin/python benchmarks/experiment_campaign.py --runs 5 [--experiments head-kill,...]
-        [--redis-storage persistent|ephemeral] [--out benchmarks/results/campaign.json]
+        [--redis-storage persistent|ephemeral] [--exclude-head-from-serve-svc]
+        [--endpoint-ports] [--out benchmarks/results/campaign.json]
 
 Brings a sandbox up (its own state dir and free ports), runs `chaos run` for each
 experiment `--runs` times, and prints one row per run (requests, failures, failure
@@ -143,6 +144,11 @@ def main() -> int:
         "--redis-storage", choices=("persistent", "ephemeral"), default="persistent"
     )
     parser.add_argument("--exclude-head-from-serve-svc", action="store_true")
+    parser.add_argument(
+        "--endpoint-ports",
+        action="store_true",
+        help="each proxy on its own port behind the sandbox's kube-proxy-like Service",
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "campaign.json"))
     args = parser.parse_args()
     names = [n.strip() for n in args.experiments.split(",") if n.strip()]
@@ -158,6 +164,7 @@ def main() -> int:
         dashboard_port=free_port(),
         redis_storage=args.redis_storage,
         head_in_serve_svc=not args.exclude_head_from_serve_svc,
+        endpoint_ports=args.endpoint_ports,
     )
     sandbox = Sandbox(spec.state_dir)
     rows: list[dict[str, Any]] = []
