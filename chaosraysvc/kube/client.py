@@ -44,12 +44,58 @@ DEFAULT_REQUEST_TIMEOUT = 10.0  # seconds, for connecting and for reading each a
 T = TypeVar("T")
 
 
+SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+
+def _no_configuration_found(secrets: Mapping[str, Any]) -> ConfigurationError | None:
+    """Return why no client configuration can be found, or None when one can.
+
+    chaosk8s falls back to `http://localhost` when it finds no kubeconfig, no in-pod
+    setting and no `KUBERNETES_HOST`: say what was checked instead of failing on that URL.
+    """
+    if secrets.get("KUBERNETES_HOST") or os.environ.get("KUBERNETES_HOST"):
+        return None
+    if os.environ.get("CHAOSTOOLKIT_IN_POD") == "true":
+        return None
+    env = os.environ.get("KUBECONFIG")
+    path = os.path.expanduser(env or "~/.kube/config")
+    if os.path.exists(path):
+        return None
+    checked = [
+        f"$KUBECONFIG={env} (no such file)" if env else "$KUBECONFIG (not set)",
+        *([] if env else [f"{path} (no such file)"]),
+    ]
+    in_pod = bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and os.path.exists(
+        SERVICE_ACCOUNT_TOKEN
+    )
+    checked.append(
+        "CHAOSTOOLKIT_IN_POD (not set, though this runs in a pod with a ServiceAccount token)"
+        if in_pod
+        else "CHAOSTOOLKIT_IN_POD (not set; not in a pod)"
+    )
+    checked.append("KUBERNETES_HOST (not set)")
+    todo = (
+        "set CHAOSTOOLKIT_IN_POD=true to use the pod's ServiceAccount"
+        if in_pod
+        else "point $KUBECONFIG at a kubeconfig (or create ~/.kube/config, e.g. with your "
+        "cluster's `get-credentials` command), set CHAOSTOOLKIT_IN_POD=true when running in "
+        "a pod with a ServiceAccount, or set KUBERNETES_HOST and a token"
+    )
+    return ConfigurationError(
+        f"no Kubernetes configuration found for the kubernetes target: checked "
+        f"{', '.join(checked)}; {todo}"
+    )
+
+
 def create_api_client(secrets: Mapping[str, Any] | None = None) -> client.ApiClient:
     """Return an API client configured the way chaostoolkit-kubernetes does it.
 
-    Raises `ConfigurationError` when the kubeconfig or the in-cluster configuration is
-    unusable.
+    Raises `ConfigurationError` when no configuration is found (naming what was checked),
+    or when the kubeconfig or the in-cluster configuration is unusable.
     """
+    missing = _no_configuration_found(secrets or {})
+    if missing is not None:
+        raise missing
     # `kubernetes.config` reads $KUBECONFIG once, when it is imported, while chaosk8s reads it
     # on every call: keep both on the same file when the variable changed since.
     kube_config.KUBE_CONFIG_DEFAULT_LOCATION = os.environ.get("KUBECONFIG", "~/.kube/config")

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from chaosraysvc.errors import KubernetesApiError, NotFoundError, RefusedError
-from chaosraysvc.kube.client import KubeApi, _Call, redact_url
+from chaosraysvc.config import Settings
+from chaosraysvc.errors import ConfigurationError, KubernetesApiError, NotFoundError, RefusedError
+from chaosraysvc.kube.client import KubeApi, _Call, create_api_client, redact_url
+from chaosraysvc.targets.kubernetes import KubernetesTarget
 
 CALL = _Call("delete", "pods", "", "default", "rayservice-ha-k8xq2-head-7vqbn")
 
@@ -82,3 +85,36 @@ def test_transport_errors_say_unreachable_or_timed_out() -> None:
         _api()._run(CALL, lambda: _raise(refused))
     with pytest.raises(KubernetesApiError, match="did not answer within 3 s"):
         _api()._run(CALL, lambda: _raise(slow))
+
+
+@pytest.fixture
+def no_kube_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A HOME without ~/.kube/config, and none of the variables that configure the client."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("KUBECONFIG", "KUBERNETES_HOST", "CHAOSTOOLKIT_IN_POD", "KUBERNETES_SERVICE_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+def test_no_kubeconfig_names_what_was_checked_and_what_to_do(no_kube_config: Path) -> None:
+    target = KubernetesTarget(Settings(target="kubernetes"))
+
+    with pytest.raises(ConfigurationError) as err:
+        target.pods()
+
+    message = str(err.value)
+    assert "no Kubernetes configuration found" in message
+    assert "$KUBECONFIG (not set)" in message
+    assert f"{no_kube_config}/.kube/config (no such file)" in message
+    assert "not in a pod" in message
+    assert "CHAOSTOOLKIT_IN_POD=true" in message
+    assert "localhost" not in message and "unreachable" not in message
+
+
+def test_a_kubeconfig_path_that_does_not_exist_is_named(
+    no_kube_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(no_kube_config / "nope.yaml"))
+
+    with pytest.raises(ConfigurationError, match=r"\$KUBECONFIG=.*nope.yaml \(no such file\)"):
+        create_api_client()
