@@ -3,33 +3,46 @@
 
     .venv/bin/python benchmarks/experiment_campaign.py --runs 5 [--experiments head-kill,...]
         [--redis-storage persistent|ephemeral] [--exclude-head-from-serve-svc]
-        [--endpoint-ports] [--out benchmarks/results/campaign.json]
+        [--endpoint-ports] [--traffic-endpoints serve_endpoints] [--work-dir DIR]
+        [--out benchmarks/results/campaign.json]
 
 Brings a sandbox up (its own state dir and free ports), runs `chaos run` for each
 experiment `--runs` times, and prints one row per run (requests, failures, failure
 classes, longest failure window, brownout, time to new pod ready / endpoints restored /
-applications RUNNING, wall time), then a median row per experiment. The sandbox is
-brought down at the end, also on Ctrl-C. Results are written as JSON as they come.
+applications RUNNING, wall time), then a row per experiment with the medians and the
+spread of the failures (min / median / max). The sandbox is brought down at the end,
+also on Ctrl-C or SIGTERM, after its Ray logs (`logs/` of every pod's temp dir, sockets
+and files over 50 MB left out) are copied to `<work dir>/ray-logs`. Results are written
+as JSON as they come, with the machine, the commit the code ran at, the doctor's risks
+for the sandbox, and per run the load average before and after and every failed request
+(its time after the deletion, error, endpoint and latency).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from types import FrameType
 from typing import Any
+
+from common import machine_info
 
 from chaosraysvc.config import Settings
 from chaosraysvc.faults.recovery import wait_until_healthy
 from chaosraysvc.sandbox.manager import Sandbox
 from chaosraysvc.sandbox.netcheck import free_port
 from chaosraysvc.sandbox.spec import SandboxSpec
+from chaosraysvc.sandbox.supervisor import temp_root
 from chaosraysvc.targets.sandbox import SandboxTarget
 from chaosraysvc.traffic.log import read_traffic_log
 from chaosraysvc.traffic.stats import summarize
@@ -43,14 +56,77 @@ ACTIONS = {
 }
 
 
-def run_once(name: str, sandbox: Sandbox, run_dir: Path, endpoints: int) -> dict[str, Any]:
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def _load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def commit_of(root: Path) -> dict[str, Any]:
+    """Return the git commit the code runs at, and whether the work tree differs from it."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, check=False
+        )
+        return done.stdout.strip()
+
+    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
+
+
+def doctor_risks(state_dir: Path) -> Any:
+    """Return `chaosraysvc doctor --json` for the sandbox (or the error it gave)."""
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "chaosraysvc"),
+            *("doctor", "--target", "sandbox", "--state-dir", str(state_dir), "--json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    try:
+        return json.loads(done.stdout)
+    except ValueError:
+        return {"error": (done.stderr or done.stdout).strip()[-2000:], "exit": done.returncode}
+
+
+def copy_ray_logs(sandbox: Sandbox, dest: Path, max_bytes: int = 50 * 2**20) -> None:
+    """Copy the `logs/` of every pod's Ray temp dir (proxy, controller, GCS logs) to `dest`."""
+    current = sandbox.state()
+    if current is None:  # the sandbox never came up
+        return
+    root = temp_root(current.sandbox_id)
+    for logs in root.glob("*/session_*/logs"):
+        if logs.parent.is_symlink():
+            continue
+        for src in logs.rglob("*"):
+            try:
+                if not src.is_file() or src.stat().st_size > max_bytes:
+                    continue
+                out = dest / src.relative_to(root)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, out)
+            except OSError:
+                continue
+
+
+def run_once(
+    name: str, sandbox: Sandbox, run_dir: Path, endpoints: int, traffic_endpoints: str = ""
+) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ) | {
         "RAYSVC_SANDBOX_DIR": str(sandbox.state_dir),
         "RAYSVC_EXPECTED_ENDPOINTS": str(endpoints),
         "RAYSVC_RECOVERY_TIMEOUT": "240",
     }
+    if traffic_endpoints:
+        env["RAYSVC_TRAFFIC_ENDPOINTS"] = traffic_endpoints
     journal_path = run_dir / "journal.json"
+    started_at, load_before = _now(), _load()
     start = time.monotonic()
     subprocess.run(
         [
@@ -69,8 +145,12 @@ def run_once(name: str, sandbox: Sandbox, run_dir: Path, endpoints: int) -> dict
         timeout=1200,
     )
     wall = time.monotonic() - start
+    load_after = _load()
     journal = json.loads(journal_path.read_text())
-    summary = summarize(read_traffic_log(run_dir / "journal-traffic.jsonl"))
+    log = read_traffic_log(run_dir / "journal-traffic.jsonl")
+    summary = summarize(log)
+    fault = next((m for m in log.marks if m["event"] == "fault"), None)
+    fault_t = fault["t"] if fault else None
     action = next((r for r in journal["run"] if r["activity"]["name"] == ACTIONS[name]), None)
     recovery = ((action or {}).get("output") or {}).get("recovery") or {}
     seconds = recovery.get("seconds_to", {})
@@ -90,6 +170,25 @@ def run_once(name: str, sandbox: Sandbox, run_dir: Path, endpoints: int) -> dict
         "applications_running_s": seconds.get("applications_running"),
         "wall_s": round(wall, 1),
         "run_dir": str(run_dir),
+        "started_at": started_at,
+        "load_1m_before": load_before,
+        "load_1m_after": load_after,
+        "fault_t": fault_t,
+        "failures_by_endpoint": summary.get("failures_by_endpoint", {}),
+        "failed_requests": [
+            {
+                "t": r["t"],
+                "after_fault_s": round(r["t"] - fault_t, 3) if fault_t is not None else None,
+                "err": r["err"],
+                "code": r.get("code"),
+                "ep": r.get("ep"),
+                "ms": r.get("ms"),
+            }
+            for r in log.requests
+            if not r["ok"]
+        ],
+        "likely_causes": summary.get("likely_causes", []),
+        "recovery": recovery,
     }
 
 
@@ -136,6 +235,44 @@ def medians(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def spread(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return per experiment: runs, deviated, failures (min/median/max, list), milestones."""
+    out: dict[str, Any] = {}
+    for name in dict.fromkeys(r["experiment"] for r in rows):
+        mine = [r for r in rows if r["experiment"] == name]
+        entry: dict[str, Any] = {
+            "runs": len(mine),
+            "deviated": sum(bool(r["deviated"]) for r in mine),
+            "runs_with_failures": sum(1 for r in mine if r["failures"]),
+            "failures_per_run": [r["failures"] for r in mine],
+            "requests_total": sum(r["requests"] for r in mine),
+            "failures_total": sum(r["failures"] for r in mine),
+        }
+        for col in (
+            "failures",
+            "requests",
+            "failure_window_s",
+            "brownout_s",
+            "pod_ready_s",
+            "endpoints_restored_s",
+            "applications_running_s",
+            "load_1m_before",
+            "load_1m_after",
+        ):
+            values = [r[col] for r in mine if isinstance(r.get(col), (int, float))]
+            entry[col] = (
+                {"min": min(values), "median": statistics.median(values), "max": max(values)}
+                if values
+                else None
+            )
+        out[name] = entry
+    return out
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -149,15 +286,26 @@ def main() -> int:
         action="store_true",
         help="each proxy on its own port behind the sandbox's kube-proxy-like Service",
     )
+    parser.add_argument(
+        "--traffic-endpoints",
+        default="",
+        help="RAYSVC_TRAFFIC_ENDPOINTS for the runs, e.g. serve_endpoints (one label per proxy)",
+    )
+    parser.add_argument("--work-dir", default="", help="run directories (default: a new /tmp dir)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "campaign.json"))
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, _terminate)
     names = [n.strip() for n in args.experiments.split(",") if n.strip()]
     unknown = [n for n in names if n not in ACTIONS]
     if unknown:
         parser.error(f"unknown experiments {unknown}: choose from {', '.join(ACTIONS)}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="crs-campaign-"))
+    if args.work_dir:
+        work = Path(args.work_dir)
+        work.mkdir(parents=True, exist_ok=True)
+    else:
+        work = Path(tempfile.mkdtemp(prefix="crs-campaign-"))
     spec = SandboxSpec(
         state_dir=work / "sandbox",
         serve_port=free_port(),
@@ -168,20 +316,52 @@ def main() -> int:
     )
     sandbox = Sandbox(spec.state_dir)
     rows: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
     endpoints = 3 if spec.head_in_serve_svc else 2
+    meta: dict[str, Any] = {
+        "machine": machine_info(),
+        "code": commit_of(ROOT),
+        "command": sys.argv,
+        "traffic_endpoints": args.traffic_endpoints,
+        "work_dir": str(work),
+    }
+    print(json.dumps(meta), flush=True)
+
+    def write() -> None:
+        payload = meta | {"sandbox": spec.to_json(), "spread": spread(rows), "runs": rows}
+        out.write_text(json.dumps(payload, indent=1) + "\n")
+
     try:
         sandbox.up(spec, timeout=300, progress=lambda m: print(m, flush=True))
+        meta["doctor"] = doctor_risks(spec.state_dir)
         target = SandboxTarget(Settings(sandbox_state_dir=spec.state_dir))
         for i in range(args.runs):
             for name in names:
                 wait_until_healthy(target, 300)
                 print(f"run {i + 1}/{args.runs}: {name} ...", flush=True)
-                row = run_once(name, sandbox, work / f"{name}-{i + 1}", endpoints)
+                run_dir = work / f"{name}-{i + 1}"
+                try:
+                    row = run_once(name, sandbox, run_dir, endpoints, args.traffic_endpoints)
+                except (OSError, ValueError, KeyError, subprocess.TimeoutExpired) as exc:
+                    # Kept in the JSON, left out of the tables and the spread.
+                    errors.append({"experiment": name, "run_dir": str(run_dir), "error": repr(exc)})
+                    meta["errors"] = errors
+                    print(f"run {i + 1} of {name} gave no result: {exc!r}", flush=True)
+                    write()
+                    continue
                 rows.append(row)
                 print(table([row]).splitlines()[-1], flush=True)
-                out.write_text(json.dumps({"sandbox": spec.to_json(), "runs": rows}, indent=1))
+                write()
+    except KeyboardInterrupt as exc:
+        print(f"interrupted ({exc}) after {len(rows)} runs", flush=True)
+        meta["interrupted"] = str(exc) or "KeyboardInterrupt"
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        copy_ray_logs(sandbox, work / "ray-logs")
         sandbox.down()
+        meta["ended_at"] = _now()
+        meta["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        write()
     print()
     print(table(rows + medians(rows)))
     print(f"\nresults: {out}; run directories under {work}")
