@@ -19,7 +19,12 @@ pytestmark = pytest.mark.sandbox
 
 
 def test_ctrl_c_during_up_leaves_no_process() -> None:
-    state_dir = Path(tempfile.mkdtemp(prefix="crs-int-"))
+    # Removed whatever happens, also when the test fails (no crs-int-* left in /tmp).
+    with tempfile.TemporaryDirectory(prefix="crs-int-", ignore_cleanup_errors=True) as tmp:
+        ctrl_c_during_up(Path(tmp))
+
+
+def ctrl_c_during_up(state_dir: Path) -> None:
     cmd = [sys.executable, "-m", "chaosraysvc.cli", "sandbox", "up", "--state-dir", str(state_dir)]
     cmd += ["--serve-port", str(free_port()), "--dashboard-port", str(free_port())]
     up = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
