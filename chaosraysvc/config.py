@@ -31,6 +31,7 @@ _KEYS: dict[str, tuple[str, str]] = {
     "serve_url": ("RAYSVC_SERVE_URL", ""),
     "dashboard_url": ("RAYSVC_DASHBOARD_URL", ""),
     "redis_label_selector": ("RAYSVC_REDIS_LABEL_SELECTOR", ""),
+    "traffic_log": ("RAYSVC_TRAFFIC_LOG", ""),
 }
 
 
@@ -53,7 +54,12 @@ class Settings:
     redis_label_selector: str = ""
 
 
-def _value(configuration: Mapping[str, Any], key: str) -> str:
+def setting(configuration: Mapping[str, Any] | None, key: str) -> str:
+    """Return setting `key` from `configuration`, else its environment variable, else its default.
+
+    Raises `ConfigurationError` when the configured value is not a plain value.
+    """
+    configuration = configuration or {}
     env_name, default = _KEYS[key]
     raw = configuration.get(key)
     if raw is None or raw == "":
@@ -72,26 +78,26 @@ def settings_from(configuration: Mapping[str, Any] | None) -> Settings:
     Raises `ConfigurationError` for an unknown target or an empty name.
     """
     conf: Mapping[str, Any] = configuration or {}
-    target = _value(conf, "raysvc_target").lower()
+    target = setting(conf, "raysvc_target").lower()
     if target not in TARGETS:
         raise ConfigurationError(
             f"unknown target {target!r} (configuration 'raysvc_target' or $RAYSVC_TARGET): "
             f"use one of {', '.join(TARGETS)}"
         )
-    name = _value(conf, "rayservice_name")
-    namespace = _value(conf, "rayservice_namespace")
+    name = setting(conf, "rayservice_name")
+    namespace = setting(conf, "rayservice_namespace")
     if not name or not namespace:
         raise ConfigurationError(
             "rayservice_name and rayservice_namespace must not be empty "
             "(configuration or $RAYSVC_NAME / $RAYSVC_NAMESPACE)"
         )
-    state_dir = _value(conf, "sandbox_state_dir")
+    state_dir = setting(conf, "sandbox_state_dir")
     return Settings(
         target=target,
         rayservice_name=name,
         rayservice_namespace=namespace,
         sandbox_state_dir=Path(state_dir).expanduser() if state_dir else default_sandbox_dir(),
-        serve_url=_value(conf, "serve_url").rstrip("/"),
-        dashboard_url=_value(conf, "dashboard_url").rstrip("/"),
-        redis_label_selector=_value(conf, "redis_label_selector"),
+        serve_url=setting(conf, "serve_url").rstrip("/"),
+        dashboard_url=setting(conf, "dashboard_url").rstrip("/"),
+        redis_label_selector=setting(conf, "redis_label_selector"),
     )

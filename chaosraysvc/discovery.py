@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from chaoslib.discovery.discover import discover_activities, initialize_discovery_result
@@ -10,25 +9,16 @@ from chaoslib.types import DiscoveredActivities, Discovery
 
 from chaosraysvc import __version__
 
-# Modules whose activities are all of one kind.
 PROBE_MODULES = (
     "chaosraysvc.activities.serve_probes",
     "chaosraysvc.activities.pod_probes",
     "chaosraysvc.activities.doctor_probes",
+    "chaosraysvc.activities.traffic_probes",
 )
-ACTION_MODULES = ("chaosraysvc.activities.pod_actions",)
-# Modules holding both kinds, which name them in `PROBES` and `ACTIONS` tuples.
-MIXED_MODULES = ("chaosraysvc.activities.traffic",)
-
-
-def _mixed(module_name: str) -> list[DiscoveredActivities]:
-    module = importlib.import_module(module_name)
-    kinds = {name: "probe" for name in module.PROBES} | {name: "action" for name in module.ACTIONS}
-    found = []
-    for activity in discover_activities(module_name, "probe"):
-        activity["type"] = kinds[activity["name"]]
-        found.append(activity)
-    return found
+ACTION_MODULES = (
+    "chaosraysvc.activities.pod_actions",
+    "chaosraysvc.activities.traffic_actions",
+)
 
 
 def load_exported_activities() -> list[DiscoveredActivities]:
@@ -38,8 +28,6 @@ def load_exported_activities() -> list[DiscoveredActivities]:
         activities.extend(discover_activities(module, "probe"))
     for module in ACTION_MODULES:
         activities.extend(discover_activities(module, "action"))
-    for module in MIXED_MODULES:
-        activities.extend(_mixed(module))
     return activities
 
 

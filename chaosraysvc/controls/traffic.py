@@ -1,7 +1,7 @@
 """Run background traffic around a whole experiment, and abort it on too many failures.
 
-Declare it at the experiment's top level; its arguments are those of
-`chaosraysvc.activities.traffic.start_traffic`::
+Declare it at the experiment's top level; its arguments are the traffic knobs of
+`chaosraysvc.traffic.settings.TrafficOptions`, the same as the `start_traffic` action's::
 
     "controls": [
         {
@@ -20,7 +20,8 @@ calls after the rollbacks whatever happened (failure, deviation, interruption, C
 `cleanup_control` and an `atexit` hook stop it too. The log path and the summary
 (without its per-second timeline) are added to the journal as
 `journal["extensions"]` entry `{"name": "chaosraysvc", "traffic": {"log", "summary"}}`.
-When the traffic cannot start the experiment is interrupted before anything runs.
+When the traffic cannot start, or the target it is sent to cannot be used, the
+experiment is interrupted before anything runs and before any request is sent.
 
 `max_failures` (>= 0) aborts the experiment once more requests than that have failed:
 the control sets the journal's status to "aborted", the way chaoslib's own continuous
@@ -34,7 +35,6 @@ through a chaoslib run event handler registered in `configure_control`.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import threading
 from collections.abc import Mapping
@@ -44,12 +44,13 @@ from typing import Any
 from chaoslib.exceptions import InterruptExecution, InvalidControl
 from chaoslib.run import RunEventHandler
 
-from chaosraysvc.activities.traffic import journal_summary, start_traffic
 from chaosraysvc.config import settings_from
 from chaosraysvc.errors import ChaosRaySvcError
 from chaosraysvc.traffic import registry
 from chaosraysvc.traffic.engine import TrafficEngine
-from chaosraysvc.traffic.settings import build_settings
+from chaosraysvc.traffic.resolve import resolve_settings
+from chaosraysvc.traffic.settings import OPTION_NAMES, parse_options
+from chaosraysvc.traffic.stats import journal_summary
 
 __all__ = [
     "after_experiment_control",
@@ -63,11 +64,7 @@ __all__ = [
 logger = logging.getLogger("chaostoolkit")
 
 EXTENSION_NAME = "chaosraysvc"
-ARGUMENTS = frozenset(
-    name
-    for name in inspect.signature(start_traffic).parameters
-    if name not in ("configuration", "secrets")
-)
+ARGUMENTS = frozenset(OPTION_NAMES)
 _STOPPABLE = ("failed", "interrupted", "aborted")
 
 
@@ -104,7 +101,7 @@ def _abort(engine: TrafficEngine) -> None:
     """Abort the run from the traffic thread: chaoslib stops after the current activity."""
     reason = (
         f"traffic failures ({engine.failures}) exceeded max_failures "
-        f"({engine.settings.max_failures})"
+        f"({engine.settings.options.max_failures})"
     )
     with _state.lock:
         _state.abort_reason = reason
@@ -133,12 +130,8 @@ def validate_control(control: Mapping[str, Any]) -> None:
             f"for chaosraysvc.controls.traffic; use {', '.join(sorted(ARGUMENTS))}"
         )
     static = {k: v for k, v in arguments.items() if not (isinstance(v, str) and "${" in v)}
-    # a URL is needed to validate offline: the target is asked only at run time
-    static.setdefault("url", "http://validation.invalid")
-    if "endpoints" in static and static["endpoints"] == "serve_endpoints":
-        static.pop("endpoints")
     try:
-        build_settings(**static)
+        parse_options(static)
     except ChaosRaySvcError as exc:
         raise InvalidControl(f"control {control.get('name')!r}: {exc}") from exc
 
@@ -170,12 +163,15 @@ def before_experiment_control(
     secrets: Mapping[str, Any] | None = None,
     **arguments: Any,
 ) -> None:
-    """Start the traffic before the steady-state hypothesis (interrupt if it cannot)."""
+    """Start the traffic before the steady-state hypothesis (interrupt if it cannot).
+
+    The target is resolved and checked before the first request, when the traffic's
+    URLs come from it.
+    """
     known = {k: v for k, v in arguments.items() if k in ARGUMENTS}
     try:
-        engine, _ = registry.start_engine(
-            build_settings(**known, configuration=configuration, secrets=secrets)
-        )
+        settings = resolve_settings(parse_options(known), configuration, secrets)
+        engine, _ = registry.start_engine(settings)
     except Exception as exc:  # chaoslib would swallow it and run without traffic
         logger.error("The traffic control cannot start the traffic: %s", exc)
         raise InterruptExecution(f"traffic control: {exc}") from exc

@@ -1,9 +1,10 @@
 """The traffic log: one JSON object per line (JSONL), written as requests complete.
 
-The engine (`chaosraysvc.traffic.engine`) writes it from its event-loop thread, in
-buffered batches flushed at least every 0.25 s and on stop, so a killed run loses at
-most the last quarter second. Readers (`read_traffic_log`, the statistics in
-`chaosraysvc.traffic.stats`, the report generator) rely on this contract, version 1.
+This module owns every line format (`run_line`, `request_line`, `mark_line`,
+`end_line`), the writer (`LogWriter`) and the reader (`read_traffic_log`). The engine
+writes from its event-loop thread in batches flushed every `FLUSH_INTERVAL_S` (0.2 s),
+on every mark and on stop, so a killed run loses at most the last 0.2 s. Readers (the
+statistics in `chaosraysvc.traffic.stats`, the report) rely on this contract, version 1.
 
 First line, the run header::
 
@@ -53,32 +54,54 @@ Last line, on a clean stop only::
                   "late_threshold_ms": 20.0, "max_late_ms": 1.2}}
 
 `cancelled_at_stop` counts requests in flight at the stop (not recorded); `schedule` is
-present in rate mode only (see `chaosraysvc.traffic.engine`). Readers
+present in rate mode only (see `chaosraysvc.traffic.schedule`). Readers
 ignore unknown fields and unknown kinds, so fields may be added without a new version.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import IO, Any, TypedDict
 
-from chaosraysvc.errors import ChaosRaySvcError
+from chaosraysvc.errors import ChaosRaySvcError, ConfigurationError
 
 __all__ = [
     "ERROR_CLASSES",
+    "FLUSH_INTERVAL_S",
     "FORMAT_VERSION",
+    "HEADER_FIELDS",
+    "LogWriter",
     "RequestRecord",
     "TrafficLog",
     "TrafficLogError",
     "end_line",
     "mark_line",
     "read_traffic_log",
+    "request_line",
+    "run_header",
     "run_line",
 ]
 
+logger = logging.getLogger("chaostoolkit")
+
 FORMAT_VERSION = 1
+FLUSH_INTERVAL_S = 0.2
+# The settings (`TrafficSettings.describe()`) recorded in the run header, in order.
+HEADER_FIELDS = (
+    "url",
+    "path",
+    "mode",
+    "rate",
+    "concurrency",
+    "timeout_s",
+    "endpoints",
+    "endpoint_urls",
+    "endpoint_mode",
+)
 
 # Fixed error classes; `http_<code>` and `other:<ExceptionName>` are open-ended.
 ERROR_CLASSES = ("connect_refused", "connect_error", "timeout", "disconnected", "wrong_answer")
@@ -122,9 +145,26 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+def run_header(started: float, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the run header's fields: `started` and the `HEADER_FIELDS` of `settings`."""
+    return {"started": round(started, 6), **{k: settings[k] for k in HEADER_FIELDS}}
+
+
 def run_line(header: dict[str, Any]) -> str:
     """Return the `run` header line for `header` (adds kind and version)."""
     return _dumps({"kind": "run", "version": FORMAT_VERSION, **header}) + "\n"
+
+
+# Request lines are formatted by hand: the engine writes thousands per second.
+_OK_LINE = '{"kind":"req","t":%.6f,"ms":%.3f,"ok":true,"code":%d,"err":null,"ep":%s}\n'
+_FAIL_LINE = '{"kind":"req","t":%.6f,"ms":%.3f,"ok":false,"code":%s,"err":%s,"ep":%s}\n'
+
+
+def request_line(t: float, ms: float, code: int | None, err: str | None, ep_json: str) -> str:
+    """Return a `req` line; `err` None means success, `ep_json` is the label as JSON."""
+    if err is None:
+        return _OK_LINE % (t, ms, code, ep_json)
+    return _FAIL_LINE % (t, ms, "null" if code is None else code, json.dumps(err), ep_json)
 
 
 def mark_line(t: float, event: str, detail: dict[str, Any]) -> str:
@@ -137,6 +177,60 @@ def end_line(t: float, requests: int, failures: int, **extra: Any) -> str:
     record = {"kind": "end", "t": round(t, 6), "requests": requests, "failures": failures}
     record.update(extra)
     return _dumps(record) + "\n"
+
+
+class LogWriter:
+    """The traffic log file, written in buffered batches by one thread.
+
+    `open` creates the file with its run header; `add` buffers a line; `flush` writes
+    the buffer (a write error is logged once, never raised, so traffic keeps running);
+    `close` flushes and closes. Only the thread that owns the writer may call `add`,
+    `flush` and `close` once the engine runs.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[str] | None = None
+        self._buffer: list[str] = []
+        self._error_logged = False
+
+    def open(self, header: dict[str, Any]) -> None:
+        """Create the file and write the run header; raise `ConfigurationError` if it cannot."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise ConfigurationError(
+                f"cannot write the traffic log {self.path}: {reason}; give a writable "
+                "`log_path` (or configuration 'traffic_log' / $RAYSVC_TRAFFIC_LOG)"
+            ) from exc
+        self._file.write(run_line(header))
+        self._file.flush()
+
+    def add(self, line: str) -> None:
+        """Buffer `line` until the next flush."""
+        self._buffer.append(line)
+
+    def flush(self) -> None:
+        """Write the buffered lines now."""
+        if not self._buffer or self._file is None or self._file.closed:
+            return
+        data = "".join(self._buffer)
+        self._buffer.clear()
+        try:
+            self._file.write(data)
+            self._file.flush()
+        except OSError as exc:
+            if not self._error_logged:
+                self._error_logged = True
+                logger.error("Cannot write the traffic log %s: %s", self.path, exc)
+
+    def close(self) -> None:
+        """Flush and close the file (idempotent)."""
+        if self._file is not None and not self._file.closed:
+            self.flush()
+            self._file.close()
 
 
 def _garbage(path: Path, lineno: int, what: str, line: str) -> TrafficLogError:

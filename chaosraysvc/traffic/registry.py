@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from chaosraysvc.errors import ConfigurationError
+from chaosraysvc.errors import ChaosRaySvcError, ConfigurationError
 from chaosraysvc.traffic.engine import TrafficEngine
 from chaosraysvc.traffic.settings import TrafficSettings
 
@@ -25,6 +25,7 @@ __all__ = [
     "current_engine",
     "last_engine",
     "mark",
+    "require_engine",
     "set_abort_handler",
     "start_engine",
     "stop_engine",
@@ -103,6 +104,17 @@ def current_engine() -> TrafficEngine | None:
 def last_engine() -> TrafficEngine | None:
     """Return the running engine, else the last one that ran in this process, or None."""
     return _engine
+
+
+def require_engine() -> TrafficEngine:
+    """Return `last_engine()`, or raise `ChaosRaySvcError` saying how to start traffic."""
+    engine = _engine
+    if engine is None:
+        raise ChaosRaySvcError(
+            "no traffic has run in this process: start it with the start_traffic action "
+            "or the chaosraysvc.controls.traffic control"
+        )
+    return engine
 
 
 def mark(event: str, **detail: Any) -> bool:

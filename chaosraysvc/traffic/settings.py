@@ -1,23 +1,19 @@
-"""What the traffic engine sends, how fast, and where its log goes.
+"""Traffic options, declared once: what to send, how fast, and where the log goes.
 
-`build_settings` turns the knobs of the `start_traffic` action and of the
-`chaosraysvc.controls.traffic` control into a validated, immutable `TrafficSettings`;
-every mistake raises `ConfigurationError` naming the argument and what to do.
-
-The traffic log goes beside the journal: `chaos run --journal-path out/j.json` gives
-`out/j-traffic.jsonl`, the default `./journal.json` gives `./journal-traffic.jsonl`.
-`log_path`, then the configuration key `traffic_log`, then `$RAYSVC_TRAFFIC_LOG`
-override it.
+`TrafficOptions` is the one declaration of the knobs shared by the `start_traffic`
+action and the `chaosraysvc.controls.traffic` control (names, defaults, parsed types).
+`parse_options` validates raw arguments into it without any I/O, so the control can
+check an experiment before it runs; every mistake raises `ConfigurationError` naming
+the argument and what to do. `chaosraysvc.traffic.resolve` then fills in what needs
+the target or the command line (URLs, log path) and returns `TrafficSettings`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -28,11 +24,12 @@ __all__ = [
     "DEFAULT_BODY",
     "ENDPOINT_MODES",
     "MODES",
+    "OPTION_NAMES",
+    "SERVE_ENDPOINTS",
     "TargetEndpoint",
+    "TrafficOptions",
     "TrafficSettings",
-    "build_settings",
-    "journal_path",
-    "resolve_log_path",
+    "parse_options",
     "strip_userinfo",
 ]
 
@@ -40,8 +37,6 @@ MODES = ("sequential", "rate")
 ENDPOINT_MODES = ("round_robin", "per_endpoint")
 DEFAULT_BODY = '["PEAR", 12]'
 SERVE_ENDPOINTS = "serve_endpoints"
-LOG_CONFIG_KEY = "traffic_log"
-LOG_ENV = "RAYSVC_TRAFFIC_LOG"
 
 
 @dataclass(frozen=True)
@@ -58,11 +53,20 @@ class TargetEndpoint:
 
 
 @dataclass(frozen=True)
-class TrafficSettings:
-    """Validated engine settings (see `build_settings` for the meaning of each)."""
+class TrafficOptions:
+    """Every traffic knob with its default, as parsed by `parse_options`.
 
-    endpoints: tuple[TargetEndpoint, ...]
-    log_path: Path
+    `url` is the serve base URL ("" asks the target); `endpoints` replaces it with
+    labelled base URLs, or is "serve_endpoints" for the target's ready endpoints.
+    `body` is sent as is; `expected` is the answer ("" accepts any 2xx). `mode`
+    "sequential" keeps one request in flight, "rate" starts `rate` requests per second
+    with at most `concurrency` in flight; `timeout` is per request, in seconds.
+    `log_path` "" puts the log beside the journal. `max_failures` >= 0 aborts the
+    experiment past that many failures. `failure_pause` is the sequential pause after
+    a failed request, so a refused port does not spin.
+    """
+
+    url: str = ""
     path: str = "/fruit/"
     body: str = DEFAULT_BODY
     expected: str = "12"
@@ -70,9 +74,23 @@ class TrafficSettings:
     rate: float = 0.0
     concurrency: int = 1
     timeout: float = 2.0
+    log_path: str = ""
     max_failures: int = -1
+    endpoints: tuple[TargetEndpoint, ...] | str = ()
     endpoint_mode: str = "round_robin"
     failure_pause: float = 0.005
+
+
+OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(TrafficOptions))
+
+
+@dataclass(frozen=True)
+class TrafficSettings:
+    """Options resolved for one run: the endpoints to send to and the log file."""
+
+    options: TrafficOptions
+    endpoints: tuple[TargetEndpoint, ...]
+    log_path: Path
     log_is_default: bool = False
 
     @property
@@ -87,18 +105,20 @@ class TrafficSettings:
 
     def describe(self) -> dict[str, Any]:
         """Return the settings as plain JSON (no credentials) for journals and logs."""
+        o = self.options
+        labels = self.labels
         return {
             "url": self.url,
-            "path": self.path,
-            "mode": self.mode,
-            "rate": self.rate,
-            "concurrency": self.concurrency,
-            "timeout_s": self.timeout,
-            "endpoints": self.labels,
-            "endpoint_urls": [e.url for e in self.endpoints] if len(self.endpoints) > 1 else [],
-            "endpoint_mode": self.endpoint_mode,
-            "expected": self.expected,
-            "max_failures": self.max_failures,
+            "path": o.path,
+            "mode": o.mode,
+            "rate": o.rate,
+            "concurrency": o.concurrency,
+            "timeout_s": o.timeout,
+            "endpoints": labels,
+            "endpoint_urls": [e.url for e in self.endpoints] if labels else [],
+            "endpoint_mode": o.endpoint_mode,
+            "expected": o.expected,
+            "max_failures": o.max_failures,
             "log": str(self.log_path),
         }
 
@@ -116,7 +136,12 @@ def strip_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
     return clean, (parts.username or "", parts.password or "")
 
 
-def _endpoint(raw: Any, position: int, labelled: bool) -> TargetEndpoint:
+def endpoint(raw: Any, position: int = 0, labelled: bool = False) -> TargetEndpoint:
+    """Return the `TargetEndpoint` of one `url`/`endpoints` item (see `TrafficOptions`).
+
+    `raw` is a base URL, a "label=url" string or a `{"label", "url"}` mapping; labelled
+    endpoints without a label are labelled host:port.
+    """
     label: str | None = None
     if isinstance(raw, Mapping):
         url = raw.get("url")
@@ -124,7 +149,7 @@ def _endpoint(raw: Any, position: int, labelled: bool) -> TargetEndpoint:
     elif isinstance(raw, str):
         url = raw
         head, sep, tail = raw.partition("=")
-        if sep and "://" not in head:
+        if labelled and sep and "://" not in head:
             label, url = head.strip(), tail
     else:
         url = None
@@ -133,7 +158,8 @@ def _endpoint(raw: Any, position: int, labelled: bool) -> TargetEndpoint:
             f"traffic endpoint #{position + 1} ({raw!r}) has no URL: give a base URL such as "
             '"http://127.0.0.1:8000", "label=http://...", or {"label": ..., "url": ...}'
         )
-    clean, auth = strip_userinfo(_check_url(url.strip().rstrip("/"), "endpoints"))
+    argument = "endpoints" if labelled else "url"
+    clean, auth = strip_userinfo(_check_url(url.strip().rstrip("/"), argument))
     if labelled and not label:
         parts = urlsplit(clean)
         label = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
@@ -176,168 +202,101 @@ def _text(value: Any, argument: str) -> str:
         ) from exc
 
 
-def journal_path() -> Path:
-    """Return where `chaos run` writes its journal (./journal.json by default).
-
-    chaostoolkit 1.19 keeps `--journal-path` only as a parameter of its `run` click
-    command and writes the journal after the run; this reads that parameter from the
-    current click context (main thread, while `chaos run` executes), then from
-    `sys.argv` (other threads, `python -m chaostoolkit`), and falls back to the CLI
-    default.
-    """
-    try:
-        import click
-
-        ctx = click.get_current_context(silent=True)
-    except ImportError:  # pragma: no cover - click comes with chaostoolkit
-        ctx = None
-    while ctx is not None:
-        value = ctx.params.get("journal_path")
-        if isinstance(value, str) and value:
-            return Path(value)
-        ctx = ctx.parent
-    argv = sys.argv
-    for index, arg in enumerate(argv):
-        if arg == "--journal-path" and index + 1 < len(argv):
-            return Path(argv[index + 1])
-        if arg.startswith("--journal-path="):
-            return Path(arg.split("=", 1)[1])
-    return Path("journal.json")
-
-
-def resolve_log_path(
-    log_path: str = "", configuration: Mapping[str, Any] | None = None
-) -> tuple[Path, bool]:
-    """Return where the traffic log goes and whether it is the journal-based default.
-
-    See the module docstring for the order of precedence. The engine registry gives a
-    default path a `-2`, `-3`... suffix when an earlier engine of this process used it.
-    """
-    explicit = log_path or (configuration or {}).get(LOG_CONFIG_KEY) or os.environ.get(LOG_ENV)
-    if explicit:
-        if not isinstance(explicit, str):
+def _endpoints(raw: Any) -> tuple[TargetEndpoint, ...] | str:
+    if isinstance(raw, str):
+        if raw and raw != SERVE_ENDPOINTS:
             raise ConfigurationError(
-                f"configuration key {LOG_CONFIG_KEY!r} must be a file path string, "
-                f"got {type(explicit).__name__}"
+                f"traffic `endpoints` {raw!r} must be a list of base URLs "
+                f"or the string {SERVE_ENDPOINTS!r}"
             )
-        return Path(explicit).expanduser(), False
-    journal = journal_path()
-    return journal.with_name(f"{journal.stem}-traffic.jsonl"), True
+        return raw
+    if isinstance(raw, bytes | Mapping) or not isinstance(raw, Sequence):
+        raise ConfigurationError(f"traffic `endpoints` must be a list of base URLs, got {raw!r}")
+    parsed = tuple(
+        item if isinstance(item, TargetEndpoint) else endpoint(item, i, labelled=True)
+        for i, item in enumerate(raw)
+    )
+    labels = [e.label for e in parsed]
+    if len(set(labels)) != len(labels):
+        raise ConfigurationError(f"traffic `endpoints` labels must be unique, got {labels}")
+    return parsed
 
 
-def build_settings(
-    url: str = "",
-    path: str = "/fruit/",
-    body: Any = DEFAULT_BODY,
-    expected: Any = "12",
-    mode: str = "sequential",
-    rate: Any = 0.0,
-    concurrency: Any = 1,
-    timeout: Any = 2.0,
-    log_path: str = "",
-    max_failures: Any = -1,
-    endpoints: Sequence[Any] | str = (),
-    endpoint_mode: str = "round_robin",
-    failure_pause: Any = 0.005,
-    configuration: Mapping[str, Any] | None = None,
-    secrets: Mapping[str, Any] | None = None,
-) -> TrafficSettings:
-    """Validate the traffic knobs and return `TrafficSettings`.
+def parse_options(arguments: Mapping[str, Any]) -> TrafficOptions:
+    """Validate raw traffic arguments (missing ones take their default); no I/O.
 
-    `url` is the serve base URL ("" asks the target: `resolve_target(...).serve_url()`);
-    `endpoints` a list of base URLs (`"label=url"` or `{"label", "url"}` items) that
-    replaces `url` and labels each request, or `"serve_endpoints"` for the target's
-    ready serve endpoints labelled by pod name. `body` is sent as is when it is a
-    string, else as JSON; `expected` is the answer ("" accepts any 2xx). Raises
-    `ConfigurationError` naming the argument for every invalid value.
+    Raises `ConfigurationError` naming the argument for an unknown name or any invalid
+    value. Credentials in `url` are kept out of `url` (see `TargetEndpoint`).
     """
+    unknown = sorted(set(arguments) - set(OPTION_NAMES))
+    if unknown:
+        raise ConfigurationError(
+            f"unknown traffic argument(s) {', '.join(unknown)}: use {', '.join(OPTION_NAMES)}"
+        )
+    raw = {f.name: arguments.get(f.name, f.default) for f in fields(TrafficOptions)}
+    mode, endpoint_mode, path = raw["mode"], raw["endpoint_mode"], raw["path"]
     if mode not in MODES:
         raise ConfigurationError(f"traffic `mode` {mode!r} is not one of {', '.join(MODES)}")
     if endpoint_mode not in ENDPOINT_MODES:
         raise ConfigurationError(
             f"traffic `endpoint_mode` {endpoint_mode!r} is not one of {', '.join(ENDPOINT_MODES)}"
         )
-    rate_f = _number(rate, "rate")
-    concurrency_i = int(_number(concurrency, "concurrency", integer=True))
-    timeout_f = _number(timeout, "timeout")
-    max_failures_i = int(_number(max_failures, "max_failures", integer=True))
-    pause_f = _number(failure_pause, "failure_pause")
-    if mode == "rate" and rate_f <= 0:
+    rate = _number(raw["rate"], "rate")
+    concurrency = int(_number(raw["concurrency"], "concurrency", integer=True))
+    timeout = _number(raw["timeout"], "timeout")
+    max_failures = int(_number(raw["max_failures"], "max_failures", integer=True))
+    pause = _number(raw["failure_pause"], "failure_pause")
+    if mode == "rate" and rate <= 0:
         raise ConfigurationError(
-            f"traffic mode 'rate' needs `rate` > 0 requests per second, got {rate!r}"
+            f"traffic mode 'rate' needs `rate` > 0 requests per second, got {raw['rate']!r}"
         )
-    if mode == "sequential" and rate_f != 0:
+    if mode == "sequential" and rate != 0:
         raise ConfigurationError(
-            f"traffic `rate` {rate!r} is only used in mode 'rate': "
+            f"traffic `rate` {raw['rate']!r} is only used in mode 'rate': "
             "set `mode` to 'rate' or leave `rate` at 0"
         )
-    if concurrency_i < 1:
-        raise ConfigurationError(f"traffic `concurrency` must be >= 1, got {concurrency!r}")
-    if mode == "sequential" and concurrency_i != 1:
+    if concurrency < 1:
+        raise ConfigurationError(f"traffic `concurrency` must be >= 1, got {raw['concurrency']!r}")
+    if mode == "sequential" and concurrency != 1:
         raise ConfigurationError(
             f"traffic mode 'sequential' keeps one request in flight, `concurrency` "
-            f"{concurrency!r} needs mode 'rate' (with a `rate`)"
+            f"{raw['concurrency']!r} needs mode 'rate' (with a `rate`)"
         )
-    if timeout_f <= 0:
-        raise ConfigurationError(f"traffic `timeout` must be > 0 seconds, got {timeout!r}")
-    if max_failures_i < -1:
+    if timeout <= 0:
+        raise ConfigurationError(f"traffic `timeout` must be > 0 seconds, got {raw['timeout']!r}")
+    if max_failures < -1:
         raise ConfigurationError(
-            f"traffic `max_failures` must be -1 (no limit) or >= 0, got {max_failures!r}"
+            f"traffic `max_failures` must be -1 (no limit) or >= 0, got {raw['max_failures']!r}"
         )
-    if pause_f < 0:
-        raise ConfigurationError(f"traffic `failure_pause` must be >= 0, got {failure_pause!r}")
+    if pause < 0:
+        raise ConfigurationError(
+            f"traffic `failure_pause` must be >= 0, got {raw['failure_pause']!r}"
+        )
     if not isinstance(path, str) or not path.startswith("/"):
         raise ConfigurationError(f"traffic `path` must start with '/', got {path!r}")
-
-    resolved: tuple[TargetEndpoint, ...]
-    if isinstance(endpoints, str) and endpoints:
-        if endpoints != SERVE_ENDPOINTS:
-            raise ConfigurationError(
-                f"traffic `endpoints` {endpoints!r} must be a list of base URLs "
-                f"or the string {SERVE_ENDPOINTS!r}"
-            )
-        from chaosraysvc.targets import resolve_target
-
-        found = [e for e in resolve_target(configuration, secrets).serve_endpoints() if e.ready]
-        if not found:
-            raise ConfigurationError(
-                "traffic `endpoints` 'serve_endpoints': the target has no ready serve "
-                "endpoint; wait for the RayService to be ready or give `url`"
-            )
-        resolved = tuple(
-            _endpoint({"url": e.url, "label": e.pod_name}, i, True) for i, e in enumerate(found)
-        )
-    elif endpoints:
-        if isinstance(endpoints, bytes | Mapping) or not isinstance(endpoints, Sequence):
-            raise ConfigurationError(
-                f"traffic `endpoints` must be a list of base URLs, got {endpoints!r}"
-            )
-        resolved = tuple(_endpoint(raw, i, True) for i, raw in enumerate(endpoints))
-        labels = [e.label for e in resolved]
-        if len(set(labels)) != len(labels):
-            raise ConfigurationError(f"traffic `endpoints` labels must be unique, got {labels}")
-    else:
-        if not url:
-            from chaosraysvc.targets import resolve_target
-
-            url = resolve_target(configuration, secrets).serve_url()
-        if not isinstance(url, str):
-            raise ConfigurationError(f"traffic `url` must be a string, got {url!r}")
-        resolved = (_endpoint(url.strip(), 0, False),)
-
-    resolved_log, log_is_default = resolve_log_path(log_path, configuration)
-    return TrafficSettings(
-        endpoints=resolved,
-        log_path=resolved_log,
-        log_is_default=log_is_default,
+    endpoints = _endpoints(raw["endpoints"])
+    url = raw["url"]
+    if not isinstance(url, str):
+        raise ConfigurationError(f"traffic `url` must be a string, got {url!r}")
+    if url.strip() and not endpoints:
+        # the URL's credentials travel in its endpoint; `url` itself never holds them
+        endpoints = (endpoint(url.strip()),)
+        url = endpoints[0].url
+    log_path = raw["log_path"]
+    if not isinstance(log_path, str):
+        raise ConfigurationError(f"traffic `log_path` must be a file path, got {log_path!r}")
+    return TrafficOptions(
+        url=strip_userinfo(url.strip())[0],
         path=path,
-        body=_text(body, "body"),
-        expected=_text(expected, "expected").strip(),
+        body=_text(raw["body"], "body"),
+        expected=_text(raw["expected"], "expected").strip(),
         mode=mode,
-        rate=rate_f,
-        concurrency=concurrency_i,
-        timeout=timeout_f,
-        max_failures=max_failures_i,
+        rate=rate,
+        concurrency=concurrency,
+        timeout=timeout,
+        log_path=log_path,
+        max_failures=max_failures,
+        endpoints=endpoints,
         endpoint_mode=endpoint_mode,
-        failure_pause=pause_f,
+        failure_pause=pause,
     )

@@ -41,6 +41,7 @@ __all__ = [
     "Phase",
     "Window",
     "failure_windows",
+    "journal_summary",
     "latency_percentiles",
     "longest_brownout",
     "percentile",
@@ -421,3 +422,8 @@ def summarize(log: TrafficLog, brownout_ratio: float = 0.5) -> dict[str, Any]:
     summary["rate_check"] = _rate_check(log)
     summary["likely_causes"] = likely_causes(log, summary)
     return summary
+
+
+def journal_summary(summary: dict[str, Any]) -> dict[str, Any]:
+    """Return `summary` without its bulky per-second `timeline` (kept in the log)."""
+    return {k: v for k, v in summary.items() if k != "timeline"}

@@ -34,7 +34,7 @@ from chaosraysvc.traffic import (
     read_traffic_log,
     registry,
 )
-from chaosraysvc.traffic.engine import FLUSH_INTERVAL_S
+from chaosraysvc.traffic.log import FLUSH_INTERVAL_S
 
 CHAOS = Path(sys.executable).with_name("chaos")
 MODES = ("ok", "slow", "500", "wrong", "close", "refuse")

@@ -9,7 +9,7 @@ import pytest
 from chaoslib.exceptions import ActivityFailed
 
 import chaosraysvc
-from chaosraysvc.discovery import ACTION_MODULES, MIXED_MODULES, PROBE_MODULES
+from chaosraysvc.discovery import ACTION_MODULES, PROBE_MODULES
 
 CONTRACT = {
     "probe": {
@@ -47,7 +47,7 @@ def test_discover_lists_each_public_activity_with_its_kind() -> None:
     assert not kinds["probe"] & kinds["action"]
 
 
-@pytest.mark.parametrize("module_name", PROBE_MODULES + ACTION_MODULES + MIXED_MODULES)
+@pytest.mark.parametrize("module_name", PROBE_MODULES + ACTION_MODULES)
 def test_activities_are_documented_and_annotated(module_name: str) -> None:
     module = importlib.import_module(module_name)
     for name in module.__all__:

@@ -14,7 +14,7 @@ from chaoslib.run import EventHandlerRegistry
 
 from chaosraysvc.controls import traffic as control
 from chaosraysvc.traffic import registry
-from chaosraysvc.traffic.engine import classify_error
+from chaosraysvc.traffic.http import classify_error
 
 
 def ctl(**arguments: Any) -> dict[str, Any]:
@@ -45,7 +45,8 @@ def test_validation_names_unknown_arguments_and_bad_values() -> None:
 
 
 def fake_engine(failures: int = 6, limit: int = 5) -> Any:
-    return SimpleNamespace(failures=failures, settings=SimpleNamespace(max_failures=limit))
+    options = SimpleNamespace(max_failures=limit)
+    return SimpleNamespace(failures=failures, settings=SimpleNamespace(options=options))
 
 
 def test_abort_marks_the_running_journal_aborted_before_the_method_ends() -> None:

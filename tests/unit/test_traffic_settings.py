@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from chaosraysvc.activities import traffic as activities
+from chaosraysvc.activities import traffic_actions, traffic_probes
 from chaosraysvc.errors import ConfigurationError
-from chaosraysvc.traffic.settings import build_settings, journal_path, resolve_log_path
+from chaosraysvc.traffic.resolve import build_settings, journal_path, resolve_log_path
 
 URL = "http://127.0.0.1:8000"
 
@@ -71,8 +71,8 @@ def test_endpoints_get_labels_and_body_defaults(tmp_path: Path) -> None:
         log_path=str(tmp_path / "t"),
     )
     assert s.labels == ["w1", "w2", "127.0.0.1:8003"]
-    assert s.url == "" and s.expected == "12" and s.body == '["PEAR", 12]'
-    assert s.rate == 50.0 and s.concurrency == 4
+    assert s.url == "" and s.options.expected == "12" and s.options.body == '["PEAR", 12]'
+    assert s.options.rate == 50.0 and s.options.concurrency == 4
 
 
 def test_journal_path_comes_from_the_chaos_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -109,19 +109,24 @@ def test_log_path_overrides_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_every_activity_is_documented_annotated_and_of_one_kind() -> None:
-    assert set(activities.__all__) == set(activities.ACTIONS) | set(activities.PROBES)
-    assert not set(activities.ACTIONS) & set(activities.PROBES)
-    for name in activities.__all__:
-        func = getattr(activities, name)
-        doc = inspect.getdoc(func)
-        assert doc and doc.splitlines()[0].endswith("."), name
-        sig = inspect.signature(func)
-        assert sig.return_annotation is not inspect.Signature.empty, name
-        params = list(sig.parameters)
-        assert params[-2:] == ["configuration", "secrets"], name
-        for p in sig.parameters.values():
-            assert p.annotation is not inspect.Parameter.empty, (name, p.name)
-    for name in activities.ACTIONS:
+    assert set(traffic_actions.__all__) == {"start_traffic", "stop_traffic"}
+    assert set(traffic_probes.__all__) == {
+        "traffic_failures",
+        "traffic_summary",
+        "traffic_latency_ms",
+    }
+    for module in (traffic_actions, traffic_probes):
+        for name in module.__all__:
+            func = getattr(module, name)
+            doc = inspect.getdoc(func)
+            assert doc and doc.splitlines()[0].endswith("."), name
+            sig = inspect.signature(func)
+            assert sig.return_annotation is not inspect.Signature.empty, name
+            params = list(sig.parameters)
+            assert params[-2:] == ["configuration", "secrets"], name
+            for p in sig.parameters.values():
+                assert p.annotation is not inspect.Parameter.empty, (name, p.name)
+    for name in traffic_actions.__all__:
         assert name.split("_")[0] in {"start", "stop"}
-    for name in activities.PROBES:
+    for name in traffic_probes.__all__:
         assert name.startswith("traffic_")

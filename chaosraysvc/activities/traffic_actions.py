@@ -1,0 +1,100 @@
+"""Actions that start and stop background traffic against the serve Service.
+
+Most experiments declare the `chaosraysvc.controls.traffic` control instead, which
+runs the traffic around the whole experiment; these actions run it for part of a
+method::
+
+    {
+        "type": "action",
+        "name": "start-traffic",
+        "provider": {
+            "type": "python",
+            "module": "chaosraysvc.activities.traffic_actions",
+            "func": "start_traffic",
+            "arguments": {"mode": "rate", "rate": 100, "concurrency": 4}
+        }
+    }
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import fields
+from typing import Any
+
+from chaosraysvc.activities.common import Configuration, Secrets, activity_errors
+from chaosraysvc.traffic import registry
+from chaosraysvc.traffic.resolve import resolve_settings
+from chaosraysvc.traffic.settings import TrafficOptions, parse_options
+from chaosraysvc.traffic.stats import journal_summary
+
+__all__ = ["start_traffic", "stop_traffic"]
+
+
+def _signature() -> inspect.Signature:
+    """Return `start_traffic`'s signature: the `TrafficOptions` knobs, then the usual two."""
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    knobs = [
+        inspect.Parameter(f.name, kind, default=f.default, annotation=f.type)
+        for f in fields(TrafficOptions)
+    ]
+    return inspect.Signature(
+        [
+            *knobs,
+            inspect.Parameter("configuration", kind, default=None, annotation="Configuration"),
+            inspect.Parameter("secrets", kind, default=None, annotation="Secrets"),
+        ],
+        return_annotation="dict[str, Any]",
+    )
+
+
+SIGNATURE = _signature()
+
+
+def start_traffic(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Start sending requests to the serve Service in the background.
+
+    Sends `POST <url><path>` with `body` (a string is sent as is, anything else as
+    JSON) and expects `expected` (compared on the stripped text or the parsed JSON; ""
+    accepts any 2xx). `url` "" asks the target for its serve URL. `mode` "sequential"
+    keeps one request in flight (pausing `failure_pause` seconds after a failure);
+    "rate" starts `rate` requests per second on a fixed timeline with at most
+    `concurrency` in flight. `timeout` is per request, in seconds. `endpoints` (a list
+    of base URLs, "label=url" strings, or "serve_endpoints" for the target's ready
+    endpoints) replaces `url` and labels every request; `endpoint_mode` "round_robin"
+    or "per_endpoint" spreads them. `log_path` (default: `<journal stem>-traffic.jsonl`
+    beside the journal) receives one JSON line per request. `max_failures` >= 0 aborts
+    the experiment when failures exceed it, if the traffic control is declared.
+
+    Returns `{"log": ..., "started": bool, "settings": {...}}`; `started` is False when
+    traffic with the same settings already runs. Raises `ActivityFailed` for invalid
+    settings, a target that cannot be used, an unwritable log, or traffic already
+    running with other settings.
+    """
+    arguments = SIGNATURE.bind(*args, **kwargs).arguments
+    configuration: Configuration = arguments.pop("configuration", None)
+    secrets: Secrets = arguments.pop("secrets", None)
+    with activity_errors():
+        settings = resolve_settings(parse_options(arguments), configuration, secrets)
+        engine, started = registry.start_engine(settings)
+    return {"log": str(engine.log_path), "started": started, "settings": engine.settings.describe()}
+
+
+# The knobs are declared once, in `TrafficOptions`: `chaos discover` and chaoslib's
+# argument check read them from this signature.
+start_traffic.__signature__ = SIGNATURE  # type: ignore[attr-defined]
+
+
+def stop_traffic(configuration: Configuration = None, secrets: Secrets = None) -> dict[str, Any]:
+    """Stop the background traffic and return its summary.
+
+    The summary is `chaosraysvc.traffic.stats.summarize` of the traffic log, without
+    the per-second `timeline`, plus `log` and `settings`. Stopping traffic that has
+    already stopped returns the same summary again. Raises `ActivityFailed` when no
+    traffic ran in this process or its log cannot be read.
+    """
+    with activity_errors():
+        registry.require_engine()
+        summary = registry.stop_engine()
+    assert summary is not None
+    return journal_summary(summary)

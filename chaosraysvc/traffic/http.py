@@ -1,0 +1,144 @@
+"""One traffic request over HTTP: send it, check the answer, classify the failure.
+
+`Sender` holds the aiohttp session (a keep-alive connection pool) of the engine's
+loop and sends `POST <url><path>` with the configured body; `send` returns what the
+traffic log records for the request. `classify_error` names the error classes listed
+in `chaosraysvc.traffic.log`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import errno
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from chaosraysvc.traffic.settings import TargetEndpoint, TrafficOptions
+
+__all__ = ["Request", "Sender", "classify_error"]
+
+_DISCONNECT_ERRNOS = {errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED, errno.ESHUTDOWN}
+
+
+def classify_error(exc: BaseException) -> str:
+    """Return the traffic log error class of an exception raised by a request."""
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        return "timeout"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        os_error = getattr(exc, "os_error", None)
+        if isinstance(os_error, ConnectionRefusedError) or exc.errno == errno.ECONNREFUSED:
+            return "connect_refused"
+        return "connect_error"
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+        return "disconnected"
+    if isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
+        return "disconnected"
+    if isinstance(exc, OSError) and exc.errno in _DISCONNECT_ERRNOS:
+        return "disconnected"
+    if isinstance(exc, aiohttp.ServerConnectionError):
+        return "disconnected"
+    if isinstance(exc, aiohttp.ClientOSError):
+        # An established connection failed at the OS level without an errno (e.g. aiohttp's
+        # "Cannot write to closing transport" when the server's process died).
+        return "disconnected"
+    return f"other:{type(exc).__name__}"
+
+
+@dataclass(frozen=True)
+class Request:
+    """Where one endpoint's requests go: full URL, label (as JSON) and headers."""
+
+    url: URL
+    label_json: str
+    headers: dict[str, str]
+
+    @classmethod
+    def to(cls, endpoint: TargetEndpoint, path: str) -> Request:
+        """Return the request for `path` on `endpoint` (its credentials as basic auth)."""
+        headers = {"Content-Type": "application/json"}
+        if endpoint.auth is not None:  # from the URL's userinfo, never logged
+            user, password = endpoint.auth
+            token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+            headers["Authorization"] = f"Basic {token}"
+        url = URL(endpoint.url + path, encoded=False)
+        return cls(url=url, label_json=json.dumps(endpoint.label), headers=headers)
+
+
+class Sender:
+    """Send requests on the running event loop and judge their answers.
+
+    `open` creates the session (inside the loop) with at most `connections` open
+    connections; `close` ends it.
+    """
+
+    def __init__(self, options: TrafficOptions) -> None:
+        self.timeout = options.timeout
+        self._body = options.body.encode()
+        self._expected = options.expected.encode()
+        try:
+            self._expected_json: Any = json.loads(options.expected) if options.expected else None
+            self._expected_is_json = bool(options.expected)
+        except ValueError:
+            self._expected_json, self._expected_is_json = None, False
+        self._session: aiohttp.ClientSession | None = None
+
+    def open(self, connections: int) -> None:
+        """Create the session; call from the event loop's thread."""
+        connector = aiohttp.TCPConnector(limit=connections, limit_per_host=0, ttl_dns_cache=None)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=self.timeout),
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=("User-Agent",),
+            trust_env=False,
+        )
+
+    async def close(self) -> None:
+        """Close the session and its connections."""
+        if self._session is not None:
+            await self._session.close()
+
+    async def send(self, request: Request) -> tuple[float, float, int | None, str | None]:
+        """Send one request; return its start (epoch s), latency (ms), status and error class.
+
+        The error class is None on success; the status None when no answer came.
+        """
+        session = self._session
+        assert session is not None, "Sender.open() was not called"
+        t = time.time()
+        p0 = time.perf_counter()
+        code: int | None = None
+        err: str | None = None
+        try:
+            response = await session.post(request.url, data=self._body, headers=request.headers)
+            try:
+                data = await response.read()
+            finally:
+                response.release()
+            code = response.status
+            if code < 200 or code > 299:
+                err = f"http_{code}"
+            elif self._expected and not self._answer_ok(data):
+                err = "wrong_answer"
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
+            err = classify_error(exc)
+        return t, (time.perf_counter() - p0) * 1000.0, code, err
+
+    def _answer_ok(self, data: bytes) -> bool:
+        if data.strip() == self._expected:
+            return True
+        if not self._expected_is_json:
+            return False
+        try:
+            return bool(json.loads(data) == self._expected_json)
+        except ValueError:
+            return False

@@ -1,0 +1,139 @@
+"""Resolve parsed traffic options for one run: the URLs to send to and the log file.
+
+`resolve_settings` is called by both the `start_traffic` action and the traffic
+control; it is the only traffic code that reads the target or the command line. When
+the URLs come from the target (no `url`, or `endpoints` "serve_endpoints"), the target
+is checked first, so a sandbox that is not up or a missing kubeconfig stops the run
+before the first request.
+
+The traffic log goes beside the journal: `chaos run --journal-path out/j.json` gives
+`out/j-traffic.jsonl`, the default `./journal.json` gives `./journal-traffic.jsonl`.
+`log_path`, then the configuration key `traffic_log`, then `$RAYSVC_TRAFFIC_LOG`
+override it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from chaosraysvc.config import setting
+from chaosraysvc.errors import ConfigurationError
+from chaosraysvc.targets import Target, resolve_target
+from chaosraysvc.traffic.settings import (
+    SERVE_ENDPOINTS,
+    TrafficOptions,
+    TrafficSettings,
+    endpoint,
+    parse_options,
+)
+
+__all__ = ["build_settings", "journal_path", "resolve_log_path", "resolve_settings"]
+
+LOG_KEY = "traffic_log"
+
+
+def journal_path() -> Path:
+    """Return where `chaos run` writes its journal (./journal.json by default).
+
+    chaostoolkit keeps `--journal-path` only as a parameter of its `run` click command:
+    this reads it from the current click context (main thread), then from `sys.argv`
+    (other threads, `python -m chaostoolkit`), else returns the CLI's default.
+    """
+    try:
+        import click
+
+        ctx = click.get_current_context(silent=True)
+    except ImportError:  # pragma: no cover - click comes with chaostoolkit
+        ctx = None
+    while ctx is not None:
+        value = ctx.params.get("journal_path")
+        if isinstance(value, str) and value:
+            return Path(value)
+        ctx = ctx.parent
+    argv = sys.argv
+    for index, arg in enumerate(argv):
+        if arg == "--journal-path" and index + 1 < len(argv):
+            return Path(argv[index + 1])
+        if arg.startswith("--journal-path="):
+            return Path(arg.split("=", 1)[1])
+    return Path("journal.json")
+
+
+def resolve_log_path(
+    log_path: str = "", configuration: Mapping[str, Any] | None = None
+) -> tuple[Path, bool]:
+    """Return where the traffic log goes and whether it is the journal-based default.
+
+    See the module docstring for the order of precedence. The engine registry gives a
+    default path a `-2`, `-3`... suffix when an earlier engine of this process used it.
+    """
+    configured = (configuration or {}).get(LOG_KEY)
+    if configured is not None and not isinstance(configured, str):
+        raise ConfigurationError(
+            f"configuration key {LOG_KEY!r} must be a file path string, "
+            f"got {type(configured).__name__}"
+        )
+    explicit = log_path or setting(configuration, LOG_KEY)
+    if explicit:
+        return Path(explicit).expanduser(), False
+    journal = journal_path()
+    return journal.with_name(f"{journal.stem}-traffic.jsonl"), True
+
+
+def check_target(target: Target) -> None:
+    """Raise a `ChaosRaySvcError` saying what to do when `target` cannot be used.
+
+    Resolving a sandbox target already requires it to be up; `describe()` reads the
+    RayService of a Kubernetes one (kubeconfig, API, name and namespace) and reports
+    what failed instead of raising.
+    """
+    # TODO(issue 11 item 1): call the Target protocol's validation method once it exists.
+    error = target.describe().get("error")
+    if error:
+        raise ConfigurationError(f"the {target.kind} target cannot be used: {error}")
+
+
+def resolve_settings(
+    options: TrafficOptions,
+    configuration: Mapping[str, Any] | None = None,
+    secrets: Mapping[str, Any] | None = None,
+) -> TrafficSettings:
+    """Return `options` resolved: endpoints from the target when needed, and the log path.
+
+    Raises a `ChaosRaySvcError` when the target cannot be used or has no ready serve
+    endpoint (with "serve_endpoints"), and `ConfigurationError` for a bad log path
+    setting.
+    """
+    endpoints = options.endpoints
+    if not isinstance(endpoints, tuple) or not endpoints:
+        target = resolve_target(configuration, secrets)
+        check_target(target)
+        if endpoints == SERVE_ENDPOINTS:
+            found = [e for e in target.serve_endpoints() if e.ready]
+            if not found:
+                raise ConfigurationError(
+                    "traffic `endpoints` 'serve_endpoints': the target has no ready serve "
+                    "endpoint; wait for the RayService to be ready or give `url`"
+                )
+            endpoints = tuple(
+                endpoint({"url": e.url, "label": e.pod_name}, i, labelled=True)
+                for i, e in enumerate(found)
+            )
+        else:
+            endpoints = (endpoint(target.serve_url()),)
+    log_path, log_is_default = resolve_log_path(options.log_path, configuration)
+    return TrafficSettings(
+        options=options, endpoints=endpoints, log_path=log_path, log_is_default=log_is_default
+    )
+
+
+def build_settings(
+    configuration: Mapping[str, Any] | None = None,
+    secrets: Mapping[str, Any] | None = None,
+    **arguments: Any,
+) -> TrafficSettings:
+    """Parse `arguments` (the `TrafficOptions` knobs) and resolve them for a run."""
+    return resolve_settings(parse_options(arguments), configuration, secrets)

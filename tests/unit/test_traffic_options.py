@@ -1,0 +1,46 @@
+"""Traffic options are declared once, and the control checks the target before any request."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+from chaoslib.exceptions import InterruptExecution
+
+from chaosraysvc.activities import traffic as old_path
+from chaosraysvc.activities import traffic_actions
+from chaosraysvc.controls import traffic as control
+from chaosraysvc.traffic import registry
+from chaosraysvc.traffic.settings import OPTION_NAMES
+
+
+def test_the_action_and_the_control_take_the_same_knobs_failure_pause_included() -> None:
+    params = list(inspect.signature(traffic_actions.start_traffic).parameters)
+    assert params == [*OPTION_NAMES, "configuration", "secrets"]
+    assert set(OPTION_NAMES) == control.ARGUMENTS
+    control.validate_control(
+        {"name": "traffic", "provider": {"type": "python", "arguments": {"failure_pause": 0.1}}}
+    )
+
+
+def test_experiments_naming_the_first_module_path_still_find_every_activity() -> None:
+    for name in ("start_traffic", "stop_traffic", "traffic_failures", "traffic_summary"):
+        assert callable(getattr(old_path, name))
+
+
+def test_the_control_checks_the_target_before_sending_any_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A Kubernetes target with a serve URL but no kubeconfig: the URL alone would let the
+    # traffic start, and every later probe would fail.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing-kubeconfig"))
+    for name in ("KUBERNETES_HOST", "CHAOSTOOLKIT_IN_POD", "KUBERNETES_SERVICE_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(registry, "_engine", None)
+    log = tmp_path / "traffic.jsonl"
+    configuration = {"raysvc_target": "kubernetes", "serve_url": "http://127.0.0.1:9"}
+    with pytest.raises(InterruptExecution, match="kubernetes target cannot be used"):
+        control.before_experiment_control({}, configuration=configuration, log_path=str(log))
+    assert registry.last_engine() is None and not log.exists()
