@@ -36,6 +36,7 @@ from types import FrameType
 from chaosraysvc.errors import SandboxError, ServeApiError
 from chaosraysvc.sandbox import agentport, podspec, procs, state
 from chaosraysvc.sandbox.netcheck import free_port, port_open, reserve
+from chaosraysvc.sandbox.serve_config import APP_NAME
 from chaosraysvc.sandbox.service import ServeService
 from chaosraysvc.sandbox.spec import SandboxSpec
 from chaosraysvc.serve import rest
@@ -286,8 +287,6 @@ class Supervisor:
             details = rest.get_serve_details(url, timeout=2.0)
         except ServeApiError:
             return
-        from chaosraysvc.sandbox.serve_config import APP_NAME
-
         if APP_NAME in rest.application_statuses(details):
             self.app_missing_since = 0.0
             self.gcs_data_lost = False
@@ -306,7 +305,7 @@ class Supervisor:
         self.state.app_deployed_at = time.time()
         self.gcs_data_lost = False
         self.app_missing_since = 0.0
-        self.event("ServeConfigApplied", head.name, "fruit_app config applied")
+        self.event("ServeConfigApplied", head.name, f"{APP_NAME} config applied")
 
     def serve_config(self) -> dict[str, object]:
         from chaosraysvc.sandbox.serve_config import serve_config
