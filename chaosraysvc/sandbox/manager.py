@@ -96,6 +96,10 @@ class Sandbox:
                 f"the sandbox is not up (no state in {self.state_dir}): "
                 "run `chaosraysvc sandbox up` first"
             )
+        if current.status == "down":
+            raise SandboxError(
+                f"the sandbox in {self.state_dir} is down: run `chaosraysvc sandbox up` first"
+            )
         if current.status not in ("up", "starting") or not current.supervisor_alive():
             raise SandboxError(
                 f"the sandbox in {self.state_dir} is {current.status} and its supervisor is not "

@@ -44,3 +44,24 @@ def test_the_control_checks_the_target_before_sending_any_request(
     with pytest.raises(InterruptExecution, match="kubernetes target cannot be used"):
         control.before_experiment_control({}, configuration=configuration, log_path=str(log))
     assert registry.last_engine() is None and not log.exists()
+
+
+def test_a_sandbox_that_was_brought_down_is_reported_as_down_with_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chaosraysvc.sandbox.spec import SandboxSpec
+    from chaosraysvc.sandbox.state import SandboxState
+
+    state_dir = tmp_path / "sandbox"  # what `chaosraysvc sandbox down` leaves behind
+    SandboxSpec(state_dir=state_dir).save()
+    SandboxState(
+        "down", supervisor_pid=0, supervisor_ticks=0, sandbox_id="s", cluster_name="c"
+    ).save(state_dir)
+    monkeypatch.setattr(registry, "_engine", None)
+    log = tmp_path / "traffic.jsonl"
+    configuration = {"raysvc_target": "sandbox", "sandbox_state_dir": str(state_dir)}
+    with pytest.raises(InterruptExecution) as err:
+        control.before_experiment_control({}, configuration=configuration, log_path=str(log))
+    assert "is down: run `chaosraysvc sandbox up`" in str(err.value)
+    assert "sandbox down" not in str(err.value)
+    assert registry.last_engine() is None and not log.exists()
