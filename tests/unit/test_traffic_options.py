@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ from chaoslib.exceptions import InterruptExecution
 from chaosraysvc.activities import traffic as old_path
 from chaosraysvc.activities import traffic_actions
 from chaosraysvc.controls import traffic as control
-from chaosraysvc.traffic import registry
+from chaosraysvc.traffic import build_settings, registry
+from chaosraysvc.traffic.log import HEADER_FIELDS, run_header, run_line
 from chaosraysvc.traffic.settings import OPTION_NAMES
 
 
@@ -22,6 +24,16 @@ def test_the_action_and_the_control_take_the_same_knobs_failure_pause_included()
     control.validate_control(
         {"name": "traffic", "provider": {"type": "python", "arguments": {"failure_pause": 0.1}}}
     )
+
+
+def test_the_journal_and_the_log_header_describe_the_traffic_alike(tmp_path: Path) -> None:
+    settings = build_settings(
+        endpoints=["head=http://127.0.0.1:8001"], log_path=str(tmp_path / "t")
+    )
+    described = settings.describe()
+    header = json.loads(run_line(run_header(1.0, described)))
+    assert described["endpoint_urls"] == header["endpoint_urls"] == ["http://127.0.0.1:8001"]
+    assert {k: header[k] for k in HEADER_FIELDS} == {k: described[k] for k in HEADER_FIELDS}
 
 
 def test_experiments_naming_the_first_module_path_still_find_every_activity() -> None:
