@@ -17,11 +17,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chaosraysvc.config import setting
 from chaosraysvc.errors import ConfigurationError
-from chaosraysvc.targets import Target, resolve_target
 from chaosraysvc.traffic.settings import (
     SERVE_ENDPOINTS,
     TrafficOptions,
@@ -29,6 +28,9 @@ from chaosraysvc.traffic.settings import (
     endpoint,
     parse_options,
 )
+
+if TYPE_CHECKING:
+    from chaosraysvc.targets import Target
 
 __all__ = ["build_settings", "journal_path", "resolve_log_path", "resolve_settings"]
 
@@ -109,6 +111,9 @@ def resolve_settings(
     """
     endpoints = options.endpoints
     if not isinstance(endpoints, tuple) or not endpoints:
+        # imported here: code that only reads traffic logs (reports) needs no target
+        from chaosraysvc.targets import resolve_target
+
         target = resolve_target(configuration, secrets)
         check_target(target)
         if endpoints == SERVE_ENDPOINTS:
