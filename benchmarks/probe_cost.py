@@ -10,9 +10,8 @@ Role of deploy/role.yaml enforced, every call recorded), seeded with the KubeRay
 sample, and reaches it through the official client and a kubeconfig, as the tests do.
 Then, for each of
 
-- the target methods `pods()`, `serve_endpoints()`, `gcs_fault_tolerance()`,
-  `redis_storage_persistent()` on one `KubernetesTarget` (its API client kept between
-  calls, as within one activity);
+- the target methods `pods()`, `serve_endpoints()`, `gcs_fault_tolerance()` on one
+  `KubernetesTarget` (its API client kept between calls, as within one activity);
 - the probes `serve_endpoint_count`, `head_pod_ready`, `gcs_fault_tolerance_enabled`,
   `redis_storage_persistent` called with `{"raysvc_target": "kubernetes", ...}` (each
   call resolves its target and builds a new API client from the kubeconfig, as under
@@ -111,9 +110,9 @@ CASES: list[tuple[str, str, Callable[[], Callable[[], Any]]]] = [
         _method(lambda t: t.gcs_fault_tolerance().enabled),
     ),
     (
-        "target.redis_storage_persistent()",
+        "target.gcs_fault_tolerance().persistent",
         "target method",
-        _method(lambda t: t.redis_storage_persistent()),
+        _method(lambda t: t.gcs_fault_tolerance().persistent),
     ),
     ("probe serve_endpoint_count", "probe", _probe(serve_endpoint_count)),
     ("probe head_pod_ready", "probe", _probe(head_pod_ready)),

@@ -84,17 +84,9 @@ def serve_proxies_healthy(configuration: Configuration = None, secrets: Secrets 
 
 
 def _pod_names(target: Target, ray_nodes: list[nodes.RayNode]) -> dict[str, str]:
-    """Map Ray node ids to pod names (by the target's own mapping, else by IP)."""
-    mapper = getattr(target, "pod_for_node", None)
-    pods = target.pods()
-    names: dict[str, str] = {}
-    for node in ray_nodes:
-        name = mapper(node) if mapper is not None else ""
-        if not name:
-            same_ip = [p for p in pods if p.address == node.ip and p.role != "redis"]
-            name = same_ip[0].name if len(same_ip) == 1 else node.node_id[:12]
-        names[node.node_id] = name
-    return names
+    """Map Ray node ids to pod names (the target's mapping; the node id's prefix when unknown)."""
+    known = target.pod_names(ray_nodes)
+    return {n.node_id: known.get(n.node_id) or n.node_id[:12] for n in ray_nodes}
 
 
 def serve_replica_placement(

@@ -1,8 +1,8 @@
 """Preflight HA checks of a RayService: `chaosraysvc doctor` and the probe `ha_risks`.
 
-`facts` describes what the rules need (`HaFacts`), `kube_facts` and `sandbox_facts` gather
-it from a target, `live` adds the dashboard's replica placement, `rules` turns facts into
-`Risk`s, and `cli` prints them. `diagnose(settings)` runs the whole chain.
+`chaosraysvc.model.ha.HaFacts` is what the rules need; each target gathers it
+(`Target.ha_facts`), `rules` turns facts into `Risk`s, and `cli` prints them.
+`diagnose(settings)` runs the whole chain.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from chaosraysvc.config import Settings
-from chaosraysvc.doctor.facts import HaFacts
 from chaosraysvc.doctor.rules import Risk, evaluate
+from chaosraysvc.model.ha import HaFacts
+from chaosraysvc.targets import resolve_target
 
 __all__ = ["Diagnosis", "diagnose", "gather_facts"]
 
@@ -31,21 +32,14 @@ def gather_facts(
 ) -> HaFacts:
     """Return the HA facts of the target `settings` name (a sandbox or a RayService).
 
-    Raises a `ChaosRaySvcError` saying what to do when the target cannot be read.
+    A stopped sandbox is inspected too (its spec alone). Raises a `ChaosRaySvcError` saying
+    what to do when the target cannot be read.
     """
-    if settings.target == "kubernetes":
-        from chaosraysvc.doctor.kube_facts import gather_kubernetes_facts
-        from chaosraysvc.kube.client import KubeApi
-        from chaosraysvc.targets.kubernetes import KubernetesTarget
-
-        api = KubeApi.from_secrets(secrets)
-        try:
-            return gather_kubernetes_facts(KubernetesTarget(settings, api=api), live=live)
-        finally:
-            api.close()
-    from chaosraysvc.doctor.sandbox_facts import gather_sandbox_facts
-
-    return gather_sandbox_facts(settings, live=live)
+    target = resolve_target(secrets=secrets, settings=settings, running=False)
+    try:
+        return target.ha_facts(live=live)
+    finally:
+        target.close()
 
 
 def diagnose(

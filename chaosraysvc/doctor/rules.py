@@ -28,7 +28,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from chaosraysvc.doctor.facts import (
+from chaosraysvc.errors import ConfigurationError
+from chaosraysvc.model.ha import (
     QUEUE_LENGTH_CACHE_DEFAULT_S,
     QUEUE_LENGTH_CACHE_ENV,
     RAY_RECONNECT_DEFAULT_S,
@@ -36,7 +37,6 @@ from chaosraysvc.doctor.facts import (
     DeploymentFacts,
     HaFacts,
 )
-from chaosraysvc.errors import ConfigurationError
 
 __all__ = [
     "RISK_IDS",

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaosraysvc.errors import RecoveryTimeoutError, ServeApiError
+from chaosraysvc.model import Pod
 from chaosraysvc.serve import rest
-from chaosraysvc.targets.base import Pod, Target, ready_endpoint_count
+from chaosraysvc.targets.base import Target, ready_endpoint_count
 
 logger = logging.getLogger("chaostoolkit")
 POLL_S = 0.5

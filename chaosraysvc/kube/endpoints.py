@@ -15,7 +15,7 @@ from kubernetes import client
 
 from chaosraysvc.errors import NotFoundError
 from chaosraysvc.kube.client import KubeApi
-from chaosraysvc.targets.base import Endpoint, Role
+from chaosraysvc.model import Endpoint, Role
 
 __all__ = [
     "SERVE_PORT_NAME",

@@ -6,19 +6,20 @@ KubeRay labels every pod of a RayCluster with `ray.io/cluster=<cluster>` and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from kubernetes import client
 
-from chaosraysvc.targets.base import Pod, Role
+from chaosraysvc.model import Pod, Role
 
 __all__ = [
     "CLUSTER_LABEL",
     "NODE_TYPE_LABEL",
     "cluster_selector",
     "label_selector",
+    "names_by_ip",
     "role_of",
     "to_pod",
 ]
@@ -81,3 +82,13 @@ def to_pod(pod: client.V1Pod, role: Role) -> Pod:
         labels=dict(meta.labels or {}),
         address=str(status.pod_ip or ""),
     )
+
+
+def names_by_ip(pods: Iterable[client.V1Pod]) -> dict[str, str]:
+    """Return the name of the pod at each pod IP, for IPs only one of `pods` has."""
+    seen: dict[str, list[str]] = {}
+    for pod in pods:
+        ip = str((pod.status and pod.status.pod_ip) or "")
+        if ip:
+            seen.setdefault(ip, []).append(str((pod.metadata and pod.metadata.name) or ""))
+    return {ip: names[0] for ip, names in seen.items() if len(names) == 1}

@@ -1,4 +1,9 @@
-"""Resolve the target an activity acts on from its configuration."""
+"""Resolve the target an activity, the doctor or the traffic acts on: targets are built here only.
+
+- `base`: the `Target` protocol every target implements.
+- `sandbox` (+ `sandbox_ha`): the local sandbox, and its HA facts.
+- `kubernetes` (+ `kubernetes_ha`): a RayService through the Kubernetes API, and its HA facts.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +11,22 @@ from collections.abc import Mapping
 from typing import Any
 
 from chaosraysvc.config import Settings, settings_from
-from chaosraysvc.targets.base import Endpoint, GcsFaultTolerance, Pod, Target
+from chaosraysvc.targets.base import Target
 
-__all__ = ["Endpoint", "GcsFaultTolerance", "Pod", "Target", "resolve_target"]
+__all__ = ["Target", "resolve_target"]
 
 
 def resolve_target(
     configuration: Mapping[str, Any] | None = None,
     secrets: Mapping[str, Any] | None = None,
     settings: Settings | None = None,
+    running: bool = True,
 ) -> Target:
     """Return the target named by `configuration` (sandbox by default).
 
-    Raises a `ChaosRaySvcError` subclass saying what to do when it cannot be used.
+    `running=False` accepts a stopped sandbox, for inspection (the doctor). Nothing is read
+    from Kubernetes yet: call `validate()` to check the RayService exists. Raises a
+    `ChaosRaySvcError` subclass saying what to do when the target cannot be used.
     """
     settings = settings or settings_from(configuration)
     if settings.target == "kubernetes":
@@ -27,4 +35,4 @@ def resolve_target(
         return KubernetesTarget(settings, secrets)
     from chaosraysvc.targets.sandbox import SandboxTarget
 
-    return SandboxTarget(settings)
+    return SandboxTarget(settings, running=running)

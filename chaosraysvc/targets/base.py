@@ -1,60 +1,38 @@
 """The interface every target implements: the sandbox and a Kubernetes cluster.
 
-A target answers questions about one RayService's *pods* (head, workers, Redis),
-its serve *endpoints* (the ready addresses behind the serve Service), its GCS
-fault-tolerance set-up, and where its Serve and dashboard URLs are; and it deletes
-pods. Everything about Serve itself (applications, proxies, replicas) is read from
-the dashboard's REST API by `chaosraysvc.serve`, the same way for both targets.
+A target answers questions about one RayService's *pods* (head, workers, Redis), its
+serve *endpoints* (the ready addresses behind the serve Service), its GCS fault-tolerance
+set-up, its HA facts (for the doctor), which pod each Ray node runs in, and where its Serve
+and dashboard URLs are; and it deletes pods. Everything about Serve itself (applications,
+proxies, replicas) is read from the dashboard's REST API by `chaosraysvc.serve`, the same
+way for both targets. Targets are built in one place: `chaosraysvc.targets.resolve_target`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from collections.abc import Sequence
+from typing import Any, Protocol
 
-Role = Literal["head", "worker", "redis"]
+from chaosraysvc.model import Endpoint, GcsFaultTolerance, Pod, Role
+from chaosraysvc.model.ha import HaFacts
+from chaosraysvc.serve.nodes import RayNode
 
-
-@dataclass(frozen=True)
-class Pod:
-    """A pod of the RayService (or a sandbox process group standing for one)."""
-
-    name: str
-    role: Role
-    phase: str  # Pending | Running | Terminating | Succeeded | Failed
-    ready: bool
-    uid: str
-    created_at: float  # epoch seconds
-    restarts: int = 0
-    labels: dict[str, str] = field(default_factory=dict)
-    address: str = ""  # pod IP (kubernetes) or host (sandbox)
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """One address behind the serve Service, with its readiness."""
-
-    pod_name: str
-    url: str  # e.g. http://10.1.2.3:8000 or http://127.0.0.1:41234
-    ready: bool
-    role: Role = "worker"
-
-
-@dataclass(frozen=True)
-class GcsFaultTolerance:
-    """How the cluster's GCS survives a head loss."""
-
-    enabled: bool
-    backend: Literal["redis", "embedded", "none"]
-    redis_address: str = ""
-    persistent: bool | None = None  # Redis keeps data across a pod deletion (None: unknown)
-    source: str = ""  # which field, annotation or env var told us
+__all__ = ["Target", "pods_of_role", "ready_endpoint_count"]
 
 
 class Target(Protocol):
-    """What probes and actions need from a target."""
+    """What probes, actions and the doctor need from a target."""
 
     kind: str  # "sandbox" | "kubernetes"
+
+    def validate(self) -> None:
+        """Check, cheaply, that the RayService exists and can be reached.
+
+        Raises `NotFoundError` naming the RayService and namespace that were not found,
+        `ConfigurationError` when the target cannot be configured (no kubeconfig), or
+        `TargetNotReadyError` when it is not running.
+        """
+        ...
 
     def describe(self) -> dict[str, Any]:
         """Return what is targeted, for journals and reports (never secrets)."""
@@ -72,6 +50,14 @@ class Target(Protocol):
         """Return the cluster's GCS fault-tolerance set-up."""
         ...
 
+    def pod_names(self, nodes: Sequence[RayNode]) -> dict[str, str]:
+        """Return the pod each Ray node runs in, by node id ("" when it cannot be told)."""
+        ...
+
+    def ha_facts(self, live: bool = True) -> HaFacts:
+        """Return what the doctor's rules need; `live` adds the dashboard's placement."""
+        ...
+
     def delete_pod(self, pod: Pod, grace_period: int = 0, dry_run: bool = False) -> None:
         """Delete `pod` (refusing pods that are not the RayService's own)."""
         ...
@@ -82,6 +68,10 @@ class Target(Protocol):
 
     def dashboard_url(self) -> str:
         """Return the base URL of the Ray dashboard (no trailing slash)."""
+        ...
+
+    def close(self) -> None:
+        """Release what the target holds (API connections)."""
         ...
 
 

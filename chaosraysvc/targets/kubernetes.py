@@ -19,7 +19,7 @@ Service's endpoints. Only those pods may be deleted.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kubernetes import client
@@ -29,14 +29,17 @@ from chaosraysvc.errors import ChaosRaySvcError, ConfigurationError, RefusedErro
 from chaosraysvc.kube import urls
 from chaosraysvc.kube.client import DEFAULT_REQUEST_TIMEOUT, KubeApi
 from chaosraysvc.kube.endpoints import read_serve_endpoints, serve_service_name
-from chaosraysvc.kube.pods import cluster_selector, role_of, to_pod
+from chaosraysvc.kube.pods import cluster_selector, names_by_ip, role_of, to_pod
 from chaosraysvc.kube.rayservice import GcsFtConfig, active_cluster_name, gcs_ft_config
 from chaosraysvc.kube.redis import (
     embedded_storage_persistent,
     find_redis_pods,
     storage_persistent,
 )
-from chaosraysvc.targets.base import Endpoint, GcsFaultTolerance, Pod, Role
+from chaosraysvc.model import Endpoint, GcsFaultTolerance, Pod, Role
+from chaosraysvc.model.ha import HaFacts
+from chaosraysvc.serve.nodes import RayNode
+from chaosraysvc.targets.kubernetes_ha import gather_kubernetes_facts
 
 __all__ = ["KubernetesTarget"]
 
@@ -67,6 +70,7 @@ class KubernetesTarget:
         self._secrets = dict(secrets or {})
         self._request_timeout = request_timeout
         self._api = api
+        self._prefetched: dict[str, Any] | None = None
 
     @property
     def api(self) -> KubeApi:
@@ -83,15 +87,29 @@ class KubernetesTarget:
     def namespace(self) -> str:
         return self.settings.rayservice_namespace
 
+    def close(self) -> None:
+        """Release the API client's connections (a later call opens new ones)."""
+        if self._api is not None:
+            self._api.close()
+            self._api = None
+
     # -- what is targeted --------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Read the RayService once: the kubeconfig loads and the RayService exists.
+
+        Raises `ConfigurationError` (no usable kubeconfig), `NotFoundError` naming the
+        RayService and namespace, or `KubernetesApiError`. The object read is kept for the
+        next `rayservice()` call only, so validating before a read costs no extra call.
+        """
+        self._prefetched = self.api.get_rayservice(self.namespace, self.name)
 
     def rayservice(self) -> dict[str, Any]:
         """Return the RayService object (raises `NotFoundError` naming name and namespace)."""
+        prefetched, self._prefetched = self._prefetched, None
+        if prefetched is not None:
+            return prefetched
         return self.api.get_rayservice(self.namespace, self.name)
-
-    def active_cluster(self) -> str:
-        """Return the name of the RayService's active RayCluster."""
-        return active_cluster_name(self.rayservice())
 
     def describe(self) -> dict[str, Any]:
         """Return what is targeted; when the API cannot tell, `error` says why (no secrets)."""
@@ -104,7 +122,7 @@ class KubernetesTarget:
         }
         try:
             info["api"] = self.api.host
-            info["cluster"] = self.active_cluster()
+            info["cluster"] = active_cluster_name(self.rayservice())
         except ChaosRaySvcError as exc:
             info["error"] = str(exc)
         return info
@@ -136,8 +154,23 @@ class KubernetesTarget:
         return sorted(pods, key=lambda p: (_ROLE_ORDER[p.role], p.created_at, p.name))
 
     def serve_endpoints(self) -> list[Endpoint]:
-        """Return every endpoint behind `<name>-serve-svc`, ready or not."""
+        """Return every endpoint behind `<name>-serve-svc`, ready or not.
+
+        Reads the RayService first, so a wrong name fails (`NotFoundError`) rather than
+        counting the endpoints of a Service nobody created.
+        """
+        self.rayservice()
         return read_serve_endpoints(self.api, self.namespace, serve_service_name(self.name))
+
+    def pod_names(self, nodes: Sequence[RayNode]) -> dict[str, str]:
+        """Return the pod of each Ray node, matched by pod IP among the head and workers."""
+        cluster = active_cluster_name(self.rayservice())
+        by_ip = names_by_ip(pod for pod, _ in self._ray_pods(cluster))
+        return {n.node_id: by_ip.get(n.ip, "") for n in nodes}
+
+    def ha_facts(self, live: bool = True) -> HaFacts:
+        """Return the RayService's HA facts (spec, live pods, GCS store, live placement)."""
+        return gather_kubernetes_facts(self, live=live)
 
     # -- GCS fault tolerance -----------------------------------------------------------------
 
@@ -166,16 +199,6 @@ class KubernetesTarget:
             persistent=persistent,
             source=ft.source,
         )
-
-    def redis_storage_persistent(self) -> bool | None:
-        """Return whether the Redis pod keeps its data across a deletion.
-
-        True when a lasting volume (PVC, hostPath, network volume) is mounted at Redis' data
-        directory, False when none is (the KubeRay HA sample), None when there is no Redis
-        pod or its data directory cannot be told.
-        """
-        ft = gcs_ft_config(self.rayservice())
-        return _all_persistent(self._redis_pods(ft))
 
     # -- faults ------------------------------------------------------------------------------
 

@@ -1,33 +1,64 @@
-"""The sandbox target: the local RayService HA sandbox seen through the target interface."""
+"""The sandbox target: the local RayService HA sandbox seen through the target interface.
+
+The sandbox runs one RayService, named in its spec (`rayservice-ha` in `default`): a
+configuration naming another one is refused, as a missing RayService is on Kubernetes.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from chaosraysvc.config import Settings
 from chaosraysvc.errors import NotFoundError
+from chaosraysvc.model import Endpoint, GcsFaultTolerance, Pod, Role
+from chaosraysvc.model.ha import HaFacts
 from chaosraysvc.sandbox.manager import Sandbox
-from chaosraysvc.sandbox.netcheck import port_open
 from chaosraysvc.sandbox.status import SandboxStatus
 from chaosraysvc.serve.nodes import RayNode
-from chaosraysvc.targets.base import Endpoint, GcsFaultTolerance, Pod, Role
+from chaosraysvc.targets.sandbox_ha import gather_sandbox_facts
 
 ROLES: tuple[Role, ...] = ("head", "worker", "redis")
 STATUS_TTL_S = 0.2
 
 
 class SandboxTarget:
-    """Probes and faults on a running sandbox (see `chaosraysvc.sandbox`)."""
+    """Probes and faults on a sandbox (see `chaosraysvc.sandbox`).
+
+    Raises `SandboxError` when there is no sandbox in the state directory (or, with
+    `running`, when it is not up) and `NotFoundError` when the configuration names a
+    RayService or namespace other than the sandbox's own. `running=False` is for inspecting
+    a stopped sandbox (the doctor reads its spec alone).
+    """
 
     kind = "sandbox"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, running: bool = True) -> None:
         self.settings = settings
         self.sandbox = Sandbox(settings.sandbox_state_dir)
-        self.sandbox.require_up()
+        if running:
+            self.sandbox.require_up()
         self.spec = self.sandbox.spec()
+        self._check_name()
         self._cached: tuple[float, SandboxStatus] | None = None
+
+    def _check_name(self) -> None:
+        name, namespace = self.settings.rayservice_name, self.settings.rayservice_namespace
+        if (name, namespace) != (self.spec.rayservice_name, self.spec.namespace):
+            raise NotFoundError(
+                f"RayService '{name}' not found in namespace '{namespace}': the sandbox in "
+                f"{self.spec.state_dir} runs RayService '{self.spec.rayservice_name}' in "
+                f"namespace '{self.spec.namespace}'; set rayservice_name / rayservice_namespace "
+                "($RAYSVC_NAME / $RAYSVC_NAMESPACE) to those, or leave them unset"
+            )
+
+    def validate(self) -> None:
+        """Check the sandbox is up (its RayService's name was checked when it was resolved)."""
+        self.sandbox.require_up()
+
+    def close(self) -> None:
+        """Hold nothing to release (each call reads the state directory afresh)."""
 
     def describe(self) -> dict[str, Any]:
         current = self.sandbox.state()
@@ -97,16 +128,15 @@ class SandboxTarget:
     def dashboard_url(self) -> str:
         return self.settings.dashboard_url or f"http://127.0.0.1:{self.spec.dashboard_port}"
 
-    def dashboard_reachable(self) -> bool:
-        return port_open(self.spec.dashboard_port)
-
-    def pod_for_node(self, node: RayNode) -> str:
-        """Return the pod whose raylet listens on `node`'s node-manager port."""
+    def pod_names(self, nodes: Sequence[RayNode]) -> dict[str, str]:
+        """Return the pod of each Ray node: the one whose raylet has its node-manager port."""
         current = self.sandbox.state()
-        for pod in current.pods if current else []:
-            if pod.ports.get("node_manager") == node.node_manager_port:
-                return pod.name
-        return ""
+        by_port = {p.ports.get("node_manager"): p.name for p in current.pods} if current else {}
+        return {n.node_id: by_port.get(n.node_manager_port, "") for n in nodes}
+
+    def ha_facts(self, live: bool = True) -> HaFacts:
+        """Return the sandbox's HA facts (its spec, env and Serve config; live placement)."""
+        return gather_sandbox_facts(self, live=live)
 
 
 def _role(value: str) -> Role:

@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 import pytest
 
-from chaosraysvc.doctor.facts import DeploymentFacts, HaFacts, Placement, WorkerGroupFacts
 from chaosraysvc.doctor.rules import (
     RISK_IDS,
     at_least,
@@ -15,6 +14,7 @@ from chaosraysvc.doctor.rules import (
     severity_rank,
 )
 from chaosraysvc.errors import ConfigurationError
+from chaosraysvc.model.ha import DeploymentFacts, HaFacts, Placement, WorkerGroupFacts
 
 IMAGE = "rayproject/ray:2.52.0"
 HEAD = "svc-head-abcde"

@@ -9,7 +9,7 @@ from chaosraysvc.kube.endpoints import (
     endpoints_from_slices,
     serve_service_name,
 )
-from chaosraysvc.targets.base import Endpoint
+from chaosraysvc.model import Endpoint
 
 
 def _ref(name: str) -> client.V1ObjectReference:

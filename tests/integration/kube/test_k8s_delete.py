@@ -13,7 +13,8 @@ import time
 import pytest
 
 from chaosraysvc.errors import ConfigurationError, RefusedError
-from chaosraysvc.targets.base import Pod, pods_of_role, ready_endpoint_count
+from chaosraysvc.model import Pod
+from chaosraysvc.targets.base import pods_of_role, ready_endpoint_count
 
 from . import seed
 from .conftest import Cluster, StartCluster

@@ -19,9 +19,8 @@ from chaoslib.hypothesis import ensure_hypothesis_tolerance_is_valid, within_tol
 
 from chaosraysvc.activities.doctor_probes import ha_risks
 from chaosraysvc.cli import main
-from chaosraysvc.doctor.facts import HaFacts
-from chaosraysvc.doctor.kube_facts import gather_kubernetes_facts
 from chaosraysvc.doctor.rules import Risk, evaluate
+from chaosraysvc.model.ha import HaFacts
 
 from . import seed, seed_risks
 from .conftest import Cluster, StartCluster
@@ -77,7 +76,7 @@ def dashboard() -> Iterator[Dashboard]:
 
 
 def _facts(cluster: Cluster, dashboard_url: str = "") -> HaFacts:
-    return gather_kubernetes_facts(cluster.target(dashboard_url=dashboard_url))
+    return cluster.target(dashboard_url=dashboard_url).ha_facts()
 
 
 def _risks(cluster: Cluster, dashboard_url: str = "") -> dict[str, Risk]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chaosraysvc.errors import NotFoundError
-from chaosraysvc.targets.base import GcsFaultTolerance
+from chaosraysvc.model import GcsFaultTolerance
 
 from . import seed
 from .conftest import StartCluster

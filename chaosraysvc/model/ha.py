@@ -1,9 +1,10 @@
 """What the HA rules look at, gathered from a target: `HaFacts`, plain data with its evidence.
 
-Gatherers (`kube_facts`, `sandbox_facts`) fill it from a RayService spec, its live pods and,
-when reachable, the Ray dashboard; `rules` reads nothing else. Every fact carries a string
-saying where it was seen (a field, a label, an env var, a live placement), which the rules
-quote as evidence. Unknown stays unknown (`None`), never a guess.
+Each target's `ha_facts()` fills it (`targets.kubernetes_ha` from a RayService spec and its
+live pods, `targets.sandbox_ha` from the sandbox's spec) and, when reachable, the Ray
+dashboard adds the live placement (`serve.live`); `doctor.rules` reads nothing else. Every
+fact carries a string saying where it was seen (a field, a label, an env var, a live
+placement), which the rules quote as evidence. Unknown stays unknown (`None`), never a guess.
 """
 
 from __future__ import annotations

@@ -12,36 +12,38 @@ fault-tolerance set-up with the Redis pod's data volume, and, when `dashboard_ur
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from kubernetes import client
 
-from chaosraysvc.doctor.facts import (
-    KUBERAY_FT_RECONNECT_S,
-    QUEUE_LENGTH_CACHE_ENV,
-    RAY_RECONNECT_DEFAULT_S,
-    RECONNECT_ENV,
-    DeploymentFacts,
-    HaFacts,
-    WorkerGroupFacts,
-)
-from chaosraysvc.doctor.live import apply_live, read_live
 from chaosraysvc.errors import (
     ConfigurationError,
     NotFoundError,
     ServeApiError,
     TargetNotReadyError,
 )
-from chaosraysvc.kube.pods import cluster_selector, role_of
+from chaosraysvc.kube.pods import cluster_selector, names_by_ip, role_of
 from chaosraysvc.kube.rayservice import active_cluster_name, gcs_ft_config
 from chaosraysvc.kube.redis import data_dir, find_redis_pods, redis_container, volume_keeps_data
+from chaosraysvc.model import GcsFaultTolerance
+from chaosraysvc.model.ha import (
+    KUBERAY_FT_RECONNECT_S,
+    QUEUE_LENGTH_CACHE_ENV,
+    RAY_RECONNECT_DEFAULT_S,
+    RECONNECT_ENV,
+    HaFacts,
+    WorkerGroupFacts,
+)
+from chaosraysvc.serve.deployments import int_value, serve_deployments
+from chaosraysvc.serve.live import apply_live, read_live
 from chaosraysvc.serve.nodes import RayNode
-from chaosraysvc.targets.base import GcsFaultTolerance
-from chaosraysvc.targets.kubernetes import KubernetesTarget
 
-__all__ = ["gather_kubernetes_facts", "serve_deployments"]
+if TYPE_CHECKING:
+    from chaosraysvc.targets.kubernetes import KubernetesTarget
+
+__all__ = ["gather_kubernetes_facts"]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -59,58 +61,6 @@ def _dig(obj: Any, *keys: str | int) -> Any:
             return None
         obj = obj[key] if isinstance(key, int) else obj.get(key)
     return obj
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
-
-
-# -- Serve config ------------------------------------------------------------------------------
-
-
-def serve_deployments(
-    config: Mapping[str, Any], source: str
-) -> tuple[str, list[DeploymentFacts], list[str]]:
-    """Return (proxy_location, deployments, notes) declared by a Serve config document."""
-    notes: list[str] = []
-    proxy_location = str(config.get("proxy_location") or "EveryNode")
-    found: list[DeploymentFacts] = []
-    for app_index, app in enumerate(config.get("applications") or []):
-        if not isinstance(app, Mapping):
-            continue
-        app_name = str(app.get("name") or f"app{app_index}")
-        for dep in app.get("deployments") or []:
-            if not isinstance(dep, Mapping) or not dep.get("name"):
-                continue
-            name = str(dep["name"])
-            where = f"{source} applications[{app_name}].deployments[{name}]"
-            facts = DeploymentFacts(
-                app=app_name,
-                name=name,
-                max_replicas_per_node=_int(dep.get("max_replicas_per_node")),
-                source=where,
-            )
-            auto = dep.get("autoscaling_config")
-            raw = dep.get("num_replicas")
-            if isinstance(auto, Mapping) or raw == "auto":
-                facts.autoscaling = True
-                auto_conf: Mapping[str, Any] = auto if isinstance(auto, Mapping) else {}
-                facts.min_replicas = _int(auto_conf.get("min_replicas", 1))
-            elif raw is None:
-                notes.append(
-                    f"{where} sets no num_replicas: the code's @serve.deployment default "
-                    "applies (1 unless set there); read the dashboard to know it"
-                )
-            else:
-                facts.num_replicas = _int(raw)
-            found.append(facts)
-    return proxy_location, found, notes
 
 
 def _serve_config(spec: Mapping[str, Any]) -> tuple[Mapping[str, Any] | None, str]:
@@ -307,13 +257,13 @@ def gather_kubernetes_facts(target: KubernetesTarget, live: bool = True) -> HaFa
         where = f"worker group '{name}'"
         value = next((v for p in members if (v := _pod_env(p, QUEUE_LENGTH_CACHE_ENV))), None)
         queue[where] = value or _template_env(container, QUEUE_LENGTH_CACHE_ENV) or ""
-        replicas = _int(group.get("replicas"))
-        min_replicas = _int(group.get("minReplicas"))
+        replicas = int_value(group.get("replicas"))
+        min_replicas = int_value(group.get("minReplicas"))
         group_facts = WorkerGroupFacts(
             name=name,
             replicas=replicas if replicas is not None else min_replicas,
             min_replicas=min_replicas,
-            max_replicas=_int(group.get("maxReplicas")),
+            max_replicas=int_value(group.get("maxReplicas")),
             live_pods=sum(1 for p in members if _live(p)) if pods_read else None,
             image=str(container.get("image") or ""),
         )
@@ -385,12 +335,12 @@ def _read_dashboard(target: KubernetesTarget, pods: list[client.V1Pod], facts: H
             "--dashboard-url http://127.0.0.1:8265)"
         )
         return
-    by_ip = {str(p.status.pod_ip): _pod_name(p) for p in pods if p.status and p.status.pod_ip}
+    by_ip = names_by_ip(pods)
 
-    def pod_name(node: RayNode) -> str:
-        return by_ip.get(node.ip, "")
+    def pod_names(nodes: Sequence[RayNode]) -> dict[str, str]:
+        return {n.node_id: by_ip.get(n.ip, "") for n in nodes}
 
     try:
-        apply_live(facts, read_live(url, pod_name))
+        apply_live(facts, read_live(url, pod_names))
     except ServeApiError as exc:
         facts.notes.append(f"live replica placement not inspected: {exc}")

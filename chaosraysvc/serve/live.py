@@ -1,21 +1,21 @@
 """What the Ray dashboard says about Serve right now: replica placement, proxies, deployments.
 
-Used by both gatherers when a dashboard is reachable; `read_live` raises `ServeApiError`
+Used by both targets' `ha_facts()` when a dashboard is reachable; `read_live` raises `ServeApiError`
 otherwise and the gatherers record a note instead of failing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaosraysvc.doctor.facts import DeploymentFacts, HaFacts, Placement
+from chaosraysvc.model.ha import DeploymentFacts, HaFacts, Placement
 from chaosraysvc.serve import nodes, rest
 
 __all__ = ["LiveServe", "apply_live", "read_live"]
 
-PodNamer = Callable[[nodes.RayNode], str]
+PodNamer = Callable[[Sequence[nodes.RayNode]], dict[str, str]]  # a target's `pod_names`
 
 
 @dataclass
@@ -30,15 +30,16 @@ class LiveServe:
     deployments: list[DeploymentFacts] = field(default_factory=list)
 
 
-def read_live(dashboard_url: str, pod_name: PodNamer, timeout: float = 3.0) -> LiveServe:
+def read_live(dashboard_url: str, pod_names: PodNamer, timeout: float = 3.0) -> LiveServe:
     """Return the live Serve state from the dashboard at `dashboard_url`.
 
-    `pod_name` names the pod of a Ray node ("" when unknown: the node id is used).
-    Raises `ServeApiError` when the dashboard cannot be read.
+    `pod_names` names the pod of each Ray node by node id ("" when unknown: the node id is
+    used). Raises `ServeApiError` when the dashboard cannot be read.
     """
     details = rest.get_serve_details(dashboard_url, timeout=timeout)
     ray_nodes = [n for n in nodes.list_nodes(dashboard_url, timeout=timeout) if n.alive]
-    names = {n.node_id: (pod_name(n) or n.node_id[:12]) for n in ray_nodes}
+    pods = pod_names(ray_nodes)
+    names = {n.node_id: (pods.get(n.node_id) or n.node_id[:12]) for n in ray_nodes}
     heads = {n.node_id for n in ray_nodes if n.is_head}
     live = LiveServe(
         source=f"dashboard {dashboard_url}",

@@ -10,22 +10,22 @@ was not read.
 from __future__ import annotations
 
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chaosraysvc.config import Settings
-from chaosraysvc.doctor.facts import (
+from chaosraysvc.errors import ServeApiError
+from chaosraysvc.model.ha import (
     QUEUE_LENGTH_CACHE_ENV,
     RECONNECT_ENV,
     HaFacts,
     WorkerGroupFacts,
 )
-from chaosraysvc.doctor.kube_facts import serve_deployments
-from chaosraysvc.doctor.live import apply_live, read_live
-from chaosraysvc.errors import ServeApiError
 from chaosraysvc.sandbox import podspec
-from chaosraysvc.sandbox.manager import Sandbox
 from chaosraysvc.sandbox.spec import SandboxSpec
-from chaosraysvc.serve.nodes import RayNode
+from chaosraysvc.serve.deployments import serve_deployments
+from chaosraysvc.serve.live import apply_live, read_live
+
+if TYPE_CHECKING:
+    from chaosraysvc.targets.sandbox import SandboxTarget
 
 __all__ = ["gather_sandbox_facts", "sandbox_env"]
 
@@ -53,15 +53,13 @@ def _ray_version() -> str:
         return ""
 
 
-def gather_sandbox_facts(settings: Settings, live: bool = True) -> HaFacts:
-    """Return the HA facts of the sandbox in `settings.sandbox_state_dir`.
+def gather_sandbox_facts(target: SandboxTarget, live: bool = True) -> HaFacts:
+    """Return the HA facts of the sandbox `target` (which may be stopped).
 
-    `live` reads the sandbox's dashboard too (`settings.dashboard_url` or the spec's port);
-    an unreachable one becomes a note. Raises `TargetNotReadyError` (saying what to do) when
-    the directory holds no sandbox spec.
+    `live` reads the sandbox's dashboard too (`dashboard_url` or the spec's port); an
+    unreachable one becomes a note.
     """
-    box = Sandbox(settings.sandbox_state_dir)
-    spec = box.spec()
+    box, spec = target.sandbox, target.spec
     where = str(box.state_dir / SPEC_FILE)
     facts = HaFacts(
         target=f"sandbox {spec.namespace}/{spec.rayservice_name} ({box.state_dir})",
@@ -142,22 +140,13 @@ def gather_sandbox_facts(settings: Settings, live: bool = True) -> HaFacts:
         f"proxy_location: {facts.proxy_location} in {source}: Serve runs a proxy on the head"
     )
     if live:
-        _read_dashboard(box, spec, settings, facts)
+        _read_dashboard(target, facts)
     return facts
 
 
-def _read_dashboard(box: Sandbox, spec: SandboxSpec, settings: Settings, facts: HaFacts) -> None:
-    url = settings.dashboard_url or f"http://127.0.0.1:{spec.dashboard_port}"
-    state = box.state()
-
-    def pod_name(node: RayNode) -> str:
-        for pod in state.pods if state else []:
-            if pod.ports.get("node_manager") == node.node_manager_port:
-                return pod.name
-        return ""
-
+def _read_dashboard(target: SandboxTarget, facts: HaFacts) -> None:
     try:
-        apply_live(facts, read_live(url, pod_name))
+        apply_live(facts, read_live(target.dashboard_url(), target.pod_names))
     except ServeApiError as exc:
-        up = "" if box.is_up() else " (the sandbox is not up: `chaosraysvc sandbox up`)"
+        up = "" if target.sandbox.is_up() else " (the sandbox is not up: `chaosraysvc sandbox up`)"
         facts.notes.append(f"live replica placement not inspected{up}: {exc}")

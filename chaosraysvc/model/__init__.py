@@ -1,0 +1,51 @@
+"""The domain types every layer shares: a RayService's pods, its serve endpoints, its GCS set-up.
+
+Plain frozen data with no I/O, imported by everything above (`kube`, `sandbox`, `serve`,
+`targets`, `doctor`, `faults`, `activities`) and importing nothing of chaosraysvc. The HA
+facts the doctor's rules read are in `chaosraysvc.model.ha`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = ["Endpoint", "GcsFaultTolerance", "Pod", "Role"]
+
+Role = Literal["head", "worker", "redis"]
+
+
+@dataclass(frozen=True)
+class Pod:
+    """A pod of the RayService (or a sandbox process group standing for one)."""
+
+    name: str
+    role: Role
+    phase: str  # Pending | Running | Terminating | Succeeded | Failed
+    ready: bool
+    uid: str
+    created_at: float  # epoch seconds
+    restarts: int = 0
+    labels: dict[str, str] = field(default_factory=dict)
+    address: str = ""  # pod IP (kubernetes) or host (sandbox)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One address behind the serve Service, with its readiness."""
+
+    pod_name: str
+    url: str  # e.g. http://10.1.2.3:8000 or http://127.0.0.1:41234
+    ready: bool
+    role: Role = "worker"
+
+
+@dataclass(frozen=True)
+class GcsFaultTolerance:
+    """How the cluster's GCS survives a head loss."""
+
+    enabled: bool
+    backend: Literal["redis", "embedded", "none"]
+    redis_address: str = ""
+    persistent: bool | None = None  # Redis keeps data across a pod deletion (None: unknown)
+    source: str = ""  # which field, annotation or env var told us
