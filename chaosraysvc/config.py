@@ -41,6 +41,17 @@ def default_sandbox_dir() -> Path:
     return Path(base) / "chaosraysvc" / "sandbox"
 
 
+def resolve_sandbox_dir(explicit: str | os.PathLike[str] = "") -> Path:
+    """Return the sandbox state directory every command and activity uses.
+
+    One rule: `explicit` (a `--state-dir` option or the configuration's
+    `sandbox_state_dir`) when set, else `$RAYSVC_SANDBOX_DIR`, else `default_sandbox_dir()`.
+    """
+    chosen = str(explicit).strip() if explicit else ""
+    chosen = chosen or os.environ.get("RAYSVC_SANDBOX_DIR", "").strip()
+    return Path(chosen).expanduser() if chosen else default_sandbox_dir()
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where activities act: the target kind and how to find the RayService."""
@@ -91,12 +102,11 @@ def settings_from(configuration: Mapping[str, Any] | None) -> Settings:
             "rayservice_name and rayservice_namespace must not be empty "
             "(configuration or $RAYSVC_NAME / $RAYSVC_NAMESPACE)"
         )
-    state_dir = setting(conf, "sandbox_state_dir")
     return Settings(
         target=target,
         rayservice_name=name,
         rayservice_namespace=namespace,
-        sandbox_state_dir=Path(state_dir).expanduser() if state_dir else default_sandbox_dir(),
+        sandbox_state_dir=resolve_sandbox_dir(setting(conf, "sandbox_state_dir")),
         serve_url=setting(conf, "serve_url").rstrip("/"),
         dashboard_url=setting(conf, "dashboard_url").rstrip("/"),
         redis_label_selector=setting(conf, "redis_label_selector"),

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from chaosraysvc.config import default_sandbox_dir
+from chaosraysvc.config import default_sandbox_dir, resolve_sandbox_dir
 from chaosraysvc.sandbox.manager import Sandbox
 from chaosraysvc.sandbox.spec import SandboxSpec
 from chaosraysvc.sandbox.status import SandboxStatus
@@ -18,7 +18,8 @@ def _say(message: str) -> None:
 
 
 def _state_dir(args: argparse.Namespace) -> Path:
-    return Path(args.state_dir) if args.state_dir else default_sandbox_dir()
+    """--state-dir, else $RAYSVC_SANDBOX_DIR, else the default: the rule of every command."""
+    return resolve_sandbox_dir(args.state_dir)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
