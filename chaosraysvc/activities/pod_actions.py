@@ -21,13 +21,45 @@ import time
 from typing import Any
 
 from chaosraysvc.activities.common import Configuration, Secrets, activity_errors, target_for
-from chaosraysvc.errors import ConfigurationError, NotFoundError, RefusedError
+from chaosraysvc.errors import (
+    ChaosRaySvcError,
+    ConfigurationError,
+    NotFoundError,
+    RefusedError,
+)
 from chaosraysvc.faults import recovery
-from chaosraysvc.targets.base import Pod, Target, pods_of_role
+from chaosraysvc.model import Pod
+from chaosraysvc.targets.base import Target, pods_of_role
 from chaosraysvc.traffic.registry import mark
 
 __all__ = ["delete_head_pod", "delete_redis_pod", "delete_worker_pod", "wait_for_recovery"]
 logger = logging.getLogger("chaostoolkit")
+
+
+def setup_facts(target: Target) -> dict[str, Any]:
+    """Return the set-up facts the traffic attribution needs, for the `fault` mark.
+
+    `serve_endpoints` (pod names) and `head_in_serve_svc`, `gcs_storage_persistent` (when
+    known): whether a failure may be blamed on the doctor's `head-in-serve-svc` or
+    `gcs-storage-ephemeral` risk (`chaosraysvc.traffic.attribution`). A fact that cannot be
+    read is left out, with a warning.
+    """
+    facts: dict[str, Any] = {}
+    try:
+        endpoints = target.serve_endpoints()
+    except ChaosRaySvcError as exc:
+        logger.warning("Serve endpoints unknown before the fault: %s", exc)
+    else:
+        facts["serve_endpoints"] = sorted(e.pod_name for e in endpoints)
+        facts["head_in_serve_svc"] = any(e.role == "head" for e in endpoints)
+    try:
+        persistent = target.gcs_fault_tolerance().persistent
+    except ChaosRaySvcError as exc:
+        logger.warning("GCS storage unknown before the fault: %s", exc)
+    else:
+        if persistent is not None:
+            facts["gcs_storage_persistent"] = persistent
+    return facts
 
 
 def _delete(
@@ -51,8 +83,9 @@ def _delete(
         ", dry run" if dry_run else "",
     )
     if not dry_run:
+        facts = setup_facts(target)
         # The fault starts when the deletion is requested (Kubernetes' deletionTimestamp).
-        mark("fault", pod=pod.name, role=pod.role, action=f"delete_{pod.role}_pod")
+        mark("fault", pod=pod.name, role=pod.role, action=f"delete_{pod.role}_pod", **facts)
     deleted_at = time.time()
     try:
         target.delete_pod(pod, grace_period=grace_period, dry_run=dry_run)

@@ -20,29 +20,85 @@ Patterns, from what the shared notes and our sandbox runs observed during faults
   through the head's proxy fail meanwhile. Linked to `head-in-serve-svc`.
 - `brownout-without-errors`: no failure, but throughput fell below the brownout ratio of the
   baseline while the fault lasted.
+
+A cause names a doctor risk only when the run's set-up is known to have it; otherwise its
+`risk` is None (and, when the set-up is unknown, the evidence says which risk it would be).
+What the set-up has is taken from, first, `risks` (the doctor's risk ids for the target,
+e.g. read at summary time), then the facts the delete actions record in the `fault` mark's
+detail just before the deletion:
+
+    {"pod": "head-0", "role": "head", "serve_endpoints": ["worker-1", "worker-2"],
+     "head_in_serve_svc": false, "gcs_storage_persistent": true}
+
+`head_in_serve_svc` decides `head-in-serve-svc`, `gcs_storage_persistent` (false)
+`gcs-storage-ephemeral`. With the head known to be out of the serve Service, failures
+right after a head deletion cannot be on its proxy: they are named
+`in-flight-at-head-deletion` (requests in flight on a worker proxy, lost when the head
+went away), without a risk.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from chaosraysvc.traffic.log import TrafficLog
 
 DISCONNECTS = {"connect_refused", "connect_error", "disconnected"}
 NEAR_FAULT_S = 1.0
+HEAD_IN_SVC = "head-in-serve-svc"
+EPHEMERAL = "gcs-storage-ephemeral"
+# The doctor risk each recorded set-up fact decides, and the value that means "present".
+FACTS = {HEAD_IN_SVC: ("head_in_serve_svc", True), EPHEMERAL: ("gcs_storage_persistent", False)}
 
 
 def _mark(log: TrafficLog, event: str) -> dict[str, Any] | None:
     return next((m for m in log.marks if m["event"] == event), None)
 
 
-def likely_causes(log: TrafficLog, summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """Return the known patterns the log matches, each with its evidence and linked risk."""
+def setup_risks(detail: dict[str, Any], risks: Iterable[str] | None = None) -> dict[str, bool]:
+    """Return, for each risk the set-up is known to have (True) or not (False), its id.
+
+    `risks`, when given, is the doctor's complete list for the target and decides every
+    risk in `FACTS`; otherwise the `fault` mark's recorded facts (`detail`) decide those
+    they cover. A risk missing from the result is unknown.
+    """
+    if risks is not None:
+        present = set(risks)
+        return {risk: risk in present for risk in FACTS}
+    known: dict[str, bool] = {}
+    for risk, (fact, when_present) in FACTS.items():
+        value = detail.get(fact)
+        if isinstance(value, bool):
+            known[risk] = value == when_present
+    return known
+
+
+def _risk(risk: str, known: dict[str, bool]) -> str | None:
+    return risk if known.get(risk) else None
+
+
+def _unverified(risk: str, known: dict[str, bool], condition: str) -> str:
+    if risk in known:
+        return ""
+    return f" (the doctor's `{risk}` risk if {condition}; the run did not record its set-up)"
+
+
+def likely_causes(
+    log: TrafficLog, summary: dict[str, Any], risks: Iterable[str] | None = None
+) -> list[dict[str, Any]]:
+    """Return the known patterns the log matches, each with its evidence and linked risk.
+
+    `risks`: the doctor's risk ids for the target, when known; otherwise the set-up facts
+    recorded in the `fault` mark decide which risk a cause may name (none when unknown).
+    """
     fault = _mark(log, "fault")
     if fault is None:
         return []
     detail = fault.get("detail") or {}
     pod, role = str(detail.get("pod", "")), str(detail.get("role", ""))
+    known = setup_risks(detail, risks)
+    head_out = known.get(HEAD_IN_SVC) is False
     failed = [r for r in log.requests if not r["ok"] and r["t"] >= fault["t"] - 0.5]
     causes: list[dict[str, Any]] = []
 
@@ -54,37 +110,64 @@ def likely_causes(log: TrafficLog, summary: dict[str, Any]) -> list[dict[str, An
         and r["t"] - fault["t"] <= NEAR_FAULT_S
         and (r["err"] in DISCONNECTS or str(r["err"]).startswith("http_5"))
     ]
-    if role in ("head", "worker") and (on_pod or near):
+    if role == "head" and head_out and near and not on_pod:
+        causes.append(
+            {
+                "pattern": "in-flight-at-head-deletion",
+                "failures": len(near),
+                "evidence": f"{len(near)} request(s) through the serve Service failed within "
+                f"{NEAR_FAULT_S:.0f} s of the deletion of the head pod {pod}, which is not a "
+                "serve endpoint (its proxy takes no Service traffic): requests in flight on a "
+                "worker proxy, lost when the head went away",
+                "risk": None,
+            }
+        )
+    elif role in ("head", "worker") and (on_pod or near):
         hits = on_pod or near
+        evidence = (
+            f"{len(hits)} failure(s) on the deleted {role} pod {pod}'s proxy"
+            if on_pod
+            else f"{len(hits)} request(s) in flight on, or routed to, the deleted pod {pod} "
+            f"(its proxy or one of its replicas) failed within {NEAR_FAULT_S:.0f} s"
+        )
+        if role == "head":
+            evidence += _unverified(HEAD_IN_SVC, known, "the head is a serve endpoint")
         causes.append(
             {
                 "pattern": "deleted-pod-proxy",
                 "failures": len(hits),
-                "evidence": f"{len(hits)} failure(s) on the deleted {role} pod {pod}'s proxy"
-                if on_pod
-                else f"{len(hits)} request(s) in flight on, or routed to, the deleted pod {pod} "
-                f"(its proxy or one of its replicas) failed within {NEAR_FAULT_S:.0f} s",
-                "risk": "head-in-serve-svc" if role == "head" else None,
+                "evidence": evidence,
+                "risk": _risk(HEAD_IN_SVC, known) if role == "head" else None,
             }
         )
 
     stalls = [r for r in failed if r["err"] == "timeout" and r.get("ep") != pod]
     if role in ("head", "worker") and stalls:
         span = f"{stalls[0]['t'] - fault['t']:.1f}-{stalls[-1]['t'] - fault['t']:.1f} s"
-        why = (
-            "Serve's queue-length cache trusting a route to a replica busy with the dead head "
-            "proxy's request"
-            if role == "head"
-            else "requests routed to the deleted pod's replicas hang until Serve learns they "
-            "are gone (node death detection, queue-length cache)"
+        if role == "worker":
+            why = (
+                "requests routed to the deleted pod's replicas hang until Serve learns they "
+                "are gone (node death detection, queue-length cache)"
+            )
+        elif head_out:
+            why = "the head is not a serve endpoint, so no dead head proxy's request is involved"
+        else:
+            why = (
+                "Serve's queue-length cache trusting a route to a replica busy with the dead "
+                "head proxy's request"
+            )
+        evidence = (
+            f"{len(stalls)} timeout(s) through surviving proxies, {span} after "
+            f"the {role} was deleted ({why})"
         )
+        if role == "head":
+            evidence += _unverified(HEAD_IN_SVC, known, "the head is a serve endpoint")
         causes.append(
             {
                 "pattern": "surviving-proxy-stall",
                 "failures": len(stalls),
-                "evidence": f"{len(stalls)} timeout(s) through surviving proxies, {span} after "
-                f"the {role} was deleted ({why})",
-                "risk": "head-in-serve-svc" if role == "head" else None,
+                "evidence": evidence,
+                "risk": _risk(HEAD_IN_SVC, known) if role == "head" else None,
             }
         )
 
@@ -99,8 +182,9 @@ def likely_causes(log: TrafficLog, summary: dict[str, Any]) -> list[dict[str, An
                     "failures": len(failed),
                     "evidence": f"{len(failed)} failure(s) over "
                     + (f"all {len(endpoints)} endpoints" if endpoints else f"{window:.1f} s")
-                    + f" after the Redis pod {pod} was deleted",
-                    "risk": "gcs-storage-ephemeral",
+                    + f" after the Redis pod {pod} was deleted"
+                    + _unverified(EPHEMERAL, known, "Redis keeps no data across a restart"),
+                    "risk": _risk(EPHEMERAL, known),
                 }
             )
 
@@ -111,9 +195,14 @@ def likely_causes(log: TrafficLog, summary: dict[str, Any]) -> list[dict[str, An
                 "pattern": "head-restart-after-redis-loss",
                 "failures": len(failed),
                 "evidence": f"{len(failed)} failure(s) after the Redis pod {pod} was deleted: "
-                "the GCS exits without Redis and takes the head pod (and its proxy) down "
-                "until it restarts",
-                "risk": "head-in-serve-svc",
+                "the GCS exits without Redis and takes the head pod "
+                + (
+                    "down until it restarts"
+                    if head_out
+                    else "(and its proxy) down until it restarts"
+                )
+                + _unverified(HEAD_IN_SVC, known, "the head is a serve endpoint"),
+                "risk": _risk(HEAD_IN_SVC, known),
             }
         )
 

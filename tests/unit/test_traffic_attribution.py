@@ -1,4 +1,4 @@
-"""Known failure patterns are named, with the doctor risk they come from."""
+"""Known failure patterns are named, with the doctor risk they come from (one the set-up has)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from chaosraysvc.activities.pod_actions import setup_facts
+from chaosraysvc.errors import TargetNotReadyError
+from chaosraysvc.model import Endpoint, GcsFaultTolerance
+from chaosraysvc.traffic.attribution import likely_causes
 from chaosraysvc.traffic.log import read_traffic_log
 from chaosraysvc.traffic.stats import summarize
 
@@ -63,8 +69,12 @@ def causes(path: Path) -> dict[str, dict[str, Any]]:
     return {c["pattern"]: c for c in summarize(read_traffic_log(path))["likely_causes"]}
 
 
-def fault(role: str, pod: str, t: float = 10.0) -> dict[str, Any]:
-    return {"t": T0 + t, "event": "fault", "detail": {"pod": pod, "role": role}}
+def fault(role: str, pod: str, t: float = 10.0, **facts: Any) -> dict[str, Any]:
+    return {"t": T0 + t, "event": "fault", "detail": {"pod": pod, "role": role, **facts}}
+
+
+HEAD_IN = {"head_in_serve_svc": True, "serve_endpoints": ["head-1", "worker-1", "worker-2"]}
+HEAD_OUT = {"head_in_serve_svc": False, "serve_endpoints": ["worker-1", "worker-2"]}
 
 
 def test_failures_on_the_deleted_heads_proxy_point_at_the_head_in_the_service(
@@ -72,7 +82,7 @@ def test_failures_on_the_deleted_heads_proxy_point_at_the_head_in_the_service(
 ) -> None:
     reqs = [ok(t / 10, "head-1") for t in range(100)] + [bad(10.2, "connect_refused", "head-1")]
     reqs += [ok(11 + t / 10, "worker-1") for t in range(50)]
-    found = causes(write_log(tmp_path / "t.jsonl", reqs, [fault("head", "head-1")]))
+    found = causes(write_log(tmp_path / "t.jsonl", reqs, [fault("head", "head-1", **HEAD_IN)]))
     assert found["deleted-pod-proxy"]["risk"] == "head-in-serve-svc"
     assert found["deleted-pod-proxy"]["failures"] == 1
 
@@ -92,7 +102,8 @@ def test_timeouts_on_survivors_after_a_head_kill_are_a_queue_length_stall(
 def test_a_long_outage_after_a_redis_loss_points_at_ephemeral_storage(tmp_path: Path) -> None:
     reqs = [ok(t / 10) for t in range(100)]
     reqs += [bad(30 + t / 10, "http_503") for t in range(40)] + [ok(45.0)]
-    found = causes(write_log(tmp_path / "t.jsonl", reqs, [fault("redis", "redis-1")]))
+    marks = [fault("redis", "redis-1", gcs_storage_persistent=False)]
+    found = causes(write_log(tmp_path / "t.jsonl", reqs, marks))
     assert found["cluster-restart-after-redis-loss"]["risk"] == "gcs-storage-ephemeral"
 
 
@@ -107,3 +118,100 @@ def test_a_500_from_a_replica_lost_mid_request_is_the_deleted_pods_fault(tmp_pat
     found = causes(write_log(tmp_path / "t.jsonl", reqs, [fault("worker", "worker-1")]))
     assert found["deleted-pod-proxy"]["failures"] == 1
     assert found["deleted-pod-proxy"]["risk"] is None
+
+
+def one_drop_after_a_head_kill(path: Path, **facts: Any) -> Path:
+    """The run of issue 10: one `disconnected` 20 ms after the head's deletion, no label."""
+    reqs = [ok(t / 100) for t in range(1000)] + [bad(10.02, "disconnected")]
+    reqs += [ok(10.1 + t / 100) for t in range(1000)]
+    return write_log(path, reqs, [fault("head", "head-1", **facts)])
+
+
+def test_a_head_out_of_the_service_is_never_blamed_for_a_drop(tmp_path: Path) -> None:
+    found = causes(one_drop_after_a_head_kill(tmp_path / "t.jsonl", **HEAD_OUT))
+    assert [c["risk"] for c in found.values()] == [None]
+    assert "deleted-pod-proxy" not in found  # the head's proxy takes no Service traffic
+    assert found["in-flight-at-head-deletion"]["failures"] == 1
+    assert "not a serve endpoint" in found["in-flight-at-head-deletion"]["evidence"]
+
+
+def test_the_same_drop_with_the_head_in_the_service_names_the_risk(tmp_path: Path) -> None:
+    found = causes(one_drop_after_a_head_kill(tmp_path / "t.jsonl", **HEAD_IN))
+    assert found["deleted-pod-proxy"]["risk"] == "head-in-serve-svc"
+
+
+def test_an_unrecorded_set_up_names_no_risk_but_says_which_it_would_be(tmp_path: Path) -> None:
+    found = causes(one_drop_after_a_head_kill(tmp_path / "t.jsonl"))
+    assert found["deleted-pod-proxy"]["risk"] is None
+    assert (
+        "`head-in-serve-svc` risk if the head is a serve endpoint"
+        in (found["deleted-pod-proxy"]["evidence"])
+    )
+
+
+@pytest.mark.parametrize(
+    ("risks", "named"), [([], None), (["head-in-serve-svc"], "head-in-serve-svc")]
+)
+def test_the_doctors_risks_given_at_summary_time_decide(
+    tmp_path: Path, risks: list[str], named: str | None
+) -> None:
+    # The recorded facts say "in the Service"; the doctor's list for the target wins.
+    log = read_traffic_log(one_drop_after_a_head_kill(tmp_path / "t.jsonl", **HEAD_IN))
+    found = {c["pattern"]: c for c in likely_causes(log, summarize(log), risks=risks)}
+    assert [c["risk"] for c in found.values()] == [named]
+
+
+def test_no_cause_names_a_risk_the_set_up_does_not_have(tmp_path: Path) -> None:
+    none_present = {**HEAD_OUT, "gcs_storage_persistent": True}
+    scenarios = {
+        "head": [bad(10.02, "disconnected"), bad(14.0, "timeout"), bad(16.0, "timeout")],
+        "redis": [bad(30 + t / 10, "http_503") for t in range(40)],
+    }
+    for role, failures in scenarios.items():
+        reqs = sorted([ok(t / 10) for t in range(100)] + failures, key=lambda r: r["t"])
+        reqs.append(ok(45.0))
+        marks = [fault(role, f"{role}-1", **none_present)]
+        found = causes(write_log(tmp_path / f"{role}.jsonl", reqs, marks))
+        assert found, role
+        assert all(c["risk"] is None for c in found.values()), found
+
+
+def test_a_stall_after_a_head_kill_with_the_head_out_does_not_blame_its_proxy(
+    tmp_path: Path,
+) -> None:
+    reqs = [ok(t / 10, "worker-1") for t in range(100)]
+    reqs += [bad(24.0 + i * 2, "timeout", "worker-1") for i in range(3)]
+    reqs += [ok(31 + t / 10, "worker-1") for t in range(20)]
+    found = causes(write_log(tmp_path / "t.jsonl", reqs, [fault("head", "head-1", **HEAD_OUT)]))
+    assert found["surviving-proxy-stall"]["risk"] is None
+    assert "dead head proxy's request" not in found["surviving-proxy-stall"]["evidence"].replace(
+        "no dead head proxy's request", ""
+    )
+
+
+class FakeTarget:
+    kind = "fake"
+
+    def __init__(self, endpoints: list[Endpoint] | None, persistent: bool | None) -> None:
+        self.endpoints, self.persistent = endpoints, persistent
+
+    def serve_endpoints(self) -> list[Endpoint]:
+        if self.endpoints is None:
+            raise TargetNotReadyError("no Service")
+        return self.endpoints
+
+    def gcs_fault_tolerance(self) -> GcsFaultTolerance:
+        return GcsFaultTolerance(enabled=True, backend="redis", persistent=self.persistent)
+
+
+def test_the_delete_actions_record_the_set_up_in_the_fault_mark() -> None:
+    workers = [Endpoint("worker-1", "http://a", True), Endpoint("worker-2", "http://b", False)]
+    head = Endpoint("head-1", "http://h", True, role="head")
+    out = setup_facts(FakeTarget(workers, persistent=True))  # type: ignore[arg-type]
+    assert out == {
+        "serve_endpoints": ["worker-1", "worker-2"],
+        "head_in_serve_svc": False,
+        "gcs_storage_persistent": True,
+    }
+    assert setup_facts(FakeTarget([head, *workers], None))["head_in_serve_svc"] is True  # type: ignore[arg-type]
+    assert setup_facts(FakeTarget(None, None)) == {}  # type: ignore[arg-type]
