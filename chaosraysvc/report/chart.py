@@ -5,6 +5,13 @@ recovery phases shaded, the longest failure window and the brownout marked. Bott
 panel: p50 and p99 latency of the successful requests. Every fault and recovery
 milestone is a vertical line across both panels, named in the legend with its time.
 
+Two time bases, both named: the lower axis counts from the traffic start (as every
+"+" offset of the report), the upper axis from the first deletion (as the recovery
+table); each milestone's legend entry gives both. Milestones at (nearly) the same time
+are drawn with interleaved dashes, so each stays visible. The last second of traffic
+is usually a partial one: it is not drawn as a bar (it would look like a drop) but
+hatched and named in the legend.
+
 Drawn with matplotlib's object API (no pyplot, so no global state and no display):
 `timeline_svg` returns an SVG string to inline in HTML, `timeline_png` PNG bytes.
 """
@@ -43,7 +50,12 @@ def _plain(value: float, _pos: int | None = None) -> str:
     return f"{value:g}"
 
 
+DASH = 5.0  # points: one dash of a line sharing its place with others
+NEAR = 0.006  # share of the time axis under which two milestone lines look as one
+
+
 def _milestone_lines(figures: dict[str, Any]) -> list[tuple[float, str, str, str]]:
+    """Return (offset, colour, style, legend label) of every fault and milestone."""
     lines = []
     origin = figures.get("origin")
     for fault in figures.get("faults", []):
@@ -51,12 +63,49 @@ def _milestone_lines(figures: dict[str, Any]) -> list[tuple[float, str, str, str
             continue
         role = fault.get("role") or "?"
         colour, style, label = MILESTONE_STYLE["fault"]
-        lines.append((fault["offset_s"], colour, style, label.format(role=role)))
+        deleted = float(fault["offset_s"])
+        lines.append((deleted, colour, style, f"{label.format(role=role)} (+{deleted:.1f} s)"))
         for name, at in (fault.get("milestones_at") or {}).items():
             if name in MILESTONE_STYLE and origin is not None:
                 colour, style, label = MILESTONE_STYLE[name]
-                lines.append((at - origin, colour, style, label.format(role=role)))
+                offset = at - origin
+                after = (fault.get("seconds_to") or {}).get(name)
+                after = offset - deleted if after is None else after
+                text = f"{label.format(role=role)} (+{offset:.1f} s) = deletion + {after:.1f} s"
+                lines.append((offset, colour, style, text))
     return sorted(lines)
+
+
+def _dashes(
+    lines: list[tuple[float, str, str, str]], span: float
+) -> list[str | tuple[float, tuple[float, float]]]:
+    """Return each line's style: lines that would hide each other get interleaved dashes."""
+    styles: list[str | tuple[float, tuple[float, float]]] = [line[2] for line in lines]
+    groups: list[list[int]] = []
+    for i, line in enumerate(lines):
+        if groups and line[0] - lines[groups[-1][0]][0] <= NEAR * max(span, 1.0):
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    for group in groups:
+        if len(group) < 2:
+            continue
+        gap = DASH * (len(group) - 1)
+        for k, i in enumerate(group):
+            styles[i] = (k * DASH, (DASH, gap))
+    return styles
+
+
+def _partial_last_second(timeline: list[dict[str, Any]], figures: dict[str, Any]) -> float | None:
+    """Return how much of the timeline's last one-second bucket the traffic covered.
+
+    None when the bucket is whole or the traffic's duration is not known.
+    """
+    duration = ((figures.get("traffic") or {}).get("run") or {}).get("duration_s")
+    if len(timeline) < 2 or not isinstance(duration, int | float):
+        return None
+    covered = float(duration) - float(timeline[-1]["second"])
+    return covered if 0.0 <= covered < 0.999 else None
 
 
 def _not_reached(figures: dict[str, Any]) -> list[str]:
@@ -79,6 +128,10 @@ def timeline_figure(timeline: list[dict[str, Any]], figures: dict[str, Any]) -> 
     p50 = [math.nan if row["p50"] is None else float(row["p50"]) for row in timeline]
     p99 = [math.nan if row["p99"] is None else float(row["p99"]) for row in timeline]
 
+    partial = _partial_last_second(timeline, figures)
+    if partial is not None:  # a partial bucket drawn as a bar would look like a drop
+        ok, total, edges = ok[:-1], total[:-1], edges[:-1]
+
     fig = Figure(figsize=(11, 5.6), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
     traffic = figures.get("traffic") or {}
@@ -99,10 +152,21 @@ def timeline_figure(timeline: list[dict[str, Any]], figures: dict[str, Any]) -> 
             fontsize=8,
             color=GREY,
         )
-    if seconds:
+    if ok:
         top.stairs(ok, edges, fill=True, color=GREEN, alpha=0.85, label="successful requests / s")
         if any(t > o for t, o in zip(total, ok, strict=True)):
             top.stairs(total, edges, baseline=ok, fill=True, color=RED, label="failed requests / s")
+    if partial is not None:
+        last = seconds[-1]
+        top.axvspan(
+            last,
+            last + 1.0,
+            facecolor="none",
+            edgecolor="#9e9e9e",
+            hatch="..",
+            lw=0,
+            label=f"last second: traffic stopped {partial:.2f} s into it, not drawn as a bar",
+        )
     window = traffic.get("longest_failure_window")
     if window:
         top.axvspan(
@@ -145,11 +209,18 @@ def timeline_figure(timeline: list[dict[str, Any]], figures: dict[str, Any]) -> 
     bottom.set_xlabel(
         f"seconds since {origin_label}" + (f" (run started {started})" if started else "")
     )
+    deletion = figures.get("deletion_offset_s")
+    if isinstance(deletion, int | float):
+        shift = float(deletion)
+        upper = top.secondary_xaxis("top", functions=(lambda x: x - shift, lambda x: x + shift))
+        upper.set_xlabel(f"seconds since {figures.get('deletion_label') or 'the deletion'}")
 
-    for offset, colour, style, label in _milestone_lines(figures):
+    lines = _milestone_lines(figures)
+    span = (edges[-1] - edges[0]) if len(edges) > 1 else 1.0
+    for (offset, colour, style, label), drawn in zip(lines, _dashes(lines, span), strict=True):
         for ax in (top, bottom):
-            ax.axvline(offset, color=colour, ls=style, lw=1.6, zorder=5)
-        top.plot([], [], color=colour, ls=style, lw=1.6, label=f"{label} (+{offset:.1f} s)")
+            ax.axvline(offset, color=colour, ls=drawn, lw=1.6, zorder=5, gid=f"milestone {label}")
+        top.plot([], [], color=colour, ls=style, lw=1.6, label=label)
     missing = _not_reached(figures)
     if missing:
         top.plot([], [], color="none", label="never reached: " + ", ".join(missing))

@@ -6,11 +6,15 @@
     chaosraysvc report journal.json --format md                # report.md + report-timeline.png
     chaosraysvc report journal.json --traffic t.jsonl -o r.json
     chaosraysvc report /artifacts/*/journal.json               # trend-report.html, one row per run
+    chaosraysvc report runs/head/                              # the run's folder
+    chaosraysvc report runs/killed/journal-traffic.jsonl       # a run killed before its journal
 
 The written paths are printed, the report first. A journal that cannot be read ends
 the command with exit code 1 and one line on stderr saying which file, what is wrong
 and what to do; a missing or damaged traffic log only adds a warning (on stderr and in
-the report), since the journal still tells the verdict.
+the report), since the journal still tells the verdict. A run killed before Chaos
+Toolkit wrote its journal (missing, empty or cut off) is reported from its traffic log
+alone, marked interrupted, with a warning.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ from typing import Any
 from chaosraysvc.errors import ChaosRaySvcError
 from chaosraysvc.report.chart import timeline_png, timeline_svg
 from chaosraysvc.report.figures import run_figures
-from chaosraysvc.report.load import RunInput, load_run
+from chaosraysvc.report.load import RunInput, load_path
 from chaosraysvc.report.render import render_html, render_json, render_markdown
+from chaosraysvc.report.values import epoch, number
 
 __all__ = ["ReportError", "register", "run"]
 
@@ -47,10 +52,17 @@ def register(sub: Any) -> None:
             "Make a report of a Chaos Toolkit run from its journal and its traffic log: the "
             "verdict, what ran against what, a timeline of the traffic with the fault and "
             "recovery milestones, recovery figures, steady-state probes and activities. "
-            "Several journals give a trend table, one row per run."
+            "Several journals give a trend table, one row per run. A run killed before its "
+            "journal was written is reported from its traffic log alone, marked interrupted."
         ),
     )
-    parser.add_argument("journals", nargs="+", metavar="JOURNAL", help="journal.json of a run")
+    parser.add_argument(
+        "journals",
+        nargs="+",
+        metavar="PATH",
+        help="a run's journal.json, its folder, or its traffic log (journal-traffic.jsonl: "
+        "for a run killed before its journal was written)",
+    )
     parser.add_argument(
         "--traffic",
         metavar="FILE",
@@ -84,10 +96,14 @@ def _format(args: argparse.Namespace) -> str:
     return "html"
 
 
+def _folder(path: Path) -> Path:
+    return path if path.is_dir() else path.parent
+
+
 def _default_output(journals: list[Path], fmt: str) -> Path:
     if len(journals) == 1:
-        return journals[0].parent / f"report.{fmt}"
-    common = Path(os.path.commonpath([str(j.resolve().parent) for j in journals]))
+        return _folder(journals[0]) / f"report.{fmt}"
+    common = Path(os.path.commonpath([str(_folder(j.resolve())) for j in journals]))
     return common / f"trend-report.{fmt}"
 
 
@@ -105,7 +121,7 @@ def _figures(run: RunInput, index: int, debug: bool) -> dict[str, Any]:
     except Exception as exc:  # a bug must not end in a traceback for users
         if debug:
             raise
-        raise ReportError(_bug(f"cannot compute the report of {run.journal_path}", exc)) from exc
+        raise ReportError(_bug(f"cannot compute the report of {run.source}", exc)) from exc
 
 
 def _timeline(run: RunInput) -> list[dict[str, Any]]:
@@ -131,15 +147,23 @@ def _write(path: Path, data: bytes) -> None:
         ) from exc
 
 
+def _started(run: RunInput) -> float:
+    """Return when a run started (journal, else traffic start) for ordering a trend."""
+    start = epoch(run.journal.get("start"))
+    if start is None:
+        start = number((run.summary or {}).get("run", {}).get("started"))
+    return start if start is not None else float("inf")
+
+
 def build(
     journals: list[Path], traffic: Path | None, out: Path, fmt: str, debug: bool = False
 ) -> tuple[dict[Path, bytes], list[str]]:
     """Return the files of the report (path -> content) and the warnings, writing nothing."""
-    runs = [load_run(j, traffic) for j in journals]
-    runs.sort(key=lambda r: str(r.journal.get("start") or "~"))
+    runs = [load_path(j, traffic) for j in journals]
+    runs.sort(key=_started)
     figures = [_figures(run, i, debug) for i, run in enumerate(runs)]
     warnings = [
-        f"{r.journal_path}: {w}" for r, f in zip(runs, figures, strict=True) for w in f["warnings"]
+        f"{r.source}: {w}" for r, f in zip(runs, figures, strict=True) for w in f["warnings"]
     ]
     files: dict[Path, bytes] = {}
     if fmt == "json":

@@ -2,11 +2,26 @@
 
 `run_figures(run)` turns a `RunInput` into one dict::
 
-    {"id": "run-1", "journal": "...", "traffic_log": "..." | null,
+    {"id": "run-1", "journal": "..." | null, "traffic_log": "..." | null,
      "figures_from": "traffic log" | "journal" | null, "warnings": [...],
+     "interrupted": "" | "<why there is no journal>", "missing_journal": "..." | null,
+     "unknown": [<what a run without journal cannot tell>...],
      "origin": <epoch that offsets count from>, "origin_label": "traffic start",
-     "verdict": {...}, "about": {...}, "faults": [...], "traffic": {...} | null,
-     "phases": [...], "steady_state": {...}, "activities": [...], "trend": {...}}
+     "deletion_offset_s": <offset of the first deletion> | null, "deletion_label": "...",
+     "verdict": {...}, "about": {...}, "risks": {...}, "faults": [...],
+     "traffic": {...} | null, "phases": [...], "steady_state": {...},
+     "activities": [...], "trend": {...}}
+
+Two time bases are used and always named: offsets ("+5.3 s", the chart's lower axis)
+count from `origin` (the traffic start); recovery milestones count from the deletion
+(`deletion_offset_s` on the first base; the chart's upper axis).
+
+A tolerance written as a configuration placeholder (`"${expected_endpoints}"`) shows
+its value: recorded by the run (the chaosraysvc extension's `configuration`), written
+in the experiment, or inferred from a probe result that met it; else it says that the
+value is unknown and which environment variable held it. `risks` are the doctor's HA
+risks as the run recorded them (`ha_risks` probe outputs, the extension's `doctor`
+entry), or say that the run did not record them.
 
 `verdict` is `chaosraysvc.report.verdict.verdict`, `faults` those of
 `chaosraysvc.report.faults`, `traffic` the statistics of `chaosraysvc.traffic.stats`
@@ -21,12 +36,14 @@ experiment's `secrets`; outputs and error messages are shortened and masked.
 from __future__ import annotations
 
 import importlib.metadata
+import re
 from typing import Any
 
 from chaosraysvc import __version__
 from chaosraysvc.report.faults import find_faults
 from chaosraysvc.report.load import RunInput, chaosraysvc_extension
 from chaosraysvc.report.values import (
+    activity_func,
     activity_name,
     activity_results,
     as_dict,
@@ -34,6 +51,7 @@ from chaosraysvc.report.values import (
     epoch,
     mask,
     number,
+    output_text,
     short_error,
     short_value,
     utc,
@@ -165,10 +183,14 @@ def _about(run: RunInput, faults: list[dict[str, Any]]) -> dict[str, Any]:
     traffic_run = as_dict(as_dict(run.summary).get("run"))
     start, end = epoch(journal.get("start")), epoch(journal.get("end"))
     duration = number(journal.get("duration"))
+    if run.interrupted:  # no journal: the traffic's own span is all there is
+        start, end = number(traffic_run.get("started")), number(traffic_run.get("ended"))
+        duration = number(traffic_run.get("duration_s"))
     if duration is None and start is not None and end is not None:
         duration = round(end - start, 3)
+    untitled = "(unknown experiment: no journal)" if run.interrupted else "(untitled experiment)"
     return {
-        "title": str(experiment.get("title") or "(untitled experiment)"),
+        "title": str(experiment.get("title") or untitled),
         "description": str(experiment.get("description") or ""),
         "tags": [str(t) for t in as_list(experiment.get("tags"))],
         "target": target,
@@ -193,21 +215,95 @@ def _probe_cell(result: dict[str, Any]) -> dict[str, Any]:
     status = str(result.get("status") or "")
     met = result.get("tolerance_met")
     return {
-        "value": short_value(result.get("output"), 80) if status != "failed" else "",
+        "value": output_text(result, 80) if status != "failed" else "",
         "met": met if isinstance(met, bool) else None,
         "status": status,
         "error": short_error(result.get("exception")),
     }
 
 
+_PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
+_SCALARS = (bool, int, float, str)
+
+
+def _known_value(
+    key: str, configuration: dict[str, Any], recorded: dict[str, Any], results: list[Any]
+) -> tuple[Any, str]:
+    """Return the value a `${key}` placeholder had in the run and where it comes from.
+
+    The value is None (and the source says why) when the run did not record it and it
+    cannot be inferred.
+    """
+    if key in recorded:
+        return mask({key: recorded[key]})[key], "recorded by the run"
+    raw = configuration.get(key)
+    if key not in configuration:
+        return None, f"unknown: `{key}` is not in the experiment's configuration"
+    if not isinstance(raw, dict):
+        return mask({key: raw})[key], "from the experiment's configuration"
+    env, default = str(raw.get("key") or ""), raw.get("default")
+    where = f"${env}" if env else "its provider"
+    shown_default = "" if default is None else f"; its default is {short_value(default, 30)}"
+    for result in results:  # a scalar tolerance is met by an equal value only
+        output = result.get("output")
+        if result.get("tolerance_met") is True and isinstance(output, _SCALARS):
+            return (
+                output,
+                f"{where} at run time, inferred from the probe that met it{shown_default}",
+            )
+    return None, f"unknown: {where} at run time was not recorded{shown_default}"
+
+
+def _tolerance(
+    raw: Any, configuration: dict[str, Any], recorded: dict[str, Any], results: list[Any]
+) -> dict[str, Any]:
+    """Return a tolerance for display: its value with placeholders resolved, and notes."""
+    notes: list[str] = []
+    unknown = False
+
+    def resolve(value: Any) -> Any:
+        nonlocal unknown
+        if isinstance(value, dict):
+            return {k: resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [resolve(v) for v in value]
+        if not isinstance(value, str) or "${" not in value:
+            return value
+        whole = _PLACEHOLDER.fullmatch(value)
+        keys = [whole.group(1)] if whole else _PLACEHOLDER.findall(value)
+        found: dict[str, Any] = {}
+        for key in keys:
+            known, source = _known_value(key, configuration, recorded, results)
+            notes.append(f"${{{key}}}: {source}")
+            if known is None:
+                unknown = True
+            else:
+                found[key] = known
+        if whole:
+            return found.get(whole.group(1), value)
+        return _PLACEHOLDER.sub(lambda m: str(found.get(m.group(1), m.group(0))), value)
+
+    resolved = resolve(raw)
+    return {
+        "value": short_value(resolved, 60),
+        "written": short_value(raw, 60) if notes else "",
+        "known": not unknown,
+        "notes": notes,
+    }
+
+
 def _steady_state(journal: dict[str, Any]) -> dict[str, Any]:
-    hypothesis = as_dict(as_dict(journal.get("experiment")).get("steady-state-hypothesis"))
+    experiment = as_dict(journal.get("experiment"))
+    hypothesis = as_dict(experiment.get("steady-state-hypothesis"))
+    configuration = as_dict(experiment.get("configuration"))
+    recorded = as_dict(chaosraysvc_extension(journal).get("configuration"))
     states = as_dict(journal.get("steady_states"))
-    tolerances: dict[str, str] = {}
+    raw_tolerances: dict[str, Any] = {}
     for probe in as_list(hypothesis.get("probes")):
         probe = as_dict(probe)
-        tolerances[str(probe.get("name") or "(unnamed)")] = short_value(probe.get("tolerance"), 60)
+        raw_tolerances[str(probe.get("name") or "(unnamed)")] = probe.get("tolerance")
     cells: dict[str, dict[str, dict[str, Any]]] = {}
+    results: dict[str, list[dict[str, Any]]] = {}
     met: dict[str, bool | None] = {}
     for when in ("before", "after"):
         state = as_dict(states.get(when))
@@ -217,10 +313,14 @@ def _steady_state(journal: dict[str, Any]) -> dict[str, Any]:
             if not isinstance(result, dict):
                 continue
             name = activity_name(result)
-            if name not in tolerances:
-                tolerance = as_dict(result.get("activity")).get("tolerance")
-                tolerances[name] = short_value(tolerance, 60)
+            if name not in raw_tolerances:
+                raw_tolerances[name] = as_dict(result.get("activity")).get("tolerance")
             cells.setdefault(name, {})[when] = _probe_cell(result)
+            results.setdefault(name, []).append(result)
+    tolerances = {
+        name: _tolerance(raw, configuration, recorded, results.get(name, []))
+        for name, raw in raw_tolerances.items()
+    }
     during = [r for r in as_list(states.get("during")) if isinstance(r, dict)]
     return {
         "title": str(hypothesis.get("title") or ""),
@@ -229,7 +329,10 @@ def _steady_state(journal: dict[str, Any]) -> dict[str, Any]:
         "probes": [
             {
                 "name": name,
-                "tolerance": tolerance,
+                "tolerance": tolerance["value"],
+                "tolerance_written": tolerance["written"],
+                "tolerance_known": tolerance["known"],
+                "tolerance_notes": tolerance["notes"],
                 "before": cells.get(name, {}).get("before"),
                 "after": cells.get(name, {}).get("after"),
             }
@@ -244,10 +347,41 @@ def _steady_state(journal: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _activities(journal: dict[str, Any], origin: float | None) -> list[dict[str, Any]]:
+def _snapshot(output: dict[str, Any], traffic: dict[str, Any] | None, origin: float | None) -> str:
+    """Say that a traffic summary taken mid-run counts fewer requests than the report.
+
+    `traffic_summary` reads the log while the traffic still runs; the report's totals
+    count it to the stop. Returns "" when the summary is the whole run.
+    """
+    run = as_dict(output.get("run"))
+    n, total = number(output.get("requests")), number(as_dict(traffic).get("requests"))
+    if run.get("complete") is not False and (total is None or n == total):
+        return ""
+    ended = number(run.get("ended"))
+    stopped = number(as_dict(as_dict(traffic).get("run")).get("ended"))
+    when = f" at +{ended - origin:.1f} s" if ended is not None and origin is not None else ""
+    if run.get("complete") is False:
+        text = f"a snapshot{when}, taken while the traffic still ran"
+        if total is not None and n is not None and total != n:
+            until = f" to its stop at +{stopped - origin:.1f} s" if stopped and origin else ""
+            text += f"; the report's totals count all {int(total):,} requests{until}"
+        return text
+    return (
+        f"the whole run as it was summarized{when}; the traffic log read for this report "
+        f"holds {int(total or 0):,} requests (a trimmed or another copy of the log?)"
+    )
+
+
+def _activities(
+    journal: dict[str, Any], origin: float | None, traffic: dict[str, Any] | None
+) -> list[dict[str, Any]]:
     rows = []
     for phase, result in activity_results(journal):
         start = epoch(result.get("start"))
+        output = result.get("output")
+        note = ""
+        if isinstance(output, dict) and "requests" in output and "failures" in output:
+            note = _snapshot(output, traffic, origin)
         rows.append(
             {
                 "phase": phase,
@@ -257,11 +391,98 @@ def _activities(journal: dict[str, Any], origin: float | None) -> list[dict[str,
                 "start": utc(start),
                 "offset_s": round(start - origin, 3) if start and origin else None,
                 "duration_s": number(result.get("duration")),
-                "result": short_value(result.get("output")),
+                "result": output_text(result),
+                "note": note,
                 "error": short_error(result.get("exception")),
             }
         )
     return rows
+
+
+# --- the doctor's risks -------------------------------------------------------------
+
+_WHEN = {
+    "before": "by the steady-state probe before the fault",
+    "after": "by the steady-state probe after the fault",
+    "method": "by a probe of the method",
+    "rollback": "by a rollback probe",
+}
+
+
+def _risk(raw: Any) -> dict[str, Any]:
+    risk = as_dict(mask(raw))
+    return {
+        "id": str(risk.get("id") or "?"),
+        "severity": str(risk.get("severity") or "?"),
+        "title": str(risk.get("title") or ""),
+        "evidence": [short_value(e, 200) for e in as_list(risk.get("evidence"))][:4],
+    }
+
+
+def _risks(journal: dict[str, Any]) -> dict[str, Any]:
+    """Return the doctor's risks as the run recorded them (see the module docstring)."""
+    checks: list[dict[str, Any]] = []
+    states = as_dict(journal.get("steady_states"))
+    found = [
+        (when, r)
+        for when in ("before", "after")
+        for r in as_list(as_dict(states.get(when)).get("probes"))
+        if isinstance(r, dict)
+    ]
+    found += activity_results(journal)
+    for when, result in found:
+        if activity_func(result) != "ha_risks" or not isinstance(result.get("output"), list):
+            continue
+        arguments = as_dict(
+            as_dict(as_dict(result.get("activity")).get("provider")).get("arguments")
+        )
+        checks.append(
+            {
+                "source": f"`ha_risks` {_WHEN[when]} ({activity_name(result)})",
+                "at": utc(epoch(result.get("start"))),
+                "min_severity": str(arguments.get("min_severity") or "low"),
+                "risks": [_risk(r) for r in result["output"]],
+                "error": "",
+            }
+        )
+    doctor = as_dict(chaosraysvc_extension(journal).get("doctor"))
+    if doctor:
+        checks.append(
+            {
+                "source": str(doctor.get("source") or "recorded by the traffic control"),
+                "at": utc(number(doctor.get("at"))),
+                "min_severity": str(doctor.get("min_severity") or "low"),
+                "risks": [_risk(r) for r in as_list(doctor.get("risks"))],
+                "error": short_error(doctor.get("error")),
+            }
+        )
+    ids = sorted({r["id"] for c in checks for r in c["risks"]})
+    return {"recorded": bool(checks), "checks": checks, "ids": ids}
+
+
+# --- a run without journal ----------------------------------------------------------
+
+
+def _unknowns() -> list[str]:
+    """Say plainly what a run reported from its traffic log alone cannot tell."""
+    return [
+        "whether the steady-state hypothesis held before and after the fault: no verdict "
+        "is claimed",
+        "the experiment, its configuration and target, and the versions it ran with",
+        "the results of the probes and actions, and whether the rollbacks ran",
+        "what happened after the traffic log ends (recovery milestones not logged by then "
+        "may have come later)",
+    ]
+
+
+def _cut_off(faults: list[dict[str, Any]], log_end: float | None) -> None:
+    """Mark the recovery of faults in a run without journal as cut off by the log's end."""
+    for fault in faults:
+        fault["cut_off"] = bool(fault["confirmed"] and not fault["dry_run"] and fault["missing"])
+        if fault["cut_off"]:
+            fault["recovered"], fault["awaited"] = None, True
+            at = fault["at"]
+            fault["log_end_after_s"] = round(log_end - at, 3) if log_end and at else None
 
 
 # --- everything ---------------------------------------------------------------------
@@ -285,22 +506,44 @@ def run_figures(run: RunInput, index: int = 0) -> dict[str, Any]:
     if origin is None:
         origin, origin_label = epoch(journal.get("start")), "run start"
     faults = find_faults(journal, as_list(as_dict(traffic).get("marks")), origin)
+    for fault in faults:
+        fault.setdefault("cut_off", False)
+    log_end = number(as_dict(as_dict(traffic).get("run")).get("ended"))
+    if run.interrupted:
+        _cut_off(faults, log_end)
     steady = _steady_state(journal)
+    deleted = next(
+        (f for f in faults if f["confirmed"] and not f["dry_run"] and f["offset_s"] is not None),
+        None,
+    )
     figures: dict[str, Any] = {
         "id": f"run-{index + 1}",
-        "journal": str(run.journal_path),
+        "journal": str(run.journal_path) if run.journal_path else None,
         "traffic_log": str(run.traffic_path) if run.traffic_path else None,
         "figures_from": run.summary_source or None,
         "warnings": [mask(w) for w in run.warnings],
+        "interrupted": mask(run.interrupted),
+        "missing_journal": str(run.missing_journal) if run.missing_journal else None,
+        "unknown": _unknowns() if run.interrupted else [],
         "origin": origin,
         "origin_label": origin_label,
-        "verdict": verdict(journal, steady, traffic, faults),
+        "deletion_offset_s": deleted["offset_s"] if deleted else None,
+        "deletion_label": f"the {deleted['role'] or '?'} pod deletion" if deleted else "",
+        "verdict": verdict(
+            journal,
+            steady,
+            traffic,
+            faults,
+            interrupted=run.interrupted,
+            log_end_s=round(log_end - origin, 3) if log_end and origin else None,
+        ),
         "about": _about(run, faults),
+        "risks": _risks(journal),
         "faults": faults,
         "traffic": traffic,
         "phases": _phase_rows(traffic),
         "steady_state": steady,
-        "activities": _activities(journal, origin),
+        "activities": _activities(journal, origin, traffic),
     }
     figures["trend"] = trend_row(figures)
     return figures

@@ -12,6 +12,12 @@ A journal that cannot be read is an error (`ReportInputError`, naming the file, 
 is wrong and what to do). A traffic log that is missing, empty or damaged is not: the
 report is drawn without it (from the summary the journal holds, if any) and says why
 in `RunInput.warnings`. A traffic log given explicitly must be readable.
+
+`load_path` reads what a user names: a journal, a run's folder or a traffic log. A run
+killed before Chaos Toolkit wrote its journal (the journal missing, empty or cut off)
+leaves its traffic log, written as the run goes: the run is then reported from the
+traffic log alone, marked `interrupted` (`RunInput.interrupted` says why), with no
+journal and so no hypothesis verdict.
 """
 
 from __future__ import annotations
@@ -25,13 +31,33 @@ from chaosraysvc.errors import ChaosRaySvcError
 from chaosraysvc.traffic.log import TrafficLog, TrafficLogError, read_traffic_log
 from chaosraysvc.traffic.stats import summarize
 
-__all__ = ["EXTENSION_NAME", "ReportInputError", "RunInput", "find_traffic_log", "load_run"]
+__all__ = [
+    "EXTENSION_NAME",
+    "JournalNotWrittenError",
+    "ReportInputError",
+    "RunInput",
+    "find_traffic_log",
+    "load_path",
+    "load_run",
+    "load_traffic_only",
+]
 
 EXTENSION_NAME = "chaosraysvc"
 
 
 class ReportInputError(ChaosRaySvcError):
     """A journal or traffic log cannot be used: names the file, the problem and the fix."""
+
+
+class JournalNotWrittenError(ReportInputError):
+    """The journal is missing, empty or cut off: the run probably ended before writing it.
+
+    `what` says it in a few words ("journal runs/x/journal.json is empty").
+    """
+
+    def __init__(self, message: str, what: str) -> None:
+        super().__init__(message)
+        self.what = what
 
 
 @dataclass
@@ -42,15 +68,28 @@ class RunInput:
     `summary` the traffic statistics (`chaosraysvc.traffic.stats.summarize`, with the
     per-second `timeline` when the log was read, without it when taken from the
     journal) or None when no traffic was recorded; `warnings` say what is missing.
+
+    A run reported from its traffic log alone has `journal_path` None, `journal` {},
+    `interrupted` saying why there is no journal and `missing_journal` where it was
+    expected (None when unknown).
     """
 
-    journal_path: Path
+    journal_path: Path | None
     journal: dict[str, Any]
     traffic_path: Path | None = None
     traffic: TrafficLog | None = None
     summary: dict[str, Any] | None = None
     summary_source: str = ""  # "traffic log", "journal" or ""
     warnings: list[str] = field(default_factory=list)
+    interrupted: str = ""
+    missing_journal: Path | None = None
+
+    @property
+    def source(self) -> Path:
+        """Return the file the run is reported from: its journal, else its traffic log."""
+        path = self.journal_path or self.traffic_path or self.missing_journal
+        assert path is not None, "a run is read from a journal or a traffic log"
+        return path
 
 
 def _one_line(text: str) -> str:
@@ -61,7 +100,10 @@ def read_journal(path: Path) -> dict[str, Any]:
     """Return the journal at `path` as a dict; raise `ReportInputError` when unusable."""
     hint = "pass the journal.json written by `chaos run --journal-path`"
     if not path.exists():
-        raise ReportInputError(f"journal {path} does not exist: {hint}")
+        raise JournalNotWrittenError(
+            f"journal {path} does not exist: {hint} (or the run's folder, or its traffic log)",
+            what=f"journal {path} does not exist",
+        )
     if path.is_dir():
         raise ReportInputError(f"journal {path} is a directory: {hint}")
     try:
@@ -71,9 +113,10 @@ def read_journal(path: Path) -> dict[str, Any]:
             f"journal {path} cannot be read: {exc.strerror or exc}; check its permissions"
         ) from exc
     if not data.strip():
-        raise ReportInputError(
+        raise JournalNotWrittenError(
             f"journal {path} is empty: Chaos Toolkit writes the journal when the run ends, "
-            f"so the run was probably killed before; {hint}"
+            f"so the run was probably killed before; {hint}",
+            what=f"journal {path} is empty",
         )
     try:
         journal = json.loads(data.decode("utf-8"))
@@ -82,9 +125,10 @@ def read_journal(path: Path) -> dict[str, Any]:
             f"journal {path} is not UTF-8 text (byte {exc.start}): {hint}"
         ) from exc
     except json.JSONDecodeError as exc:
-        raise ReportInputError(
+        raise JournalNotWrittenError(
             f"journal {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
-            f"{exc.msg}); was it cut off or edited? {hint}"
+            f"{exc.msg}); was it cut off or edited? {hint}",
+            what=f"journal {path} is not valid JSON (cut off?)",
         ) from exc
     if not isinstance(journal, dict):
         raise ReportInputError(
@@ -205,6 +249,12 @@ def load_run(journal_path: str | Path, traffic_path: str | Path | None = None) -
         found, looked = find_traffic_log(path, run.journal)
         if found is None:
             places = ", ".join(str(p) for p in looked)
+            others = [p for p in looked if p.is_file()]
+            if others:
+                places += (
+                    f"; {', '.join(str(p) for p in others)} started at another time than "
+                    "this journal's traffic, so it belongs to another run"
+                )
             if fallback is not None:
                 run.warnings.append(
                     f"traffic log not found (looked for {places}); figures come from the "
@@ -227,16 +277,145 @@ def load_run(journal_path: str | Path, traffic_path: str | Path | None = None) -
             run.traffic = None
         else:
             run.summary, run.summary_source = summarize(run.traffic), "traffic log"
-            if run.traffic.truncated:
-                run.warnings.append(
-                    f"traffic log {run.traffic_path} ends with a cut-off line (the run was "
-                    "killed while writing it); that last request is left out"
-                )
-            elif run.traffic.end is None:
-                run.warnings.append(
-                    f"traffic log {run.traffic_path} has no end line: the traffic did not "
-                    "stop cleanly, so the figures cover what was logged"
-                )
+            _traffic_warnings(run)
     if run.summary is None and fallback is not None:
         run.summary, run.summary_source = fallback, "journal"
     return run
+
+
+TRAFFIC_SUFFIX = "-traffic.jsonl"
+_OUTPUTS = ("report", "trend-report")
+
+
+def _traffic_warnings(run: RunInput) -> None:
+    assert run.traffic is not None
+    if run.traffic.truncated:
+        run.warnings.append(
+            f"traffic log {run.traffic_path} ends with a cut-off line (the run was "
+            "killed while writing it); that last request is left out"
+        )
+    elif run.traffic.end is None:
+        run.warnings.append(
+            f"traffic log {run.traffic_path} has no end line: the traffic did not "
+            "stop cleanly, so the figures cover what was logged"
+        )
+
+
+def load_traffic_only(
+    traffic_path: str | Path, missing_journal: Path | None = None, why: str = ""
+) -> RunInput:
+    """Read a run that left only its traffic log (killed before its journal was written).
+
+    `missing_journal` is where the journal was expected and `why` what is wrong with it
+    (both shown in the report). Raises `ReportInputError` when the log cannot be read
+    or holds nothing: nothing of the run is left to report then.
+    """
+    path = Path(traffic_path)
+    reason = why or (
+        f"no journal was found for the traffic log {path}"
+        if missing_journal is None
+        else f"journal {missing_journal} was not written"
+    )
+    run = RunInput(
+        journal_path=None, journal={}, interrupted=reason, missing_journal=missing_journal
+    )
+    if not path.is_file():
+        raise ReportInputError(
+            f"traffic log {path} does not exist or is not a file: pass the run's folder, "
+            "its journal.json or its journal-traffic.jsonl"
+        )
+    run.traffic_path, run.traffic = path, _read_traffic(path)
+    if not run.traffic.header:
+        raise ReportInputError(
+            f"traffic log {path} is empty and {reason}: nothing of this run survived to report"
+        )
+    run.summary, run.summary_source = summarize(run.traffic), "traffic log"
+    run.warnings.append(
+        f"{reason}: the run was interrupted (Chaos Toolkit writes the journal when the run "
+        "ends); this report is drawn from the traffic log alone"
+    )
+    _traffic_warnings(run)
+    return run
+
+
+def _journal_of(log: Path) -> Path | None:
+    """Return where the journal of the traffic log `log` is written (None if unknown)."""
+    if log.name.endswith(TRAFFIC_SUFFIX) and len(log.name) > len(TRAFFIC_SUFFIX):
+        return log.with_name(log.name[: -len(TRAFFIC_SUFFIX)] + ".json")
+    return None
+
+
+def _is_traffic_log(path: Path) -> bool:
+    if path.suffix.lower() == ".jsonl":
+        return True
+    try:
+        with path.open("rb") as f:
+            first = f.readline(4096)
+    except OSError:
+        return False
+    return first.lstrip().startswith(b'{"kind"')
+
+
+def _journal_in(folder: Path) -> Path:
+    """Return the journal of the run folder `folder`, which may not exist (killed run)."""
+    default = folder / "journal.json"
+    if default.is_file():
+        return default
+    journals = sorted(
+        p for p in folder.glob("*.json") if p.is_file() and not p.stem.startswith(_OUTPUTS)
+    )
+    logs = sorted(p for p in folder.glob(f"*{TRAFFIC_SUFFIX}") if p.is_file())
+    if len(journals) == 1:
+        return journals[0]
+    hint = "name one of them instead of the folder"
+    if len(journals) > 1:
+        names = ", ".join(p.name for p in journals)
+        raise ReportInputError(f"{folder} holds several JSON files ({names}): {hint}")
+    if len(logs) > 1:
+        names = ", ".join(p.name for p in logs)
+        raise ReportInputError(f"{folder} holds several traffic logs ({names}): {hint}")
+    if logs:
+        journal = _journal_of(logs[0])
+        assert journal is not None
+        return journal
+    raise ReportInputError(
+        f"{folder} holds no journal (*.json) and no traffic log (*{TRAFFIC_SUFFIX}): pass "
+        "the folder `chaos run --journal-path` wrote to, or the journal itself"
+    )
+
+
+def load_path(path: str | Path, traffic_path: str | Path | None = None) -> RunInput:
+    """Read the run named by `path`: a journal, a run's folder or a traffic log.
+
+    A folder stands for its `journal.json` (else its only journal or traffic log). A
+    traffic log stands for the journal written beside it (`<stem>-traffic.jsonl` ->
+    `<stem>.json`) and that log. When the journal is missing, empty or cut off and a
+    traffic log survives, the run is read with `load_traffic_only`; otherwise as
+    `load_run` (`traffic_path` as there). Raises `ReportInputError` when nothing usable
+    is left.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = _journal_in(path)
+    elif path.is_file() and _is_traffic_log(path):
+        if traffic_path is not None:
+            raise ReportInputError(
+                f"{path} is a traffic log and --traffic names another one: pass the journal "
+                "with --traffic, or the traffic log alone"
+            )
+        journal = _journal_of(path)
+        if journal is None or not journal.exists():
+            return load_traffic_only(path, journal)
+        traffic_path, path = path, journal
+    try:
+        return load_run(path, traffic_path)
+    except JournalNotWrittenError as exc:
+        log = Path(traffic_path) if traffic_path is not None else _journal_log(path)
+        if log is None or not log.is_file():
+            raise
+        return load_traffic_only(log, path, exc.what)
+
+
+def _journal_log(journal: Path) -> Path | None:
+    beside = journal.with_name(f"{journal.stem}{TRAFFIC_SUFFIX}")
+    return beside if beside.is_file() else None

@@ -24,6 +24,7 @@ __all__ = [
     "epoch",
     "mask",
     "number",
+    "output_text",
     "short_error",
     "short_value",
     "utc",
@@ -116,9 +117,9 @@ def short_value(value: Any, limit: int = SHORT) -> str:
         if isinstance(value.get("deleted"), dict):
             return _delete_digest(value)
         if "requests" in value and "failures" in value:
-            p99 = as_dict(value.get("latency_ms")).get("p99")
-            tail = f", p99 {p99} ms" if p99 is not None else ""
-            return f"{value['requests']} requests, {value['failures']} failed{tail}"
+            p99 = number(as_dict(value.get("latency_ms")).get("p99"))
+            tail = f", p99 {p99:.1f} ms" if p99 is not None else ""
+            return f"{_count(value['requests'])} requests, {_count(value['failures'])} failed{tail}"
     if isinstance(value, str):
         return clip(mask(value), limit)
     try:
@@ -126,6 +127,49 @@ def short_value(value: Any, limit: int = SHORT) -> str:
     except (TypeError, ValueError):
         text = repr(value)
     return clip(text, limit)
+
+
+def _count(value: Any) -> str:
+    return f"{int(value):,}" if number(value) is not None else str(value)
+
+
+# Probes and actions whose number is a latency in milliseconds.
+_MILLISECOND_FUNCS = frozenset({"traffic_latency_ms"})
+
+
+def _milliseconds(result: dict[str, Any]) -> bool:
+    func, name = activity_func(result), activity_name(result)
+    return func in _MILLISECOND_FUNCS or func.endswith("_ms") or name.endswith(("-ms", "_ms"))
+
+
+def output_text(result: dict[str, Any], limit: int = SHORT) -> str:
+    """Return a journal result's output for display, with its unit when it has one.
+
+    A latency (`traffic_latency_ms`, or an activity named `*-ms`) reads "38.8 ms", a
+    `wait_for_recovery` result "healthy after 0.1 s (4 pods, 2 endpoints)", an `ha_risks`
+    list its risk ids; anything else as `short_value`.
+    """
+    output = result.get("output")
+    value = number(output)
+    if value is not None and _milliseconds(result):
+        return f"{value:.1f} ms"
+    func = activity_func(result)
+    if func == "wait_for_recovery" and isinstance(output, dict) and "healthy" in output:
+        seconds = number(output.get("seconds"))
+        text = "healthy" if output.get("healthy") else "NOT healthy"
+        if seconds is not None:
+            text += f" after {seconds:.1f} s"
+        counts = [
+            f"{_count(output[k])} {k}" for k in ("pods", "endpoints") if number(output.get(k))
+        ]
+        return text + (f" ({', '.join(counts)})" if counts else "")
+    if func == "ha_risks" and isinstance(output, list):
+        risks = [as_dict(r) for r in output]
+        if not risks:
+            return "no risk"
+        ids = ", ".join(f"{r.get('id', '?')} ({r.get('severity', '?')})" for r in risks)
+        return clip(mask(f"{len(risks)} risk{'s' if len(risks) > 1 else ''}: {ids}"), limit)
+    return short_value(output, limit)
 
 
 def _delete_digest(output: dict[str, Any]) -> str:

@@ -15,9 +15,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from report_samples import traffic_records, write_run
 
 from chaosraysvc.cli import main
+from tests.support.report_samples import traffic_records, write_run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PASSED_GREEN = (0x1B, 0x5E, 0x20)  # the verdict badge and border of a passed run

@@ -7,9 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from report_samples import FIXTURES, passing_journal, traffic_records, write_run
 
 from chaosraysvc.cli import main
+from tests.support.report_samples import FIXTURES, passing_journal, traffic_records, write_run
 
 
 def copy_real(name: str, folder: Path) -> Path:

@@ -7,7 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from report_samples import (
+
+from chaosraysvc.report.figures import run_figures
+from chaosraysvc.report.load import load_run
+from chaosraysvc.report.values import mask, short_error
+from tests.support.report_samples import (
     FIXTURES,
     SECRET,
     T0,
@@ -16,10 +20,6 @@ from report_samples import (
     traffic_records,
     write_run,
 )
-
-from chaosraysvc.report.figures import run_figures
-from chaosraysvc.report.load import load_run
-from chaosraysvc.report.values import mask, short_error
 
 
 def figures_of(folder: Path, journal: dict[str, Any], records: list | None = None) -> dict:

@@ -7,9 +7,16 @@ import shutil
 from pathlib import Path
 
 import pytest
-from report_samples import FIXTURES, T0, passing_journal, real_runs, traffic_records, write_run
 
 from chaosraysvc.report.load import ReportInputError, load_run
+from tests.support.report_samples import (
+    FIXTURES,
+    T0,
+    passing_journal,
+    real_runs,
+    traffic_records,
+    write_run,
+)
 
 
 def test_real_runs_load_with_the_traffic_log_beside_them() -> None:

@@ -7,7 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
-from report_samples import (
+
+from chaosraysvc.report.cli import build
+from tests.support.report_samples import (
     FIXTURES,
     SECRET,
     passing_journal,
@@ -15,8 +17,6 @@ from report_samples import (
     traffic_records,
     write_run,
 )
-
-from chaosraysvc.report.cli import build
 
 EVIL = "<script>alert('x')</script>"
 EVIL_POD = "<img src=x onerror=alert(1)>"

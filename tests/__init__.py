@@ -1,0 +1,1 @@
+"""The test suites; `tests.support` holds helpers shared by several test modules."""
