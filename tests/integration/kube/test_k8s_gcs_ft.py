@@ -45,7 +45,6 @@ def test_embedded_gcs_store_has_no_redis_pod(start_cluster: StartCluster) -> Non
     assert ft.persistent is True  # KubeRay mounts a PVC at /data/gcs on the head
     assert "backend=rocksdb" in ft.source
     assert {p.role for p in target.pods()} == {"head", "worker"}
-    assert target.redis_storage_persistent() is None
 
 
 def test_no_gcs_fault_tolerance(start_cluster: StartCluster) -> None:
@@ -66,8 +65,8 @@ def test_redis_persistence_follows_the_volume_at_its_data_dir(
 ) -> None:
     target = start_cluster(seed.ha_sample("options", redis_volume=volume)).target()
 
-    assert target.redis_storage_persistent() is persistent
-    assert target.gcs_fault_tolerance().persistent is persistent
+    ft = target.gcs_fault_tolerance()
+    assert (ft.backend, ft.persistent) == ("redis", persistent)
 
 
 def test_an_explicit_redis_label_selector_finds_the_redis_pod(

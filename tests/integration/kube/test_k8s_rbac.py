@@ -22,7 +22,6 @@ def _exercise(start_cluster: StartCluster) -> list[ApiCall]:
     target = cluster.target()
     target.describe()
     target.gcs_fault_tolerance()
-    target.redis_storage_persistent()
     target.serve_endpoints()
     target.delete_pod(pods_of_role(target, "worker")[0], dry_run=True)
     fallback = start_cluster(seed.ha_sample(slices=False))
