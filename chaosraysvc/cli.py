@@ -13,7 +13,12 @@ import sys
 from chaosraysvc import __version__
 from chaosraysvc.errors import ChaosRaySvcError
 
-COMMAND_MODULES = ("chaosraysvc.sandbox.cli", "chaosraysvc.report.cli", "chaosraysvc.doctor.cli")
+COMMAND_MODULES = (
+    "chaosraysvc.sandbox.cli",
+    "chaosraysvc.report.cli",
+    "chaosraysvc.doctor.cli",
+    "chaosraysvc.kubenode.cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,439 @@
+"""A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager.
+
+    plane = ControlPlane(Path("/tmp/cp"))
+    plane.up(progress=print)          # returns once the API answers and the CRDs are established
+    plane.kubeconfig                  # admin kubeconfig (system:masters)
+    plane.down()                      # ends every process it started
+
+The API server listens on a free loopback port with TLS, authorization `Node,RBAC`, and signs
+service-account tokens; the controller-manager runs the default controllers with per-controller
+service-account credentials (as kubeadm sets it up). Every process runs in a session of its own,
+recorded in `<state dir>/controlplane.json`, so `down` ends all of them, even after a crash of
+the process that started them. Addresses: Services get ClusterIPs from 198.19.0.0/20 (the
+benchmarking range, never a private one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import ssl
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from chaosraysvc.errors import ChaosRaySvcError
+from chaosraysvc.kubenode import binaries, kubeconfig, pki
+from chaosraysvc.sandbox import procs
+from chaosraysvc.sandbox.netcheck import free_port
+
+STATE_FILE = "controlplane.json"
+SERVICE_CIDR = "198.19.0.0/20"
+API_SERVICE_IP = "198.19.0.1"
+CLUSTER_DOMAIN = "cluster.local"
+Progress = Callable[[str], None]
+
+
+class ControlPlaneError(ChaosRaySvcError):
+    """The control plane could not be started, or is not up."""
+
+
+@dataclass
+class Component:
+    """A process of the control plane: its session id (= pid) and start time, to detect reuse."""
+
+    name: str
+    sid: int
+    start_ticks: int
+    log: str
+
+    def alive(self) -> bool:
+        return procs.running(self.sid, self.start_ticks)
+
+
+@dataclass
+class PlaneState:
+    """What `up` recorded: ports, paths and processes."""
+
+    api_port: int
+    etcd_port: int
+    bin_dir: str
+    started_at: float
+    ready_seconds: float = 0.0
+    components: list[Component] = field(default_factory=list)
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.api_port}"
+
+    def save(self, state_dir: Path) -> None:
+        tmp = state_dir / (STATE_FILE + ".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=1))
+        os.replace(tmp, state_dir / STATE_FILE)
+
+    @classmethod
+    def load(cls, state_dir: Path) -> PlaneState | None:
+        try:
+            raw = json.loads((state_dir / STATE_FILE).read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise ControlPlaneError(
+                f"{state_dir / STATE_FILE} is unreadable ({exc}): remove {state_dir} "
+                "after checking no control-plane process is left"
+            ) from exc
+        raw["components"] = [Component(**c) for c in raw.get("components", [])]
+        return cls(**raw)
+
+
+@dataclass
+class DownResult:
+    was_up: bool
+    ended: list[str]
+    leftovers: list[str]
+    seconds: float
+
+
+class ControlPlane:
+    """The control plane kept in `state_dir` (certificates, etcd data, logs, kubeconfigs)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir.resolve()
+        self.pki_dir = self.state_dir / "pki"
+        self.log_dir = self.state_dir / "logs"
+        self.kubeconfig = self.state_dir / "admin.kubeconfig"
+
+    # -- state -------------------------------------------------------------------------
+
+    def state(self) -> PlaneState | None:
+        """Return what `up` recorded, or None when it never ran here."""
+        return PlaneState.load(self.state_dir)
+
+    def running(self) -> bool:
+        """Tell whether every recorded component is alive."""
+        state = self.state()
+        return bool(state and state.components and all(c.alive() for c in state.components))
+
+    # -- up ----------------------------------------------------------------------------
+
+    def up(
+        self,
+        *,
+        scheduler: bool = False,
+        timeout: float = 60.0,
+        progress: Progress = lambda _msg: None,
+        bin_dir: Path | None = None,
+    ) -> PlaneState:
+        """Start etcd, the API server and the controller-manager; install KubeRay's CRDs.
+
+        Returns once `/readyz` answers ok and every CRD is Established. On any failure (or
+        Ctrl-C) every started process is ended and the error names the log to read.
+        """
+        if self.running():
+            raise ControlPlaneError(
+                f"a control plane is already up in {self.state_dir}: run "
+                f"`chaosraysvc controlplane down --state-dir {self.state_dir}` first"
+            )
+        self.down()
+        bins = bin_dir or binaries.binary_dir()
+        started = time.monotonic()
+        for sub in ("pki", "logs", "etcd"):
+            shutil.rmtree(self.state_dir / sub, ignore_errors=True)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir()
+        state = PlaneState(
+            api_port=free_port(),
+            etcd_port=free_port(),
+            bin_dir=str(bins),
+            started_at=time.time(),
+        )
+        state.save(self.state_dir)
+        try:
+            self._write_pki(state)
+            self._start(state, "etcd", self._etcd_args(state))
+            self._wait(lambda: self._etcd_healthy(state), "etcd", 20, state)
+            progress(f"etcd up ({time.monotonic() - started:.1f}s)")
+            self._start(state, "kube-apiserver", self._apiserver_args(state))
+            self._wait(lambda: self._readyz(state), "kube-apiserver", timeout, state)
+            progress(f"kube-apiserver ready at {state.server} ({time.monotonic() - started:.1f}s)")
+            self._start(state, "kube-controller-manager", self._kcm_args(state))
+            if scheduler:
+                self._start(state, "kube-scheduler", self._scheduler_args(state))
+            self._install_crds(bins / "crds", timeout)
+            state.ready_seconds = round(time.monotonic() - started, 2)
+            state.save(self.state_dir)
+            progress(f"KubeRay CRDs established; control plane ready in {state.ready_seconds}s")
+            return state
+        except BaseException:
+            self.down()
+            raise
+
+    def _write_pki(self, state: PlaneState) -> None:
+        ca = pki.CertificateAuthority(self.pki_dir)
+        names = (
+            "127.0.0.1",
+            "localhost",
+            API_SERVICE_IP,
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            f"kubernetes.default.svc.{CLUSTER_DOMAIN}",
+        )
+        ca.issue("apiserver", "kube-apiserver", server_names=names, client=False)
+        ca.issue("apiserver-kubelet-client", "kube-apiserver-kubelet-client", "system:masters")
+        pki.service_account_keys(self.pki_dir)
+        for file, user, group in (
+            ("admin", "chaosraysvc-admin", "system:masters"),
+            ("controller-manager", "system:kube-controller-manager", ""),
+            ("scheduler", "system:kube-scheduler", ""),
+        ):
+            pair = ca.issue(file, user, group)
+            kubeconfig.write(
+                self.state_dir / f"{file}.kubeconfig",
+                server=state.server,
+                ca=ca.pair.cert,
+                cert=pair.cert,
+                key=pair.key,
+            )
+
+    def client_kubeconfig(self, name: str, user: str, groups: tuple[str, ...] = ()) -> Path:
+        """Issue a client certificate for `user` in `groups`; return a kubeconfig using it."""
+        state = self._require_state()
+        ca = _LoadedCA(self.pki_dir)
+        pair = ca.issue(name, user, ",".join(groups))
+        path = self.state_dir / f"{name}.kubeconfig"
+        kubeconfig.write(path, server=state.server, ca=ca.cert, cert=pair.cert, key=pair.key)
+        return path
+
+    def _etcd_args(self, state: PlaneState) -> list[str]:
+        peer = free_port()
+        url = f"http://127.0.0.1:{state.etcd_port}"
+        peer_url = f"http://127.0.0.1:{peer}"
+        return [
+            "--name=default",
+            f"--data-dir={self.state_dir / 'etcd'}",
+            f"--listen-client-urls={url}",
+            f"--advertise-client-urls={url}",
+            f"--listen-peer-urls={peer_url}",
+            f"--initial-advertise-peer-urls={peer_url}",
+            f"--initial-cluster=default={peer_url}",
+            "--listen-metrics-urls=",
+            "--unsafe-no-fsync=true",
+            "--log-level=warn",
+            "--quota-backend-bytes=1073741824",
+        ]
+
+    def _apiserver_args(self, state: PlaneState) -> list[str]:
+        p = self.pki_dir
+        return [
+            f"--etcd-servers=http://127.0.0.1:{state.etcd_port}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={state.api_port}",
+            f"--tls-cert-file={p / 'apiserver.crt'}",
+            f"--tls-private-key-file={p / 'apiserver.key'}",
+            f"--client-ca-file={p / 'ca.crt'}",
+            f"--kubelet-client-certificate={p / 'apiserver-kubelet-client.crt'}",
+            f"--kubelet-client-key={p / 'apiserver-kubelet-client.key'}",
+            "--authorization-mode=Node,RBAC",
+            f"--service-account-issuer=https://kubernetes.default.svc.{CLUSTER_DOMAIN}",
+            f"--service-account-key-file={p / 'sa.pub'}",
+            f"--service-account-signing-key-file={p / 'sa.key'}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--allow-privileged=true",
+            "--enable-priority-and-fairness=false",
+            "--profiling=false",
+            "--endpoint-reconciler-type=none",
+            "--v=1",
+        ]
+
+    def _kcm_args(self, state: PlaneState) -> list[str]:
+        p = self.pki_dir
+        config = self.state_dir / "controller-manager.kubeconfig"
+        return [
+            f"--kubeconfig={config}",
+            f"--authentication-kubeconfig={config}",
+            f"--authorization-kubeconfig={config}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={free_port()}",
+            "--leader-elect=false",
+            "--use-service-account-credentials=true",
+            f"--service-account-private-key-file={p / 'sa.key'}",
+            f"--root-ca-file={p / 'ca.crt'}",
+            f"--cluster-signing-cert-file={p / 'ca.crt'}",
+            f"--cluster-signing-key-file={p / 'ca.key'}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,"
+            "-persistentvolume-binder,-attachdetach,-persistentvolume-expander,"
+            "-ephemeral-volume,-pvc-protection,-pv-protection,-node-route-controller",
+            "--concurrent-endpointslice-syncs=5",
+            "--endpointslice-updates-batch-period=0s",
+            "--v=1",
+        ]
+
+    def _scheduler_args(self, state: PlaneState) -> list[str]:
+        config = self.state_dir / "scheduler.kubeconfig"
+        return [
+            f"--kubeconfig={config}",
+            f"--authentication-kubeconfig={config}",
+            f"--authorization-kubeconfig={config}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={free_port()}",
+            "--leader-elect=false",
+            "--v=1",
+        ]
+
+    def _start(self, state: PlaneState, name: str, args: list[str]) -> None:
+        log = self.log_dir / f"{name}.log"
+        binary = Path(state.bin_dir) / name
+        proc = procs.spawn([str(binary), *args], dict(os.environ), log, self.state_dir)
+        ticks = procs.start_time_of(proc.pid) or 0
+        state.components.append(Component(name, proc.pid, ticks, str(log)))
+        state.save(self.state_dir)
+
+    def _wait(
+        self, check: Callable[[], bool], name: str, timeout: float, state: PlaneState
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        component = next(c for c in state.components if c.name == name)
+        while time.monotonic() < deadline:
+            if check():
+                return
+            if not component.alive():
+                procs.reap(component.sid)
+                raise ControlPlaneError(
+                    f"{name} exited during start-up: read {component.log} "
+                    f"(last line: {_last_line(Path(component.log))})"
+                )
+            time.sleep(0.1)
+        raise ControlPlaneError(
+            f"{name} was not ready within {timeout:.0f}s: read {component.log} "
+            f"(last line: {_last_line(Path(component.log))})"
+        )
+
+    def _etcd_healthy(self, state: PlaneState) -> bool:
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{state.etcd_port}/health", timeout=1
+            ) as answer:
+                return b'"health":"true"' in answer.read()
+        except (OSError, urllib.error.URLError):
+            return False
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.pki_dir / "ca.crt"))
+        context.load_cert_chain(self.pki_dir / "admin.crt", self.pki_dir / "admin.key")
+        return context
+
+    def _readyz(self, state: PlaneState) -> bool:
+        try:
+            with urllib.request.urlopen(
+                f"{state.server}/readyz", timeout=2, context=self._ssl_context()
+            ) as answer:
+                return bool(answer.status == 200)
+        except (OSError, urllib.error.URLError):
+            return False
+
+    def _install_crds(self, crd_dir: Path, timeout: float) -> None:
+        from kubernetes import client
+
+        api = client.ApiextensionsV1Api(kubeconfig.api_client(self.kubeconfig))
+        names = []
+        for path in sorted(crd_dir.glob("*.yaml")):
+            body = yaml.safe_load(path.read_text())
+            names.append(body["metadata"]["name"])
+            api.create_custom_resource_definition(body)
+        deadline = time.monotonic() + timeout
+        pending = set(names)
+        while pending:
+            for name in list(pending):
+                crd = api.read_custom_resource_definition(name)
+                conditions = (crd.status and crd.status.conditions) or []
+                if any(c.type == "Established" and c.status == "True" for c in conditions):
+                    pending.discard(name)
+            if pending and time.monotonic() > deadline:
+                raise ControlPlaneError(f"CRDs not established within {timeout:.0f}s: {pending}")
+            if pending:
+                time.sleep(0.1)
+
+    def _require_state(self) -> PlaneState:
+        state = self.state()
+        if state is None or not self.running():
+            raise ControlPlaneError(
+                f"no control plane is up in {self.state_dir}: run "
+                f"`chaosraysvc controlplane up --state-dir {self.state_dir}`"
+            )
+        return state
+
+    # -- down --------------------------------------------------------------------------
+
+    def down(self, timeout: float = 10.0) -> DownResult:
+        """End every recorded component (SIGTERM, then SIGKILL); idempotent."""
+        started = time.monotonic()
+        state = self.state()
+        if state is None:
+            return DownResult(False, [], [], 0.0)
+        was_up = any(c.alive() for c in state.components)
+        ended: list[str] = []
+        for component in reversed(state.components):
+            if component.alive():
+                procs.signal_session(component.sid, signal.SIGTERM)
+                ended.append(component.name)
+        deadline = time.monotonic() + timeout
+        for component in reversed(state.components):
+            while component.alive() and time.monotonic() < deadline:
+                procs.reap(component.sid)
+                time.sleep(0.05)
+            if component.alive() or procs.session_pids(component.sid):
+                procs.kill_session(component.sid)
+            procs.reap(component.sid)
+        leftovers = [c.name for c in state.components if c.alive()]
+        if not leftovers:
+            state.components = []
+            state.save(self.state_dir)
+        return DownResult(was_up, ended, leftovers, round(time.monotonic() - started, 2))
+
+
+class _LoadedCA(pki.CertificateAuthority):
+    """The CA written by `up`, loaded back to issue more client certificates."""
+
+    def __init__(self, directory: Path) -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+
+        self.directory = directory
+        self.pair = pki.CertPair(directory / "ca.crt", directory / "ca.key")
+        self.cert = self.pair.cert
+        self._cert = x509.load_pem_x509_certificate(self.pair.cert.read_bytes())
+        key = serialization.load_pem_private_key(self.pair.key.read_bytes(), password=None)
+        self._key = key  # type: ignore[assignment]
+
+
+def _last_line(path: Path) -> str:
+    with contextlib.suppress(OSError):
+        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+        if lines:
+            return lines[-1][-300:]
+    return "(empty)"
+
+
+@contextlib.contextmanager
+def running_control_plane(state_dir: Path, **kwargs: Any) -> Iterator[ControlPlane]:
+    """Bring a control plane up in `state_dir`; always bring it down, even on failure."""
+    plane = ControlPlane(state_dir)
+    try:
+        plane.up(**kwargs)
+        yield plane
+    finally:
+        result = plane.down()
+        if result.leftovers:
+            raise ControlPlaneError(f"control-plane processes left behind: {result.leftovers}")

@@ -1,0 +1,132 @@
+"""The node's network: a bridge, one network namespace per pod, and local ClusterIPs.
+
+Every address comes from 198.18.0.0/15 (reserved for benchmarking, never a real network):
+a node takes a free /24 for its pods (`198.18.N.0/24`, the bridge holds `.1`) and a /24 for
+its Services (`198.19.N.0/24`), routed as *local* on the host (Linux "AnyIP"), so the
+node's userspace kube-proxy can listen on any ClusterIP without adding addresses. A pod's
+namespace has loopback, `eth0` (a veth on the bridge) and a default route to the bridge:
+pods reach each other directly, and Services and the API server through the host.
+
+Only names and routes this module created are removed, by name, on teardown.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import subprocess
+from dataclasses import dataclass
+
+from chaosraysvc.errors import ChaosRaySvcError
+
+POD_SUPERNET = ipaddress.ip_network("198.18.0.0/16")
+SERVICE_SUPERNET = ipaddress.ip_network("198.19.0.0/16")
+
+
+class NetworkError(ChaosRaySvcError):
+    """A namespace, link or route could not be set up (names the command and its error)."""
+
+
+def ip(*args: str, netns: str = "", check: bool = True) -> str:
+    """Run `ip [-n netns] args`; return stdout, raise `NetworkError` naming the command."""
+    cmd = ["ip", *(["-n", netns] if netns else []), *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if check and done.returncode != 0:
+        raise NetworkError(f"`{' '.join(cmd)}` failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+def used_subnets() -> set[int]:
+    """Return the third octets N of 198.18.N.0/24 routes present on the host."""
+    used = set()
+    for line in ip("-4", "route", "show", "table", "all").splitlines():
+        word = line.split()[0] if line.split() else ""
+        if word in ("local", "broadcast") and len(line.split()) > 1:
+            word = line.split()[1]
+        if word.startswith(("198.18.", "198.19.")):
+            used.add(int(word.split(".")[2]))
+    return used
+
+
+@dataclass(frozen=True)
+class NodeNetwork:
+    """Addresses and names of one node's network (`index` picks the /24s and names)."""
+
+    index: int
+
+    @property
+    def bridge(self) -> str:
+        return f"crsbr{self.index}"
+
+    @property
+    def pod_cidr(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(f"198.18.{self.index}.0/24")
+
+    @property
+    def service_cidr(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(f"198.19.{self.index}.0/24")
+
+    @property
+    def gateway(self) -> str:
+        return str(self.pod_cidr.network_address + 1)
+
+    @property
+    def dns_ip(self) -> str:
+        """The cluster DNS address: the bridge's own address (the host answers on port 53)."""
+        return self.gateway
+
+    @classmethod
+    def pick(cls) -> NodeNetwork:
+        """Choose an index whose /24s no route uses yet."""
+        used = used_subnets()
+        for index in range(10, 250):
+            if index not in used:
+                return cls(index)
+        raise NetworkError("no free 198.18.N.0/24 left for a node network")
+
+    def create(self) -> None:
+        """Create the bridge and the local Service route (idempotent)."""
+        if not ip("link", "show", self.bridge, check=False):
+            ip("link", "add", self.bridge, "type", "bridge")
+        ip("addr", "replace", f"{self.gateway}/24", "dev", self.bridge)
+        ip("link", "set", self.bridge, "up")
+        ip("route", "replace", "local", str(self.service_cidr), "dev", "lo", "table", "local")
+
+    def destroy(self) -> None:
+        """Remove every pod namespace of this node, the bridge and the Service route."""
+        for name in ip("netns", "list", check=False).split("\n"):
+            name = name.split(" ")[0]
+            if name.startswith(self.netns_prefix):
+                ip("netns", "delete", name, check=False)
+        ip("link", "delete", self.bridge, check=False)
+        ip("route", "delete", "local", str(self.service_cidr), "dev", "lo", "table", "local",
+           check=False)  # fmt: skip
+
+    @property
+    def netns_prefix(self) -> str:
+        return f"crs{self.index}-"
+
+    def pod_netns(self, slot: int) -> str:
+        return f"{self.netns_prefix}{slot}"
+
+    def pod_ip(self, slot: int) -> str:
+        return str(self.pod_cidr.network_address + 10 + slot)
+
+    def add_pod(self, slot: int) -> tuple[str, str]:
+        """Create pod namespace `slot` on the bridge; return (namespace name, pod IP)."""
+        netns = self.pod_netns(slot)
+        pod_ip = self.pod_ip(slot)
+        host_if = f"crsv{self.index}x{slot}"
+        self.remove_pod(slot)
+        ip("netns", "add", netns)
+        ip("link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", netns)
+        ip("link", "set", host_if, "master", self.bridge)
+        ip("link", "set", host_if, "up")
+        ip("link", "set", "lo", "up", netns=netns)
+        ip("addr", "add", f"{pod_ip}/24", "dev", "eth0", netns=netns)
+        ip("link", "set", "eth0", "up", netns=netns)
+        ip("route", "add", "default", "via", self.gateway, netns=netns)
+        return netns, pod_ip
+
+    def remove_pod(self, slot: int) -> None:
+        """Delete pod namespace `slot` (its veth goes with it); idempotent."""
+        ip("netns", "delete", self.pod_netns(slot), check=False)
