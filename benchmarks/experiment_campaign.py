@@ -38,7 +38,7 @@ from typing import Any
 from common import machine_info
 
 from chaosraysvc.config import Settings
-from chaosraysvc.faults.recovery import wait_until_healthy
+from chaosraysvc.recovery import wait_until_healthy
 from chaosraysvc.sandbox.manager import Sandbox
 from chaosraysvc.sandbox.netcheck import free_port
 from chaosraysvc.sandbox.spec import SandboxSpec

@@ -14,7 +14,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from chaosraysvc.activities.common import Configuration, Secrets, activity_errors
+from chaoslib.types import Configuration, Secrets
+
+from chaosraysvc.activities.common import activity_errors
 from chaosraysvc.config import settings_from
 from chaosraysvc.doctor import diagnose
 from chaosraysvc.doctor.rules import at_least, severity_rank
@@ -25,7 +27,9 @@ logger = logging.getLogger("chaostoolkit")
 
 
 def ha_risks(
-    min_severity: str = "low", configuration: Configuration = None, secrets: Secrets = None
+    min_severity: str = "low",
+    configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
 ) -> list[dict[str, Any]]:
     """List the target's HA risks of `min_severity` ("low", "medium", "high") or worse.
 

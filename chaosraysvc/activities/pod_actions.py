@@ -20,14 +20,16 @@ import random
 import time
 from typing import Any
 
-from chaosraysvc.activities.common import Configuration, Secrets, activity_errors, target_for
+from chaoslib.types import Configuration, Secrets
+
+from chaosraysvc import recovery
+from chaosraysvc.activities.common import activity_errors, target_for
 from chaosraysvc.errors import (
     ChaosRaySvcError,
     ConfigurationError,
     NotFoundError,
     RefusedError,
 )
-from chaosraysvc.faults import recovery
 from chaosraysvc.model import Pod
 from chaosraysvc.targets.base import Target, pods_of_role
 from chaosraysvc.traffic.registry import mark
@@ -66,13 +68,14 @@ def _delete(
     target: Target,
     pod: Pod,
     grace_period: int,
-    wait: bool,
-    timeout: float,
+    await_recovery: bool,
+    recovery_timeout: float,
     dry_run: bool,
 ) -> dict[str, Any]:
-    if grace_period < 0 or timeout <= 0:
+    """Delete `pod`, marking the fault in the traffic log; then wait for the milestones."""
+    if grace_period < 0 or recovery_timeout <= 0:
         raise ConfigurationError(
-            f"grace_period must be >= 0 and timeout > 0 (got {grace_period}, {timeout})"
+            f"grace_period must be >= 0 and timeout > 0 (got {grace_period}, {recovery_timeout})"
         )
     baseline = recovery.Baseline.capture(target)
     logger.info(
@@ -104,8 +107,10 @@ def _delete(
     }
     if dry_run:
         return result
-    if wait:
-        rec = recovery.wait_for_recovery(target, pod, deleted_at, baseline, timeout, mark=mark)
+    if await_recovery:
+        rec = recovery.wait_for_milestones(
+            target, pod, deleted_at, baseline, recovery_timeout, mark=mark
+        )
         result["recovery"] = rec.to_json()
     return result
 
@@ -116,8 +121,8 @@ def delete_head_pod(
     timeout: float = 180,
     allow_without_gcs_ft: bool = False,
     dry_run: bool = False,
-    configuration: Configuration = None,
-    secrets: Secrets = None,
+    configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
 ) -> dict[str, Any]:
     """Delete the RayService's head pod and wait for the service to recover.
 
@@ -147,8 +152,8 @@ def delete_worker_pod(
     wait_for_recovery: bool = True,
     timeout: float = 180,
     dry_run: bool = False,
-    configuration: Configuration = None,
-    secrets: Secrets = None,
+    configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
 ) -> dict[str, Any]:
     """Delete a worker pod (`name`, or a random running worker) and wait for recovery.
 
@@ -176,8 +181,8 @@ def delete_redis_pod(
     wait_for_recovery: bool = True,
     timeout: float = 180,
     dry_run: bool = False,
-    configuration: Configuration = None,
-    secrets: Secrets = None,
+    configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
 ) -> dict[str, Any]:
     """Delete the GCS fault-tolerance Redis pod and wait for the RayService to recover.
 
@@ -203,7 +208,7 @@ def delete_redis_pod(
 
 
 def wait_for_recovery(
-    timeout: float = 180, configuration: Configuration = None, secrets: Secrets = None
+    timeout: float = 180, configuration: Configuration | None = None, secrets: Secrets | None = None
 ) -> dict[str, Any]:
     """Wait until every pod and endpoint is ready and every Serve application RUNNING.
 

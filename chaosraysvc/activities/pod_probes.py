@@ -10,13 +10,17 @@
 
 from __future__ import annotations
 
-from chaosraysvc.activities.common import Configuration, Secrets, activity_errors, target_for
+from chaoslib.types import Configuration, Secrets
+
+from chaosraysvc.activities.common import activity_errors, target_for
 from chaosraysvc.targets.base import pods_of_role
 
 __all__ = ["gcs_fault_tolerance_enabled", "head_pod_ready", "redis_storage_persistent"]
 
 
-def head_pod_ready(configuration: Configuration = None, secrets: Secrets = None) -> bool:
+def head_pod_ready(
+    configuration: Configuration | None = None, secrets: Secrets | None = None
+) -> bool:
     """Tell whether the RayService's head pod exists and is ready."""
     target = target_for(configuration, secrets)
     with activity_errors():
@@ -25,7 +29,7 @@ def head_pod_ready(configuration: Configuration = None, secrets: Secrets = None)
 
 
 def gcs_fault_tolerance_enabled(
-    configuration: Configuration = None, secrets: Secrets = None
+    configuration: Configuration | None = None, secrets: Secrets | None = None
 ) -> bool:
     """Tell whether the cluster's GCS survives a head loss (Redis or embedded backend)."""
     target = target_for(configuration, secrets)
@@ -33,7 +37,9 @@ def gcs_fault_tolerance_enabled(
         return target.gcs_fault_tolerance().enabled
 
 
-def redis_storage_persistent(configuration: Configuration = None, secrets: Secrets = None) -> bool:
+def redis_storage_persistent(
+    configuration: Configuration | None = None, secrets: Secrets | None = None
+) -> bool:
     """Tell whether the GCS Redis keeps its data when its pod is deleted (a volume at its dir).
 
     False when there is no Redis, when its data dir has no volume (the KubeRay HA

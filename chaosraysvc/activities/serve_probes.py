@@ -14,8 +14,9 @@ import logging
 from collections import Counter
 from typing import Any
 
-from chaosraysvc.activities.common import Configuration, Secrets, activity_errors, target_for
-from chaosraysvc.errors import ServeApiError
+from chaoslib.types import Configuration, Secrets
+
+from chaosraysvc.activities.common import activity_errors, target_for
 from chaosraysvc.serve import nodes, rest
 from chaosraysvc.targets.base import Target, ready_endpoint_count
 
@@ -29,7 +30,9 @@ __all__ = [
 logger = logging.getLogger("chaostoolkit")
 
 
-def serve_endpoint_count(configuration: Configuration = None, secrets: Secrets = None) -> int:
+def serve_endpoint_count(
+    configuration: Configuration | None = None, secrets: Secrets | None = None
+) -> int:
     """Count the ready endpoints behind the RayService's serve Service.
 
     On Kubernetes these are the ready addresses of the EndpointSlices of
@@ -42,20 +45,17 @@ def serve_endpoint_count(configuration: Configuration = None, secrets: Secrets =
 
 
 def serve_applications_healthy(
-    app: str = "", configuration: Configuration = None, secrets: Secrets = None
+    app: str = "", configuration: Configuration | None = None, secrets: Secrets | None = None
 ) -> bool:
     """Tell whether every Serve application (or only `app`) is RUNNING.
 
     Reads the dashboard's Serve REST API. Returns False when an application is not
-    RUNNING, when `app` does not exist, or when the dashboard cannot be reached
-    (during a head outage the state is unknown, which is never healthy).
+    RUNNING or `app` does not exist. Raises `ActivityFailed` when the dashboard cannot be
+    reached (during a head outage the state is unknown, which fails the hypothesis too).
     """
     target = target_for(configuration, secrets)
-    try:
+    with activity_errors():
         statuses = rest.application_statuses(rest.get_serve_details(target.dashboard_url()))
-    except ServeApiError as exc:
-        logger.warning("Serve applications unknown: %s", exc)
-        return False
     if app:
         logger.info("Serve application %s: %s", app, statuses.get(app, "absent"))
         return statuses.get(app) == "RUNNING"
@@ -63,18 +63,17 @@ def serve_applications_healthy(
     return bool(statuses) and all(s == "RUNNING" for s in statuses.values())
 
 
-def serve_proxies_healthy(configuration: Configuration = None, secrets: Secrets = None) -> bool:
+def serve_proxies_healthy(
+    configuration: Configuration | None = None, secrets: Secrets | None = None
+) -> bool:
     """Tell whether every Serve proxy is HEALTHY and every live Ray node has one.
 
-    Returns False when the dashboard cannot be reached.
+    Raises `ActivityFailed` when the dashboard cannot be reached.
     """
     target = target_for(configuration, secrets)
-    try:
+    with activity_errors():
         details = rest.get_serve_details(target.dashboard_url())
         alive = {n.node_id for n in nodes.list_nodes(target.dashboard_url()) if n.alive}
-    except ServeApiError as exc:
-        logger.warning("Serve proxies unknown: %s", exc)
-        return False
     proxies = rest.proxy_statuses(details)
     unhealthy = {n: s for n, s in proxies.items() if s != "HEALTHY"}
     missing = alive - set(proxies)
@@ -90,7 +89,7 @@ def _pod_names(target: Target, ray_nodes: list[nodes.RayNode]) -> dict[str, str]
 
 
 def serve_replica_placement(
-    configuration: Configuration = None, secrets: Secrets = None
+    configuration: Configuration | None = None, secrets: Secrets | None = None
 ) -> dict[str, Any]:
     """Return where Serve replicas run: per pod, the replica count of each deployment.
 
@@ -119,8 +118,8 @@ def serve_replica_placement(
 def serve_replicas_spread(
     max_per_node: int = 1,
     exclude_head: bool = True,
-    configuration: Configuration = None,
-    secrets: Secrets = None,
+    configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
 ) -> bool:
     """Tell whether no node holds more than `max_per_node` replicas of one deployment.
 

@@ -22,7 +22,9 @@ import inspect
 from dataclasses import fields
 from typing import Any
 
-from chaosraysvc.activities.common import Configuration, Secrets, activity_errors
+from chaoslib.types import Configuration, Secrets
+
+from chaosraysvc.activities.common import activity_errors
 from chaosraysvc.traffic import registry
 from chaosraysvc.traffic.resolve import resolve_settings
 from chaosraysvc.traffic.settings import TrafficOptions, parse_options
@@ -41,8 +43,10 @@ def _signature() -> inspect.Signature:
     return inspect.Signature(
         [
             *knobs,
-            inspect.Parameter("configuration", kind, default=None, annotation="Configuration"),
-            inspect.Parameter("secrets", kind, default=None, annotation="Secrets"),
+            inspect.Parameter(
+                "configuration", kind, default=None, annotation="Configuration | None"
+            ),
+            inspect.Parameter("secrets", kind, default=None, annotation="Secrets | None"),
         ],
         return_annotation="dict[str, Any]",
     )
@@ -72,8 +76,8 @@ def start_traffic(*args: Any, **kwargs: Any) -> dict[str, Any]:
     running with other settings.
     """
     arguments = SIGNATURE.bind(*args, **kwargs).arguments
-    configuration: Configuration = arguments.pop("configuration", None)
-    secrets: Secrets = arguments.pop("secrets", None)
+    configuration: Configuration | None = arguments.pop("configuration", None)
+    secrets: Secrets | None = arguments.pop("secrets", None)
     with activity_errors():
         settings = resolve_settings(parse_options(arguments), configuration, secrets)
         engine, started = registry.start_engine(settings)
@@ -85,7 +89,9 @@ def start_traffic(*args: Any, **kwargs: Any) -> dict[str, Any]:
 start_traffic.__signature__ = SIGNATURE  # type: ignore[attr-defined]
 
 
-def stop_traffic(configuration: Configuration = None, secrets: Secrets = None) -> dict[str, Any]:
+def stop_traffic(
+    configuration: Configuration | None = None, secrets: Secrets | None = None
+) -> dict[str, Any]:
     """Stop the background traffic and return its summary.
 
     The summary is `chaosraysvc.traffic.stats.summarize` of the traffic log, without

@@ -20,8 +20,9 @@ from __future__ import annotations
 from typing import Any
 
 from chaoslib.exceptions import ActivityFailed
+from chaoslib.types import Configuration, Secrets
 
-from chaosraysvc.activities.common import Configuration, Secrets, activity_errors
+from chaosraysvc.activities.common import activity_errors
 from chaosraysvc.traffic import registry
 from chaosraysvc.traffic.engine import TrafficEngine
 from chaosraysvc.traffic.log import read_traffic_log
@@ -36,7 +37,9 @@ def _engine() -> TrafficEngine:
         return registry.require_engine()
 
 
-def traffic_failures(configuration: Configuration = None, secrets: Secrets = None) -> int:
+def traffic_failures(
+    configuration: Configuration | None = None, secrets: Secrets | None = None
+) -> int:
     """Read how many requests of the current traffic run failed so far.
 
     Counts every failed request since the traffic started (or of the last run when it
@@ -47,8 +50,8 @@ def traffic_failures(configuration: Configuration = None, secrets: Secrets = Non
 
 def traffic_summary(
     brownout_ratio: float = 0.5,
-    configuration: Configuration = None,
-    secrets: Secrets = None,
+    configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
 ) -> dict[str, Any]:
     """Read the statistics of the current traffic run so far.
 
@@ -64,8 +67,8 @@ def traffic_summary(
 def traffic_latency_ms(
     percentile: float = 99,
     phase: str = "",
-    configuration: Configuration = None,
-    secrets: Secrets = None,
+    configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
 ) -> float:
     """Read a latency percentile, in milliseconds, of the successful requests so far.
 

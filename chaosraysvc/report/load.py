@@ -214,12 +214,8 @@ def _read_traffic(path: Path) -> TrafficLog:
     try:
         return read_traffic_log(path)
     except TrafficLogError as exc:
-        raise ReportInputError(_one_line(str(exc))) from exc
-    except OSError as exc:
-        raise ReportInputError(
-            f"traffic log {path} cannot be read: {exc.strerror or exc}; "
-            "pass another one with --traffic"
-        ) from exc
+        hint = "; pass another one with --traffic" if isinstance(exc.__cause__, OSError) else ""
+        raise ReportInputError(_one_line(str(exc)) + hint) from exc
 
 
 def load_run(journal_path: str | Path, traffic_path: str | Path | None = None) -> RunInput:

@@ -246,10 +246,13 @@ def read_traffic_log(path: str | Path) -> TrafficLog:
 
     Tolerates an empty file and a last line cut mid-write (`truncated` is then True);
     raises `TrafficLogError` naming the file and line for anything else that is not
-    a log record, and `FileNotFoundError` when the file does not exist.
+    a log record, or when the file cannot be read (missing, unreadable).
     """
     path = Path(path)
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise TrafficLogError(f"traffic log {path} cannot be read: {exc.strerror or exc}") from exc
     log = TrafficLog(path=path)
     if not data.strip():
         return log

@@ -61,7 +61,7 @@ def sandbox() -> Iterator[Sandbox]:
 def healthy_sandbox(sandbox: Sandbox) -> Sandbox:
     """The session sandbox, once every pod, endpoint and application is back to ready."""
     from chaosraysvc.config import Settings
-    from chaosraysvc.faults.recovery import wait_until_healthy
+    from chaosraysvc.recovery import wait_until_healthy
     from chaosraysvc.targets.sandbox import SandboxTarget
 
     wait_until_healthy(SandboxTarget(Settings(sandbox_state_dir=sandbox.state_dir)), 240)

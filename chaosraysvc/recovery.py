@@ -1,5 +1,9 @@
 """Wait for a RayService to recover after a fault, recording when each milestone is reached.
 
+Used by the pod actions (`wait_for_milestones` after a deletion, `wait_until_healthy` for the
+`wait_for_recovery` rollback). Reading the dashboard while it is down is part of waiting: an
+unreachable dashboard counts as "not RUNNING yet" here, never as an error.
+
 Milestones, in the order they are expected, as seconds after the fault:
 - `pod_ready`: a replacement pod of the deleted pod's role is ready (a new name or
   uid, or the same pod restarted);
@@ -24,6 +28,7 @@ from chaosraysvc.targets.base import Target, ready_endpoint_count
 
 logger = logging.getLogger("chaostoolkit")
 POLL_S = 0.5
+READ_TIMEOUT_S = 2.0  # one dashboard read while polling
 MILESTONES = ("pod_ready", "endpoints_restored", "applications_running")
 Marker = Callable[..., object]
 
@@ -85,7 +90,7 @@ def _replacement(target: Target, deleted: Pod, before: set[str]) -> Pod | None:
 def _apps_running(target: Target, expected: set[str]) -> bool:
     try:
         statuses = rest.application_statuses(
-            rest.get_serve_details(target.dashboard_url(), timeout=2.0)
+            rest.get_serve_details(target.dashboard_url(), timeout=READ_TIMEOUT_S)
         )
     except ServeApiError:
         return False
@@ -94,12 +99,12 @@ def _apps_running(target: Target, expected: set[str]) -> bool:
     return all(s == "RUNNING" for s in statuses.values())
 
 
-def wait_for_recovery(
+def wait_for_milestones(
     target: Target,
     deleted: Pod,
     fault_at: float,
     baseline: Baseline,
-    timeout: float,
+    recovery_timeout: float,
     mark: Marker | None = None,
 ) -> Recovery:
     """Poll `target` until every milestone holds at once; raise `RecoveryTimeoutError` if not.
@@ -108,7 +113,7 @@ def wait_for_recovery(
     engine uses it to split its statistics into phases).
     """
     recovery = Recovery(fault_at=fault_at)
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + recovery_timeout
 
     def reach(name: str, **detail: Any) -> None:
         if name not in recovery.milestones:
@@ -135,7 +140,7 @@ def wait_for_recovery(
             missing = [m for m in MILESTONES if m not in recovery.milestones]
             raise RecoveryTimeoutError(
                 f"{deleted.role} pod {deleted.name} was deleted but the RayService did not "
-                f"recover within {timeout:.0f} s: still waiting for {', '.join(missing)}"
+                f"recover within {recovery_timeout:.0f} s: still waiting for {', '.join(missing)}"
                 f" (expected {baseline.endpoints} ready endpoints and applications "
                 f"{sorted(baseline.applications) or 'any'} RUNNING); check the pods and the "
                 "Serve status, or raise `timeout`"
@@ -143,10 +148,10 @@ def wait_for_recovery(
         time.sleep(POLL_S)
 
 
-def wait_until_healthy(target: Target, timeout: float) -> dict[str, Any]:
+def wait_until_healthy(target: Target, recovery_timeout: float) -> dict[str, Any]:
     """Wait until every pod and endpoint is ready and every application RUNNING."""
     start = time.time()
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + recovery_timeout
     while True:
         pods = target.pods()
         endpoints = target.serve_endpoints()
@@ -162,7 +167,7 @@ def wait_until_healthy(target: Target, timeout: float) -> dict[str, Any]:
         if time.monotonic() > deadline:
             unready = [p.name for p in pods if not p.ready]
             raise RecoveryTimeoutError(
-                f"the RayService was not healthy within {timeout:.0f} s: pods not ready "
+                f"the RayService was not healthy within {recovery_timeout:.0f} s: pods not ready "
                 f"{unready or 'none'}, endpoints ready {sum(e.ready for e in endpoints)}/"
                 f"{len(endpoints)}, applications RUNNING: {_apps_running(target, set())}"
             )

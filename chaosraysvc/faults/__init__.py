@@ -1,1 +1,0 @@
-"""Faults and recovery: deleting pods and waiting for the RayService to heal."""
