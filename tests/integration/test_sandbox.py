@@ -19,6 +19,7 @@ from chaosraysvc.sandbox import procs
 from chaosraysvc.sandbox.manager import Sandbox, SandboxError
 from chaosraysvc.sandbox.spec import SandboxSpec
 from chaosraysvc.serve import rest
+from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.sandbox
 
@@ -26,15 +27,6 @@ pytestmark = pytest.mark.sandbox
 def _post(sandbox: Sandbox) -> requests.Response:
     url = f"http://127.0.0.1:{sandbox.spec().serve_port}/fruit/"
     return requests.post(url, json=["PEAR", 12], timeout=5)
-
-
-def _wait(predicate, timeout: float, what: str) -> float:  # type: ignore[no-untyped-def]
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if predicate():
-            return time.monotonic() - start
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def test_fruit_request_answers_12(healthy_sandbox: Sandbox) -> None:
@@ -111,7 +103,7 @@ def test_killed_head_processes_come_back_with_the_same_replicas(healthy_sandbox:
         heads = [p for p in status.pods if p.role == "head"]
         return bool(heads) and heads[0].restarts == head.restarts + 1 and status.ready()
 
-    _wait(recovered, 180, "the head to restart and the application to be RUNNING")
+    wait_for(recovered, 180, what="the head to restart and the application RUNNING", interval=0.5)
     print(f"head recovered {time.monotonic() - killed:.1f}s after the kill")
     status = healthy_sandbox.status()
     assert [p.name for p in status.pods if p.role == "head"] == [head.name]  # restarted in place
@@ -129,7 +121,7 @@ def test_deleted_worker_pod_is_replaced_under_a_new_name(healthy_sandbox: Sandbo
         names = [p.name for p in status.pods if p.role == "worker"]
         return worker.name not in names and len(names) == 2 and status.ready()
 
-    _wait(replaced, 180, "a new worker pod and the application RUNNING")
+    wait_for(replaced, 180, what="a new worker pod and the application RUNNING", interval=0.5)
     assert _post(healthy_sandbox).json() == 12
     state = healthy_sandbox.state()
     assert state is not None

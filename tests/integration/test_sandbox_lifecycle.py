@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from chaosraysvc.sandbox import procs
 from chaosraysvc.sandbox.netcheck import free_port
 from chaosraysvc.sandbox.state import SandboxState
+from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.sandbox
 
@@ -30,14 +30,13 @@ def ctrl_c_during_up(state_dir: Path) -> None:
     up = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     sids: set[int] = set()
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
+
+        def head_started() -> SandboxState | None:
             state = SandboxState.load(state_dir)
-            if state and any(p.role == "head" and p.sid for p in state.pods):
-                sids = {p.sid for p in state.pods if p.sid} | {state.supervisor_pid}
-                break
-            time.sleep(0.2)
-        assert sids, "the sandbox never started its head pod"
+            return state if state and any(p.role == "head" and p.sid for p in state.pods) else None
+
+        state = wait_for(head_started, 120, what="the sandbox to start its head pod", interval=0.2)
+        sids = {p.sid for p in state.pods if p.sid} | {state.supervisor_pid}
         up.send_signal(signal.SIGINT)
         out, _ = up.communicate(timeout=60)
         assert up.returncode == 130, out

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +25,7 @@ from typing import Any
 import pytest
 
 from chaosraysvc.errors import ConfigurationError
+from chaosraysvc.sandbox.netcheck import free_port
 from chaosraysvc.traffic import (
     TrafficEngine,
     build_settings,
@@ -35,15 +35,10 @@ from chaosraysvc.traffic import (
     registry,
 )
 from chaosraysvc.traffic.log import FLUSH_INTERVAL_S
+from tests.support.polling import wait_for
 
 CHAOS = Path(sys.executable).with_name("chaos")
 MODES = ("ok", "slow", "500", "wrong", "close", "refuse")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class _Conn(asyncio.Protocol):
@@ -200,13 +195,6 @@ def run_engine(engines: list[TrafficEngine], tmp_path: Path, **kwargs: Any) -> T
     engines.append(engine)
     engine.start()
     return engine
-
-
-def wait_for(predicate: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 def test_every_failure_kind_gets_its_error_class(

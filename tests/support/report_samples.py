@@ -225,3 +225,11 @@ def real_journal(name: str) -> dict[str, Any]:
 def real_runs() -> list[Path]:
     """Return every real journal in tests/fixtures/reports (the lead may add more)."""
     return sorted(FIXTURES.glob("*-journal.json"))
+
+
+def figures_of(folder: Path, journal: dict[str, Any], records: list | None = None) -> dict:
+    """Write `journal` (and its traffic `records`) under `folder`; return the report's figures."""
+    from chaosraysvc.report.figures import run_figures
+    from chaosraysvc.report.load import load_run
+
+    return run_figures(load_run(write_run(folder, journal, records)))

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import socket
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -16,42 +11,10 @@ from chaoslib.exceptions import ActivityFailed
 
 from chaosraysvc.activities import serve_probes, traffic_actions
 from chaosraysvc.sandbox import procs
+from chaosraysvc.sandbox.netcheck import free_port
 from chaosraysvc.sandbox.spec import SandboxSpec
 from chaosraysvc.sandbox.state import SandboxState
 from chaosraysvc.traffic import registry
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def dashboard() -> Iterator[tuple[str, dict[str, Any]]]:
-    """A loopback Ray dashboard answering the Serve details document the test sets."""
-    details: dict[str, Any] = {"applications": {}}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = json.dumps(details).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", details
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
@@ -71,10 +34,11 @@ def config(state_dir: Path, dashboard_url: str) -> dict[str, str]:
 def test_an_application_that_answers_not_running_is_false(
     dashboard: tuple[str, dict[str, Any]], up_sandbox: Path
 ) -> None:
-    url, details = dashboard
-    details["applications"] = {"fruit_app": {"status": "DEPLOY_FAILED"}}
+    url, documents = dashboard
+    apps = documents["/api/serve/applications"] = {"applications": {}}
+    apps["applications"] = {"fruit_app": {"status": "DEPLOY_FAILED"}}
     assert serve_probes.serve_applications_healthy("", config(up_sandbox, url)) is False
-    details["applications"] = {"fruit_app": {"status": "RUNNING"}}
+    apps["applications"] = {"fruit_app": {"status": "RUNNING"}}
     assert serve_probes.serve_applications_healthy("", config(up_sandbox, url)) is True
     assert serve_probes.serve_applications_healthy("other", config(up_sandbox, url)) is False
 
@@ -85,7 +49,7 @@ def test_an_application_that_answers_not_running_is_false(
 def test_an_unreachable_dashboard_fails_the_probe_with_what_to_do(
     probe: Any, up_sandbox: Path
 ) -> None:
-    configuration = config(up_sandbox, f"http://127.0.0.1:{closed_port()}")
+    configuration = config(up_sandbox, f"http://127.0.0.1:{free_port()}")
     with pytest.raises(ActivityFailed, match="unreachable.*is the head pod up"):
         probe(configuration=configuration)
 
@@ -95,7 +59,7 @@ def test_stop_traffic_whose_log_was_removed_fails_the_activity(
 ) -> None:
     monkeypatch.setattr(registry, "_engine", None)
     log = tmp_path / "traffic.jsonl"
-    url = f"http://127.0.0.1:{closed_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     started = traffic_actions.start_traffic(url=url, timeout=0.2, log_path=str(log))
     assert started["started"] is True
     log.unlink()

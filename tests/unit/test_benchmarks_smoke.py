@@ -83,9 +83,23 @@ def test_traffic_engine_quick_without_sandbox(tmp_path: Path) -> None:
         assert any("wrk is not installed" in n for n in result["notes"])
     verdicts = {t["name"]: t["verdict"] for t in result["targets"]}
     assert len(verdicts) == 5
-    assert set(verdicts.values()) <= {"PASS", "FAIL", "SKIP"}
     sandbox_targets = [name for name in verdicts if "sandbox" in name and "trivial" not in name]
     assert sandbox_targets and all(verdicts[n] == "SKIP" for n in sandbox_targets)
+    # the engine never claims a rate it missed, whatever the machine's speed
+    honest = "rate mode reports honestly: never claims kept_up when below 98 % of the rate"
+    assert verdicts[honest] == "PASS", result["targets"]
+    # the machine-dependent verdicts are the ones the measured rows give
+    ratio = (
+        rows["engine sequential"]["rps"]
+        / rows["bare requests.post loop (HA sample query.py)"]["rps"]
+    )
+    twice = "engine sequential vs trivial server >= 2x the bare requests.post loop"
+    assert verdicts[twice] == ("PASS" if ratio >= 2.0 else "FAIL"), (ratio, result["targets"])
+    held = all(
+        abs(r["rps"] / r["requested_rps"] - 1) <= 0.02 for r in rates if r["requested_rps"] <= 5000
+    )
+    holds = "rate mode holds the requested rate within 2 % up to >= 5,000 req/s (trivial server)"
+    assert verdicts[holds] == ("PASS" if held else "FAIL"), result["targets"]
     assert "**PASS**" in stdout or "**FAIL**" in stdout
     # the trivial server and the scratch directory are gone
     server = result["trivial_server"]
@@ -142,8 +156,12 @@ def test_timing_precision_quick_compares_log_with_the_clock(tmp_path: Path) -> N
             assert isinstance(row[key], float) and abs(row[key]) < 1000, (key, row)
     verdicts = {t["name"]: t["verdict"] for t in result["targets"]}
     assert len(verdicts) == 3
-    assert set(verdicts.values()) <= {"PASS", "FAIL"}
-    assert any("within 50 ms" in name for name in verdicts)
+    assert verdicts["each trial: one failure window (the kill's), closed by a success"] == "PASS"
+    for key, what in (("start_error_ms", "start"), ("end_error_ms", "end")):
+        # the verdict is the one the measured errors give (machine-dependent, so not fixed)
+        worst = max(abs(r[key]) for r in rows)
+        name = f"failure window {what} within 50 ms of the independent clock"
+        assert verdicts[name] == ("PASS" if worst <= 50 else "FAIL"), (worst, result["targets"])
     assert result["target_ms"] == 50
     assert "**PASS**" in stdout or "**FAIL**" in stdout
     # every server (two per trial) is gone, and the scratch directory with the logs

@@ -8,13 +8,8 @@ from __future__ import annotations
 
 import inspect
 import json
-import socket
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from chaoslib.discovery.discover import discover_probes
@@ -23,13 +18,8 @@ from chaoslib.exceptions import ActivityFailed
 from chaosraysvc.activities import doctor_probes
 from chaosraysvc.activities.doctor_probes import ha_risks
 from chaosraysvc.cli import main
+from chaosraysvc.sandbox.netcheck import free_port
 from chaosraysvc.sandbox.spec import SandboxSpec
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +30,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def sandbox(tmp_path: Path, **spec: Any) -> Path:
     """Write a sandbox spec.json (no process runs) whose dashboard port is closed."""
-    SandboxSpec(state_dir=tmp_path, dashboard_port=closed_port(), **spec).save()
+    SandboxSpec(state_dir=tmp_path, dashboard_port=free_port(), **spec).save()
     return tmp_path
 
 
@@ -131,33 +121,6 @@ def test_usage_errors_exit_2(
 
 
 # -- live placement through a dashboard double -------------------------------------------------
-
-
-@pytest.fixture
-def dashboard() -> Iterator[tuple[str, dict[str, Any]]]:
-    documents: dict[str, Any] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # http.server's name
-            path = urlsplit(self.path).path.rstrip("/")
-            body = json.dumps(documents.get(path, {})).encode()
-            self.send_response(200 if path in documents else 404)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", documents
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def _node(node_id: str, head: bool) -> dict[str, Any]:

@@ -42,8 +42,8 @@ def test_discover_lists_each_public_activity_with_its_kind() -> None:
     kinds: dict[str, set[str]] = {"probe": set(), "action": set()}
     for activity in discovery["activities"]:  # type: ignore[union-attr]
         kinds[activity["type"]].add(activity["name"])
-    assert CONTRACT["probe"] <= kinds["probe"]
-    assert CONTRACT["action"] <= kinds["action"]
+    assert kinds["probe"] == CONTRACT["probe"]
+    assert kinds["action"] == CONTRACT["action"]
     assert not kinds["probe"] & kinds["action"]
 
 

@@ -20,6 +20,7 @@ from chaosraysvc.report.load import load_run
 from tests.support.report_samples import (
     FIXTURES,
     T0,
+    figures_of,
     iso,
     passing_journal,
     real_journal,
@@ -35,10 +36,6 @@ RISK = {
     "consequence": "requests in flight on the head are lost",
     "fix": "excludeHeadPodFromServeSvc: true",
 }
-
-
-def figures_of(folder: Path, journal: dict[str, Any], records: list | None = None) -> dict:
-    return run_figures(load_run(write_run(folder, journal, records)))
 
 
 def html_of(folder: Path, journal: dict[str, Any], records: list | None = None) -> str:

@@ -15,15 +15,11 @@ from tests.support.report_samples import (
     FIXTURES,
     SECRET,
     T0,
+    figures_of,
     iso,
     passing_journal,
     traffic_records,
-    write_run,
 )
-
-
-def figures_of(folder: Path, journal: dict[str, Any], records: list | None = None) -> dict:
-    return run_figures(load_run(write_run(folder, journal, records)))
 
 
 def test_real_head_kill_that_did_not_recover() -> None:
