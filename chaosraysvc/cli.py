@@ -1,4 +1,4 @@
-"""The `chaosraysvc` command: `sandbox up|down|status|logs`, `report`, ...
+"""The `chaosraysvc` command: `sandbox up|down|status|logs`, `report`, `doctor`, `controlplane`.
 
 Each command group lives beside what it drives and registers itself here through
 a `register(subparsers)` function that sets `func(args) -> int` on its parsers.
@@ -29,13 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"chaosraysvc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not name.startswith(exc.name):
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 

@@ -14,23 +14,17 @@ Declare it at the experiment's top level; its arguments are the traffic knobs of
         }
     ]
 
-The traffic starts in `before_experiment_control`, before the steady-state hypothesis,
-so the baseline is measured, and stops in `after_experiment_control`, which chaoslib
-calls after the rollbacks whatever happened (failure, deviation, interruption, Ctrl-C);
-`cleanup_control` and an `atexit` hook stop it too. The log path and the summary
-(without its per-second timeline) are added to the journal as
-`journal["extensions"]` entry `{"name": "chaosraysvc", "traffic": {"log", "summary"}}`.
-When the traffic cannot start, or the target it is sent to cannot be used, the
-experiment is interrupted before anything runs and before any request is sent.
+The traffic starts before the steady-state hypothesis (so the baseline is measured) and
+stops after the rollbacks whatever happened (`after_experiment_control`; `cleanup_control`
+and an `atexit` hook too). The log path and the summary (without its timeline) go to the
+journal's `extensions` entry `{"name": "chaosraysvc", "traffic": {"log", "summary"}}`.
+When the traffic or its target cannot be used, the experiment is interrupted before any
+request is sent.
 
-`max_failures` (>= 0) aborts the experiment once more requests than that have failed:
-the control sets the journal's status to "aborted", the way chaoslib's own continuous
-hypothesis aborts a run. chaoslib stops the method after the current activity, skips
-the after-method hypothesis and, under the default rollback strategy, still plays the
-rollbacks ("interrupted" runs, from `InterruptExecution` or `chaoslib.exit`, skip
-them). If the limit is crossed before the method starts, the first method activity is
-refused with `InterruptExecution` (nothing to roll back yet). The journal is reached
-through a chaoslib run event handler registered in `configure_control`.
+`max_failures` (>= 0) aborts the experiment once more requests failed: the journal's status
+becomes "aborted" (as chaoslib's continuous hypothesis does), so the method stops after the
+current activity and the rollbacks still run; crossed before the method, its first activity
+is refused with `InterruptExecution`.
 """
 
 from __future__ import annotations

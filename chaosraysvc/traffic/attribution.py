@@ -1,6 +1,6 @@
 """Name the likely cause of failed (or slowed) requests when it matches a known pattern.
 
-Patterns, from what the shared notes and our sandbox runs observed during faults:
+Patterns (each seen in sandbox runs during faults):
 
 - `deleted-pod-proxy`: the failures hit the deleted pod's own proxy (its endpoint label),
   or, through a shared Service, happened within a second of the deletion as refused or

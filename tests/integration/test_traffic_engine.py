@@ -567,13 +567,14 @@ def test_a_traffic_that_cannot_start_interrupts_before_anything_runs(
 ENGINE_SCRIPT = """
 import sys, time
 from chaosraysvc.traffic import TrafficEngine, build_settings
+from chaosraysvc.traffic.log import FLUSH_INTERVAL_S
 engine = TrafficEngine(build_settings(url=sys.argv[1], log_path=sys.argv[2]))
 engine.start()
 deadline = time.monotonic() + 20
 while engine.requests < 20 and time.monotonic() < deadline:
     time.sleep(0.01)
 done = engine.requests
-time.sleep(0.45)  # more than the 0.2 s flush period
+time.sleep(2 * FLUSH_INTERVAL_S + 0.05)  # more than a flush period
 print(done, flush=True)
 if sys.argv[3] == "hang":
     time.sleep(60)
