@@ -1,7 +1,7 @@
 """The domain types every layer shares: a RayService's pods, its serve endpoints, its GCS set-up.
 
 Plain frozen data with no I/O, imported by everything above (`kube`, `sandbox`, `serve`,
-`targets`, `doctor`, `faults`, `activities`) and importing nothing of chaosraysvc. The HA
+`targets`, `doctor`, `recovery`, `activities`) and importing nothing of chaosraysvc. The HA
 facts the doctor's rules read are in `chaosraysvc.model.ha`.
 """
 
