@@ -258,12 +258,15 @@ class KubeApi:
     ) -> None:
         """Delete pod `name` if its uid is still `uid`; `dry_run` asks a server-side dry run."""
         call = _Call("delete", "pods", "", namespace, name)
+        # Everything goes in the body: a DELETE with a body has its query parameters ignored
+        # by the API server, so `?dryRun=All&gracePeriodSeconds=0` beside the preconditions
+        # would delete for real, with the pod's own grace period.
         options = client.V1DeleteOptions(
-            preconditions=client.V1Preconditions(uid=uid) if uid else None
+            preconditions=client.V1Preconditions(uid=uid) if uid else None,
+            grace_period_seconds=grace_period,
+            dry_run=["All"] if dry_run else None,
         )
-        kwargs: dict[str, Any] = {"grace_period_seconds": grace_period, "body": options}
-        if dry_run:
-            kwargs["dry_run"] = "All"
+        kwargs: dict[str, Any] = {"body": options}
         hint = f"pod '{name}' not found in namespace '{namespace}' (already deleted?)"
         self._run(
             call,

@@ -25,6 +25,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,19 @@ SERVICE_CIDR = "198.19.0.0/20"
 API_SERVICE_IP = "198.19.0.1"
 CLUSTER_DOMAIN = "cluster.local"
 Progress = Callable[[str], None]
+# Controllers a one-machine node without a cloud, volumes or node IPAM has no use for.
+KCM_OFF = (
+    "node-ipam-controller",
+    "cloud-node-lifecycle-controller",
+    "service-lb-controller",
+    "node-route-controller",
+    "persistentvolume-binder-controller",
+    "persistentvolume-attach-detach-controller",
+    "persistentvolume-expander-controller",
+    "ephemeral-volume-controller",
+    "persistentvolumeclaim-protection-controller",
+    "persistentvolume-protection-controller",
+)
 
 
 class ControlPlaneError(ChaosRaySvcError):
@@ -68,6 +82,7 @@ class PlaneState:
     etcd_port: int
     bin_dir: str
     started_at: float
+    kcm_port: int = 0
     ready_seconds: float = 0.0
     components: list[Component] = field(default_factory=list)
 
@@ -153,6 +168,7 @@ class ControlPlane:
         state = PlaneState(
             api_port=free_port(),
             etcd_port=free_port(),
+            kcm_port=free_port(),
             bin_dir=str(bins),
             started_at=time.time(),
         )
@@ -169,6 +185,7 @@ class ControlPlane:
             if scheduler:
                 self._start(state, "kube-scheduler", self._scheduler_args(state))
             self._install_crds(bins / "crds", timeout)
+            self._wait(lambda: self._kcm_healthy(state), "kube-controller-manager", timeout, state)
             state.ready_seconds = round(time.monotonic() - started, 2)
             state.save(self.state_dir)
             progress(f"KubeRay CRDs established; control plane ready in {state.ready_seconds}s")
@@ -264,7 +281,7 @@ class ControlPlane:
             f"--authentication-kubeconfig={config}",
             f"--authorization-kubeconfig={config}",
             "--bind-address=127.0.0.1",
-            f"--secure-port={free_port()}",
+            f"--secure-port={state.kcm_port}",
             "--leader-elect=false",
             "--use-service-account-credentials=true",
             f"--service-account-private-key-file={p / 'sa.key'}",
@@ -272,10 +289,7 @@ class ControlPlane:
             f"--cluster-signing-cert-file={p / 'ca.crt'}",
             f"--cluster-signing-key-file={p / 'ca.key'}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,"
-            "-persistentvolume-binder,-attachdetach,-persistentvolume-expander,"
-            "-ephemeral-volume,-pvc-protection,-pv-protection,-node-route-controller",
-            "--concurrent-endpointslice-syncs=5",
+            "--controllers=" + ",".join(["*", *(f"-{name}" for name in KCM_OFF)]),
             "--endpointslice-updates-batch-period=0s",
             "--v=1",
         ]
@@ -343,22 +357,40 @@ class ControlPlane:
         except (OSError, urllib.error.URLError):
             return False
 
+    def _kcm_healthy(self, state: PlaneState) -> bool:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # its serving certificate is self-signed
+        try:
+            with urllib.request.urlopen(
+                f"https://127.0.0.1:{state.kcm_port}/healthz", timeout=1, context=context
+            ) as answer:
+                return bool(answer.status == 200)
+        except (OSError, urllib.error.URLError):
+            return False
+
     def _install_crds(self, crd_dir: Path, timeout: float) -> None:
+        # Raw JSON both ways: the client's models take seconds to (de)serialize these schemas.
         from kubernetes import client
 
         api = client.ApiextensionsV1Api(kubeconfig.api_client(self.kubeconfig))
-        names = []
-        for path in sorted(crd_dir.glob("*.yaml")):
-            body = yaml.safe_load(path.read_text())
-            names.append(body["metadata"]["name"])
-            api.create_custom_resource_definition(body)
+        bodies = [yaml.safe_load(path.read_text()) for path in sorted(crd_dir.glob("*.yaml"))]
+        with ThreadPoolExecutor(len(bodies)) as pool:
+            list(
+                pool.map(
+                    lambda body: api.create_custom_resource_definition(
+                        body, _preload_content=False
+                    ),
+                    bodies,
+                )
+            )
         deadline = time.monotonic() + timeout
-        pending = set(names)
+        pending = {body["metadata"]["name"] for body in bodies}
         while pending:
-            for name in list(pending):
-                crd = api.read_custom_resource_definition(name)
-                conditions = (crd.status and crd.status.conditions) or []
-                if any(c.type == "Established" and c.status == "True" for c in conditions):
+            for name in sorted(pending):
+                answer = api.read_custom_resource_definition(name, _preload_content=False)
+                conditions = (json.loads(answer.data).get("status") or {}).get("conditions") or []
+                if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
                     pending.discard(name)
             if pending and time.monotonic() > deadline:
                 raise ControlPlaneError(f"CRDs not established within {timeout:.0f}s: {pending}")

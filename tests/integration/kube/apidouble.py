@@ -7,7 +7,8 @@ subclass adds what chaosraysvc relies on and kmock lacks:
 - bearer-token authentication (401 with a `Status` body, as kube-apiserver answers);
 - RBAC from a Role manifest (403 with kube-apiserver's wording), so the shipped Role in
   deploy/ is what every test runs under;
-- a record of every call (verb, API group, resource, namespace, name, query);
+- a record of every call (verb, API group, resource, namespace, name, query; a DELETE's
+  options from its body when it has one, as kube-apiserver then ignores the query);
 - pod deletion as the API server does it: `dryRun=All` changes nothing, a uid precondition
   that no longer holds answers 409, a grace period marks the pod terminating
   (`deletionTimestamp`) and the kubelet stand-in removes it later;
@@ -279,7 +280,7 @@ class ApiDouble(kmock.KubernetesEmulator):
             plural,
             request.namespace,
             request.name,
-            dict(request.params),
+            {**request.params, **_delete_options(request)},
         )
         self.calls.append(call)
         if self.stall:
@@ -327,12 +328,13 @@ class ApiDouble(kmock.KubernetesEmulator):
                 f"UID in precondition: {wanted_uid}, UID in object meta: {actual_uid}",
                 {"name": name, "kind": "pods"},
             )
-        grace_text = request.params.get("gracePeriodSeconds", body.get("gracePeriodSeconds"))
+        options = _delete_options(request)
+        grace_text = options.get("gracePeriodSeconds")
         if grace_text is None:
             grace = int(raw.get("spec", {}).get("terminationGracePeriodSeconds", 30))
         else:
             grace = int(grace_text)
-        dry_run = request.params.get("dryRun") == "All" or "All" in (body.get("dryRun") or [])
+        dry_run = options.get("dryRun") == "All"
         if grace == 0:
             if not dry_run:
                 obj.delete()
@@ -358,3 +360,17 @@ _PLURALS = {
     "ConfigMap": "configmaps",
     "Secret": "secrets",
 }
+
+
+def _delete_options(request: Any) -> dict[str, str]:
+    """The options of a DELETE as kube-apiserver reads them: from the body when there is one
+    (its query parameters are then ignored), else from the query."""
+    body = request.data if isinstance(request.data, Mapping) else {}
+    if not body:
+        return {k: v for k, v in request.params.items() if k in ("gracePeriodSeconds", "dryRun")}
+    options: dict[str, str] = {}
+    if body.get("gracePeriodSeconds") is not None:
+        options["gracePeriodSeconds"] = str(body["gracePeriodSeconds"])
+    if "All" in (body.get("dryRun") or []):
+        options["dryRun"] = "All"
+    return options

@@ -7,7 +7,8 @@ EndpointSlices and Endpoints, the sample's Redis Deployment pod and Service, and
 query client. A second, unrelated RayCluster (`raycluster-kuberay`, with its own head and
 worker) sits in the same namespace and must never be touched.
 
-Every address is on loopback (127.x.y.z). `ha_sample()` varies the GCS fault-tolerance form,
+Pod addresses are in 198.18.0.0/15 and Service addresses in 198.19.0.0/20 (the benchmarking range;
+nothing is sent to them). `ha_sample()` varies the GCS fault-tolerance form,
 the Redis volume and which objects exist.
 """
 
@@ -32,13 +33,13 @@ SERVE_SVC = f"{RAYSERVICE}-serve-svc"
 HEAD_SVC = f"{RAYSERVICE}-head-svc"
 
 IPS = {
-    HEAD: "127.0.1.10",
-    WORKERS[0]: "127.0.1.11",
-    WORKERS[1]: "127.0.1.12",
-    REDIS: "127.0.1.20",
-    OTHER_HEAD: "127.0.1.30",
-    OTHER_WORKER: "127.0.1.31",
-    QUERY_POD: "127.0.1.40",
+    HEAD: "198.18.1.10",
+    WORKERS[0]: "198.18.1.11",
+    WORKERS[1]: "198.18.1.12",
+    REDIS: "198.18.1.20",
+    OTHER_HEAD: "198.18.1.30",
+    OTHER_WORKER: "198.18.1.31",
+    QUERY_POD: "198.18.1.40",
 }
 RAY_IMAGE = "rayproject/ray:2.52.0"
 CREATED = "2025-06-02T09:00:00Z"
@@ -207,7 +208,7 @@ def rayservice(ft: FtForm = "options", active: bool = True) -> dict[str, Any]:
                 "readyWorkerReplicas": 2,
                 "availableWorkerReplicas": 2,
                 "desiredWorkerReplicas": 2,
-                "head": {"podIP": IPS[HEAD], "serviceIP": "127.0.2.11", "podName": HEAD},
+                "head": {"podIP": IPS[HEAD], "serviceIP": "198.19.0.11", "podName": HEAD},
             },
         },
         "pendingServiceStatus": {},
@@ -287,7 +288,7 @@ def _running_status(name: str, containers: list[str], restarts: int = 0) -> dict
     ip = IPS[name]
     return {
         "phase": "Running",
-        "hostIP": "127.0.0.2",
+        "hostIP": "198.18.0.2",
         "podIP": ip,
         "podIPs": [{"ip": ip}],
         "startTime": CREATED,
@@ -608,7 +609,7 @@ def services() -> list[dict[str, Any]]:
             SERVE_SVC,
             {"ray.io/cluster": CLUSTER, "ray.io/serve": "true"},
             [("serve", 8000)],
-            "127.0.2.10",
+            "198.19.0.10",
             **{
                 "ray.io/originated-from-cr-name": RAYSERVICE,
                 "ray.io/originated-from-crd": "RayService",
@@ -619,7 +620,7 @@ def services() -> list[dict[str, Any]]:
             HEAD_SVC,
             {"ray.io/cluster": CLUSTER, "ray.io/node-type": "head"},
             head_ports,
-            "127.0.2.11",
+            "198.19.0.11",
             **{
                 "ray.io/originated-from-cr-name": RAYSERVICE,
                 "ray.io/originated-from-crd": "RayService",
@@ -630,10 +631,10 @@ def services() -> list[dict[str, Any]]:
             f"{OTHER_CLUSTER}-head-svc",
             {"ray.io/cluster": OTHER_CLUSTER, "ray.io/node-type": "head"},
             head_ports,
-            "127.0.2.12",
+            "198.19.0.12",
             **{"ray.io/cluster": OTHER_CLUSTER, "ray.io/node-type": "head"},
         ),
-        _service("redis", {"app": "redis"}, [("redis", 6379)], "127.0.2.13", app="redis"),
+        _service("redis", {"app": "redis"}, [("redis", 6379)], "198.19.0.13", app="redis"),
     ]
 
 

@@ -22,7 +22,7 @@ from . import seed
 Objects = list[dict[str, Any]]
 
 THIRD_WORKER = f"{seed.CLUSTER}-worker-worker-q7zkw"
-THIRD_WORKER_IP = "127.0.1.13"
+THIRD_WORKER_IP = "198.18.1.13"
 DEPLOYMENTS = ("MangoStand", "OrangeStand", "PearStand", "FruitMarket")
 
 

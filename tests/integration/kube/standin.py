@@ -4,7 +4,7 @@
 - KubeRay (head and worker pods, labelled `ray.io/cluster`) and the ReplicaSet controller
   (the Redis Deployment's pod): a deleted pod is replaced after `replace_after` seconds by a
   new one (new name from the same prefix, new uid), Pending without an IP, which becomes
-  Running and Ready with a fresh 127.0.3.x address `ready_after` seconds later; KubeRay
+  Running and Ready with a fresh 198.18.3.x address `ready_after` seconds later; KubeRay
   flips a new head's `ray.io/serve` label to "true" once it is ready;
 - the EndpointSlice controller: every Service's existing EndpointSlice (and core Endpoints)
   follows its selected pods (ready / serving / terminating), and the RayService's
@@ -49,7 +49,7 @@ class KubeRayStandIn:
         self.replace_after = replace_after
         self.ready_after = ready_after
         self.replaced: dict[str, str] = {}  # old pod name -> its replacement's name
-        self._ips = (f"127.0.3.{n}" for n in itertools.count(10))
+        self._ips = (f"198.18.3.{n}" for n in itertools.count(10))
         self._random = random.Random(7)
         double.listeners.append(self._on_pod_event)
 

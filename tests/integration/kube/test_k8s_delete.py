@@ -42,7 +42,7 @@ def test_a_deleted_head_pod_is_replaced_and_serving_recovers(start_cluster: Star
     new = new_heads[0]
     assert new.name != head.name and new.uid != head.uid
     assert new.name.startswith(f"{seed.CLUSTER}-head-")
-    assert new.created_at > head.created_at and new.address.startswith("127.")
+    assert new.created_at > head.created_at and new.address.startswith("198.18.3.")
     wait_for("3 ready serve endpoints", lambda: ready_endpoint_count(target), lambda n: n == 3)
     assert {e.pod_name for e in target.serve_endpoints()} == {new.name, *seed.WORKERS}
     assert _deletes(ha) == [(seed.HEAD, {"gracePeriodSeconds": "0"})]

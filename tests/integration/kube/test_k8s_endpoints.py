@@ -9,9 +9,9 @@ from .conftest import Cluster, StartCluster
 from .helpers import patch_object
 
 EXPECTED = [
-    Endpoint(seed.HEAD, "http://127.0.1.10:8000", True, "head"),
-    Endpoint(seed.WORKERS[0], "http://127.0.1.11:8000", True, "worker"),
-    Endpoint(seed.WORKERS[1], "http://127.0.1.12:8000", True, "worker"),
+    Endpoint(seed.HEAD, "http://198.18.1.10:8000", True, "head"),
+    Endpoint(seed.WORKERS[0], "http://198.18.1.11:8000", True, "worker"),
+    Endpoint(seed.WORKERS[1], "http://198.18.1.12:8000", True, "worker"),
 ]
 
 

@@ -40,7 +40,7 @@ def test_pod_fields_come_from_the_pod_objects(ha: Cluster) -> None:
     assert head.ready is True
     assert head.uid == stored["metadata"]["uid"]
     assert head.created_at == datetime.fromisoformat("2025-06-02T09:00:00+00:00").timestamp()
-    assert head.address == "127.0.1.10"
+    assert head.address == "198.18.1.10"
     assert head.labels["ray.io/cluster"] == seed.CLUSTER
     assert head.labels["ray.io/node-type"] == "head"
     assert pods[seed.WORKERS[1]].restarts == 1  # sum of containerStatuses[].restartCount

@@ -1,0 +1,149 @@
+"""Fixtures: one real control plane per session (etcd, kube-apiserver, controller-manager).
+
+The binaries are built once per machine from the pinned Go modules (`make controlplane`;
+the fixture builds them if missing). Each test gets a namespace of its own, seeded with the
+KubeRay HA sample through `Loader`; a Node keeps its heartbeat so the node-lifecycle
+controller leaves the seeded pods alone. The control plane is brought down at the end of the
+session, even on failure, and the session fails if any of its processes is left.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from chaosraysvc.config import Settings
+from chaosraysvc.kubenode import kubeconfig
+from chaosraysvc.kubenode.controlplane import ControlPlane
+from chaosraysvc.kubenode.node import NodeHeartbeat
+from chaosraysvc.targets.kubernetes import KubernetesTarget
+from tests.support.polling import wait_for
+
+from .. import seed
+from .loader import Loaded, Loader
+
+NODE = "kind-worker"  # the seed's pods are bound to it
+
+
+@dataclass
+class RealPlane:
+    """The session's control plane and an admin client to it."""
+
+    plane: ControlPlane
+    api: client.ApiClient
+
+    @property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api)
+
+
+@pytest.fixture(scope="session")
+def real_plane() -> Iterator[RealPlane]:
+    state_dir = Path(tempfile.mkdtemp(prefix="crs-cp-"))
+    plane = ControlPlane(state_dir)
+    heartbeat: NodeHeartbeat | None = None
+    try:
+        plane.up(progress=print)
+        api = kubeconfig.api_client(plane.kubeconfig)
+        heartbeat = NodeHeartbeat(api, NODE, "198.18.0.2").start()
+        yield RealPlane(plane, api)
+    finally:
+        if heartbeat is not None:
+            heartbeat.stop()
+        result = plane.down()
+        shutil.rmtree(state_dir, ignore_errors=True)
+        assert not result.leftovers, f"control-plane processes left behind: {result.leftovers}"
+
+
+_namespaces = itertools.count(1)
+
+
+@dataclass
+class RealCluster:
+    """A namespace of the real API server seeded with objects, and targets on it."""
+
+    plane: RealPlane
+    namespace: str
+    loader: Loader
+    kubeconfig: Path
+
+    @property
+    def loaded(self) -> Loaded:
+        return self.loader.loaded
+
+    def target(self, request_timeout: float = 5.0, **settings: Any) -> KubernetesTarget:
+        """Return a `KubernetesTarget` for the seeded RayService (override any setting)."""
+        values: dict[str, Any] = {
+            "target": "kubernetes",
+            "rayservice_name": seed.RAYSERVICE,
+            "rayservice_namespace": self.namespace,
+        }
+        values.update(settings)
+        return KubernetesTarget(Settings(**values), request_timeout=request_timeout)
+
+    def pod(self, name: str) -> client.V1Pod:
+        return self.plane.core.read_namespaced_pod(name, self.namespace)
+
+    def serve_slice_addresses(self) -> dict[str, bool]:
+        """Return {pod IP: ready} of the serve Service's EndpointSlices (the controller's)."""
+        slices = client.DiscoveryV1Api(self.plane.api).list_namespaced_endpoint_slice(
+            self.namespace, label_selector=f"kubernetes.io/service-name={seed.SERVE_SVC}"
+        )
+        return {
+            address: bool(endpoint.conditions and endpoint.conditions.ready)
+            for item in slices.items
+            for endpoint in item.endpoints or []
+            for address in endpoint.addresses
+        }
+
+
+SeedCluster = Callable[..., RealCluster]
+
+
+@pytest.fixture
+def seed_cluster(
+    real_plane: RealPlane, kube_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[SeedCluster]:
+    """Return a function seeding a fresh namespace (the HA sample by default)."""
+    created: list[str] = []
+
+    def start(
+        objects: list[dict[str, Any]] | None = None, *, wait_slices: bool = True
+    ) -> RealCluster:
+        namespace = f"t{next(_namespaces)}-{seed.NAMESPACE}"
+        core = real_plane.core
+        core.create_namespace({"metadata": {"name": namespace}})
+        created.append(namespace)
+        # The ServiceAccount admission plugin refuses pods until the controller made `default`.
+        wait_for(
+            lambda: core.list_namespaced_service_account(
+                namespace, field_selector="metadata.name=default"
+            ).items,
+            10,
+            what=f"ServiceAccount default in namespace {namespace}",
+        )
+        loader = Loader(real_plane.api, namespace)
+        loader.load(seed.ha_sample() if objects is None else objects)
+        cluster = RealCluster(real_plane, namespace, loader, real_plane.plane.kubeconfig)
+        if wait_slices:
+            serving = {seed.IPS[w] for w in seed.WORKERS}
+            wait_for(
+                lambda: serving <= set(cluster.serve_slice_addresses()),
+                15,
+                what="the endpointslice controller to list the serving workers",
+                state=cluster.serve_slice_addresses,
+            )
+        monkeypatch.setenv("KUBECONFIG", str(real_plane.plane.kubeconfig))
+        return cluster
+
+    yield start
+    for namespace in created:
+        real_plane.core.delete_namespace(namespace, grace_period_seconds=0)
