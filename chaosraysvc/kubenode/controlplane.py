@@ -388,7 +388,7 @@ class ControlPlane:
         pending = {body["metadata"]["name"] for body in bodies}
         while pending:
             for name in sorted(pending):
-                answer = api.read_custom_resource_definition(name, _preload_content=False)
+                answer: Any = api.read_custom_resource_definition(name, _preload_content=False)
                 conditions = (json.loads(answer.data).get("status") or {}).get("conditions") or []
                 if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
                     pending.discard(name)

@@ -76,7 +76,8 @@ class NodeHeartbeat:
         from kubernetes.client.exceptions import ApiException
 
         try:
-            self._core.create_node(node_body(self.name, self.address))
+            body: Any = node_body(self.name, self.address)  # the client accepts plain dicts
+            self._core.create_node(body)
         except ApiException as exc:
             if exc.status != 409:
                 raise
