@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from chaosraysvc.errors import ConfigurationError
@@ -51,7 +50,7 @@ def binary_dir(*, build: bool = True) -> Path:
             f"or set {ENV_VAR} to a directory of prebuilt binaries"
         )
     args = [str(BUILD_SCRIPT)] + ([] if build else ["--cached-only"])
-    done = subprocess.run(args, stdout=subprocess.PIPE, stderr=sys.stderr, text=True, check=False)
+    done = subprocess.run(args, stdout=subprocess.PIPE, text=True, check=False)  # progress: fd 2
     if done.returncode != 0:
         raise ConfigurationError(
             f"{BUILD_SCRIPT} failed (exit code {done.returncode}); its output is above"

@@ -1,0 +1,179 @@
+"""deploy/'s ServiceAccount, Role and RoleBinding as shipped, enforced by the real RBAC authorizer.
+
+The activities run with a kubeconfig holding a token of the ServiceAccount (TokenRequest API),
+both ways: everything succeeds with the Role as shipped, and removing any one permission makes
+the activity that needs it fail with an error naming the verb, the resource and the namespace.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+
+from chaosraysvc.activities import pod_actions, pod_probes, serve_probes
+from chaosraysvc.cli import main
+from chaosraysvc.kubenode import kubeconfig
+from chaosraysvc.sandbox.netcheck import free_port
+from tests.support.polling import wait_for
+
+from .. import seed
+from .conftest import RealCluster, SeedCluster
+
+DEPLOY = Path(__file__).resolve().parents[4] / "deploy"
+ACCOUNT = "chaosraysvc"
+CLOSED_DASHBOARD = f"http://127.0.0.1:{free_port()}"
+
+
+def _manifest(name: str) -> dict[str, Any]:
+    [doc] = [d for d in yaml.safe_load_all((DEPLOY / name).read_text()) if d]
+    return dict(doc)
+
+
+def _install_rbac(cluster: RealCluster, tmp_path: Path) -> Path:
+    """Apply deploy/'s ServiceAccount, Role and RoleBinding; return the account's kubeconfig."""
+    ns = cluster.namespace
+    core = cluster.plane.core
+    rbac = client.RbacAuthorizationV1Api(cluster.plane.api)
+    core.create_namespaced_service_account(ns, _manifest("serviceaccount.yaml"))
+    rbac.create_namespaced_role(ns, _manifest("role.yaml"))
+    binding = _manifest("rolebinding.yaml")
+    for subject in binding["subjects"]:
+        subject["namespace"] = ns  # what kustomize's `namespace:` does
+    rbac.create_namespaced_role_binding(ns, binding)
+    answer = core.create_namespaced_service_account_token(
+        ACCOUNT, ns, {"spec": {"expirationSeconds": 3600}}
+    )
+    state = cluster.plane.plane.state()
+    assert state is not None
+    return kubeconfig.write(
+        tmp_path / "sa.kubeconfig",
+        server=state.server,
+        ca=cluster.plane.plane.pki_dir / "ca.crt",
+        token=answer.status.token,
+        namespace=ns,
+    )
+
+
+@pytest.fixture
+def as_account(
+    seed_cluster: SeedCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> RealCluster:
+    """The HA sample, with KUBECONFIG set to deploy/'s ServiceAccount's token."""
+    cluster = seed_cluster()
+    monkeypatch.setenv("KUBECONFIG", str(_install_rbac(cluster, tmp_path)))
+    return cluster
+
+
+def _configuration(cluster: RealCluster) -> dict[str, Any]:
+    # No Ray runs behind the seed: the dashboard is a closed port (the doctor notes it).
+    return {
+        "raysvc_target": "kubernetes",
+        "rayservice_name": seed.RAYSERVICE,
+        "rayservice_namespace": cluster.namespace,
+        "dashboard_url": CLOSED_DASHBOARD,
+    }
+
+
+def test_every_kubernetes_activity_and_the_doctor_succeed_with_the_role_as_shipped(
+    as_account: RealCluster, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conf = _configuration(as_account)
+    monkeypatch.setenv("RAYSVC_DASHBOARD_URL", CLOSED_DASHBOARD)
+
+    assert serve_probes.serve_endpoint_count(conf) == 3
+    assert pod_probes.head_pod_ready(conf) is True
+    assert pod_probes.gcs_fault_tolerance_enabled(conf) is True
+    assert pod_probes.redis_storage_persistent(conf) is False
+    deleted = pod_actions.delete_worker_pod(dry_run=True, configuration=conf)
+    assert deleted["deleted"]["name"] in seed.WORKERS and deleted["dry_run"] is True
+    code = main(
+        [
+            "doctor",
+            "--target",
+            "kubernetes",
+            "--name",
+            seed.RAYSERVICE,
+            "--namespace",
+            as_account.namespace,
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 1 and "gcs-storage-ephemeral" in out  # the sample's risk, read as the account
+    assert "forbidden" not in out.lower()
+
+
+# Each permission the Role grants, and a call that needs it. `get endpoints` is only used on
+# clusters that serve no EndpointSlice API (the double covers it): a 1.34 server always does.
+Call = Callable[[dict[str, Any]], object]
+PERMISSIONS: list[tuple[str, str, str, Call]] = [
+    ("get", "ray.io", "rayservices", lambda conf: pod_probes.head_pod_ready(conf)),
+    ("list", "", "pods", lambda conf: pod_probes.head_pod_ready(conf)),
+    (
+        "delete",
+        "",
+        "pods",
+        lambda conf: pod_actions.delete_worker_pod(dry_run=True, configuration=conf),
+    ),
+    ("get", "", "services", lambda conf: pod_probes.redis_storage_persistent(conf)),
+    (
+        "list",
+        "discovery.k8s.io",
+        "endpointslices",
+        lambda conf: serve_probes.serve_endpoint_count(conf),
+    ),
+]
+
+
+def _without(role: dict[str, Any], verb: str, group: str, resource: str) -> dict[str, Any]:
+    """Return `role` with `verb` on `group/resource` taken away (and nothing else)."""
+    smaller = copy.deepcopy(role)
+    rules = []
+    for rule in smaller["rules"]:
+        if group in rule["apiGroups"] and resource in rule["resources"] and verb in rule["verbs"]:
+            others = [r for r in rule["resources"] if r != resource]
+            if others:
+                rules.append({**rule, "resources": others})
+            verbs = [v for v in rule["verbs"] if v != verb]
+            if verbs:
+                rules.append({**rule, "resources": [resource], "verbs": verbs})
+        else:
+            rules.append(rule)
+    assert rules != smaller["rules"], f"the Role grants no {verb} on {group}/{resource}"
+    smaller["rules"] = rules
+    return smaller
+
+
+@pytest.mark.parametrize(
+    ("verb", "group", "resource", "call"),
+    PERMISSIONS,
+    ids=[f"{v}-{r}" for v, _, r, _ in PERMISSIONS],
+)
+def test_removing_one_permission_fails_the_activity_that_needs_it_by_name(
+    as_account: RealCluster, verb: str, group: str, resource: str, call: Call
+) -> None:
+    conf = _configuration(as_account)
+    call(conf)  # allowed as shipped
+    rbac = client.RbacAuthorizationV1Api(as_account.plane.api)
+    rbac.replace_namespaced_role(
+        "chaosraysvc", as_account.namespace, _without(_manifest("role.yaml"), verb, group, resource)
+    )
+
+    def refused() -> str:
+        try:
+            call(conf)
+        except Exception as exc:  # noqa: BLE001 - the activity's translated error
+            return str(exc)
+        return ""  # the authorizer's cache has not seen the new Role yet
+
+    message = wait_for(refused, 10, what=f"the authorizer to refuse {verb} {resource}")
+
+    assert "forbidden (403)" in message
+    assert f"may not '{verb}' resource '{resource}'" in message
+    assert f"in namespace '{as_account.namespace}'" in message
+    assert f"system:serviceaccount:{as_account.namespace}:{ACCOUNT}" in message
