@@ -22,17 +22,28 @@ def resolve_target(
     settings: Settings | None = None,
     running: bool = True,
 ) -> Target:
-    """Return the target named by `configuration` (sandbox by default).
+    """Return the target named by `configuration` (sandbox by default), validated.
 
-    `running=False` accepts a stopped sandbox, for inspection (the doctor). Nothing is read
-    from Kubernetes yet: call `validate()` to check the RayService exists. Raises a
-    `ChaosRaySvcError` subclass saying what to do when the target cannot be used.
+    Every caller (activities, the traffic, the doctor) comes through here, so every one
+    checks the target once with `Target.validate()`: a RayService or namespace that does
+    not exist (on Kubernetes, or other than the sandbox's own) raises `NotFoundError`
+    naming them, rather than being read as an outage. `running=False` accepts a stopped
+    sandbox, for inspection (the doctor). Raises a `ChaosRaySvcError` subclass saying what
+    to do when the target cannot be used.
     """
     settings = settings or settings_from(configuration)
+    target: Target
     if settings.target == "kubernetes":
         from chaosraysvc.targets.kubernetes import KubernetesTarget
 
-        return KubernetesTarget(settings, secrets)
-    from chaosraysvc.targets.sandbox import SandboxTarget
+        target = KubernetesTarget(settings, secrets)
+    else:
+        from chaosraysvc.targets.sandbox import SandboxTarget
 
-    return SandboxTarget(settings, running=running)
+        target = SandboxTarget(settings, running=running)
+    try:
+        target.validate()
+    except BaseException:
+        target.close()
+        raise
+    return target

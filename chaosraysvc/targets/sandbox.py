@@ -36,14 +36,17 @@ class SandboxTarget:
 
     def __init__(self, settings: Settings, running: bool = True) -> None:
         self.settings = settings
+        self.running = running
         self.sandbox = Sandbox(settings.sandbox_state_dir)
-        if running:
-            self.sandbox.require_up()
         self.spec = self.sandbox.spec()
-        self._check_name()
         self._cached: tuple[float, SandboxStatus] | None = None
 
-    def _check_name(self) -> None:
+    def validate(self) -> None:
+        """Check the configuration names the sandbox's own RayService and, with `running`, it is up.
+
+        The sandbox's name and namespace are those of its spec (`<state dir>/spec.json`,
+        written by `sandbox up`), read whether or not it is up.
+        """
         name, namespace = self.settings.rayservice_name, self.settings.rayservice_namespace
         if (name, namespace) != (self.spec.rayservice_name, self.spec.namespace):
             raise NotFoundError(
@@ -52,10 +55,8 @@ class SandboxTarget:
                 f"namespace '{self.spec.namespace}'; set rayservice_name / rayservice_namespace "
                 "($RAYSVC_NAME / $RAYSVC_NAMESPACE) to those, or leave them unset"
             )
-
-    def validate(self) -> None:
-        """Check the sandbox is up (its RayService's name was checked when it was resolved)."""
-        self.sandbox.require_up()
+        if self.running:
+            self.sandbox.require_up()
 
     def close(self) -> None:
         """Hold nothing to release (each call reads the state directory afresh)."""

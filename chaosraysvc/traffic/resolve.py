@@ -3,8 +3,9 @@
 `resolve_settings` is called by both the `start_traffic` action and the traffic
 control; it is the only traffic code that reads the target or the command line. When
 the URLs come from the target (no `url`, or `endpoints` "serve_endpoints"), the target
-is checked first, so a sandbox that is not up or a missing kubeconfig stops the run
-before the first request.
+is validated first (`chaosraysvc.targets.resolve_target`), so a sandbox that is not up,
+a missing kubeconfig or a RayService that does not exist stops the run before the first
+request.
 
 The traffic log goes beside the journal: `chaos run --journal-path out/j.json` gives
 `out/j-traffic.jsonl`, the default `./journal.json` gives `./journal-traffic.jsonl`.
@@ -23,6 +24,7 @@ from chaosraysvc.config import setting
 from chaosraysvc.errors import ConfigurationError
 from chaosraysvc.traffic.settings import (
     SERVE_ENDPOINTS,
+    TargetEndpoint,
     TrafficOptions,
     TrafficSettings,
     endpoint,
@@ -85,19 +87,6 @@ def resolve_log_path(
     return journal.with_name(f"{journal.stem}-traffic.jsonl"), True
 
 
-def check_target(target: Target) -> None:
-    """Raise a `ChaosRaySvcError` saying what to do when `target` cannot be used.
-
-    Resolving a sandbox target already requires it to be up; `describe()` reads the
-    RayService of a Kubernetes one (kubeconfig, API, name and namespace) and reports
-    what failed instead of raising.
-    """
-    # TODO(issue 11 item 1): call the Target protocol's validation method once it exists.
-    error = target.describe().get("error")
-    if error:
-        raise ConfigurationError(f"the {target.kind} target cannot be used: {error}")
-
-
 def resolve_settings(
     options: TrafficOptions,
     configuration: Mapping[str, Any] | None = None,
@@ -114,24 +103,29 @@ def resolve_settings(
         # imported here: code that only reads traffic logs (reports) needs no target
         from chaosraysvc.targets import resolve_target
 
-        target = resolve_target(configuration, secrets)
-        check_target(target)
-        if endpoints == SERVE_ENDPOINTS:
-            found = [e for e in target.serve_endpoints() if e.ready]
-            if not found:
-                raise ConfigurationError(
-                    "traffic `endpoints` 'serve_endpoints': the target has no ready serve "
-                    "endpoint; wait for the RayService to be ready or give `url`"
-                )
-            endpoints = tuple(
-                endpoint({"url": e.url, "label": e.pod_name}, i, labelled=True)
-                for i, e in enumerate(found)
-            )
-        else:
-            endpoints = (endpoint(target.serve_url()),)
+        target = resolve_target(configuration, secrets)  # validated: it exists and is up
+        try:
+            endpoints = _target_endpoints(target, endpoints == SERVE_ENDPOINTS)
+        finally:
+            target.close()
     log_path, log_is_default = resolve_log_path(options.log_path, configuration)
     return TrafficSettings(
         options=options, endpoints=endpoints, log_path=log_path, log_is_default=log_is_default
+    )
+
+
+def _target_endpoints(target: Target, each: bool) -> tuple[TargetEndpoint, ...]:
+    """Return the target's serve URL, or `each` ready serve endpoint, labelled by pod."""
+    if not each:
+        return (endpoint(target.serve_url()),)
+    found = [e for e in target.serve_endpoints() if e.ready]
+    if not found:
+        raise ConfigurationError(
+            "traffic `endpoints` 'serve_endpoints': the target has no ready serve "
+            "endpoint; wait for the RayService to be ready or give `url`"
+        )
+    return tuple(
+        endpoint({"url": e.url, "label": e.pod_name}, i, labelled=True) for i, e in enumerate(found)
     )
 
 

@@ -53,7 +53,7 @@ def test_the_control_checks_the_target_before_sending_any_request(
     monkeypatch.setattr(registry, "_engine", None)
     log = tmp_path / "traffic.jsonl"
     configuration = {"raysvc_target": "kubernetes", "serve_url": "http://127.0.0.1:9"}
-    with pytest.raises(InterruptExecution, match="kubernetes target cannot be used"):
+    with pytest.raises(InterruptExecution, match="no Kubernetes configuration found"):
         control.before_experiment_control({}, configuration=configuration, log_path=str(log))
     assert registry.last_engine() is None and not log.exists()
 
