@@ -30,7 +30,9 @@ def _say(message: str) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     plane = _plane(args)
-    state = plane.up(scheduler=args.scheduler, timeout=args.timeout, progress=_say)
+    state = plane.up(
+        scheduler=args.scheduler, operator=args.operator, timeout=args.timeout, progress=_say
+    )
     _say(f"API server: {state.server}")
     _say(f"kubeconfig: export KUBECONFIG={plane.kubeconfig}")
     _say(f"stop it with: chaosraysvc controlplane down --state-dir {plane.state_dir}")
@@ -91,6 +93,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     up = commands.add_parser("up", parents=[common], help="start it; returns once ready")
     up.add_argument("--scheduler", action="store_true", help="also run kube-scheduler")
+    up.add_argument(
+        "--operator", action="store_true", help="also run the real KubeRay operator (pinned)"
+    )
     up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (default 60)")
     up.set_defaults(func=cmd_up)
     down = commands.add_parser("down", parents=[common], help="end every process it started")

@@ -34,6 +34,7 @@ import yaml
 
 from chaosraysvc.errors import ChaosRaySvcError
 from chaosraysvc.kubenode import binaries, kubeconfig, pki
+from chaosraysvc.kubenode import operator as kuberay
 from chaosraysvc.sandbox import procs
 from chaosraysvc.sandbox.netcheck import free_port
 
@@ -144,11 +145,14 @@ class ControlPlane:
         self,
         *,
         scheduler: bool = False,
+        operator: bool = False,
         timeout: float = 60.0,
         progress: Progress = lambda _msg: None,
         bin_dir: Path | None = None,
     ) -> PlaneState:
         """Start etcd, the API server and the controller-manager; install KubeRay's CRDs.
+
+        `operator` also starts the real KubeRay operator (see `kubenode.operator`).
 
         Returns once `/readyz` answers ok and every CRD is Established. On any failure (or
         Ctrl-C) every started process is ended and the error names the log to read.
@@ -189,6 +193,9 @@ class ControlPlane:
             state.ready_seconds = round(time.monotonic() - started, 2)
             state.save(self.state_dir)
             progress(f"KubeRay CRDs established; control plane ready in {state.ready_seconds}s")
+            if operator:
+                self._start_operator(state, bins, timeout)
+                progress(f"KubeRay operator ready ({time.monotonic() - started:.1f}s)")
             return state
         except BaseException:
             self.down()
@@ -356,6 +363,13 @@ class ControlPlane:
                 return bool(answer.status == 200)
         except (OSError, urllib.error.URLError):
             return False
+
+    def _start_operator(self, state: PlaneState, bins: Path, timeout: float) -> None:
+        kuberay.install_rbac(kubeconfig.api_client(self.kubeconfig), bins)
+        config = self.client_kubeconfig("operator", kuberay.USER)
+        health = free_port()
+        self._start(state, "ray-operator", kuberay.args(config, health, free_port()))
+        self._wait(lambda: kuberay.healthy(health), "ray-operator", timeout, state)
 
     def _kcm_healthy(self, state: PlaneState) -> bool:
         context = ssl.create_default_context()
