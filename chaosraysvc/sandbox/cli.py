@@ -36,7 +36,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         gcs_port=args.gcs_port,
     )
     spec.validate()
-    status = Sandbox(spec.state_dir).up(spec, timeout=args.timeout, progress=_say)
+    status = Sandbox(spec.state_dir).up(
+        spec, timeout=args.timeout, progress=_say, keep_state=args.keep_state
+    )
     print(render_status(status))
     return 0
 
@@ -123,7 +125,15 @@ def register(sub: Any) -> None:
         return p
 
     up = with_dir(
-        actions.add_parser("up", help="start Redis, a Ray head, workers and the fruit app")
+        actions.add_parser(
+            "up",
+            help="start Redis, a Ray head, workers and the fruit app (a new Ray cluster)",
+            description="Start a sandbox in the state directory. It starts a new Ray cluster: "
+            "what a previous sandbox left there that would carry its cluster over (the GCS "
+            "Redis data in STATE_DIR/redis-data and the Redis configs in STATE_DIR/redis) is "
+            "removed first, unless --keep-state. Logs (STATE_DIR/logs) are kept and appended "
+            "to; spec.json, state.json and redis-password are rewritten.",
+        )
     )
     up.add_argument("--workers", type=int, default=2, help="worker pods (default 2)")
     up.add_argument(
@@ -144,7 +154,8 @@ def register(sub: Any) -> None:
         "--redis-storage",
         choices=("persistent", "ephemeral"),
         default="persistent",
-        help="persistent: Redis keeps its append-only file across pods; ephemeral: like the "
+        help="persistent: Redis keeps its append-only file across its pods (not across `up`s, "
+        "see --keep-state); ephemeral: like the "
         "KubeRay sample's Redis without a volume, a deleted Redis pod loses all GCS data",
     )
     up.add_argument(
@@ -158,6 +169,12 @@ def register(sub: Any) -> None:
         help="give every node's proxy a port of its own (an endpoint, as a pod IP is) and serve "
         "the serve port through a balancer over the ready ones, as kube-proxy does; lets "
         "traffic target each endpoint (endpoints: serve_endpoints)",
+    )
+    up.add_argument(
+        "--keep-state",
+        action="store_true",
+        help="keep the previous sandbox's GCS Redis data (STATE_DIR/redis-data): the new head "
+        "restores its Ray session, jobs and Serve applications instead of starting clean",
     )
     up.add_argument("--timeout", type=float, default=240.0, help="seconds to wait for ready (240)")
     up.set_defaults(func=cmd_up)

@@ -1,7 +1,9 @@
 """The sandbox's Python API: `Sandbox(state_dir).up(spec) / down() / status() / logs()`.
 
 `up` starts the supervisor (which owns every pod) and waits, showing progress,
-until the Serve application is RUNNING with every endpoint ready. `down` stops
+until the Serve application is RUNNING with every endpoint ready. It starts a new Ray
+cluster: a previous sandbox's GCS Redis data in the state directory is removed first,
+unless `keep_state` (see `carryover`). `down` stops
 the supervisor and, as a backstop, ends every recorded pod session itself, so
 nothing is left even after a crash. Both are safe to repeat.
 """
@@ -22,6 +24,7 @@ from typing import Any
 
 from chaosraysvc.errors import ConfigurationError, NotFoundError, SandboxError
 from chaosraysvc.sandbox import podspec, procs
+from chaosraysvc.sandbox.carryover import settle_previous_state
 from chaosraysvc.sandbox.netcheck import free_port, port_in_use
 from chaosraysvc.sandbox.spec import SandboxSpec
 from chaosraysvc.sandbox.state import SandboxState, request_deletion
@@ -109,9 +112,23 @@ class Sandbox:
 
     # --- up ------------------------------------------------------------------------------
     def up(
-        self, spec: SandboxSpec, timeout: float = 240.0, progress: Progress = _no_progress
+        self,
+        spec: SandboxSpec,
+        timeout: float = 240.0,
+        progress: Progress = _no_progress,
+        keep_state: bool = False,
     ) -> SandboxStatus:
-        """Start the sandbox and wait until it serves; raise `SandboxError` with the log path."""
+        """Start the sandbox and wait until it serves; raise `SandboxError` with the log path.
+
+        A previous sandbox's Ray cluster state in the state directory (its GCS Redis data)
+        is removed first, so the new one starts a new cluster; `keep_state` keeps it, and
+        the new head then restores the previous cluster's session. `progress` is told which.
+        """
+        if keep_state and spec.redis_storage != "persistent":
+            raise ConfigurationError(
+                "--keep-state keeps the GCS Redis data of --redis-storage persistent; an "
+                "ephemeral Redis starts empty: drop one of the two"
+            )
         podspec.ray_executable()
         podspec.redis_executable()
         spec = replace(spec, state_dir=self.state_dir)
@@ -126,6 +143,8 @@ class Sandbox:
                 progress(f"cleaned up {ended} leftover pod(s) of a previous sandbox that crashed")
         spec = self._choose_ports(spec)
         spec.validate()
+        for line in settle_previous_state(self.state_dir, keep_state).lines():
+            progress(line)
         self._prepare(spec)
         sandbox_id = secrets.token_hex(4)
         log_path = self.state_dir / "logs" / SUPERVISOR_LOG

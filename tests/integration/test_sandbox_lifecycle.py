@@ -1,4 +1,4 @@
-"""Ctrl-C during `sandbox up` stops everything it started."""
+"""Ctrl-C during `sandbox up` stops everything it started; `up` starts a new Ray cluster."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ def test_ctrl_c_during_up_leaves_no_process() -> None:
 
 
 def ctrl_c_during_up(state_dir: Path) -> None:
+    # A previous sandbox's GCS Redis data: restored by the new head unless `up` removes it.
+    previous = state_dir / "redis-data" / "from-a-previous-sandbox"
+    previous.parent.mkdir()
+    previous.write_text("x")
     cmd = [sys.executable, "-m", "chaosraysvc.cli", "sandbox", "up", "--state-dir", str(state_dir)]
     cmd += ["--serve-port", str(free_port()), "--dashboard-port", str(free_port())]
     up = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -41,6 +45,8 @@ def ctrl_c_during_up(state_dir: Path) -> None:
         out, _ = up.communicate(timeout=60)
         assert up.returncode == 130, out
         assert "interrupted" in out
+        assert f"Ray cluster state (GCS Redis data) in {state_dir.resolve()}: redis-data" in out
+        assert not previous.exists()
         for sid in sids:
             assert procs.session_pids(sid) == [], f"session {sid} left behind"
     finally:
