@@ -234,6 +234,7 @@ def _resources(resources: dict[str, Any]) -> dict[str, str]:
             "CPU_LIMIT": ("limits.cpu", {}),
             "CPU_REQUEST": ("requests.cpu", {}),
             "CPU_MILLI": ("requests.cpu", {"divisor": "1m"}),
+            "CPU_LIMIT_MILLI": ("limits.cpu", {"divisor": "1m"}),
             "MEM_LIMIT": ("limits.memory", {}),
             "MEM_REQUEST_MI": ("requests.memory", {"divisor": "1Mi"}),
         }.items()
@@ -244,12 +245,13 @@ def _resources(resources: dict[str, Any]) -> dict[str, str]:
 
 def test_resource_field_refs_round_cpu_up_to_cores_and_give_memory_in_bytes() -> None:
     values = _resources(
-        {"limits": {"cpu": "1500m", "memory": "2Gi"}, "requests": {"cpu": "250m", "memory": "1G"}}
+        {"limits": {"cpu": "1500.5m", "memory": "2Gi"}, "requests": {"cpu": "250m", "memory": "1G"}}
     )
     assert values == {
         "CPU_LIMIT": "2",
         "CPU_REQUEST": "1",
         "CPU_MILLI": "250",
+        "CPU_LIMIT_MILLI": "1501",  # 1500.5m: Go's MilliValue rounds up
         "MEM_LIMIT": str(2 * 1024**3),
         "MEM_REQUEST_MI": "954",  # 10^9 / 2^20 = 953.67, rounded up
     }
