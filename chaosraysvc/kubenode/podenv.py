@@ -16,7 +16,8 @@ A reference the kubelet could not resolve raises `PodConfigError` with reason
 expansion to a container's `command` and `args`.
 
 ```python
-env = resolve_env(pod, pod["spec"]["containers"][0], ApiLookup(core), "198.18.0.7", "127.0.0.1")
+container = pod["spec"]["containers"][0]
+env = resolve_env(pod, container, ApiLookup(core), "198.18.0.7", "127.0.0.1")
 argv = expand(container["command"] + container["args"], env)
 ```
 """
@@ -59,7 +60,10 @@ class Lookup(Protocol):
     """Where ConfigMaps and Secrets of the pod's namespace are read (None: not found)."""
 
     def config_map(self, namespace: str, name: str) -> dict[str, str] | None:
-        """Return the ConfigMap's `data` and `binaryData` (bytes as surrogate escapes)."""
+        """Return the ConfigMap's `data` and `binaryData` (bytes as surrogate escapes).
+
+        The kubelet gives env only `data`; merged here, a `binaryData` key is visible to env.
+        """
         ...
 
     def secret(self, namespace: str, name: str) -> dict[str, str] | None:
