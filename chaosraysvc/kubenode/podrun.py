@@ -1,0 +1,403 @@
+"""One pod run as local processes, as a kubelet runs it: network, volumes, containers, status.
+
+The pod gets a network namespace on the node's bridge (its IP from the node's 198.18.N.0/24)
+with `/etc/resolv.conf` pointing at the cluster DNS (`ip netns exec` binds
+`/etc/netns/<ns>/resolv.conf`), and each container a private mount namespace in which its
+volumes are bound at their `mountPath` and `/tmp` is the pod's own. Init containers run to
+completion in order, then the containers start; probes run at their periods with their
+thresholds; a container that exits (or fails liveness) restarts in place per `restartPolicy`
+with `restartCount + 1`. Status is written back the way a kubelet writes it. `terminate()`
+sends SIGTERM, waits the grace period, then SIGKILLs every process of the pod.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import shlex
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from chaosraysvc.kubenode import images, probes
+from chaosraysvc.sandbox import procs
+
+logger = logging.getLogger("chaosraysvc.kubelet")
+RESTART_BACKOFF_MAX_S = 10.0
+
+
+class NodeContext(Protocol):
+    """What a pod needs from its node (the kubelet implements it)."""
+
+    core: Any
+    node_name: str
+    host_ip: str
+    dns_ip: str
+    state_dir: Path
+
+    def add_pod_network(self, pod_uid: str) -> tuple[str, str]: ...
+
+    def remove_pod_network(self, pod_uid: str) -> None: ...
+
+    def resolve(self, pod: dict[str, Any], pod_ip: str, pod_dir: Path) -> PodPlan: ...
+
+
+@dataclass
+class ContainerPlan:
+    """A container ready to start: argv, env and mounts resolved."""
+
+    spec: dict[str, Any]
+    argv: list[str]
+    env: dict[str, str]
+    mounts: list[tuple[str, str, bool]]  # (host source, mountPath, read only)
+    workdir: str = "/"
+
+
+@dataclass
+class PodPlan:
+    init: list[ContainerPlan]
+    main: list[ContainerPlan]
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ConfigError(Exception):
+    """The pod cannot start a container (reason as a kubelet names it)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass
+class Container:
+    """A running (or waiting) container and its status."""
+
+    plan: ContainerPlan | None
+    name: str
+    image: str
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    started_at: str = ""
+    waiting: tuple[str, str] = ("ContainerCreating", "")
+    last_exit: dict[str, Any] | None = None
+    readiness: probes.ProbeState | None = None
+    liveness: probes.ProbeState | None = None
+    begun: float = 0.0
+    next_restart: float = 0.0
+    exited: dict[str, Any] | None = None  # init containers: their final state
+
+    @property
+    def ready(self) -> bool:
+        running = self.proc is not None and self.proc.poll() is None
+        return running and (self.readiness is None or self.readiness.passed)
+
+    def status(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "name": self.name,
+            "image": self.image,
+            "imageID": f"chaosraysvc-local://{images.repository(self.image)}",
+            "ready": self.ready,
+            "restartCount": self.restarts,
+            "started": self.proc is not None and self.proc.poll() is None,
+        }
+        if self.exited is not None:
+            body["state"] = {"terminated": self.exited}
+        elif self.proc is not None and self.proc.poll() is None:
+            body["state"] = {"running": {"startedAt": self.started_at}}
+        else:
+            body["state"] = {"waiting": {"reason": self.waiting[0], "message": self.waiting[1]}}
+        if self.last_exit:
+            body["lastState"] = {"terminated": self.last_exit}
+        return body
+
+
+@dataclass
+class PodRun:
+    """The kubelet's view of one pod it runs."""
+
+    ctx: NodeContext
+    pod: dict[str, Any]
+    pod_ip: str = ""
+    netns: str = ""
+    phase: str = "Pending"
+    containers: list[Container] = field(default_factory=list)
+    inits: list[Container] = field(default_factory=list)
+    initialized: bool = False
+    stop: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+    last_status: str = ""
+    since: dict[str, tuple[bool | None, str]] = field(default_factory=dict)
+    start_time: str = field(default_factory=now)
+
+    @property
+    def name(self) -> str:
+        return str(self.pod["metadata"]["name"])
+
+    @property
+    def namespace(self) -> str:
+        return str(self.pod["metadata"]["namespace"])
+
+    @property
+    def uid(self) -> str:
+        return str(self.pod["metadata"]["uid"])
+
+    @property
+    def pod_dir(self) -> Path:
+        return self.ctx.state_dir / "pods" / self.uid
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._run, name=f"pod-{self.name}", daemon=True)
+        self.thread.start()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        spec = self.pod["spec"]
+        self.inits = [
+            Container(None, c["name"], c["image"]) for c in spec.get("initContainers", [])
+        ]
+        self.containers = [Container(None, c["name"], c["image"]) for c in spec["containers"]]
+        try:
+            self.netns, self.pod_ip = self.ctx.add_pod_network(self.uid)
+            (self.pod_dir / "tmp").mkdir(parents=True, exist_ok=True)
+            (self.pod_dir / "tmp").chmod(0o1777)
+            self._write_status()
+            plan = self._plan()
+            if plan is None:
+                return
+            for container, cplan in zip(self.inits, plan.init, strict=True):
+                container.plan = cplan
+                if not self._run_init(container):
+                    return
+            self.initialized = True
+            for container, cplan in zip(self.containers, plan.main, strict=True):
+                container.plan = cplan
+                container.readiness = _probe(cplan.spec, "readinessProbe")
+                container.liveness = _probe(cplan.spec, "livenessProbe")
+                self._launch(container)
+            self.phase = "Running"
+            self._supervise()
+        except Exception as exc:
+            logger.exception("pod %s/%s failed", self.namespace, self.name)
+            for container in self.containers:
+                if container.proc is None:
+                    container.waiting = ("RunContainerError", str(exc)[:300])
+            self._write_status()
+
+    def _plan(self) -> PodPlan | None:
+        try:
+            return self.ctx.resolve(self.pod, self.pod_ip, self.pod_dir)
+        except (ConfigError, images.ImagePullError) as exc:
+            reason = getattr(exc, "reason", "CreateContainerConfigError")
+            for container in self.inits + self.containers:
+                container.waiting = (reason, str(exc))
+            self._write_status()
+            return None
+
+    def _run_init(self, container: Container) -> bool:
+        backoff = 1.0
+        while not self.stop.is_set():
+            self._launch(container)
+            self._write_status()
+            assert container.proc is not None
+            while container.proc.poll() is None and not self.stop.is_set():
+                time.sleep(0.2)
+            if self.stop.is_set():
+                return False
+            code = container.proc.returncode
+            finished = {"exitCode": code, "startedAt": container.started_at, "finishedAt": now()}
+            if code == 0:
+                container.exited = {**finished, "reason": "Completed"}
+                self._write_status()
+                return True
+            container.last_exit = {**finished, "reason": "Error"}
+            container.proc = None
+            container.restarts += 1
+            container.waiting = ("CrashLoopBackOff", f"back-off {backoff:g}s restarting")
+            if self.pod["spec"].get("restartPolicy", "Always") == "Never":
+                self.phase = "Failed"
+                self._write_status()
+                return False
+            self._write_status()
+            self.stop.wait(backoff)
+            backoff = min(backoff * 2, RESTART_BACKOFF_MAX_S)
+        return False
+
+    def _launch(self, container: Container) -> None:
+        assert container.plan is not None
+        plan = container.plan
+        script = _mount_script(
+            [*plan.mounts, (str(self.pod_dir / "tmp"), "/tmp", False)], plan.workdir
+        )
+        cmd = ["ip", "netns", "exec", self.netns, "/bin/sh", "-c", script, "sh", *plan.argv]
+        log = self.pod_dir / "logs" / f"{container.name}.log"
+        container.proc = procs.spawn(cmd, plan.env, log, self.pod_dir)
+        container.started_at = now()
+        container.begun = time.monotonic()
+        for probe in (container.readiness, container.liveness):
+            if probe is not None:
+                probe.successes = probe.failures = 0
+                probe.passed = False
+                probe.next_at = time.monotonic() + probe.initial_delay
+
+    def _supervise(self) -> None:
+        policy = self.pod["spec"].get("restartPolicy", "Always")
+        while not self.stop.is_set():
+            for container in self.containers:
+                self._check(container, policy)
+            self._write_status()
+            self.stop.wait(0.2)
+
+    def _check(self, container: Container, policy: str) -> None:
+        proc = container.proc
+        clock = time.monotonic()
+        if proc is not None and proc.poll() is not None:
+            code = proc.returncode
+            container.last_exit = {
+                "exitCode": code,
+                "reason": "Completed" if code == 0 else "Error",
+                "startedAt": container.started_at,
+                "finishedAt": now(),
+            }
+            procs.kill_session(proc.pid)
+            container.proc = None
+            if policy == "Always" or (policy == "OnFailure" and code != 0):
+                backoff = min(2.0 ** min(container.restarts, 4), RESTART_BACKOFF_MAX_S)
+                container.next_restart = clock + backoff
+                container.waiting = ("CrashLoopBackOff", f"back-off {backoff:g}s restarting")
+            else:
+                container.exited = container.last_exit
+        if container.proc is None and container.exited is None:
+            if clock >= container.next_restart:
+                container.restarts += 1
+                self._launch(container)
+            return
+        if container.proc is None:
+            return
+        for probe, kind in ((container.readiness, "readiness"), (container.liveness, "liveness")):
+            if probe is None or clock < probe.next_at:
+                continue
+            probe.next_at = clock + probe.period
+            self._probe(container, probe)
+            if kind == "liveness" and probe.failed_out():
+                logger.info("pod %s: container %s failed liveness; restarting", self.name,
+                            container.name)  # fmt: skip
+                procs.kill_session(container.proc.pid, grace_period=5)
+
+    def _probe(self, container: Container, probe: probes.ProbeState) -> None:
+        assert container.plan is not None
+        try:
+            argv = probes.command(probe.spec, container.plan.spec, self.pod_ip)
+        except ValueError as exc:
+            probe.record(False, str(exc))
+            return
+        timeout = float(probe.spec.get("timeoutSeconds", 1)) + 1
+        ok, output = probes.run(
+            ["ip", "netns", "exec", self.netns], argv, container.plan.env, timeout
+        )
+        probe.record(ok, output)
+
+    # -- status -------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        started = self.phase == "Running"
+        ready = started and all(c.ready for c in self.containers)
+        conditions = [
+            ("PodScheduled", True),
+            ("PodReadyToStartContainers", bool(self.pod_ip)),
+            ("Initialized", self.initialized),
+            ("ContainersReady", ready),
+            ("Ready", ready),
+        ]
+        for kind, value in conditions:
+            if self.since.get(kind, (None, ""))[0] != value:
+                self.since[kind] = (value, now())
+        body: dict[str, Any] = {
+            "phase": self.phase,
+            "hostIP": self.ctx.host_ip,
+            "hostIPs": [{"ip": self.ctx.host_ip}],
+            "startTime": self.start_time,
+            "conditions": [
+                {
+                    "type": kind,
+                    "status": "True" if value else "False",
+                    "lastTransitionTime": self.since[kind][1],
+                }
+                for kind, value in conditions
+            ],
+            "containerStatuses": [c.status() for c in self.containers],
+        }
+        if self.inits:
+            body["initContainerStatuses"] = [c.status() for c in self.inits]
+        if self.pod_ip:
+            body["podIP"] = self.pod_ip
+            body["podIPs"] = [{"ip": self.pod_ip}]
+        return body
+
+    def _write_status(self) -> None:
+        body = self.status()
+        text = json.dumps(body, sort_keys=True)
+        if text == self.last_status:
+            return
+        try:
+            self.ctx.core.patch_namespaced_pod_status(self.name, self.namespace, {"status": body})
+            self.last_status = text
+        except Exception as exc:  # noqa: BLE001 - the pod may be gone; the next pass retries
+            logger.debug("status of %s not written: %s", self.name, exc)
+
+    # -- termination --------------------------------------------------------------------------
+
+    def terminate(self, grace_period: float) -> None:
+        """SIGTERM every container, SIGKILL after `grace_period`; free the pod's network."""
+        self.stop.set()
+        sessions = [c.proc.pid for c in self.containers + self.inits if c.proc is not None]
+        for sid in sessions:
+            procs.signal_session(sid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_period
+        while time.monotonic() < deadline and any(procs.session_pids(s) for s in sessions):
+            time.sleep(0.1)
+        for sid in sessions:
+            procs.kill_session(sid)
+            procs.reap(sid)
+        if self.thread is not None:
+            self.thread.join(timeout=5)
+        self.ctx.remove_pod_network(self.uid)
+        shutil.rmtree(self.pod_dir / "tmp", ignore_errors=True)
+
+    def alive_sessions(self) -> list[int]:
+        return [
+            c.proc.pid
+            for c in self.containers + self.inits
+            if c.proc is not None and procs.session_pids(c.proc.pid)
+        ]
+
+
+def _probe(spec: dict[str, Any], key: str) -> probes.ProbeState | None:
+    return probes.ProbeState(spec[key]) if spec.get(key) else None
+
+
+def _mount_script(mounts: list[tuple[str, str, bool]], workdir: str = "/") -> str:
+    """Shell lines binding each (source, target) in the container's mount namespace."""
+    lines = ["set -e"]
+    for source, target, read_only in mounts:
+        s, t = shlex.quote(source), shlex.quote(target)
+        if Path(source).is_dir():
+            lines.append(f"mkdir -p {t}")
+        else:
+            lines.append(f'[ -e {t} ] || {{ mkdir -p "$(dirname {t})"; : > {t}; }}')
+        lines.append(f"mount --bind {s} {t}")
+        if read_only:
+            lines.append(f"mount -o remount,bind,ro {t}")
+    lines.append(f"mkdir -p {shlex.quote(workdir)} && cd {shlex.quote(workdir)}")
+    lines.append('exec "$@"')
+    return "\n".join(lines)

@@ -1,0 +1,236 @@
+"""The one-machine Kubernetes node: control plane, real KubeRay operator, process kubelet.
+
+`up()` starts the control plane with the operator, the node agent (kubelet, cluster DNS,
+kube-proxy), applies KubeRay's `ray-service.high-availability.yaml` as published except for
+its Serve application (its `working_dir` is a GitHub archive and nothing here reaches the
+internet: the same fruit app is imported from this project) and returns once the RayService
+is Ready with ready serve endpoints. It also creates `<name>-dashboard`, a ClusterIP Service
+in front of the head's dashboard (what `kubectl port-forward svc/<name>-head-svc` gives a
+user: the head Service is headless), and writes `kube.env` with the settings the kubernetes
+target needs from the host. `down()` ends everything, even after a crash of `up`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from chaosraysvc.errors import ChaosRaySvcError
+from chaosraysvc.kubenode import binaries, kubeconfig, network
+from chaosraysvc.kubenode.controlplane import ControlPlane
+from chaosraysvc.sandbox import procs
+from chaosraysvc.sandbox.serve_config import IMPORT_PATH
+
+NAME = "rayservice-ha"
+NAMESPACE = "default"
+STATE_FILE = "node.json"
+Progress = Callable[[str], None]
+
+
+class NodeError(ChaosRaySvcError):
+    """The node could not be brought up (names what was awaited and the log to read)."""
+
+
+def published_sample(exclude_head: bool = False) -> list[dict[str, Any]]:
+    """KubeRay's HA sample, its Serve app imported locally; `exclude_head` sets KubeRay's field."""
+    path = binaries.binary_dir() / "samples" / "ray-service.high-availability.yaml"
+    docs = [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    for doc in docs:
+        if doc["kind"] != "RayService":
+            continue
+        config = yaml.safe_load(doc["spec"]["serveConfigV2"])
+        for app in config["applications"]:
+            app.pop("runtime_env", None)
+            app["import_path"] = IMPORT_PATH
+        doc["spec"]["serveConfigV2"] = yaml.safe_dump(config, sort_keys=False)
+        if exclude_head:
+            doc["spec"]["excludeHeadPodFromServeSvc"] = True
+    return docs
+
+
+def dashboard_service(name: str = NAME) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": f"{name}-dashboard"},
+        "spec": {
+            "selector": {"ray.io/node-type": "head", "ray.io/is-ray-node": "yes"},
+            "ports": [{"name": "dashboard", "port": 8265, "targetPort": 8265}],
+        },
+    }
+
+
+class KubeNode:
+    """The node kept in `state_dir` (control plane under `cp/`, pods under `node/`)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir.resolve()
+        self.plane = ControlPlane(self.state_dir / "cp")
+        self.env_file = self.state_dir / "kube.env"
+
+    def _state(self) -> dict[str, Any]:
+        try:
+            loaded: dict[str, Any] = json.loads((self.state_dir / STATE_FILE).read_text())
+            return loaded
+        except (OSError, ValueError):
+            return {}
+
+    def _save(self, state: dict[str, Any]) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / STATE_FILE).write_text(json.dumps(state, indent=1))
+
+    def running(self) -> bool:
+        state = self._state()
+        agent = state.get("agent")
+        return bool(agent and procs.running(agent["sid"], agent["ticks"]) and self.plane.running())
+
+    def up(
+        self, *, exclude_head: bool = False, timeout: float = 300, progress: Progress = print
+    ) -> dict[str, str]:
+        """Bring everything up; return the settings for the kubernetes target."""
+        if self.running():
+            raise NodeError(f"a Kubernetes node is already up in {self.state_dir}: down it first")
+        self.down()
+        started = time.monotonic()
+        try:
+            self.plane.up(operator=True, progress=progress)
+            api = kubeconfig.api_client(self.plane.kubeconfig)
+            net = network.NodeNetwork.pick()
+            log = self.state_dir / "node" / "kubelet.log"
+            cmd = [
+                sys.executable, "-m", "chaosraysvc.kubenode.agent",
+                f"--kubeconfig={self.plane.kubeconfig}",
+                f"--state-dir={self.state_dir / 'node'}",
+                f"--node-index={net.index}",
+            ]  # fmt: skip
+            proc = procs.spawn(cmd, dict(os.environ), log, self.state_dir)
+            agent = {"sid": proc.pid, "ticks": procs.start_time_of(proc.pid) or 0}
+            self._save({"agent": agent, "node_index": net.index, "log": str(log)})
+            self._wait(lambda: _node_ready(api), "the node to register Ready", 30, log)
+            progress(f"process kubelet up: pods on {net.pod_cidr} ({_since(started)})")
+            _apply(api, [*published_sample(exclude_head), dashboard_service()])
+            progress("applied KubeRay's ray-service.high-availability.yaml")
+            self._wait(
+                lambda: _rayservice_ready(api, progress),
+                "RayService rayservice-ha to be Ready with serve endpoints",
+                timeout,
+                log,
+            )
+            settings = _settings(api, self.plane.kubeconfig)
+            self.env_file.write_text("".join(f"export {k}={v}\n" for k, v in settings.items()))
+            progress(f"RayService Ready in {_since(started)}; settings in {self.env_file}")
+            return settings
+        except BaseException:
+            self.down()
+            raise
+
+    def _wait(self, check: Callable[[], bool], what: str, timeout: float, log: Path) -> None:
+        deadline = time.monotonic() + timeout
+        agent = self._state().get("agent") or {}
+        while not check():
+            if agent and not procs.running(agent["sid"], agent["ticks"]):
+                raise NodeError(f"the kubelet exited while waiting for {what}: read {log}")
+            if time.monotonic() > deadline:
+                raise NodeError(f"timed out after {timeout:g}s waiting for {what}: read {log}")
+            time.sleep(1)
+
+    def down(self, timeout: float = 30) -> list[str]:
+        """End the kubelet (its pods and network) and the control plane; return leftovers."""
+        state = self._state()
+        agent = state.get("agent")
+        if agent and procs.running(agent["sid"], agent["ticks"]):
+            procs.signal_session(agent["sid"], signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while procs.session_pids(agent["sid"]) and time.monotonic() < deadline:
+                procs.reap(agent["sid"])
+                time.sleep(0.2)
+            procs.kill_session(agent["sid"])
+            procs.reap(agent["sid"])
+        if "node_index" in state:
+            network.NodeNetwork(state["node_index"]).destroy()  # if the kubelet could not
+            network.ip("route", "delete", "local", network.SERVICE_ROUTE, "dev", "lo",
+                       "table", "local", check=False)  # fmt: skip
+        result = self.plane.down()
+        leftovers = list(result.leftovers)
+        if agent and procs.session_pids(agent["sid"]):
+            leftovers.append("kubelet")
+        if not leftovers:
+            (self.state_dir / STATE_FILE).unlink(missing_ok=True)
+        return leftovers
+
+
+def _since(started: float) -> str:
+    return f"{time.monotonic() - started:.0f}s"
+
+
+def _node_ready(api: Any) -> bool:
+    from kubernetes import client
+
+    core: Any = client.CoreV1Api(api)
+    nodes = core.list_node().items
+    return any(
+        c.type == "Ready" and c.status == "True" for n in nodes for c in n.status.conditions or []
+    )
+
+
+def _apply(api: Any, docs: list[dict[str, Any]]) -> None:
+    from kubernetes import client, utils
+
+    for doc in docs:
+        if doc["kind"] == "RayService":
+            client.CustomObjectsApi(api).create_namespaced_custom_object(
+                "ray.io", "v1", NAMESPACE, "rayservices", doc
+            )
+        else:
+            utils.create_from_dict(api, doc, namespace=NAMESPACE)
+
+
+_last: list[str] = [""]
+
+
+def _rayservice_ready(api: Any, progress: Progress) -> bool:
+    from kubernetes import client
+
+    custom: Any = client.CustomObjectsApi(api)
+    service = custom.get_namespaced_custom_object("ray.io", "v1", NAMESPACE, "rayservices", NAME)
+    status = service.get("status") or {}
+    core: Any = client.CoreV1Api(api)
+    pods = core.list_namespaced_pod(NAMESPACE).items
+    running = sum(1 for p in pods if p.status.phase == "Running")
+    line = (
+        f"  {running}/{len(pods)} pods running, RayService "
+        f"{status.get('serviceStatus') or 'not ready'}, "
+        f"{status.get('numServeEndpoints', 0)} serve endpoint(s)"
+    )
+    if line != _last[0]:
+        progress(line)
+        _last[0] = line
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+    return ready and int(status.get("numServeEndpoints") or 0) > 0
+
+
+def _settings(api: Any, config: Path) -> dict[str, str]:
+    from kubernetes import client
+
+    core: Any = client.CoreV1Api(api)
+    serve = core.read_namespaced_service(f"{NAME}-serve-svc", NAMESPACE).spec.cluster_ip
+    dashboard = core.read_namespaced_service(f"{NAME}-dashboard", NAMESPACE).spec.cluster_ip
+    return {
+        "KUBECONFIG": str(config),
+        "RAYSVC_TARGET": "kubernetes",
+        "RAYSVC_NAME": NAME,
+        "RAYSVC_NAMESPACE": NAMESPACE,
+        "RAYSVC_SERVE_URL": f"http://{serve}:8000",
+        "RAYSVC_DASHBOARD_URL": f"http://{dashboard}:8265",
+    }
