@@ -141,6 +141,8 @@ class Sandbox:
             ended = self._cleanup()
             if ended:
                 progress(f"cleaned up {ended} leftover pod(s) of a previous sandbox that crashed")
+        if keep_state:
+            self._check_kept_ports(spec)
         spec = self._choose_ports(spec)
         spec.validate()
         for line in settle_previous_state(self.state_dir, keep_state).lines():
@@ -169,6 +171,26 @@ class Sandbox:
             progress("stopping the sandbox")
             self.down()
             raise
+
+    def _check_kept_ports(self, spec: SandboxSpec) -> None:
+        """Refuse --keep-state with other serve or dashboard ports than the kept cluster's.
+
+        The restored GCS holds the previous Serve config and nodes: with new ports the
+        sandbox was seen never to get ready (workers not ready after 240 s).
+        """
+        if not self.spec_path.exists():
+            return
+        previous = self.spec()
+        for name, option in (
+            ("serve_port", "--serve-port"),
+            ("dashboard_port", "--dashboard-port"),
+        ):
+            if getattr(previous, name) != getattr(spec, name):
+                raise ConfigurationError(
+                    f"--keep-state restores the previous cluster, which used {option} "
+                    f"{getattr(previous, name)}: start with the same {option}, or without "
+                    "--keep-state"
+                )
 
     def _choose_ports(self, spec: SandboxSpec) -> SandboxSpec:
         for name, option in (

@@ -77,3 +77,12 @@ def test_up_help_says_what_persists_and_where(capsys: pytest.CaptureFixture[str]
     assert "--keep-state" in text
     assert "STATE_DIR/redis-data" in text and "removed first, unless --keep-state" in text
     assert "Logs (STATE_DIR/logs) are kept" in text
+
+
+def test_keep_state_with_other_ports_than_the_kept_cluster_is_refused(tmp_path: Path) -> None:
+    state_dir = previous_sandbox(tmp_path)
+    SandboxSpec(state_dir=state_dir, serve_port=8100).save()
+
+    with pytest.raises(ConfigurationError, match="used --serve-port 8100: start with the same"):
+        Sandbox(state_dir).up(SandboxSpec(state_dir=state_dir, serve_port=8200), keep_state=True)
+    assert (state_dir / AOF).exists()
