@@ -1,0 +1,104 @@
+"""The process kubelet's pure parts: the image table, probe thresholds and commands, mounts."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from chaosraysvc.kubenode import images, probes
+from chaosraysvc.kubenode.podrun import _mount_script
+
+
+@pytest.mark.parametrize(
+    ("image", "repository"),
+    [
+        ("rayproject/ray:2.46.0", "rayproject/ray"),
+        ("docker.io/rayproject/ray:2.46.0-py311", "rayproject/ray"),
+        ("redis:7.4.0", "redis"),
+        ("docker.io/library/redis@sha256:abc", "redis"),
+        ("localhost:5000/chaosraysvc:0.1.0", "chaosraysvc"),
+        ("quay.io/kuberay/operator:v1.5.0", "kuberay/operator"),
+    ],
+)
+def test_the_repository_drops_registry_library_tag_and_digest(image: str, repository: str) -> None:
+    assert images.repository(image) == repository
+
+
+def test_images_map_to_local_runtimes_and_others_fail_to_pull() -> None:
+    ray = images.runtime_for("rayproject/ray:2.46.0")
+    redis = images.runtime_for("redis:7.4.0")
+
+    assert ray.name == "ray" and ray.workdir == "/home/ray"
+    assert (redis.name, redis.volumes, redis.workdir) == ("redis", ("/data",), "/data")
+    assert (Path(redis.bin_dirs[0]) / "redis-server").is_file()
+    assert images.runtime_for("rayproject/ray-ml:2.9.0").name == "ray"
+    with pytest.raises(images.ImagePullError, match=r'Failed to pull image "nginx:1.27"') as err:
+        images.runtime_for("nginx:1.27")
+    assert err.value.reason == "ErrImagePull"
+    assert "rayproject/ray*" in str(err.value)
+
+
+def test_readiness_flips_at_its_thresholds() -> None:
+    probe = probes.ProbeState({"successThreshold": 2, "failureThreshold": 3})
+
+    probe.record(True, "")
+    assert probe.passed is False  # one success of two
+    probe.record(True, "")
+    assert probe.passed is True
+    probe.record(False, "")
+    probe.record(False, "")
+    assert probe.passed is True and not probe.failed_out()
+    probe.record(False, "boom")
+    assert probe.passed is False and probe.failed_out()
+    assert probe.last_output == "boom"
+
+
+def test_probe_commands_for_each_handler() -> None:
+    container = {"ports": [{"name": "dashboard", "containerPort": 8265}]}
+
+    assert probes.command({"exec": {"command": ["bash", "-c", "true"]}}, container, "1.2.3.4") == [
+        "bash",
+        "-c",
+        "true",
+    ]
+    http = probes.command(
+        {"httpGet": {"path": "/-/healthz", "port": "dashboard"}, "timeoutSeconds": 2},
+        container,
+        "198.18.10.12",
+    )
+    assert http[-1] == "http://198.18.10.12:8265/-/healthz" and "-T" in http
+    tcp = probes.command({"tcpSocket": {"port": 6379}}, container, "198.18.10.12")
+    assert tcp == ["bash", "-c", "exec 3<>/dev/tcp/198.18.10.12/6379"]
+    with pytest.raises(ValueError, match="no container port named 'metrics'"):
+        probes.command({"httpGet": {"port": "metrics"}}, container, "x")
+
+
+def test_a_probe_that_exits_non_zero_or_hangs_fails() -> None:
+    assert probes.run([], ["true"], {"PATH": "/usr/bin:/bin"}, 5) == (True, "")
+    assert probes.run([], ["sh", "-c", "echo no; exit 1"], {"PATH": "/usr/bin:/bin"}, 5) == (
+        False,
+        "no",
+    )
+    ok, output = probes.run([], ["sleep", "5"], {"PATH": "/usr/bin:/bin"}, 0.3)
+    assert not ok and "timed out" in output
+
+
+def test_the_mount_script_binds_dirs_and_files_then_execs_in_the_workdir(tmp_path: Path) -> None:
+    source_dir = tmp_path / "vol"
+    source_dir.mkdir()
+    source_file = tmp_path / "redis.conf"
+    source_file.write_text("dir /data\n")
+
+    script = _mount_script(
+        [(str(source_dir), "/data", False), (str(source_file), "/etc/redis/redis.conf", True)],
+        "/data",
+    )
+
+    assert "mkdir -p /data\nmount --bind " + str(source_dir) + " /data" in script
+    assert "[ -e /etc/redis/redis.conf ] ||" in script  # a file mount point for a file
+    assert "mount -o remount,bind,ro /etc/redis/redis.conf" in script
+    assert script.endswith('cd /data\nexec "$@"')
+    syntax = subprocess.run(["sh", "-n", "-c", script], capture_output=True, text=True)
+    assert syntax.returncode == 0, syntax.stderr
