@@ -32,6 +32,10 @@ _KEYS: dict[str, tuple[str, str]] = {
     "dashboard_url": ("RAYSVC_DASHBOARD_URL", ""),
     "redis_label_selector": ("RAYSVC_REDIS_LABEL_SELECTOR", ""),
     "traffic_log": ("RAYSVC_TRAFFIC_LOG", ""),
+    # chaosraysvc.controls.metrics: where a run's figures are published ("" = not there)
+    "metrics_pushgateway_url": ("RAYSVC_METRICS_PUSHGATEWAY", ""),
+    "metrics_textfile": ("RAYSVC_METRICS_TEXTFILE", ""),
+    "metrics_job": ("RAYSVC_METRICS_JOB", "chaosraysvc"),
 }
 
 

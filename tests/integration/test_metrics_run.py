@@ -1,0 +1,204 @@
+"""A scheduled-style `chaos --settings ... run`: its metrics pushed and read back (no Ray).
+
+The service is a loopback HTTP server that answers the traffic control's requests and,
+between `/control/fail` and `/control/ok`, fails them with 503; the experiment marks a
+fault and the recovery milestones in the traffic log (as the delete actions do), so the
+run deviates with a failure window and every milestone. The same server stands in for
+the Pushgateway (it stores every push). The settings file is the CronJob's (its
+ConfigMap in deploy/cronjob.yaml): the metrics control declared there runs its
+after-experiment hook before the experiment's traffic control, and must still publish
+the traffic's figures.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from chaosraysvc.report.figures import run_figures
+from chaosraysvc.report.load import load_run
+from tests.support.deploy import cronjob_settings
+from tests.support.prometheus import expected_samples, samples
+
+CHAOS = Path(sys.executable).parent / "chaos"
+TITLE = "A loopback service fails for a moment"
+LABELS = {"experiment": TITLE, "rayservice": "rs-loop", "namespace": "loop", "target": "kubernetes"}
+
+
+@dataclass
+class Loopback:
+    """The service, the Pushgateway and the webhook receiver, on one loopback port."""
+
+    url: str
+    failing: bool = False
+    pushes: list[tuple[str, str, str]] = field(default_factory=list)
+    hooks: list[dict[str, Any]] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def loopback() -> Iterator[Loopback]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    lb = Loopback(url=f"http://127.0.0.1:{server.server_address[1]}")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _answer(self, status: int, body: bytes = b"") -> None:
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _handle(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.path.startswith("/metrics/"):
+                lb.pushes.append((self.command, self.path, body.decode()))
+                self._answer(200)
+            elif self.path == "/hook":
+                lb.hooks.append(json.loads(body))
+                self._answer(200)
+            elif self.path.startswith("/control/"):
+                lb.failing = self.path == "/control/fail"
+                self._answer(200, b"ok")
+            else:
+                self._answer(503, b"down") if lb.failing else self._answer(200, b"12")
+
+        do_GET = do_POST = do_PUT = _handle
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server.RequestHandlerClass = Handler
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield lb
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def _mark(event: str, before: float, **detail: Any) -> dict[str, Any]:
+    return {
+        "type": "action",
+        "name": f"mark-{event}",
+        "provider": {
+            "type": "python",
+            "module": "chaosraysvc.traffic.registry",
+            "func": "mark",
+            "arguments": {"event": event, **detail},
+        },
+        "pauses": {"before": before},
+    }
+
+
+def experiment(service: str) -> dict[str, Any]:
+    """Return an experiment that deviates: requests fail for ~0.6 s after a marked fault."""
+    return {
+        "title": TITLE,
+        "description": "Metrics and notifications of a deviated run, without Ray.",
+        "configuration": {
+            "raysvc_target": "kubernetes",
+            "rayservice_name": "rs-loop",
+            "rayservice_namespace": "loop",
+        },
+        "controls": [
+            {
+                "name": "traffic",
+                "provider": {
+                    "type": "python",
+                    "module": "chaosraysvc.controls.traffic",
+                    "arguments": {"url": service, "mode": "rate", "rate": 50, "concurrency": 4},
+                },
+            }
+        ],
+        "steady-state-hypothesis": {
+            "title": "No request failed",
+            "probes": [
+                {
+                    "type": "probe",
+                    "name": "zero-failed-requests",
+                    "tolerance": 0,
+                    "provider": {
+                        "type": "python",
+                        "module": "chaosraysvc.activities.traffic_probes",
+                        "func": "traffic_failures",
+                    },
+                }
+            ],
+        },
+        "method": [
+            _mark("fault", 1.5, pod="rs-loop-head-abcde", role="head", action="simulated"),
+            {
+                "type": "action",
+                "name": "service-fails",
+                "provider": {"type": "http", "url": f"{service}/control/fail", "timeout": 2},
+                "pauses": {"after": 0.6},
+            },
+            {
+                "type": "action",
+                "name": "service-answers",
+                "provider": {"type": "http", "url": f"{service}/control/ok", "timeout": 2},
+            },
+            _mark("pod_ready", 0.3, pod="rs-loop-head-fghij", role="head"),
+            _mark("endpoints_restored", 0.3, endpoints=3),
+            _mark("applications_running", 0.3) | {"pauses": {"before": 0.3, "after": 1.0}},
+        ],
+        "rollbacks": [],
+    }
+
+
+def chaos_run(folder: Path, lb: Loopback, settings: dict[str, Any]) -> tuple[dict, Path, str]:  # type: ignore[type-arg]
+    """Run the experiment with `settings` as the CronJob does; return journal, path, log."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "experiment.json").write_text(json.dumps(experiment(lb.url)))
+    (folder / "settings.yaml").write_text(yaml.safe_dump(settings))
+    env = dict(os.environ) | {"RAYSVC_METRICS_PUSHGATEWAY": lb.url}
+    cmd = [str(CHAOS), "--no-version-check", "--settings", str(folder / "settings.yaml")]
+    cmd += ["--log-file", str(folder / "chaostoolkit.log"), "run"]
+    cmd += ["--journal-path", str(folder / "journal.json"), str(folder / "experiment.json")]
+    started = time.monotonic()
+    proc = subprocess.run(cmd, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+    print(f"chaos run took {time.monotonic() - started:.1f} s, exit {proc.returncode}")
+    print(proc.stdout[-3000:], proc.stderr[-3000:])
+    assert proc.returncode == 1, "a deviated run exits 1"
+    journal = folder / "journal.json"
+    return json.loads(journal.read_text()), journal, (folder / "chaostoolkit.log").read_text()
+
+
+def test_a_scheduled_run_pushes_the_figures_of_its_journal(
+    tmp_path: Path, loopback: Loopback
+) -> None:
+    loopback.pushes.clear()
+    journal, path, log = chaos_run(tmp_path / "run", loopback, cronjob_settings())
+    assert journal["deviated"] is True
+    [(method, url_path, body)] = loopback.pushes
+    assert method == "PUT" and url_path.startswith("/metrics/job/chaosraysvc/experiment@base64/")
+    pushed = samples(body, LABELS)
+    figures = run_figures(load_run(path))  # the report of the journal chaos wrote
+    assert pushed == pytest.approx(expected_samples(figures, journal))
+    assert pushed[("chaosraysvc_run_deviated", ())] == 1
+    assert pushed[("chaosraysvc_run_failed_requests", ())] > 0
+    assert pushed[("chaosraysvc_run_requests", ())] > 100
+    assert 0.3 < pushed[("chaosraysvc_run_longest_failure_window_seconds", ())] < 2.0
+    recovery = {k[1][0][1] for k in pushed if k[0] == "chaosraysvc_run_recovery_seconds"}
+    assert recovery == {"pod_ready", "endpoints_restored", "applications_running"}
+    report = next(e for e in journal["extensions"] if e["name"] == "chaosraysvc")["report"]
+    assert report["outcome"] == "deviated"
+    assert report["metrics"]["failed_requests"] == pushed[("chaosraysvc_run_failed_requests", ())]
+    [published] = report["published"]
+    print(f"push latency in the run: {1000 * published['seconds']:.1f} ms")
+    assert f"Pushed the run's metrics to the Pushgateway at {loopback.url}" in log
