@@ -7,7 +7,8 @@ run deviates with a failure window and every milestone. The same server stands i
 the Pushgateway (it stores every push). The settings file is the CronJob's (its
 ConfigMap in deploy/cronjob.yaml): the metrics control declared there runs its
 after-experiment hook before the experiment's traffic control, and must still publish
-the traffic's figures.
+the traffic's figures. The same settings file's `notifications` (pointed at this server)
+post the deviated run, whose journal carries the report's summary.
 """
 
 from __future__ import annotations
@@ -179,13 +180,29 @@ def chaos_run(folder: Path, lb: Loopback, settings: dict[str, Any]) -> tuple[dic
     return json.loads(journal.read_text()), journal, (folder / "chaostoolkit.log").read_text()
 
 
-def test_a_scheduled_run_pushes_the_figures_of_its_journal(
-    tmp_path: Path, loopback: Loopback
-) -> None:
-    loopback.pushes.clear()
-    journal, path, log = chaos_run(tmp_path / "run", loopback, cronjob_settings())
+@dataclass
+class Run:
+    journal: dict[str, Any]
+    path: Path
+    log: str
+    pushes: list[tuple[str, str, str]]
+    hooks: list[dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def scheduled_run(loopback: Loopback, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """Run the experiment once with the CronJob's settings, its webhook pointed here."""
+    settings = cronjob_settings()
+    [channel] = settings["notifications"]
+    channel["url"] = f"{loopback.url}/hook"
+    journal, path, log = chaos_run(tmp_path_factory.mktemp("scheduled"), loopback, settings)
+    return Run(journal, path, log, list(loopback.pushes), list(loopback.hooks))
+
+
+def test_a_scheduled_run_pushes_the_figures_of_its_journal(scheduled_run: Run) -> None:
+    journal, path, log = scheduled_run.journal, scheduled_run.path, scheduled_run.log
     assert journal["deviated"] is True
-    [(method, url_path, body)] = loopback.pushes
+    [(method, url_path, body)] = scheduled_run.pushes
     assert method == "PUT" and url_path.startswith("/metrics/job/chaosraysvc/experiment@base64/")
     pushed = samples(body, LABELS)
     figures = run_figures(load_run(path))  # the report of the journal chaos wrote
@@ -201,4 +218,43 @@ def test_a_scheduled_run_pushes_the_figures_of_its_journal(
     assert report["metrics"]["failed_requests"] == pushed[("chaosraysvc_run_failed_requests", ())]
     [published] = report["published"]
     print(f"push latency in the run: {1000 * published['seconds']:.1f} ms")
-    assert f"Pushed the run's metrics to the Pushgateway at {loopback.url}" in log
+    assert f"Pushed the run's metrics to the Pushgateway at {published['pushgateway']}" in log
+
+
+def test_a_deviated_scheduled_run_posts_its_report_summary_to_the_webhook(
+    scheduled_run: Run,
+) -> None:
+    journal = scheduled_run.journal
+    names = [hook["name"] for hook in scheduled_run.hooks]
+    # a deviated run's status is "completed": chaos posts run-completed and run-deviated,
+    # and the CronJob's settings keep run-deviated (and run-failed) only
+    assert journal["status"] == "completed" and names == ["run-deviated"], names
+    hook = next(h for h in scheduled_run.hooks if h["name"] == "run-deviated")
+    assert hook["phase"] == "run" and isinstance(hook["ts"], float)
+    payload = hook["payload"]  # the journal, as chaos wrote it
+    assert payload["deviated"] is True and payload["status"] == journal["status"]
+    [failed] = [
+        p
+        for p in payload["steady_states"]["after"]["probes"]
+        if p["activity"]["name"] == "zero-failed-requests"
+    ]
+    assert failed["tolerance_met"] is False and failed["output"] > 0
+    summary = next(e for e in payload["extensions"] if e["name"] == "chaosraysvc")["report"]
+    assert summary["outcome"] == "deviated"
+    assert summary["headline"] == "Deviated: the steady state did not hold after the fault"
+    figures = run_figures(load_run(scheduled_run.path))
+    assert summary["facts"] == figures["verdict"]["facts"]
+    traffic = figures["traffic"]
+    assert f"{traffic['failures']:,} of {traffic['requests']:,} requests failed" in " ".join(
+        summary["facts"]
+    )
+    metrics = summary["metrics"]
+    assert (metrics["requests"], metrics["failed_requests"]) == (
+        traffic["requests"],
+        traffic["failures"],
+    )
+    assert metrics["deviated"] is True and set(metrics["recovery_s"]) == {
+        "pod_ready",
+        "endpoints_restored",
+        "applications_running",
+    }

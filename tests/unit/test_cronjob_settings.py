@@ -42,3 +42,10 @@ def test_the_environment_variables_shown_are_those_the_control_reads() -> None:
     shown = set(re.findall(r"name: (RAYSVC_METRICS_\w+)", CRONJOB.read_text()))
     read = {env for key, (env, _) in _KEYS.items() if key.startswith("metrics_")}
     assert shown and shown <= read
+
+
+def test_the_settings_post_failed_and_deviated_runs_over_http() -> None:
+    [channel] = cronjob_settings()["notifications"]
+    assert channel["type"] == "http" and channel["url"].startswith("http")
+    assert sorted(channel["events"]) == ["run-deviated", "run-failed"]
+    assert channel.get("forward_event_payload", True)  # POST the journal, not a bare GET
