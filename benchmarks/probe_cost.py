@@ -5,9 +5,9 @@
     .venv/bin/python benchmarks/probe_cost.py --quick        # smoke run, 3 calls each
 
 Runs the HTTP-level Kubernetes API double of the integration tests
-(`tests/integration/kube/`: kmock's emulator with label selectors, bearer-token auth, the
+(`tests/integration/kube/faults/`: kmock's emulator with label selectors, bearer-token auth, the
 Role of deploy/role.yaml enforced, every call recorded), seeded with the KubeRay HA
-sample, and reaches it through the official client and a kubeconfig, as the tests do.
+sample, and reaches it through the official client and a kubeconfig, as the fault tests do.
 Then, for each of
 
 - the target methods `pods()`, `serve_endpoints()`, `gcs_fault_tolerance()` on one
@@ -50,9 +50,10 @@ from common import (
 sys.path.insert(0, str(ROOT / "tests" / "integration"))  # the double: package `kube`
 
 from kube import seed
-from kube.apidouble import ApiCall, ApiDouble
-from kube.conftest import _ENV_TO_CLEAR, shipped_rbac
-from kube.server import TOKEN, DoubleServer, write_kubeconfig
+from kube.conftest import _ENV_TO_CLEAR
+from kube.faults.apidouble import ApiCall, ApiDouble
+from kube.faults.conftest import shipped_rbac
+from kube.faults.server import TOKEN, DoubleServer, write_kubeconfig
 
 from chaosraysvc.activities.pod_probes import (
     gcs_fault_tolerance_enabled,

@@ -292,7 +292,6 @@ def _running_status(name: str, containers: list[str], restarts: int = 0) -> dict
         "podIP": ip,
         "podIPs": [{"ip": ip}],
         "startTime": CREATED,
-        "qosClass": "Burstable",
         "conditions": [
             {"type": kind, "status": "True", "lastTransitionTime": CREATED}
             for kind in ("PodScheduled", "Initialized", "ContainersReady", "Ready")

@@ -89,8 +89,29 @@ class RealCluster:
         values.update(settings)
         return KubernetesTarget(Settings(**values), request_timeout=request_timeout)
 
+    @property
+    def server(self) -> str:
+        """Return the API server's URL."""
+        state = self.plane.plane.state()
+        assert state is not None
+        return state.server
+
     def pod(self, name: str) -> client.V1Pod:
         return self.plane.core.read_namespaced_pod(name, self.namespace)
+
+    def pod_names(self) -> set[str]:
+        """Return the names of the pods in the namespace (terminating ones included)."""
+        return {p.metadata.name for p in self.plane.core.list_namespaced_pod(self.namespace).items}
+
+    def kubeconfig_with_token(self, path: Path, token: str, server: str = "") -> Path:
+        """Write a kubeconfig for the server (or `server`) presenting bearer `token`."""
+        return kubeconfig.write(
+            path,
+            server=server or self.server,
+            ca=self.plane.plane.pki_dir / "ca.crt",
+            token=token,
+            namespace=self.namespace,
+        )
 
     def serve_slice_addresses(self) -> dict[str, bool]:
         """Return {pod IP: ready} of the serve Service's EndpointSlices (the controller's)."""

@@ -80,8 +80,6 @@ class Loader:
             body["spec"].pop("clusterIPs", None)  # cluster-wide: each namespace gets its own
             body["spec"].pop("clusterIP", None)
         created = self._create(kind, body)
-        if status and kind == "Pod":
-            status.pop("qosClass", None)  # the server derives it from the resources
         if status and kind in ("Pod", "RayService", "RayCluster"):
             created = self.write_status(kind, meta["name"], status)
         if seed_uid:

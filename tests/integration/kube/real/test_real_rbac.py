@@ -80,6 +80,14 @@ def _configuration(cluster: RealCluster) -> dict[str, Any]:
     }
 
 
+def test_the_role_is_namespaced_and_has_no_wildcards() -> None:
+    role = _manifest("role.yaml")
+    assert role["kind"] == "Role"
+    for rule in role["rules"]:
+        for key in ("apiGroups", "resources", "verbs"):
+            assert "*" not in rule[key], rule
+
+
 def test_every_kubernetes_activity_and_the_doctor_succeed_with_the_role_as_shipped(
     as_account: RealCluster, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -175,5 +183,8 @@ def test_removing_one_permission_fails_the_activity_that_needs_it_by_name(
 
     assert "forbidden (403)" in message
     assert f"may not '{verb}' resource '{resource}'" in message
+    if group:
+        assert f"'{resource}' (API group {group})" in message
+    assert f'cannot {verb} resource "{resource}"' in message  # what the server said
     assert f"in namespace '{as_account.namespace}'" in message
     assert f"system:serviceaccount:{as_account.namespace}:{ACCOUNT}" in message

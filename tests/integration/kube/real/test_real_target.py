@@ -14,8 +14,14 @@ import yaml
 from kubernetes import client, utils
 from kubernetes.client.exceptions import ApiException
 
-from chaosraysvc.errors import NotFoundError, RefusedError, TargetNotReadyError
+from chaosraysvc.errors import (
+    ConfigurationError,
+    NotFoundError,
+    RefusedError,
+    TargetNotReadyError,
+)
 from chaosraysvc.kubenode import binaries
+from chaosraysvc.model import Pod
 from chaosraysvc.targets.base import Endpoint, pods_of_role, ready_endpoint_count
 from tests.support.polling import wait_for
 
@@ -54,6 +60,24 @@ def test_serve_endpoints_are_the_ones_the_endpointslice_controller_built(
         Endpoint(seed.WORKERS[0], "http://198.18.1.11:8000", True, "worker"),
         Endpoint(seed.WORKERS[1], "http://198.18.1.12:8000", True, "worker"),
     ]
+    assert ready_endpoint_count(target) == 3
+
+
+def test_a_serve_service_whose_pods_are_all_gone_has_no_endpoints(
+    seed_cluster: SeedCluster,
+) -> None:
+    cluster = seed_cluster()
+    for name in (seed.HEAD, *seed.WORKERS):
+        cluster.plane.core.delete_namespaced_pod(name, cluster.namespace, grace_period_seconds=0)
+
+    wait_for(
+        lambda: cluster.serve_slice_addresses() == {},
+        10,
+        what="the endpointslice controller to empty the serve Service's slices",
+        state=cluster.serve_slice_addresses,
+    )
+
+    assert cluster.target().serve_endpoints() == []
 
 
 def _set_ready(cluster: RealCluster, name: str, ready: bool) -> None:
@@ -118,11 +142,16 @@ def test_a_rayservice_mid_upgrade_has_no_active_cluster_yet(seed_cluster: SeedCl
 
 def test_a_missing_rayservice_names_itself_and_its_namespace(seed_cluster: SeedCluster) -> None:
     cluster = seed_cluster(wait_slices=False)
+    target = cluster.target(rayservice_name="rayservice-nope")
 
     with pytest.raises(NotFoundError) as err:
-        cluster.target(rayservice_name="rayservice-nope").pods()
+        target.pods()
 
-    assert "rayservice-nope" in str(err.value) and cluster.namespace in str(err.value)
+    message = str(err.value)
+    assert f"RayService 'rayservice-nope' not found in namespace '{cluster.namespace}'" in message
+    assert "rayservice_name" in message  # what to change
+    assert isinstance(err.value.__cause__, ApiException) and err.value.__cause__.status == 404
+    assert "error" in target.describe()
 
 
 def test_a_server_side_dry_run_deletes_nothing(seed_cluster: SeedCluster) -> None:
@@ -161,6 +190,71 @@ def test_a_deletion_without_grace_removes_the_pod_at_once(seed_cluster: SeedClus
     with pytest.raises(ApiException) as err:
         cluster.pod(worker.name)
     assert err.value.status == 404
+
+
+@pytest.mark.parametrize("name", [seed.OTHER_HEAD, seed.OTHER_WORKER, seed.QUERY_POD])
+def test_refuses_pods_outside_the_active_cluster_and_its_redis(
+    seed_cluster: SeedCluster, name: str
+) -> None:
+    cluster = seed_cluster(wait_slices=False)
+    stored = cluster.pod(name)
+    stranger = Pod(
+        name=name, role="head", phase="Running", ready=True, uid=stored.metadata.uid, created_at=0.0
+    )
+
+    with pytest.raises(RefusedError, match=f"'{name}'.*'{seed.CLUSTER}'"):
+        cluster.target().delete_pod(stranger)
+
+    assert cluster.pod(name).metadata.deletion_timestamp is None
+
+
+def test_a_negative_grace_period_is_a_configuration_error(seed_cluster: SeedCluster) -> None:
+    cluster = seed_cluster(wait_slices=False)
+    target = cluster.target()
+    head = target.pods()[0]
+
+    with pytest.raises(ConfigurationError, match="grace_period"):
+        target.delete_pod(head, grace_period=-1)
+    assert cluster.pod(head.name).metadata.deletion_timestamp is None
+
+
+def test_the_redis_pod_deleted_is_replaced_by_its_real_replicaset(
+    seed_cluster: SeedCluster,
+) -> None:
+    cluster = seed_cluster(wait_slices=False)
+    apps = client.AppsV1Api(cluster.plane.api)
+    labels = {"app": "redis", "pod-template-hash": "6d9b7c5f8"}
+    template = seed.redis_pod()["spec"]
+    template.pop("nodeName")  # a ReplicaSet's pods are scheduled, not bound in the template
+    apps.create_namespaced_replica_set(
+        cluster.namespace,
+        {
+            "metadata": {"name": "redis-6d9b7c5f8", "labels": labels},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": labels},
+                "template": {"metadata": {"labels": labels}, "spec": template},
+            },
+        },
+    )
+    wait_for(  # the controller adopts the seeded pod: it matches and has no owner
+        lambda: cluster.pod(seed.REDIS).metadata.owner_references,
+        10,
+        what="the ReplicaSet controller to adopt the Redis pod",
+    )
+    target = cluster.target()
+    [redis] = pods_of_role(target, "redis")
+
+    target.delete_pod(redis)
+
+    [new] = wait_for(
+        lambda: [p for p in pods_of_role(target, "redis") if p.uid != redis.uid],
+        10,
+        what="the ReplicaSet controller to create a new Redis pod",
+        state=lambda: pods_of_role(target, "redis"),
+    )
+    assert new.name.startswith("redis-6d9b7c5f8-") and new.name != redis.name
+    assert (new.phase, new.ready) == ("Pending", False)  # no scheduler or kubelet runs it here
 
 
 def _replace(cluster: RealCluster, name: str) -> str:

@@ -1,7 +1,9 @@
-"""`chaosraysvc doctor` and the `ha_risks` probe on the Kubernetes target, through the API double.
+"""`chaosraysvc doctor` and the `ha_risks` probe on the Kubernetes target, on the real API server.
 
 One seeded scenario per risk (see `seed_risks`), the HA sample as seeded, and a variant with
-everything fixed; the live placement comes from a Ray dashboard double on loopback.
+everything fixed, each loaded into a namespace of its own (so each passes KubeRay's CRD
+schemas); the live placement comes from a Ray dashboard double on loopback (no Ray runs
+behind the seed). The doctor on an API server that is down is in `test_real_controlplane.py`.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ from chaosraysvc.activities.doctor_probes import ha_risks
 from chaosraysvc.cli import main
 from chaosraysvc.doctor.rules import Risk, evaluate
 from chaosraysvc.model.ha import HaFacts
+from chaosraysvc.sandbox.netcheck import free_port
 
-from . import seed, seed_risks
-from .conftest import Cluster, StartCluster
-from .server import free_port
+from .. import seed, seed_risks
+from .conftest import RealCluster, SeedCluster
 
 
 class Dashboard:
@@ -75,11 +77,11 @@ def dashboard() -> Iterator[Dashboard]:
         double.close()
 
 
-def _facts(cluster: Cluster, dashboard_url: str = "") -> HaFacts:
+def _facts(cluster: RealCluster, dashboard_url: str = "") -> HaFacts:
     return cluster.target(dashboard_url=dashboard_url).ha_facts()
 
 
-def _risks(cluster: Cluster, dashboard_url: str = "") -> dict[str, Risk]:
+def _risks(cluster: RealCluster, dashboard_url: str = "") -> dict[str, Risk]:
     return {r.id: r for r in evaluate(_facts(cluster, dashboard_url))}
 
 
@@ -91,9 +93,9 @@ def _severities(risks: dict[str, Risk]) -> dict[str, str]:
 
 
 def test_the_ha_sample_as_seeded_has_ephemeral_redis_and_the_head_in_the_serve_service(
-    ha: Cluster,
+    seed_cluster: SeedCluster,
 ) -> None:
-    facts = _facts(ha)
+    facts = _facts(seed_cluster(wait_slices=False))
     risks = {r.id: r for r in evaluate(facts)}
 
     assert _severities(risks) == {
@@ -112,9 +114,9 @@ def test_the_ha_sample_as_seeded_has_ephemeral_redis_and_the_head_in_the_serve_s
 
 
 def test_the_fixed_sample_has_no_risk_with_or_without_the_live_placement(
-    start_cluster: StartCluster, dashboard: Dashboard
+    seed_cluster: SeedCluster, dashboard: Dashboard
 ) -> None:
-    cluster = start_cluster(seed_risks.fixed())
+    cluster = seed_cluster(seed_risks.fixed(), wait_slices=False)
     assert _risks(cluster) == {}
 
     dashboard.show(seed_risks.spread())
@@ -240,12 +242,12 @@ SCENARIOS: list[tuple[str, Callable[[], list[dict[str, Any]]], dict[str, str], s
     ],
 )
 def test_each_risk_is_reported_from_the_spec_and_pods(
-    start_cluster: StartCluster,
+    seed_cluster: SeedCluster,
     objects: Callable[[], list[dict[str, Any]]],
     expected: dict[str, str],
     evidence: str,
 ) -> None:
-    risks = _risks(start_cluster(objects()))
+    risks = _risks(seed_cluster(objects(), wait_slices=False))
 
     assert _severities(risks) == expected
     seen = [item for risk in risks.values() for item in risk.evidence]
@@ -253,9 +255,9 @@ def test_each_risk_is_reported_from_the_spec_and_pods(
 
 
 def test_replicas_on_the_head_are_read_from_the_live_placement(
-    start_cluster: StartCluster, dashboard: Dashboard
+    seed_cluster: SeedCluster, dashboard: Dashboard
 ) -> None:
-    cluster = start_cluster(seed_risks.fixed())
+    cluster = seed_cluster(seed_risks.fixed(), wait_slices=False)
     placement = seed_risks.spread()
     placement["PearStand"] = [seed.HEAD, seed.HEAD]
     placement["MangoStand"] = [seed.HEAD, seed.WORKERS[0]]
@@ -269,9 +271,9 @@ def test_replicas_on_the_head_are_read_from_the_live_placement(
 
 
 def test_replicas_packed_on_one_worker_are_read_from_the_live_placement(
-    start_cluster: StartCluster, dashboard: Dashboard
+    seed_cluster: SeedCluster, dashboard: Dashboard
 ) -> None:
-    cluster = start_cluster(seed_risks.no_max_replicas_per_node("OrangeStand"))
+    cluster = seed_cluster(seed_risks.no_max_replicas_per_node("OrangeStand"), wait_slices=False)
     placement = seed_risks.spread()
     placement["OrangeStand"] = [seed.WORKERS[0], seed.WORKERS[0]]
     dashboard.show(placement)
@@ -282,9 +284,9 @@ def test_replicas_packed_on_one_worker_are_read_from_the_live_placement(
     assert risk.evidence[1].startswith(f"fruit_app/OrangeStand live: 2 on {seed.WORKERS[0]}")
 
 
-def test_an_unreachable_dashboard_is_a_note_not_a_failure(start_cluster: StartCluster) -> None:
+def test_an_unreachable_dashboard_is_a_note_not_a_failure(seed_cluster: SeedCluster) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    facts = _facts(start_cluster(seed_risks.fixed()), url)
+    facts = _facts(seed_cluster(seed_risks.fixed(), wait_slices=False), url)
 
     assert evaluate(facts) == []
     assert facts.placement_source == ""
@@ -292,9 +294,9 @@ def test_an_unreachable_dashboard_is_a_note_not_a_failure(start_cluster: StartCl
 
 
 def test_a_rayservice_without_an_active_cluster_is_checked_from_its_spec(
-    start_cluster: StartCluster,
+    seed_cluster: SeedCluster,
 ) -> None:
-    facts = _facts(start_cluster(seed.ha_sample(active=False)))
+    facts = _facts(seed_cluster(seed.ha_sample(active=False), wait_slices=False))
 
     assert {r.id for r in evaluate(facts)} == {
         "gcs-storage-ephemeral",
@@ -309,13 +311,17 @@ def test_a_rayservice_without_an_active_cluster_is_checked_from_its_spec(
 
 
 def test_doctor_prints_a_table_and_exits_1_on_a_high_risk(
-    ha: Cluster, capsys: pytest.CaptureFixture[str]
+    seed_cluster: SeedCluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(["doctor", "--target", "kubernetes"])
+    cluster = seed_cluster(wait_slices=False)
+
+    code = main(["doctor", "--target", "kubernetes", "--namespace", cluster.namespace])
 
     out = capsys.readouterr().out
     assert code == 1
-    assert out.startswith("HA check of RayService default/rayservice-ha (kubernetes)\n")
+    assert out.startswith(
+        f"HA check of RayService {cluster.namespace}/rayservice-ha (kubernetes)\n"
+    )
     assert "3 risk(s): 1 high, 1 medium, 1 low" in out
     assert "high      gcs-storage-ephemeral" in out
     assert "[medium] head-in-serve-svc:" in out
@@ -323,11 +329,11 @@ def test_doctor_prints_a_table_and_exits_1_on_a_high_risk(
 
 
 def test_doctor_json_lists_risks_and_facts_and_exits_0_without_a_high_risk(
-    start_cluster: StartCluster, capsys: pytest.CaptureFixture[str]
+    seed_cluster: SeedCluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    start_cluster(seed_risks.head_in_serve_svc())
+    cluster = seed_cluster(seed_risks.head_in_serve_svc(), wait_slices=False)
 
-    code = main(["doctor", "--target", "kubernetes", "--json"])
+    code = main(["doctor", "--target", "kubernetes", "--namespace", cluster.namespace, "--json"])
 
     document = json.loads(capsys.readouterr().out)
     assert code == 0
@@ -346,54 +352,41 @@ def test_doctor_json_lists_risks_and_facts_and_exits_0_without_a_high_risk(
 
 
 def test_doctor_on_a_fixed_rayservice_says_so(
-    start_cluster: StartCluster, capsys: pytest.CaptureFixture[str]
+    seed_cluster: SeedCluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    start_cluster(seed_risks.fixed())
+    cluster = seed_cluster(seed_risks.fixed(), wait_slices=False)
 
-    code = main(["doctor", "--target", "kubernetes", "--namespace", seed.NAMESPACE])
+    code = main(["doctor", "--target", "kubernetes", "--namespace", cluster.namespace])
 
     assert code == 0
     assert "no HA risk found" in capsys.readouterr().out
 
 
 def test_doctor_exits_3_with_one_line_when_the_rayservice_is_missing(
-    ha: Cluster, capsys: pytest.CaptureFixture[str]
+    seed_cluster: SeedCluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(["doctor", "--target", "kubernetes", "--name", "nope"])
+    ns = seed_cluster(wait_slices=False).namespace
+
+    code = main(["doctor", "--target", "kubernetes", "--name", "nope", "--namespace", ns])
 
     captured = capsys.readouterr()
     assert code == 3
     assert captured.out == ""
     [line] = captured.err.splitlines()
-    assert line.startswith("chaosraysvc doctor: could not inspect RayService default/nope: ")
-    assert "RayService 'nope' not found in namespace 'default'" in line
-
-
-def test_doctor_exits_3_when_the_api_is_unreachable(
-    kube_env: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from .server import write_kubeconfig
-
-    path = write_kubeconfig(kube_env / "kubeconfig", f"http://127.0.0.1:{free_port()}")
-    monkeypatch.setenv("KUBECONFIG", str(path))
-
-    code = main(["doctor", "--target", "kubernetes"])
-
-    [line] = capsys.readouterr().err.splitlines()
-    assert code == 3
-    assert "is unreachable (connection refused)" in line
+    assert line.startswith(f"chaosraysvc doctor: could not inspect RayService {ns}/nope: ")
+    assert f"RayService 'nope' not found in namespace '{ns}'" in line
 
 
 # -- the probe ---------------------------------------------------------------------------------
 
 
 def test_ha_risks_probe_filters_by_severity_and_fits_the_documented_tolerance(
-    start_cluster: StartCluster,
+    seed_cluster: SeedCluster,
 ) -> None:
-    configuration = {"raysvc_target": "kubernetes"}
     no_high_risk: list[Any] = [[]]  # the tolerance in the probe module's docstring
     ensure_hypothesis_tolerance_is_valid(no_high_risk)
-    start_cluster()
+    cluster = seed_cluster(wait_slices=False)
+    configuration = {"raysvc_target": "kubernetes", "rayservice_namespace": cluster.namespace}
 
     high = ha_risks("high", configuration)
     every = ha_risks(configuration=configuration)
@@ -402,13 +395,19 @@ def test_ha_risks_probe_filters_by_severity_and_fits_the_documented_tolerance(
     assert [r["severity"] for r in every] == ["high", "medium", "low"]
     assert within_tolerance(no_high_risk, high) is False
 
-    start_cluster(seed_risks.two_workers())
+    cluster = seed_cluster(seed_risks.two_workers(), wait_slices=False)
+    configuration["rayservice_namespace"] = cluster.namespace
     assert [r["id"] for r in ha_risks(configuration=configuration)] == ["no-spare-worker"]
     assert within_tolerance(no_high_risk, ha_risks("high", configuration)) is True
 
 
-def test_ha_risks_probe_fails_the_activity_on_a_missing_rayservice(ha: Cluster) -> None:
-    with pytest.raises(ActivityFailed, match="RayService 'nope' not found"):
-        ha_risks(configuration={"raysvc_target": "kubernetes", "rayservice_name": "nope"})
+def test_ha_risks_probe_fails_the_activity_on_a_missing_rayservice(
+    seed_cluster: SeedCluster,
+) -> None:
+    ns = seed_cluster(wait_slices=False).namespace
+    configuration = {"raysvc_target": "kubernetes", "rayservice_namespace": ns}
+
+    with pytest.raises(ActivityFailed, match=f"RayService 'nope' not found in namespace '{ns}'"):
+        ha_risks(configuration={**configuration, "rayservice_name": "nope"})
     with pytest.raises(ActivityFailed, match="unknown severity 'urgent'"):
-        ha_risks("urgent", {"raysvc_target": "kubernetes"})
+        ha_risks("urgent", configuration)
