@@ -1,4 +1,9 @@
-"""An HTTP-level Kubernetes API double: kmock's emulator plus what the real API server does.
+"""An HTTP-level Kubernetes API double, kept for faults the real API server will not produce.
+
+The kubernetes target is proven against the real kube-apiserver (`../real/`); this double
+serves the few tests that need a stalled API or a cluster without the EndpointSlice API, the
+Role-versus-usage check (until the control plane writes an audit log) and the probe-cost
+benchmark.
 
 kmock 0.8's `KubernetesEmulator` stores objects and serves get/list/delete over HTTP. This
 subclass adds what chaosraysvc relies on and kmock lacks:
@@ -11,8 +16,8 @@ subclass adds what chaosraysvc relies on and kmock lacks:
   options from its body when it has one, as kube-apiserver then ignores the query);
 - pod deletion as the API server does it: `dryRun=All` changes nothing, a uid precondition
   that no longer holds answers 409, a grace period marks the pod terminating
-  (`deletionTimestamp`) and the kubelet stand-in removes it later;
-- listeners told of pod deletions (the KubeRay stand-in in `standin.py` replaces pods);
+  (`deletionTimestamp`; nothing removes it later: there is no kubelet);
+- listeners told of pod deletions;
 - `stall`: hold every answer that long (for client timeouts).
 """
 

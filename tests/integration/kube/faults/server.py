@@ -20,7 +20,7 @@ import kmock
 import yaml
 
 from .apidouble import ApiDouble
-from .standin import KubeRayStandIn
+from .standin import EndpointsStandIn
 
 T = TypeVar("T")
 
@@ -28,21 +28,12 @@ TOKEN = "chaosraysvc-test-token"
 
 
 class DoubleServer:
-    """An `ApiDouble` served over HTTP on 127.0.0.1, with the KubeRay stand-in attached."""
+    """An `ApiDouble` served over HTTP on 127.0.0.1, its seeded endpoints filled from the pods."""
 
-    def __init__(
-        self,
-        double: ApiDouble,
-        objects: list[dict[str, Any]],
-        replace_after: float = 0.3,
-        ready_after: float = 0.3,
-    ) -> None:
+    def __init__(self, double: ApiDouble, objects: list[dict[str, Any]]) -> None:
         self.double = double
         self._objects = objects
-        self._replace_after = replace_after
-        self._ready_after = ready_after
         self.url = ""
-        self.standin: KubeRayStandIn | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
@@ -86,11 +77,7 @@ class DoubleServer:
         self._stop = asyncio.Event()
         for obj in self._objects:
             self.double.put(obj)
-        loop = asyncio.get_running_loop()
-        self.standin = KubeRayStandIn(
-            self.double, loop, replace_after=self._replace_after, ready_after=self._ready_after
-        )
-        self.standin.reconcile()
+        EndpointsStandIn(self.double).reconcile()
         async with self.double, kmock.Server(self.double) as server:
             self.url = str(server.url).rstrip("/")
             self._ready.set()

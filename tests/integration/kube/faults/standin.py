@@ -1,30 +1,16 @@
-"""A stand-in for the controllers that react to a pod deletion in a real cluster.
+"""A stand-in for the endpointslice controller, for the API double's seed.
 
-- the kubelet: a pod deleted with a grace period stays "terminating" for that long, then goes;
-- KubeRay (head and worker pods, labelled `ray.io/cluster`) and the ReplicaSet controller
-  (the Redis Deployment's pod): a deleted pod is replaced after `replace_after` seconds by a
-  new one (new name from the same prefix, new uid), Pending without an IP, which becomes
-  Running and Ready with a fresh 198.18.3.x address `ready_after` seconds later; KubeRay
-  flips a new head's `ray.io/serve` label to "true" once it is ready;
-- the EndpointSlice controller: every Service's existing EndpointSlice (and core Endpoints)
-  follows its selected pods (ready / serving / terminating), and the RayService's
-  `status.numServeEndpoints` follows the serve Service.
-
-All of it runs on the API double's event loop (`loop.call_later`).
+Every Service's seeded EndpointSlice (and core Endpoints) is filled from its selected pods
+(ready / serving / terminating), and the RayService's `status.numServeEndpoints` follows the
+serve Service, once, when the double starts. Nothing replaces a deleted pod: that is the real
+operator's job, proven on the real node (`real/test_real_node.py`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import copy
-import itertools
-import random
-import uuid
 from typing import Any
 
-from .apidouble import ApiDouble, now_rfc3339, selector_matches
-
-_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # what Kubernetes' generateName draws from
+from .apidouble import ApiDouble, selector_matches
 
 
 def _ready(pod: dict[str, Any]) -> bool:
@@ -34,120 +20,11 @@ def _ready(pod: dict[str, Any]) -> bool:
     return False
 
 
-class KubeRayStandIn:
-    """Replaces deleted RayService pods and keeps EndpointSlices in step, like the cluster."""
+class EndpointsStandIn:
+    """Fills the seeded EndpointSlices and Endpoints from the pods, as the controller would."""
 
-    def __init__(
-        self,
-        double: ApiDouble,
-        loop: asyncio.AbstractEventLoop,
-        replace_after: float = 0.3,
-        ready_after: float = 0.3,
-    ) -> None:
+    def __init__(self, double: ApiDouble) -> None:
         self.double = double
-        self.loop = loop
-        self.replace_after = replace_after
-        self.ready_after = ready_after
-        self.replaced: dict[str, str] = {}  # old pod name -> its replacement's name
-        self._ips = (f"198.18.3.{n}" for n in itertools.count(10))
-        self._random = random.Random(7)
-        double.listeners.append(self._on_pod_event)
-
-    # -- reactions ---------------------------------------------------------------------------
-
-    def _on_pod_event(self, event: str, pod: dict[str, Any]) -> None:
-        meta = pod["metadata"]
-        self.reconcile()
-        if event == "terminating":
-            grace = float(meta.get("deletionGracePeriodSeconds") or 0)
-            self.loop.call_later(
-                grace, self._kubelet_removes, meta.get("namespace"), meta["name"], meta["uid"]
-            )
-        elif event == "deleted" and self._owned(pod):
-            self.loop.call_later(self.replace_after, self._replace, pod)
-
-    def _owned(self, pod: dict[str, Any]) -> bool:
-        meta = pod["metadata"]
-        owners = {ref.get("kind") for ref in meta.get("ownerReferences") or []}
-        return "ray.io/cluster" in (meta.get("labels") or {}) or "ReplicaSet" in owners
-
-    def _kubelet_removes(self, namespace: str | None, name: str, uid: str) -> None:
-        current = self.double.get("v1/pods", namespace, name)
-        if current is None or current["metadata"].get("uid") != uid:
-            return
-        self.double.remove("v1/pods", namespace, name)
-        self._on_pod_event("deleted", current)
-
-    def _replace(self, old: dict[str, Any]) -> None:
-        new = copy.deepcopy(old)
-        meta = new["metadata"]
-        prefix = meta.get("generateName") or meta["name"][:-5]
-        suffix = "".join(self._random.choice(_SUFFIX_ALPHABET) for _ in range(5))
-        meta.update(
-            name=prefix + suffix,
-            uid=str(uuid.uuid4()),
-            creationTimestamp=now_rfc3339(),
-            resourceVersion=str(self._random.randrange(10**6, 10**7)),
-        )
-        meta.pop("deletionTimestamp", None)
-        meta.pop("deletionGracePeriodSeconds", None)
-        labels = meta.setdefault("labels", {})
-        if labels.get("ray.io/node-type") == "head":
-            labels["ray.io/serve"] = "false"  # KubeRay sets it once the head's proxy is healthy
-        status = new.setdefault("status", {})
-        status.update(
-            phase="Pending",
-            conditions=[
-                {"type": "PodScheduled", "status": "True"},
-                {"type": "Initialized", "status": "False"},
-                {"type": "ContainersReady", "status": "False"},
-                {"type": "Ready", "status": "False"},
-            ],
-        )
-        for key in ("podIP", "podIPs", "startTime"):
-            status.pop(key, None)
-        for container in status.get("containerStatuses") or []:
-            container.update(
-                ready=False,
-                started=False,
-                restartCount=0,
-                state={"waiting": {"reason": "ContainerCreating"}},
-            )
-            container.pop("lastState", None)
-        self.double.put(new)
-        self.replaced[old["metadata"]["name"]] = meta["name"]
-        self.reconcile()
-        self.loop.call_later(
-            self.ready_after, self._becomes_ready, meta.get("namespace"), meta["name"]
-        )
-
-    def _becomes_ready(self, namespace: str | None, name: str) -> None:
-        pod = self.double.get("v1/pods", namespace, name)
-        if pod is None:
-            return
-        ip = next(self._ips)
-        status = pod["status"]
-        status.update(
-            phase="Running",
-            podIP=ip,
-            podIPs=[{"ip": ip}],
-            startTime=now_rfc3339(),
-            conditions=[
-                {"type": kind, "status": "True"}
-                for kind in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
-            ],
-        )
-        for container in status.get("containerStatuses") or []:
-            container.update(
-                ready=True, started=True, state={"running": {"startedAt": now_rfc3339()}}
-            )
-        labels = pod["metadata"].setdefault("labels", {})
-        if labels.get("ray.io/node-type") == "head":
-            labels["ray.io/serve"] = "true"
-        self.double.put(pod)
-        self.reconcile()
-
-    # -- the EndpointSlice controller --------------------------------------------------------
 
     def reconcile(self) -> None:
         """Bring every Service's existing EndpointSlice and Endpoints in line with its pods."""
