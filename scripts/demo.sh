@@ -6,7 +6,7 @@
 # The sandbox runs KubeRay's recommended HA set-up here: the head out of the serve Service
 # (excludeHeadPodFromServeSvc), so 2 serve endpoints. SANDBOX_FLAGS="" EXPECTED_ENDPOINTS=3
 # runs the HA sample as published instead (head in the Service), where a head kill loses the
-# requests in flight on the head's proxy: see README "What we found".
+# requests in flight on the head's proxy: see docs/findings.md.
 set -u
 BIN=${BIN:-.venv/bin}
 RUN_DIR=${RUN_DIR:-runs/$(date +%Y%m%d-%H%M%S)}

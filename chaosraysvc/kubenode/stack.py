@@ -125,6 +125,8 @@ class KubeNode:
                 log,
             )
             settings = _settings(api, self.plane.kubeconfig)
+            if exclude_head:  # the experiments expect every endpoint: the workers only
+                settings["RAYSVC_EXPECTED_ENDPOINTS"] = "2"
             self.env_file.write_text("".join(f"export {k}={v}\n" for k, v in settings.items()))
             progress(f"RayService Ready in {_since(started)}; settings in {self.env_file}")
             return settings

@@ -86,7 +86,7 @@ def test_head_kill_keeps_serving_and_recovers(healthy_sandbox: Sandbox, tmp_path
     print("head-kill:", result["summary"]["failures"], "failures", result["seconds"])
     _no_secret(healthy_sandbox, result["journal_text"], traffic.read_text())
     # The head in the serve Service loses at most the requests routed to its proxy and a few
-    # seconds of stalls on the others (README "What we found"); never the service.
+    # seconds of stalls on the others (docs/findings.md); never the service.
     assert result["summary"]["failures"] <= 10
 
 
