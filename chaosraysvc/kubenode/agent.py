@@ -9,13 +9,30 @@ pods it runs and removes the node's network before exiting.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import logging
 import signal
 import threading
 from pathlib import Path
+from typing import IO
 
 from chaosraysvc.kubenode import kubeconfig, network
 from chaosraysvc.kubenode.kubelet import Kubelet
+
+LOCK = Path("/run/lock/chaosraysvc-kubenode.lock")
+EXIT_LOCKED = 3
+
+
+def try_lock() -> IO[str] | None:
+    """Take the machine's node lock; return its file (keep it open to hold it) or None."""
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    lock = open(LOCK, "a")  # noqa: SIM115 - held as long as the file stays open
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        return None
+    return lock
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +43,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--node-name", default="chaosraysvc-node")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # One node per machine: the Service CIDR's local route, the DNS port and ClusterIPs are
+    # the host's. The lock is held for the agent's lifetime (released by the kernel on exit).
+    lock = try_lock()
+    if lock is None:
+        logging.error(
+            "another chaosraysvc Kubernetes node runs on this machine (%s is locked)", LOCK
+        )
+        return EXIT_LOCKED
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from chaosraysvc.errors import ChaosRaySvcError
 
+SOURCE = Path(__file__).resolve().parents[2]  # the checkout (experiments/ beside the package)
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -35,6 +36,8 @@ class Runtime:
     bin_dirs: tuple[str, ...]
     volumes: tuple[str, ...] = ()
     workdir: str = "/"
+    binds: tuple[tuple[str, str], ...] = ()  # (host path, path in the container), read only
+    env: tuple[tuple[str, str], ...] = ()  # the image's ENV
 
     def path(self) -> str:
         return os.pathsep.join([*self.bin_dirs, SYSTEM_PATH])
@@ -82,7 +85,15 @@ def runtime_for(image: str) -> Runtime:
                 return Runtime(name, (_redis_bin(), _venv_bin()), ("/data",), "/data")
             if name == "ray":  # rayproject/ray: user ray's home is the working directory
                 return Runtime(name, (_venv_bin(),), ("/home/ray",), "/home/ray")
-            return Runtime(name, (_venv_bin(),))
+            # deploy/Containerfile: the project's files at /app, its ENV
+            return Runtime(
+                name,
+                (_venv_bin(),),
+                workdir="/app",
+                binds=((str(SOURCE), "/app"),),
+                env=(("CHAOSTOOLKIT_IN_POD", "true"), ("RAYSVC_TARGET", "kubernetes"),
+                     ("PYTHONUNBUFFERED", "1")),
+            )  # fmt: skip
     known = ", ".join(f"{prefix}*" for prefix, _ in TABLE)
     raise ImagePullError(
         f'Failed to pull image "{image}": this node runs pods as local processes and has a '

@@ -22,6 +22,7 @@ from chaosraysvc.kubenode.podrun import ConfigError, ContainerPlan, PodPlan, Pod
 
 logger = logging.getLogger("chaosraysvc.kubelet")
 CLUSTER_DOMAIN = "cluster.local"
+API_SERVICE_IP = "198.19.0.1"  # the `kubernetes` Service (controlplane.API_SERVICE_IP)
 DEFAULT_COMMANDS = {"ray": ["bash"], "redis": ["redis-server"], "project": ["chaosraysvc"]}
 
 
@@ -68,12 +69,33 @@ class Kubelet:
         )
         self._services = [
             ClusterDns(self.api, self.dns_ip, self.dns_port, CLUSTER_DOMAIN).start(),
-            ServiceProxy(self.api).start(),
+            ServiceProxy(self.api, {(API_SERVICE_IP, 443): [self._api_address()]}).start(),
         ]
         self._heartbeat = NodeHeartbeat(self.api, self.node_name, self.host_ip).start()
         self._thread = threading.Thread(target=self._loop, name="kubelet", daemon=True)
         self._thread.start()
         return self
+
+    def _api_address(self) -> tuple[str, int]:
+        """The API server's host and port (the `kubernetes` Service's one endpoint)."""
+        from urllib.parse import urlsplit
+
+        url = urlsplit(self.api.configuration.host)
+        return url.hostname or "127.0.0.1", url.port or 443
+
+    @property
+    def service_env(self) -> dict[str, str]:
+        """What every container gets for the `kubernetes` Service (in-cluster config)."""
+        return {
+            "KUBERNETES_SERVICE_HOST": API_SERVICE_IP,
+            "KUBERNETES_SERVICE_PORT": "443",
+            "KUBERNETES_SERVICE_PORT_HTTPS": "443",
+            "KUBERNETES_PORT": f"tcp://{API_SERVICE_IP}:443",
+            "KUBERNETES_PORT_443_TCP": f"tcp://{API_SERVICE_IP}:443",
+            "KUBERNETES_PORT_443_TCP_ADDR": API_SERVICE_IP,
+            "KUBERNETES_PORT_443_TCP_PORT": "443",
+            "KUBERNETES_PORT_443_TCP_PROTO": "tcp",
+        }
 
     def stop(self) -> None:
         """Kill every pod (no grace: the node goes away), stop DNS and proxy, free the network."""
@@ -219,7 +241,12 @@ class Kubelet:
         volumes: dict[str, Path],
     ) -> ContainerPlan:
         runtime = images.runtime_for(spec["image"])
-        env = podenv.resolve_env(pod, spec, lookup, pod_ip, self.host_ip)
+        env = dict(runtime.env)
+        env.update(
+            podenv.resolve_env(
+                pod, spec, lookup, pod_ip, self.host_ip, service_env=self.service_env
+            )
+        )
         argv = [*spec.get("command", []), *spec.get("args", [])] or DEFAULT_COMMANDS[runtime.name]
         argv = podenv.expand(argv, env)
         env.setdefault("PATH", runtime.path())
@@ -234,6 +261,7 @@ class Kubelet:
                 source = pod_dir / "image-volumes" / path.strip("/").replace("/", "_")
                 source.mkdir(parents=True, exist_ok=True)
                 mounts.append((str(source), path, False))
+        mounts += [(host, path, True) for host, path in runtime.binds]
         workdir = str(spec.get("workingDir") or runtime.workdir)
         for target in [t for _, t, _ in mounts] + [workdir]:
             self._note_mountpoint(Path(target))

@@ -236,9 +236,12 @@ class PodRun:
     def _launch(self, container: Container) -> None:
         assert container.plan is not None
         plan = container.plan
-        script = _mount_script(
-            [*plan.mounts, (str(self.pod_dir / "tmp"), "/tmp", False)], plan.workdir
+        private_tmp = (
+            []
+            if any(t == "/tmp" for _, t, _ in plan.mounts)
+            else [(str(self.pod_dir / "tmp"), "/tmp", False)]
         )
+        script = _mount_script([*plan.mounts, *private_tmp], plan.workdir)
         cmd = ["ip", "netns", "exec", self.netns, "/bin/sh", "-c", script, "sh", *plan.argv]
         log = self.pod_dir / "logs" / f"{container.name}.log"
         container.proc = procs.spawn(cmd, plan.env, log, self.pod_dir)

@@ -76,8 +76,13 @@ def _target_port(port: Any, slice_ports: list[Any]) -> int:
 class ServiceProxy:
     """Forward TCP connections to ClusterIPs to ready endpoints (kube-proxy's userspace mode)."""
 
-    def __init__(self, api_client: client.ApiClient) -> None:
+    def __init__(
+        self, api_client: client.ApiClient, static: dict[Key, list[Key]] | None = None
+    ) -> None:
+        """`static` fixes the backends of some ClusterIPs (the API server's `kubernetes`
+        Service, whose endpoint is the host's loopback, which no EndpointSlice may hold)."""
         self.api_client = api_client
+        self.static = dict(static or {})
         self._table: dict[Key, list[Key]] = {}
         self._listeners: dict[Key, asyncio.Server] = {}
         self._connections: set[asyncio.Task[None]] = set()
@@ -124,7 +129,7 @@ class ServiceProxy:
         discovery = client.DiscoveryV1Api(self.api_client)
         services = core.list_service_for_all_namespaces(_request_timeout=5).items
         slices = discovery.list_endpoint_slice_for_all_namespaces(_request_timeout=5).items
-        self._table = build_table(services, slices)
+        self._table = {**build_table(services, slices), **self.static}
         future = asyncio.run_coroutine_threadsafe(self._reconcile(set(self._table)), self._loop)
         future.result(timeout=10)
 

@@ -25,6 +25,7 @@ import yaml
 
 from chaosraysvc.errors import ChaosRaySvcError
 from chaosraysvc.kubenode import binaries, kubeconfig, network
+from chaosraysvc.kubenode.agent import try_lock
 from chaosraysvc.kubenode.controlplane import ControlPlane
 from chaosraysvc.sandbox import procs
 from chaosraysvc.sandbox.serve_config import IMPORT_PATH
@@ -99,6 +100,14 @@ class KubeNode:
         if self.running():
             raise NodeError(f"a Kubernetes node is already up in {self.state_dir}: down it first")
         self.down()
+        probe = try_lock()
+        if probe is None:
+            raise NodeError(
+                "another chaosraysvc Kubernetes node runs on this machine (one per machine: the "
+                "Service CIDR route and ClusterIPs are the host's): bring it down first "
+                "(`chaosraysvc sandbox down --state-dir <its dir>`)"
+            )
+        probe.close()  # the agent takes it for its lifetime
         started = time.monotonic()
         try:
             self.plane.up(operator=True, progress=progress)
@@ -113,8 +122,10 @@ class KubeNode:
             ]  # fmt: skip
             proc = procs.spawn(cmd, dict(os.environ), log, self.state_dir)
             agent = {"sid": proc.pid, "ticks": procs.start_time_of(proc.pid) or 0}
-            self._save({"agent": agent, "node_index": net.index, "log": str(log)})
+            self._save({"agent": agent, "log": str(log)})
             self._wait(lambda: _node_ready(api), "the node to register Ready", 30, log)
+            # The agent holds the lock and the network now: `down` may clean it up.
+            self._save({"agent": agent, "node_index": net.index, "log": str(log)})
             progress(f"process kubelet up: pods on {net.pod_cidr} ({_since(started)})")
             _apply(api, [*published_sample(exclude_head), dashboard_service()])
             progress("applied KubeRay's ray-service.high-availability.yaml")
@@ -139,6 +150,12 @@ class KubeNode:
         agent = self._state().get("agent") or {}
         while not check():
             if agent and not procs.running(agent["sid"], agent["ticks"]):
+                if "is locked" in log.read_text(errors="replace"):
+                    raise NodeError(
+                        "another chaosraysvc Kubernetes node runs on this machine (one per "
+                        "machine: the Service CIDR route and ClusterIPs are the host's): bring "
+                        "it down first (`chaosraysvc sandbox down --state-dir <its dir>`)"
+                    )
                 raise NodeError(f"the kubelet exited while waiting for {what}: read {log}")
             if time.monotonic() > deadline:
                 raise NodeError(f"timed out after {timeout:g}s waiting for {what}: read {log}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -18,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from chaosraysvc.kubenode import network
+from chaosraysvc.kubenode import kubeconfig, network
 from chaosraysvc.kubenode.stack import KubeNode
+from tests.support.polling import wait_for
 
 REPO = Path(__file__).resolve().parents[4]
 CHAOS = Path(sys.executable).parent / "chaos"
@@ -64,6 +67,7 @@ def node() -> Iterator[tuple[Path, dict[str, str]]]:
             assert net.bridge not in network.ip("link", "show", check=False)
             assert net.netns_prefix not in network.ip("netns", "list", check=False)
         assert "198.19.0.0/20" not in network.ip("route", "show", "table", "local")
+        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def _run(experiment: str, settings: dict[str, str], tmp_path: Path) -> dict[str, Any]:
@@ -110,7 +114,7 @@ def test_head_kill_through_the_kubernetes_target_the_real_operator_recreates_the
     )
     traffic = _traffic(journal)
     assert traffic["requests"] > 500
-    # One run is no proof of zero: at most 1% failed (the README's campaigns give the spread).
+    # One run is no proof of zero: at most 1% failed (docs/findings.md gives the spread).
     assert traffic["failures"] <= traffic["requests"] // 100, traffic
     print("head-kill on the real node:", recovery["seconds_to"], traffic["failures"])
 
@@ -128,3 +132,57 @@ def test_worker_kill_through_the_kubernetes_target_recovers(
     assert deleted["recovery"]["new_pod"] != deleted["deleted"]["name"]
     traffic = _traffic(journal)
     assert traffic["failures"] <= traffic["requests"] // 100, traffic
+
+
+def _apply_deploy(api: Any) -> None:
+    from kubernetes import utils
+
+    for name in ("serviceaccount", "role", "rolebinding", "pvc", "cronjob"):
+        for doc in (
+            d for d in yaml.safe_load_all((REPO / "deploy" / f"{name}.yaml").read_text()) if d
+        ):
+            utils.create_from_dict(api, doc, namespace="default")
+
+
+def test_the_cronjob_runs_head_kill_in_the_cluster_and_leaves_a_report_on_the_pvc(
+    node: tuple[Path, dict[str, str]],
+) -> None:
+    from kubernetes import client
+
+    state_dir, settings = node
+    api = kubeconfig.api_client(Path(settings["KUBECONFIG"]))
+    _apply_deploy(api)
+    batch = client.BatchV1Api(api)
+    cron = batch.read_namespaced_cron_job("chaosraysvc-head-kill", "default")
+    job = client.V1Job(
+        metadata=client.V1ObjectMeta(
+            name="head-kill-now",
+            annotations={"cronjob.kubernetes.io/instantiate": "manual"},
+            owner_references=[client.V1OwnerReference(
+                api_version="batch/v1", kind="CronJob", name=cron.metadata.name,
+                uid=cron.metadata.uid, controller=True)],
+        ),
+        spec=cron.spec.job_template.spec,
+    )  # fmt: skip
+    batch.create_namespaced_job("default", job)
+
+    def finished() -> str:
+        status = batch.read_namespaced_job("head-kill-now", "default").status
+        for condition in status.conditions or []:
+            if condition.type in ("Complete", "Failed") and condition.status == "True":
+                return str(condition.type)
+        return ""
+
+    outcome = wait_for(finished, 600, interval=2, what="the Job to finish")
+
+    runs = sorted(
+        (state_dir / "kube" / "node" / "pvc" / "default" / "chaosraysvc-artifacts").iterdir()
+    )
+    assert len(runs) == 1, runs
+    journal = json.loads((runs[0] / "journal.json").read_text())
+    assert (runs[0] / "journal-traffic.jsonl").stat().st_size > 0
+    assert (runs[0] / "report.html").read_text().count("head-kill") >= 1
+    deleted = _action(journal, "delete-head-pod")
+    assert deleted["recovery"]["recovered"] is True
+    assert outcome == ("Failed" if journal["deviated"] else "Complete")
+    print("CronJob run:", outcome, _traffic(journal)["requests"], _traffic(journal)["failures"])

@@ -7,6 +7,7 @@ that it replaces a deleted pod.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +26,8 @@ NS = "default"
 
 @pytest.fixture(scope="module")
 def operated() -> Iterator[client.ApiClient]:
-    plane = ControlPlane(Path(tempfile.mkdtemp(prefix="crs-op-")))
+    state_dir = Path(tempfile.mkdtemp(prefix="crs-op-"))
+    plane = ControlPlane(state_dir)
     try:
         plane.up(operator=True)
         api = kubeconfig.api_client(plane.kubeconfig)
@@ -40,6 +42,7 @@ def operated() -> Iterator[client.ApiClient]:
         yield api
     finally:
         result = plane.down()
+        shutil.rmtree(state_dir, ignore_errors=True)
         assert not result.leftovers
 
 
