@@ -392,7 +392,15 @@ def _probe(spec: dict[str, Any], key: str) -> probes.ProbeState | None:
 def _mount_script(mounts: list[tuple[str, str, bool]], workdir: str = "/") -> str:
     """Shell lines binding each (source, target) in the container's mount namespace."""
     lines = ["set -e"]
-    for source, target, read_only in mounts:
+    # A mount over a directory that holds other mounts' sources (e.g. an emptyDir on /tmp
+    # while the node's state dir is under /tmp) would hide them: bind those last.
+    sources = [source for source, _, _ in mounts]
+
+    def shadows(target: str) -> bool:
+        return any(src.startswith(target.rstrip("/") + "/") for src in sources)
+
+    ordered = [m for m in mounts if not shadows(m[1])] + [m for m in mounts if shadows(m[1])]
+    for source, target, read_only in ordered:
         s, t = shlex.quote(source), shlex.quote(target)
         if Path(source).is_dir():
             lines.append(f"mkdir -p {t}")

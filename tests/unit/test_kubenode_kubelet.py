@@ -102,3 +102,16 @@ def test_the_mount_script_binds_dirs_and_files_then_execs_in_the_workdir(tmp_pat
     assert script.endswith('cd /data\nexec "$@"')
     syntax = subprocess.run(["sh", "-n", "-c", script], capture_output=True, text=True)
     assert syntax.returncode == 0, syntax.stderr
+
+
+def test_a_mount_over_the_directory_holding_other_sources_is_bound_last() -> None:
+    script = _mount_script(
+        [
+            ("/tmp/node/pod/empty-dir/tmp", "/tmp", False),
+            ("/tmp/node/pod/configmap/settings", "/etc/chaosraysvc", True),
+        ]
+    )
+
+    assert script.index("mount --bind /tmp/node/pod/configmap/settings") < script.index(
+        "mount --bind /tmp/node/pod/empty-dir/tmp /tmp"
+    )
