@@ -258,6 +258,12 @@ class PodRun:
         while not self.stop.is_set():
             for container in self.containers:
                 self._check(container, policy)
+            if all(c.exited is not None for c in self.containers):
+                # Never / OnFailure and every container done: the pod's phase is final.
+                codes = [int((c.exited or {}).get("exitCode", 1)) for c in self.containers]
+                self.phase = "Succeeded" if not any(codes) else "Failed"
+                self._write_status()
+                return
             self._write_status()
             self.stop.wait(0.2)
 
