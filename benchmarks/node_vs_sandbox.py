@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -142,10 +143,13 @@ def main() -> int:
                     "load_before": os.getloadavg()},
         "reference": KIND_REFERENCE,
     }  # fmt: skip
-    result["sandbox"] = sandbox_run(base)
-    print("sandbox:", json.dumps(result["sandbox"]), flush=True)
-    result["node"] = node_run(base)
-    print("node:   ", json.dumps(result["node"]), flush=True)
+    try:
+        result["sandbox"] = sandbox_run(base)
+        print("sandbox:", json.dumps(result["sandbox"]), flush=True)
+        result["node"] = node_run(base)
+        print("node:   ", json.dumps(result["node"]), flush=True)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
     result["node_up_over_sandbox_up"] = round(result["node"]["up_s"] / result["sandbox"]["up_s"], 2)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"node up / sandbox up = {result['node_up_over_sandbox_up']} (target <= 2); {args.out}")

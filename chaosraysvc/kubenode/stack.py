@@ -131,7 +131,7 @@ class KubeNode:
             progress("applied KubeRay's ray-service.high-availability.yaml")
             self._wait(
                 lambda: _rayservice_ready(api, progress),
-                "RayService rayservice-ha to be Ready with serve endpoints",
+                "RayService rayservice-ha to be Ready with every serve endpoint",
                 timeout,
                 log,
             )
@@ -236,7 +236,15 @@ def _rayservice_ready(api: Any, progress: Progress) -> bool:
         c.get("type") == "Ready" and c.get("status") == "True"
         for c in status.get("conditions") or []
     )
-    return ready and int(status.get("numServeEndpoints") or 0) > 0
+    return ready and int(status.get("numServeEndpoints") or 0) >= _expected_endpoints(service)
+
+
+def _expected_endpoints(service: dict[str, Any]) -> int:
+    """Every worker, and the head unless excluded: what the experiments' hypothesis expects."""
+    spec = service.get("spec") or {}
+    groups = (spec.get("rayClusterConfig") or {}).get("workerGroupSpecs") or []
+    workers = sum(int(group.get("replicas") or 0) for group in groups)
+    return workers + (0 if spec.get("excludeHeadPodFromServeSvc") else 1)
 
 
 def _settings(api: Any, config: Path) -> dict[str, str]:
