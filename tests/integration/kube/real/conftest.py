@@ -10,7 +10,9 @@ session, even on failure, and the session fails if any of its processes is left.
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -168,3 +170,33 @@ def seed_cluster(
     yield start
     for namespace in created:
         real_plane.core.delete_namespace(namespace, grace_period_seconds=0)
+
+
+def _namespaces_refused() -> str:
+    """Try what the node needs (a network namespace, a mount inside it, a local route);
+    return why it is refused, or "" when it works."""
+    name = f"crs-probe-{os.getpid()}"
+    steps = [
+        ["ip", "netns", "add", name],
+        ["ip", "netns", "exec", name, "sh", "-c", "mount -t tmpfs none /mnt && umount /mnt"],
+        ["ip", "-n", name, "route", "add", "local", "198.19.255.0/24", "dev", "lo", "table",
+         "local"],
+    ]  # fmt: skip
+    try:
+        for step in steps:
+            done = subprocess.run(step, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                return f"`{' '.join(step)}` failed: {done.stderr.strip() or done.returncode}"
+        return ""
+    except OSError as exc:
+        return f"{exc}"
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)
+
+
+NAMESPACES_REFUSED = _namespaces_refused()
+# The node (and the proxy's local routes) need root with network and mount namespaces; where
+# the machine refuses them the tests say exactly what failed instead of running.
+requires_namespaces = pytest.mark.skipif(
+    bool(NAMESPACES_REFUSED), reason=f"network/mount namespaces refused: {NAMESPACES_REFUSED}"
+)

@@ -26,7 +26,7 @@ from chaosraysvc.kubenode.network import ip
 from chaosraysvc.kubenode.proxy import ServiceProxy
 from tests.support.polling import wait_for
 
-from .conftest import NODE, RealPlane
+from .conftest import NODE, RealPlane, requires_namespaces
 
 ECHO_IP = "198.18.250.1"
 
@@ -200,6 +200,7 @@ def closed_at_once(address: tuple[str, int]) -> bool:
         return False
 
 
+@requires_namespaces
 def test_proxy_forwards_to_a_ready_endpoint_and_closes_without_one(
     real_plane: RealPlane, namespace: str, echo: int
 ) -> None:

@@ -25,6 +25,9 @@ from chaosraysvc.kubenode import kubeconfig, network
 from chaosraysvc.kubenode.stack import KubeNode
 from tests.support.polling import wait_for
 
+from .conftest import requires_namespaces
+
+pytestmark = requires_namespaces
 REPO = Path(__file__).resolve().parents[4]
 CHAOS = Path(sys.executable).parent / "chaos"
 
