@@ -85,9 +85,19 @@ def test_traffic_engine_quick_without_sandbox(tmp_path: Path) -> None:
     assert len(verdicts) == 5
     sandbox_targets = [name for name in verdicts if "sandbox" in name and "trivial" not in name]
     assert sandbox_targets and all(verdicts[n] == "SKIP" for n in sandbox_targets)
-    # the engine never claims a rate it missed, whatever the machine's speed
+    # The engine never claims a rate it missed by its own count, whatever the machine's speed.
+    # (The benchmark's verdict compares with a measuring window inside the run, which a loaded
+    # machine can make differ from the whole run: that verdict must only follow its rows.)
+    for row in rates:
+        own = row["engine_rate_check"]
+        if row["engine_kept_up"]:
+            assert own["achieved_rps"] >= 0.98 * row["requested_rps"], row
+            assert own["skipped"] == 0, row
     honest = "rate mode reports honestly: never claims kept_up when below 98 % of the rate"
-    assert verdicts[honest] == "PASS", result["targets"]
+    false_claims = [
+        r for r in rates if r["engine_kept_up"] and r["rps"] < 0.98 * r["requested_rps"]
+    ]
+    assert verdicts[honest] == ("FAIL" if false_claims else "PASS"), result["targets"]
     # the machine-dependent verdicts are the ones the measured rows give
     ratio = (
         rows["engine sequential"]["rps"]
