@@ -11,9 +11,13 @@ method::
             "type": "python",
             "module": "chaosraysvc.activities.traffic_actions",
             "func": "start_traffic",
-            "arguments": {"mode": "rate", "rate": 100, "concurrency": 4}
+            "arguments": {"mode": "rate", "rate": 100, "concurrency": 4},
+            "secrets": ["traffic"]
         }
     }
+
+`"secrets": ["traffic"]` is needed only when the experiment's `secrets` hold a
+`traffic` scope (bearer token, headers: see `chaosraysvc.traffic.settings`).
 """
 
 from __future__ import annotations
@@ -58,9 +62,11 @@ SIGNATURE = _signature()
 def start_traffic(*args: Any, **kwargs: Any) -> dict[str, Any]:
     """Start sending requests to the serve Service in the background.
 
-    Sends `POST <url><path>` with `body` (a string is sent as is, anything else as
-    JSON) and expects `expected` (compared on the stripped text or the parsed JSON; ""
-    accepts any 2xx). `url` "" asks the target for its serve URL. `mode` "sequential"
+    Sends `<method> <url><path>`: `method` "POST" with `body` (a string is sent as is,
+    anything else as JSON; "" sends none) or "GET" (no body). Expects a status in
+    `expected_status` (a list or "200,201"; empty: any 2xx) and the answer `expected`
+    (compared on the stripped text or the parsed JSON; "" accepts any; with GET "" unless
+    given). `url` "" asks the target for its serve URL. `mode` "sequential"
     keeps one request in flight (pausing `failure_pause` seconds after a failure);
     "rate" starts `rate` requests per second on a fixed timeline with at most
     `concurrency` in flight. `timeout` is per request, in seconds. `endpoints` (a list
@@ -69,11 +75,14 @@ def start_traffic(*args: Any, **kwargs: Any) -> dict[str, Any]:
     or "per_endpoint" spreads them. `log_path` (default: `<journal stem>-traffic.jsonl`
     beside the journal) receives one JSON line per request. `max_failures` >= 0 aborts
     the experiment when failures exceed it, if the traffic control is declared.
+    Declare `"secrets": ["traffic"]` on the provider to send the experiment's
+    `traffic` secrets: `authorization_token` (as a bearer token) and `headers`; they are
+    never written to the journal or the log.
 
     Returns `{"log": ..., "started": bool, "settings": {...}}`; `started` is False when
     traffic with the same settings already runs. Raises `ActivityFailed` for invalid
-    settings, a target that cannot be used, an unwritable log, or traffic already
-    running with other settings.
+    settings or secrets, a target that cannot be used, an unwritable log, or traffic
+    already running with other settings.
     """
     arguments = SIGNATURE.bind(*args, **kwargs).arguments
     configuration: Configuration | None = arguments.pop("configuration", None)

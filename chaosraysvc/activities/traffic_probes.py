@@ -13,10 +13,28 @@ The traffic is started by the `chaosraysvc.controls.traffic` control (or the
             "func": "traffic_failures"
         }
     }
+
+Zero failures proves nothing when no request was sent: like KubeRay's HA test, which
+asserts a non-zero request count too, put `traffic_sent_at_least` before it (it waits
+for the first requests when the hypothesis is checked just after the traffic started)::
+
+    {
+        "type": "probe",
+        "name": "traffic-sent-requests",
+        "tolerance": true,
+        "provider": {
+            "type": "python",
+            "module": "chaosraysvc.activities.traffic_probes",
+            "func": "traffic_sent_at_least",
+            "arguments": {"min_requests": 1, "timeout": 10}
+        }
+    }
 """
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 from chaoslib.exceptions import ActivityFailed
@@ -29,7 +47,9 @@ from chaosraysvc.traffic.log import read_traffic_log
 from chaosraysvc.traffic.stats import PHASES, journal_summary, phase_bounds, phase_requests
 from chaosraysvc.traffic.stats import percentile as nearest_rank
 
-__all__ = ["traffic_failures", "traffic_latency_ms", "traffic_summary"]
+__all__ = ["traffic_failures", "traffic_latency_ms", "traffic_sent_at_least", "traffic_summary"]
+
+POLL_S = 0.05
 
 
 def _engine() -> TrafficEngine:
@@ -46,6 +66,41 @@ def traffic_failures(
     has stopped). Raises `ActivityFailed` when no traffic ran in this process.
     """
     return _engine().failures
+
+
+def traffic_sent_at_least(
+    min_requests: int = 1,
+    timeout: float = 10.0,
+    configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
+) -> bool:
+    """Tell whether the traffic has sent at least `min_requests` requests.
+
+    Counts the requests completed since the traffic started, failed ones included
+    (the `requests` of `traffic_summary`). While the traffic runs and the count is
+    lower, waits up to `timeout` seconds for it: a steady-state hypothesis is first
+    checked right after the traffic control started the traffic, so give a `timeout`
+    above the traffic's per-request `timeout`, and a `min_requests` the baseline reaches
+    within it (the same value is checked after the method). Returns False when the
+    count is still lower (at once once the traffic has stopped). Raises `ActivityFailed`
+    for `min_requests` < 1, a negative `timeout`, or when no traffic ran in this process.
+    """
+    try:
+        count, wait = float(min_requests), float(timeout)
+    except (TypeError, ValueError):
+        raise ActivityFailed(
+            f"min_requests and timeout must be numbers, got {min_requests!r} and {timeout!r}"
+        ) from None
+    if not (math.isfinite(count) and count >= 1 and count == int(count)):
+        raise ActivityFailed(f"min_requests must be an integer >= 1, got {min_requests!r}")
+    wanted = int(count)
+    if not (math.isfinite(wait) and wait >= 0):
+        raise ActivityFailed(f"timeout must be >= 0 seconds, got {timeout!r}")
+    engine = _engine()
+    deadline = time.monotonic() + wait
+    while engine.requests < wanted and engine.running and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+    return engine.requests >= wanted
 
 
 def traffic_summary(

@@ -21,6 +21,18 @@ journal's `extensions` entry `{"name": "chaosraysvc", "traffic": {"log", "summar
 When the traffic or its target cannot be used, the experiment is interrupted before any
 request is sent.
 
+Request headers that must not be written anywhere (a bearer token, API keys) come from
+the experiment's `secrets` scope "traffic", which the control reads on its own::
+
+    "secrets": {
+        "traffic": {
+            "authorization_token": {"type": "env", "key": "SERVE_TOKEN"},
+            "headers": {"X-Api-Key": {"type": "env", "key": "SERVE_API_KEY"}}
+        }
+    }
+
+The journal and the traffic log name those headers (`secret_headers`), never their values.
+
 `max_failures` (>= 0) aborts the experiment once more requests failed: the journal's status
 becomes "aborted" (as chaoslib's continuous hypothesis does), so the method stops after the
 current activity and the rollbacks still run; crossed before the method, its first activity

@@ -128,8 +128,9 @@ class TrafficEngine:
             + ")"
         )
         logger.info(
-            "Traffic %s to %s started, log %s",
+            "Traffic %s, %s to %s started, log %s",
             o.mode + (f" at {o.rate:g} req/s" if o.mode == "rate" else ""),
+            o.method,
             where,
             s.log_path,
         )
@@ -248,7 +249,7 @@ class TrafficEngine:
     async def _main(self) -> None:
         s, o = self.settings, self.settings.options
         self._stop_requested = asyncio.Event()
-        requests = [Request.to(ep, o.path) for ep in s.endpoints]
+        requests = [Request.to(ep, s) for ep in s.endpoints]
         groups = len(requests) if o.endpoint_mode == "per_endpoint" else 1
         request_groups = [[r] for r in requests] if groups > 1 else [requests]
         self._sender.open(connections=(o.concurrency if o.mode == "rate" else 1) * groups)

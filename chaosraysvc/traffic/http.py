@@ -1,9 +1,11 @@
 """One traffic request over HTTP: send it, check the answer, classify the failure.
 
 `Sender` holds the aiohttp session (a keep-alive connection pool) of the engine's
-loop and sends `POST <url><path>` with the configured body; `send` returns what the
-traffic log records for the request. `classify_error` names the error classes listed
-in `chaosraysvc.traffic.log`.
+loop and sends `<method> <url><path>` with the configured body and headers; `send`
+returns what the traffic log records for the request: a status outside the expected
+ones (any 2xx by default) is the failure `http_<code>`. `classify_error` names the
+error classes listed in `chaosraysvc.traffic.log`. Header values (credentials from the
+URL or the experiment's secrets) stay in `Request.headers`, which is never logged.
 """
 
 from __future__ import annotations
@@ -13,13 +15,13 @@ import base64
 import errno
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from yarl import URL
 
-from chaosraysvc.traffic.settings import TargetEndpoint, TrafficOptions
+from chaosraysvc.traffic.settings import TargetEndpoint, TrafficOptions, TrafficSettings
 
 __all__ = ["Request", "Sender", "classify_error"]
 
@@ -50,23 +52,38 @@ def classify_error(exc: BaseException) -> str:
     return f"other:{type(exc).__name__}"
 
 
+def content_type(body: str) -> str:
+    """Return the Content-Type of `body`: JSON when it parses as JSON, else plain text."""
+    try:
+        json.loads(body)
+    except ValueError:
+        return "text/plain; charset=utf-8"
+    return "application/json"
+
+
 @dataclass(frozen=True)
 class Request:
     """Where one endpoint's requests go: full URL, label (as JSON) and headers."""
 
     url: URL
     label_json: str
-    headers: dict[str, str]
+    headers: dict[str, str] = field(repr=False)
 
     @classmethod
-    def to(cls, endpoint: TargetEndpoint, path: str) -> Request:
-        """Return the request for `path` on `endpoint` (its credentials as basic auth)."""
-        headers = {"Content-Type": "application/json"}
+    def to(cls, endpoint: TargetEndpoint, settings: TrafficSettings) -> Request:
+        """Return the request to `endpoint` with the settings' path, body type and headers.
+
+        The endpoint's URL credentials go as basic auth; the secret headers are added
+        last (`resolve_settings` refuses both setting Authorization).
+        """
+        body = settings.options.body
+        headers = {"Content-Type": content_type(body)} if body else {}
         if endpoint.auth is not None:  # from the URL's userinfo, never logged
             user, password = endpoint.auth
             token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
             headers["Authorization"] = f"Basic {token}"
-        url = URL(endpoint.url + path, encoded=False)
+        headers.update(settings.headers)  # from the experiment's secrets, never logged
+        url = URL(endpoint.url + settings.options.path, encoded=False)
         return cls(url=url, label_json=json.dumps(endpoint.label), headers=headers)
 
 
@@ -79,7 +96,9 @@ class Sender:
 
     def __init__(self, options: TrafficOptions) -> None:
         self.timeout = options.timeout
-        self._body = options.body.encode()
+        self._method = options.method
+        self._body = options.body.encode() or None
+        self._statuses = frozenset(options.expected_status)
         self._expected = options.expected.encode()
         try:
             self._expected_json: Any = json.loads(options.expected) if options.expected else None
@@ -117,13 +136,15 @@ class Sender:
         code: int | None = None
         err: str | None = None
         try:
-            response = await session.post(request.url, data=self._body, headers=request.headers)
+            response = await session.request(
+                self._method, request.url, data=self._body, headers=request.headers
+            )
             try:
                 data = await response.read()
             finally:
                 response.release()
             code = response.status
-            if code < 200 or code > 299:
+            if not self._status_ok(code):
                 err = f"http_{code}"
             elif self._expected and not self._answer_ok(data):
                 err = "wrong_answer"
@@ -132,6 +153,9 @@ class Sender:
         except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
             err = classify_error(exc)
         return t, (time.perf_counter() - p0) * 1000.0, code, err
+
+    def _status_ok(self, code: int) -> bool:
+        return code in self._statuses if self._statuses else 200 <= code <= 299
 
     def _answer_ok(self, data: bytes) -> bool:
         if data.strip() == self._expected:

@@ -12,12 +12,17 @@ First line, the run header::
      "path": "/fruit/", "mode": "rate", "rate": 100.0, "concurrency": 4, "timeout_s": 2.0,
      "endpoints": ["worker-1", "worker-2"],
      "endpoint_urls": ["http://10.0.0.5:8000", "http://10.0.0.6:8000"],
-     "endpoint_mode": "round_robin"}
+     "endpoint_mode": "round_robin", "method": "POST", "expected_status": [],
+     "secret_headers": ["Authorization"]}
 
 `mode` is "sequential" or "rate"; `rate` is the requested req/s (0 in sequential mode);
 `url` is the base URL when there is one, else ""; `endpoints` lists the endpoint labels
-and `endpoint_urls` their URLs (both empty when the engine targets one URL). URLs never
-carry credentials (userinfo is stripped) and no HTTP header is ever recorded.
+and `endpoint_urls` their URLs (both empty when the engine targets one URL). `method` is
+"POST" or "GET"; `expected_status` the accepted status codes ([]: any 2xx);
+`secret_headers` the names of the headers sent from the experiment's secrets. These
+three were added within version 1: logs without them are POST, any 2xx, no secret
+header. URLs never carry credentials (userinfo is stripped) and no header value is ever
+recorded.
 
 One line per request, in completion order (sort by `t` for start order)::
 
@@ -32,8 +37,10 @@ label or null. `err` is null on success, otherwise one of:
 - `connect_error`: any other failure to connect (unreachable, DNS, reset on connect);
 - `timeout`: no complete answer within the per-request timeout;
 - `disconnected`: the server closed or reset the connection mid-request;
-- `http_<code>`: a non-2xx answer, e.g. `http_500`;
-- `wrong_answer`: a 2xx answer whose body is not the expected one;
+- `http_<code>`: an answer whose status is not expected: not 2xx, or not one of the
+  header's `expected_status` when it lists some (e.g. `http_500`, or `http_200` when
+  only 201 is expected); `code` holds the status;
+- `wrong_answer`: an answer with an expected status whose body is not the expected one;
 - `other:<ExceptionName>`: anything else.
 
 Markers written by actions through the engine's API (`chaosraysvc.traffic.mark`)::
@@ -101,6 +108,9 @@ HEADER_FIELDS = (
     "endpoints",
     "endpoint_urls",
     "endpoint_mode",
+    "method",
+    "expected_status",
+    "secret_headers",
 )
 
 # Fixed error classes; `http_<code>` and `other:<ExceptionName>` are open-ended.

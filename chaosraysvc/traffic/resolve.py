@@ -11,6 +11,9 @@ The traffic log goes beside the journal: `chaos run --journal-path out/j.json` g
 `out/j-traffic.jsonl`, the default `./journal.json` gives `./journal-traffic.jsonl`.
 `log_path`, then the configuration key `traffic_log`, then `$RAYSVC_TRAFFIC_LOG`
 override it.
+
+The request headers held in the experiment's `secrets` (bearer token, API keys; see
+`chaosraysvc.traffic.settings.parse_secrets`) are checked before the target is read.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from chaosraysvc.traffic.settings import (
     TrafficSettings,
     endpoint,
     parse_options,
+    parse_secrets,
 )
 
 if TYPE_CHECKING:
@@ -92,12 +96,13 @@ def resolve_settings(
     configuration: Mapping[str, Any] | None = None,
     secrets: Mapping[str, Any] | None = None,
 ) -> TrafficSettings:
-    """Return `options` resolved: endpoints from the target when needed, and the log path.
+    """Return `options` resolved: secret headers, endpoints from the target, the log path.
 
-    Raises a `ChaosRaySvcError` when the target cannot be used or has no ready serve
-    endpoint (with "serve_endpoints"), and `ConfigurationError` for a bad log path
-    setting.
+    Raises `ConfigurationError` for invalid traffic secrets (never showing a value) or
+    a bad log path setting, and a `ChaosRaySvcError` when the target cannot be used or
+    has no ready serve endpoint (with "serve_endpoints").
     """
+    headers = parse_secrets(secrets)
     endpoints = options.endpoints
     if not isinstance(endpoints, tuple) or not endpoints:
         # imported here: code that only reads traffic logs (reports) needs no target
@@ -108,9 +113,18 @@ def resolve_settings(
             endpoints = _target_endpoints(target, endpoints == SERVE_ENDPOINTS)
         finally:
             target.close()
+    if any(e.auth for e in endpoints) and any(n.lower() == "authorization" for n, _ in headers):
+        raise ConfigurationError(
+            "traffic credentials given twice: the URL holds user:password@ and the secrets "
+            "set Authorization; keep one (the secrets' token, and a URL without credentials)"
+        )
     log_path, log_is_default = resolve_log_path(options.log_path, configuration)
     return TrafficSettings(
-        options=options, endpoints=endpoints, log_path=log_path, log_is_default=log_is_default
+        options=options,
+        endpoints=endpoints,
+        log_path=log_path,
+        log_is_default=log_is_default,
+        headers=headers,
     )
 
 

@@ -6,6 +6,20 @@ action and the `chaosraysvc.controls.traffic` control (names, defaults, parsed t
 check an experiment before it runs; every mistake raises `ConfigurationError` naming
 the argument and what to do. `chaosraysvc.traffic.resolve` then fills in what needs
 the target or the command line (URLs, log path) and returns `TrafficSettings`.
+
+What must not be written anywhere (a bearer token, API-key headers) comes from the
+experiment's `secrets`, never from the knobs; `SECRET_KEYS` declares them and
+`parse_secrets` validates them (see `parse_secrets` for the shape)::
+
+    "secrets": {
+        "traffic": {
+            "authorization_token": {"type": "env", "key": "SERVE_TOKEN"},
+            "headers": {"X-Api-Key": {"type": "env", "key": "SERVE_API_KEY"}}
+        }
+    }
+
+Their values are sent on every request and never recorded: the journal and the traffic
+log name the headers sent (`secret_headers`), never their values.
 """
 
 from __future__ import annotations
@@ -23,20 +37,28 @@ from chaosraysvc.errors import ConfigurationError
 __all__ = [
     "DEFAULT_BODY",
     "ENDPOINT_MODES",
+    "METHODS",
     "MODES",
     "OPTION_NAMES",
+    "SECRETS_SCOPE",
+    "SECRET_KEYS",
     "SERVE_ENDPOINTS",
     "TargetEndpoint",
     "TrafficOptions",
     "TrafficSettings",
     "parse_options",
+    "parse_secrets",
     "strip_userinfo",
 ]
 
 MODES = ("sequential", "rate")
 ENDPOINT_MODES = ("round_robin", "per_endpoint")
+METHODS = ("POST", "GET")
 DEFAULT_BODY = '["PEAR", 12]'
 SERVE_ENDPOINTS = "serve_endpoints"
+# The experiment's `secrets` scope the traffic reads, and its keys (see `parse_secrets`).
+SECRETS_SCOPE = "traffic"
+SECRET_KEYS = ("authorization_token", "headers")
 
 
 @dataclass(frozen=True)
@@ -58,7 +80,11 @@ class TrafficOptions:
 
     `url` is the serve base URL ("" asks the target); `endpoints` replaces it with
     labelled base URLs, or is "serve_endpoints" for the target's ready endpoints.
-    `body` is sent as is; `expected` is the answer ("" accepts any 2xx). `mode`
+    `method` is "POST" or "GET". `body` is sent as is with POST ("" sends none; JSON
+    text as application/json, other text as text/plain); GET sends no body and, unless
+    `expected` is given, accepts any answer. `expected` is the answer ("" accepts any);
+    `expected_status` the accepted status codes (() accepts any 2xx): another status is
+    a failed request, `http_<code>` in the log. `mode`
     "sequential" keeps one request in flight, "rate" starts `rate` requests per second
     with at most `concurrency` in flight; `timeout` is per request, in seconds.
     `log_path` "" puts the log beside the journal. `max_failures` >= 0 aborts the
@@ -68,8 +94,10 @@ class TrafficOptions:
 
     url: str = ""
     path: str = "/fruit/"
+    method: str = "POST"
     body: str = DEFAULT_BODY
     expected: str = "12"
+    expected_status: tuple[int, ...] = ()
     mode: str = "sequential"
     rate: float = 0.0
     concurrency: int = 1
@@ -86,12 +114,17 @@ OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(TrafficOptions))
 
 @dataclass(frozen=True)
 class TrafficSettings:
-    """Options resolved for one run: the endpoints to send to and the log file."""
+    """Options resolved for one run: the endpoints, the log file and the secret headers.
+
+    `headers` (from the experiment's `secrets`, see `parse_secrets`) are sent on every
+    request; only their names are ever described or logged.
+    """
 
     options: TrafficOptions
     endpoints: tuple[TargetEndpoint, ...]
     log_path: Path
     log_is_default: bool = False
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     @property
     def url(self) -> str:
@@ -117,7 +150,10 @@ class TrafficSettings:
             "endpoints": labels,
             "endpoint_urls": [e.url for e in self.endpoints] if labels else [],
             "endpoint_mode": o.endpoint_mode,
+            "method": o.method,
             "expected": o.expected,
+            "expected_status": list(o.expected_status),
+            "secret_headers": [name for name, _ in self.headers],
             "max_failures": o.max_failures,
             "log": str(self.log_path),
         }
@@ -202,6 +238,42 @@ def _text(value: Any, argument: str) -> str:
         ) from exc
 
 
+def _method(raw: Any) -> str:
+    method = raw.strip().upper() if isinstance(raw, str) else raw
+    if method not in METHODS:
+        raise ConfigurationError(
+            f"traffic `method` {raw!r} is not one of {', '.join(METHODS)}: "
+            "send POST (with `body`) or GET (without)"
+        )
+    return str(method)
+
+
+_STATUS_HELP = 'give HTTP status codes (100-599) as a list such as [200, 201] or "200,201"'
+
+
+def _statuses(raw: Any) -> tuple[int, ...]:
+    if isinstance(raw, str):
+        items: Sequence[Any] = [item for item in raw.replace(",", " ").split() if item]
+    elif isinstance(raw, int) and not isinstance(raw, bool):
+        items = [raw]
+    elif isinstance(raw, Sequence) and not isinstance(raw, bytes):
+        items = raw
+    else:
+        raise ConfigurationError(f"traffic `expected_status` {raw!r} is not a list: {_STATUS_HELP}")
+    codes: list[int] = []
+    for item in items:
+        text = item.strip() if isinstance(item, str) else item
+        code = int(text) if isinstance(text, str) and text.isdigit() else text
+        if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 599:
+            raise ConfigurationError(
+                f"traffic `expected_status` item {item!r} is not an HTTP status code: "
+                + _STATUS_HELP
+            )
+        if code not in codes:
+            codes.append(code)
+    return tuple(codes)
+
+
 def _endpoints(raw: Any) -> tuple[TargetEndpoint, ...] | str:
     if isinstance(raw, str):
         if raw and raw != SERVE_ENDPOINTS:
@@ -274,6 +346,16 @@ def parse_options(arguments: Mapping[str, Any]) -> TrafficOptions:
         )
     if not isinstance(path, str) or not path.startswith("/"):
         raise ConfigurationError(f"traffic `path` must start with '/', got {path!r}")
+    method = _method(raw["method"])
+    body, expected = _text(raw["body"], "body"), _text(raw["expected"], "expected").strip()
+    if method == "GET":
+        if arguments.get("body") not in (None, ""):
+            raise ConfigurationError(
+                "traffic `body` is not sent with method GET: remove `body` or set `method` POST"
+            )
+        body = ""
+        if "expected" not in arguments:
+            expected = ""  # the default answer is the fruit app's POST
     endpoints = _endpoints(raw["endpoints"])
     url = raw["url"]
     if not isinstance(url, str):
@@ -288,8 +370,10 @@ def parse_options(arguments: Mapping[str, Any]) -> TrafficOptions:
     return TrafficOptions(
         url=strip_userinfo(url.strip())[0],
         path=path,
-        body=_text(raw["body"], "body"),
-        expected=_text(raw["expected"], "expected").strip(),
+        method=method,
+        body=body,
+        expected=expected,
+        expected_status=_statuses(raw["expected_status"]),
         mode=mode,
         rate=rate,
         concurrency=concurrency,
@@ -300,3 +384,94 @@ def parse_options(arguments: Mapping[str, Any]) -> TrafficOptions:
         endpoint_mode=endpoint_mode,
         failure_pause=pause,
     )
+
+
+# RFC 9110 token characters: a header name.
+_TCHAR = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _secret_value(value: Any, where: str) -> str:
+    """Return a secret as header text; errors name `where`, never the value."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        kind = "empty" if isinstance(value, str) else f"a {type(value).__name__}"
+        raise ConfigurationError(
+            f"secrets {where} is {kind}: give a non-empty string, e.g. "
+            '{"type": "env", "key": "MY_TOKEN"} to read it from the environment'
+        )
+    if any(c in value for c in "\r\n\0"):
+        raise ConfigurationError(
+            f"secrets {where} holds a line break or NUL, which a header cannot carry: "
+            "remove it (e.g. the newline at the end of a file read into the variable)"
+        )
+    return value.strip()
+
+
+def parse_secrets(secrets: Mapping[str, Any] | None) -> tuple[tuple[str, str], ...]:
+    """Return the request headers the experiment's `secrets` give the traffic; no I/O.
+
+    Reads the `SECRETS_SCOPE` ("traffic") entry of `secrets` as a control gets them
+    (`{"traffic": {...}}`), or the keys themselves as an action declaring
+    `"secrets": ["traffic"]` gets them. `authorization_token` is sent as
+    `Authorization: Bearer <token>` (the token alone); `headers` is a mapping of header
+    name to value, sent as is. Returns (name, value) pairs, or () when there are none.
+    Raises `ConfigurationError` naming the key and what to do, never a secret's value.
+    """
+    if not secrets:
+        return ()
+    if not isinstance(secrets, Mapping):
+        raise ConfigurationError(
+            f"traffic secrets must be a mapping, got {type(secrets).__name__}: declare them "
+            f'as "secrets": {{"{SECRETS_SCOPE}": {{...}}}} in the experiment'
+        )
+    scoped = secrets.get(SECRETS_SCOPE)
+    if scoped is None:
+        scoped = {k: v for k, v in secrets.items() if k in SECRET_KEYS}  # an action's view
+    elif not isinstance(scoped, Mapping):
+        raise ConfigurationError(
+            f"secrets {SECRETS_SCOPE!r} must be a mapping with {' and/or '.join(SECRET_KEYS)}, "
+            f"got {type(scoped).__name__}"
+        )
+    else:
+        unknown = sorted(set(scoped) - set(SECRET_KEYS))
+        if unknown:
+            raise ConfigurationError(
+                f"unknown key(s) {', '.join(map(repr, unknown))} in secrets {SECRETS_SCOPE!r}: "
+                f"use {', '.join(SECRET_KEYS)}"
+            )
+    headers: list[tuple[str, str]] = []
+    raw_headers = scoped.get("headers")
+    if raw_headers is not None:
+        if not isinstance(raw_headers, Mapping):
+            raise ConfigurationError(
+                f"secrets {SECRETS_SCOPE!r}.headers must be a mapping of header name to value, "
+                f"got {type(raw_headers).__name__}: write it as "
+                '{"X-Api-Key": {"type": "env", "key": "SERVE_API_KEY"}}'
+            )
+        for name, value in raw_headers.items():
+            if not isinstance(name, str) or not name or not set(name) <= _TCHAR:
+                raise ConfigurationError(
+                    f"secrets {SECRETS_SCOPE!r}.headers has an invalid header name {name!r}: "
+                    "use letters, digits and - (e.g. X-Api-Key)"
+                )
+            where = f"{SECRETS_SCOPE!r}.headers[{name!r}]"
+            headers.append((name, _secret_value(value, where)))
+    token = scoped.get("authorization_token")
+    if token is not None:
+        where = f"{SECRETS_SCOPE!r}.authorization_token"
+        value = _secret_value(token, where)
+        if any(c.isspace() for c in value):
+            raise ConfigurationError(
+                f"secrets {where} holds a space: give the token alone, "
+                "without 'Bearer ' (it is sent as 'Authorization: Bearer <token>')"
+            )
+        headers.append(("Authorization", f"Bearer {value}"))
+    names = [name.lower() for name, _ in headers]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigurationError(
+            f"secrets {SECRETS_SCOPE!r} set the header {twice[0]!r} twice (header names "
+            "ignore case; authorization_token sets Authorization): keep one"
+        )
+    return tuple(headers)

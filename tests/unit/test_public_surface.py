@@ -24,6 +24,7 @@ CONTRACT = {
         "traffic_failures",
         "traffic_summary",
         "traffic_latency_ms",
+        "traffic_sent_at_least",
         "ha_risks",
     },
     "action": {

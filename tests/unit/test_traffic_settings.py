@@ -114,6 +114,7 @@ def test_every_activity_is_documented_annotated_and_of_one_kind() -> None:
         "traffic_failures",
         "traffic_summary",
         "traffic_latency_ms",
+        "traffic_sent_at_least",
     }
     for module in (traffic_actions, traffic_probes):
         for name in module.__all__:
