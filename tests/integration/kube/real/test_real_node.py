@@ -184,10 +184,12 @@ def test_the_cronjob_runs_head_kill_in_the_cluster_and_leaves_a_report_on_the_pv
     assert len(runs) == 1, runs
     journal = json.loads((runs[0] / "journal.json").read_text())
     assert (runs[0] / "journal-traffic.jsonl").stat().st_size > 0
+    deleted = _action(journal, "delete-head-pod")
     report = (runs[0] / "report.html").read_text()
     assert journal["experiment"]["title"] in report
-    assert "kubernetes" in report  # the target the in-cluster run used
-    deleted = _action(journal, "delete-head-pod")
+    # The target the in-cluster run used, as the report's configuration table shows it.
+    assert deleted["target"] == "kubernetes"
+    assert ">kubernetes<" in report, journal["experiment"].get("configuration")
     assert deleted["recovery"]["recovered"] is True
     assert outcome == ("Failed" if journal["deviated"] else "Complete")
     print("CronJob run:", outcome, _traffic(journal)["requests"], _traffic(journal)["failures"])
