@@ -87,7 +87,8 @@ def _replacement(target: Target, deleted: Pod, before: set[str]) -> Pod | None:
     return None
 
 
-def _apps_running(target: Target, expected: set[str]) -> bool:
+def apps_running(target: Target, expected: set[str]) -> bool:
+    """Return whether every application (and at least those `expected`) is RUNNING."""
     try:
         statuses = rest.application_statuses(
             rest.get_serve_details(target.dashboard_url(), timeout=READ_TIMEOUT_S)
@@ -131,7 +132,7 @@ def wait_for_milestones(
             endpoints_ok = ready_endpoint_count(target) >= baseline.endpoints
             if endpoints_ok:
                 reach("endpoints_restored", endpoints=baseline.endpoints)
-            apps_ok = _apps_running(target, baseline.applications)
+            apps_ok = apps_running(target, baseline.applications)
             if apps_ok:
                 reach("applications_running")
             if endpoints_ok and apps_ok:
@@ -157,7 +158,7 @@ def wait_until_healthy(target: Target, recovery_timeout: float) -> dict[str, Any
         endpoints = target.serve_endpoints()
         pods_ok = bool(pods) and all(p.ready for p in pods)
         endpoints_ok = bool(endpoints) and all(e.ready for e in endpoints)
-        if pods_ok and endpoints_ok and _apps_running(target, set()):
+        if pods_ok and endpoints_ok and apps_running(target, set()):
             return {
                 "healthy": True,
                 "seconds": round(time.time() - start, 3),
@@ -169,6 +170,6 @@ def wait_until_healthy(target: Target, recovery_timeout: float) -> dict[str, Any
             raise RecoveryTimeoutError(
                 f"the RayService was not healthy within {recovery_timeout:.0f} s: pods not ready "
                 f"{unready or 'none'}, endpoints ready {sum(e.ready for e in endpoints)}/"
-                f"{len(endpoints)}, applications RUNNING: {_apps_running(target, set())}"
+                f"{len(endpoints)}, applications RUNNING: {apps_running(target, set())}"
             )
         time.sleep(POLL_S)
