@@ -194,3 +194,20 @@ def test_url_credentials_and_a_secret_token_are_refused_together(tmp_path: Path)
         tmp_path, url="http://user:pw@127.0.0.1:8000", secrets={"traffic": {"headers": {"A": KEY}}}
     )
     assert set(Request.to(s.endpoints[0], s).headers) == {"Content-Type", "Authorization", "A"}
+
+
+def test_the_control_stops_the_run_on_bad_secrets_before_any_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from chaoslib.exceptions import InterruptExecution
+
+    from chaosraysvc.controls import traffic as control
+    from chaosraysvc.traffic import registry
+
+    monkeypatch.setattr(registry, "_engine", None)
+    log = tmp_path / "t.jsonl"
+    secrets = {"traffic": {"authorization_token": TOKEN, "headers": "X-Api-Key: " + KEY}}
+    with pytest.raises(InterruptExecution, match="secrets 'traffic'.headers must be a mapping"):
+        control.before_experiment_control({}, secrets=secrets, url=URL, log_path=str(log))
+    assert registry.last_engine() is None and not log.exists()
+    assert caplog.records and all(KEY not in r.getMessage() for r in caplog.records)
