@@ -253,6 +253,34 @@ class KubeApi:
 
     # -- writes ------------------------------------------------------------------------------
 
+    def patch_rayservice(
+        self, namespace: str, name: str, patch: Mapping[str, Any], dry_run: bool = False
+    ) -> dict[str, Any]:
+        """Apply a JSON merge patch to RayService `name`; return the object the server kept.
+
+        `dry_run` asks the API server to validate the patch (CRD schema included) without
+        storing it.
+        """
+        call = _Call("patch", "rayservices", "ray.io", namespace, name)
+        hint = f"RayService '{name}' not found in namespace '{namespace}'"
+        extra: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
+        obj = self._run(
+            call,
+            lambda: self._custom.patch_namespaced_custom_object(
+                "ray.io",
+                "v1",
+                namespace,
+                "rayservices",
+                name,
+                dict(patch),
+                _content_type="application/merge-patch+json",
+                _request_timeout=self._timeout,
+                **extra,
+            ),
+            not_found=hint,
+        )
+        return obj if isinstance(obj, dict) else {}
+
     def delete_pod(
         self, namespace: str, name: str, uid: str, grace_period: int, dry_run: bool
     ) -> None:

@@ -10,7 +10,7 @@ way for both targets. Targets are built in one place: `chaosraysvc.targets.resol
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from chaosraysvc.model import Endpoint, GcsFaultTolerance, Pod, Role
@@ -60,6 +60,21 @@ class Target(Protocol):
 
     def delete_pod(self, pod: Pod, grace_period: int = 0, dry_run: bool = False) -> None:
         """Delete `pod` (refusing pods that are not the RayService's own)."""
+        ...
+
+    def ray_clusters(self) -> tuple[str, str]:
+        """Return the (active, pending) Ray cluster names; pending is "" outside an upgrade."""
+        ...
+
+    def cluster_pods(self, cluster: str) -> list[Pod]:
+        """Return the head and worker pods of Ray cluster `cluster` (active or not)."""
+        ...
+
+    def upgrade(self, patch: Mapping[str, Any], dry_run: bool = False) -> None:
+        """Change the RayService's cluster spec by a JSON merge patch of `spec`.
+
+        Raises `RefusedError` where there is no operator to roll out a new cluster.
+        """
         ...
 
     def serve_url(self) -> str:

@@ -238,6 +238,36 @@ class KubernetesTarget:
         )
         self.api.delete_pod(namespace, pod.name, pod.uid or live_uid, grace_period, dry_run)
 
+    # -- upgrades ----------------------------------------------------------------------------
+
+    def ray_clusters(self) -> tuple[str, str]:
+        """Return the (active, pending) RayCluster names from the RayService's status."""
+        status = self.rayservice().get("status") or {}
+        names = []
+        for key in ("activeServiceStatus", "pendingServiceStatus"):
+            part = status.get(key) or {}
+            names.append(str(part.get("rayClusterName") or "") if isinstance(part, dict) else "")
+        return names[0], names[1]
+
+    def cluster_pods(self, cluster: str) -> list[Pod]:
+        """Return the head and worker pods of RayCluster `cluster`, oldest first."""
+        pods = [to_pod(pod, role) for pod, role in self._ray_pods(cluster)]
+        return sorted(pods, key=lambda p: (_ROLE_ORDER[p.role], p.created_at, p.name))
+
+    def upgrade(self, patch: Mapping[str, Any], dry_run: bool = False) -> None:
+        """Merge-patch the RayService's `spec` (KubeRay rolls out a new cluster on a change).
+
+        The API server validates the patched object against the RayService CRD: an invalid
+        change fails with `KubernetesApiError` (status 422) and nothing is stored.
+        """
+        logger.info(
+            "%s RayService %s/%s",
+            "Dry-run patching" if dry_run else "Patching",
+            self.namespace,
+            self.name,
+        )
+        self.api.patch_rayservice(self.namespace, self.name, {"spec": dict(patch)}, dry_run)
+
     # -- URLs --------------------------------------------------------------------------------
 
     def serve_url(self) -> str:

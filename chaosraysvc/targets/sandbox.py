@@ -7,11 +7,11 @@ configuration naming another one is refused, as a missing RayService is on Kuber
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from chaosraysvc.config import Settings
-from chaosraysvc.errors import NotFoundError
+from chaosraysvc.errors import NotFoundError, RefusedError
 from chaosraysvc.model import Endpoint, GcsFaultTolerance, Pod, Role
 from chaosraysvc.model.ha import HaFacts
 from chaosraysvc.sandbox.manager import Sandbox
@@ -122,6 +122,21 @@ class SandboxTarget:
         if dry_run:
             return
         self.sandbox.delete_pod(pod.name, grace_period=grace_period)
+
+    def ray_clusters(self) -> tuple[str, str]:
+        current = self.sandbox.state()
+        return (current.cluster_name if current else "", "")
+
+    def cluster_pods(self, cluster: str) -> list[Pod]:
+        active, _ = self.ray_clusters()
+        return [p for p in self.pods() if p.role != "redis"] if cluster == active else []
+
+    def upgrade(self, patch: Mapping[str, Any], dry_run: bool = False) -> None:
+        raise RefusedError(
+            "the sandbox cannot upgrade its RayService: it runs one Ray cluster and no KubeRay "
+            "operator to roll out a new one. Run the upgrade against the kubernetes target "
+            "(`chaosraysvc sandbox up --kubernetes` gives a local one with the real operator)"
+        )
 
     def serve_url(self) -> str:
         return self.settings.serve_url or f"http://127.0.0.1:{self.spec.serve_port}"

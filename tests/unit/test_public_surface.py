@@ -31,6 +31,7 @@ CONTRACT = {
         "delete_head_pod",
         "delete_worker_pod",
         "delete_redis_pod",
+        "upgrade_rayservice",
         "wait_for_recovery",
         "start_traffic",
         "stop_traffic",
