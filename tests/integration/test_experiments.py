@@ -58,6 +58,9 @@ def check_run(journal: dict, traffic: Path, action: str, role: str) -> dict:  # 
     assert events[:1] == ["fault"] and "applications_running" in events
     summary = summarize(log)
     assert summary["requests"] > 100
+    for when in ("before", "after"):  # requests were sent, so zero failures means something
+        checked = {p["activity"]["name"]: p for p in journal["steady_states"][when]["probes"]}
+        assert checked["traffic-sent-requests"]["output"] is True, when
     probes = {p["activity"]["name"]: p for p in journal["steady_states"]["after"]["probes"]}
     failures = probes["zero-failed-requests"]["output"]
     assert failures == summary["failures"] == log.end["failures"]  # type: ignore[index]
