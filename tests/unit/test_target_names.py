@@ -29,7 +29,14 @@ from chaosraysvc.sandbox.state import PodRecord, SandboxState
 from chaosraysvc.traffic import registry
 
 # Activities that read only the traffic log, never the target.
-LOG_ONLY = {"traffic_failures", "traffic_summary", "traffic_latency_ms", "stop_traffic", "mark"}
+LOG_ONLY = {
+    "traffic_failures",
+    "traffic_summary",
+    "traffic_latency_ms",
+    "traffic_sent_at_least",
+    "stop_traffic",
+    "mark",
+}
 HEAD = "rayservice-ha-raycluster-head-abcde"
 
 
