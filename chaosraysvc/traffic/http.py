@@ -74,7 +74,8 @@ class Request:
         """Return the request to `endpoint` with the settings' path, body type and headers.
 
         The endpoint's URL credentials go as basic auth; the secret headers are added
-        last (`resolve_settings` refuses both setting Authorization).
+        last and replace a header of the same name, whatever its case (`resolve_settings`
+        refuses URL credentials with a secret Authorization).
         """
         body = settings.options.body
         headers = {"Content-Type": content_type(body)} if body else {}
@@ -82,7 +83,10 @@ class Request:
             user, password = endpoint.auth
             token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
             headers["Authorization"] = f"Basic {token}"
-        headers.update(settings.headers)  # from the experiment's secrets, never logged
+        for name, value in settings.headers:  # from the experiment's secrets, never logged
+            for same in [k for k in headers if k.lower() == name.lower()]:
+                del headers[same]  # e.g. a Content-Type of the secrets replaces the body's
+            headers[name] = value
         url = URL(endpoint.url + settings.options.path, encoded=False)
         return cls(url=url, label_json=json.dumps(endpoint.label), headers=headers)
 

@@ -97,6 +97,9 @@ def test_the_body_type_follows_the_body(tmp_path: Path) -> None:
     assert headers(body="hello") == {"Content-Type": "text/plain; charset=utf-8"}
     assert headers(method="GET") == {}
     assert headers(body="") == {}
+    # a header of the secrets replaces the one of the same name, whatever its case
+    own_type = {"traffic": {"headers": {"content-type": "application/x-ndjson"}}}
+    assert headers(secrets=own_type) == {"content-type": "application/x-ndjson"}
 
 
 SCOPED = {"traffic": {"authorization_token": TOKEN, "headers": {"X-Api-Key": KEY}}}
