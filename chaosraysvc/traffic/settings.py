@@ -263,7 +263,7 @@ def _statuses(raw: Any) -> tuple[int, ...]:
     codes: list[int] = []
     for item in items:
         text = item.strip() if isinstance(item, str) else item
-        code = int(text) if isinstance(text, str) and text.isdigit() else text
+        code = int(text) if isinstance(text, str) and text.isascii() and text.isdigit() else text
         if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 599:
             raise ConfigurationError(
                 f"traffic `expected_status` item {item!r} is not an HTTP status code: "
