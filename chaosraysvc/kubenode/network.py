@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import subprocess
+import time
 from dataclasses import dataclass
 
 from chaosraysvc.errors import ChaosRaySvcError
@@ -22,6 +23,7 @@ from chaosraysvc.errors import ChaosRaySvcError
 POD_SUPERNET = ipaddress.ip_network("198.18.0.0/16")
 SERVICE_ROUTE = "198.19.0.0/20"  # the control plane's Service CIDR, routed as local
 SERVICE_SUPERNET = ipaddress.ip_network("198.19.0.0/16")
+LINK_GONE_S = 10.0  # how long a deleted veth may take to disappear
 
 
 class NetworkError(ChaosRaySvcError):
@@ -93,6 +95,9 @@ class NodeNetwork:
         for name in ip("netns", "list", check=False).split("\n"):
             name = name.split(" ")[0]
             if name.startswith(self.netns_prefix):
+                slot = name.removeprefix(self.netns_prefix)
+                if slot.isdigit():
+                    self.remove_pod(int(slot))
                 ip("netns", "delete", name, check=False)
         ip("link", "delete", self.bridge, check=False)
 
@@ -110,7 +115,7 @@ class NodeNetwork:
         """Create pod namespace `slot` on the bridge; return (namespace name, pod IP)."""
         netns = self.pod_netns(slot)
         pod_ip = self.pod_ip(slot)
-        host_if = f"crsv{self.index}x{slot}"
+        host_if = self.host_if(slot)
         self.remove_pod(slot)
         ip("netns", "add", netns)
         ip("link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", netns)
@@ -122,6 +127,20 @@ class NodeNetwork:
         ip("route", "add", "default", "via", self.gateway, netns=netns)
         return netns, pod_ip
 
+    def host_if(self, slot: int) -> str:
+        """The host end of pod `slot`'s veth pair (on the bridge)."""
+        return f"crsv{self.index}x{slot}"
+
     def remove_pod(self, slot: int) -> None:
-        """Delete pod namespace `slot` (its veth goes with it); idempotent."""
+        """Delete pod `slot`'s veth and namespace; idempotent.
+
+        The veth is deleted first, and waited for: `ip netns delete` returns before the kernel
+        destroys the namespace's devices, and a pod started meanwhile in the same slot (a
+        replacement, or the next node's) found the name still taken ("File exists").
+        """
+        host_if = self.host_if(slot)
+        ip("link", "delete", host_if, check=False)
         ip("netns", "delete", self.pod_netns(slot), check=False)
+        deadline = time.monotonic() + LINK_GONE_S
+        while ip("link", "show", host_if, check=False) and time.monotonic() < deadline:
+            time.sleep(0.05)
