@@ -1,9 +1,10 @@
 """Find the faults of a run and when the service reached each recovery milestone.
 
-A fault is a pod deleted by one of chaosraysvc's delete actions. Its facts come from
-the action's output in the journal (`deleted`, `deleted_at`, `recovery.at`) when the
-action succeeded, and from the traffic log's marks (`fault`, `pod_ready`,
-`endpoints_restored`, `applications_running`) otherwise: a delete action that timed
+A fault is a pod deleted by one of chaosraysvc's delete actions, or a RayService upgraded
+by `upgrade_rayservice` (role "rayservice", `pod` the old cluster, `new_pod` the new one).
+Its facts come from the action's output in the journal (`deleted`, `deleted_at`,
+`recovery.at`) when the action succeeded, and from the traffic log's marks (`fault`,
+`pod_ready`, `endpoints_restored`, `applications_running`) otherwise: a delete action that timed
 out waiting for recovery leaves no output but its marks. Each fault is a dict::
 
     {"action": "delete-head-pod", "func": "delete_head_pod", "status": "failed",
@@ -35,11 +36,13 @@ from chaosraysvc.report.values import (
 __all__ = ["MILESTONES", "find_faults"]
 
 MILESTONES = ("pod_ready", "endpoints_restored", "applications_running")
+UPGRADE = "upgrade_rayservice"  # its fault: role "rayservice", pod = the old cluster's name
 
 
 def _is_delete(result: dict[str, Any]) -> bool:
+    """Tell a fault action: a pod deletion, or an upgrade (a whole cluster replaced)."""
     func = activity_func(result)
-    return func.startswith("delete_") and func.endswith("_pod")
+    return (func.startswith("delete_") and func.endswith("_pod")) or func == UPGRADE
 
 
 def _new_fault(result: dict[str, Any] | None) -> dict[str, Any]:
@@ -69,12 +72,15 @@ def _new_fault(result: dict[str, Any] | None) -> dict[str, Any]:
 def _fault_from_output(result: dict[str, Any]) -> dict[str, Any]:
     output = as_dict(result.get("output"))
     deleted = as_dict(output.get("deleted"))
+    upgraded = as_dict(output.get("upgraded"))
+    if upgraded:  # the old cluster is what goes; the new cluster replaces it
+        deleted = {"name": upgraded.get("from_cluster"), "role": "rayservice"}
     recovery = output.get("recovery")
     fault = _new_fault(result)
     fault.update(
         pod=str(deleted.get("name") or ""),
         role=str(deleted.get("role") or ""),
-        at=number(output.get("deleted_at")),
+        at=number(output.get("deleted_at") or output.get("patched_at")),
         target=str(output.get("target") or ""),
         grace_period=number(output.get("grace_period")),
         dry_run=bool(output.get("dry_run")),
@@ -82,7 +88,7 @@ def _fault_from_output(result: dict[str, Any]) -> dict[str, Any]:
     )
     if isinstance(recovery, dict):
         at = as_dict(recovery.get("at"))
-        fault["new_pod"] = str(recovery.get("new_pod") or "")
+        fault["new_pod"] = str(recovery.get("new_pod") or recovery.get("new_cluster") or "")
         fault["milestones_at"] = {m: at[m] for m in MILESTONES if number(at.get(m))}
         fault["recovered"] = bool(recovery.get("recovered"))
         fault["awaited"] = True
@@ -91,8 +97,8 @@ def _fault_from_output(result: dict[str, Any]) -> dict[str, Any]:
 
 def _matches(fault: dict[str, Any], mark: dict[str, Any]) -> bool:
     detail = as_dict(mark.get("detail"))
-    if fault["pod"]:
-        return detail.get("pod") == fault["pod"]
+    if fault["pod"]:  # an upgrade's mark names the old cluster
+        return (detail.get("pod") or detail.get("cluster")) == fault["pod"]
     if fault["func"] and detail.get("action") not in (None, fault["func"]):
         return False
     t, lo, hi = number(mark.get("t")), fault["activity_start"], fault["activity_end"]
@@ -167,7 +173,8 @@ def find_faults(
     for _, result in activity_results(journal):
         if not _is_delete(result):
             continue
-        if isinstance(as_dict(result.get("output")).get("deleted"), dict):
+        output = as_dict(result.get("output"))
+        if isinstance(output.get("deleted"), dict) or isinstance(output.get("upgraded"), dict):
             faults.append(_fault_from_output(result))
         elif result.get("status") == "failed":
             faults.append(_new_fault(result))

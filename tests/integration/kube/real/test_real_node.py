@@ -21,8 +21,10 @@ from typing import Any
 import pytest
 import yaml
 
+from chaosraysvc import rollout
 from chaosraysvc.kubenode import kubeconfig, network
 from chaosraysvc.kubenode.stack import KubeNode
+from chaosraysvc.targets import resolve_target
 from tests.support.polling import wait_for
 
 from .conftest import requires_namespaces
@@ -73,12 +75,14 @@ def node() -> Iterator[tuple[Path, dict[str, str]]]:
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
-def _run(experiment: str, settings: dict[str, str], tmp_path: Path) -> dict[str, Any]:
-    env = {**os.environ, **settings}
+def _run(
+    experiment: str, settings: dict[str, str], tmp_path: Path, timeout: float = 600, **extra: str
+) -> dict[str, Any]:
+    env = {**os.environ, **settings, **extra}
     done = subprocess.run(
         [str(CHAOS), "run", "--journal-path", str(tmp_path / "journal.json"),
          str(REPO / "experiments" / experiment)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
     assert (tmp_path / "journal.json").exists(), done.stdout[-3000:] + done.stderr[-3000:]
     journal: dict[str, Any] = json.loads((tmp_path / "journal.json").read_text())
@@ -135,6 +139,37 @@ def test_worker_kill_through_the_kubernetes_target_recovers(
     assert deleted["recovery"]["new_pod"] != deleted["deleted"]["name"]
     traffic = _traffic(journal)
     assert traffic["failures"] <= traffic["requests"] // 100, traffic
+
+
+def test_an_upgrade_under_traffic_moves_everything_to_the_new_cluster(
+    node: tuple[Path, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, settings = node
+
+    # KubeRay deletes the old cluster 60 s after the switch: about 3 min in all, idle.
+    journal = _run("upgrade.json", settings, tmp_path, 900, RAYSVC_UPGRADE_TIMEOUT="600")
+
+    upgraded = _action(journal, "upgrade-rayservice")
+    old, new = upgraded["upgraded"]["from_cluster"], upgraded["upgraded"]["to_cluster"]
+    assert new and new != old  # the real operator rolled out a new RayCluster
+    recovery = upgraded["recovery"]
+    assert recovery["recovered"] is True
+    assert {*rollout.MILESTONES, "old_cluster_deleted"} <= set(recovery["seconds_to"])
+    # The kubernetes target follows the active cluster: its pods and serve endpoints.
+    for key in ("KUBECONFIG", "RAYSVC_TARGET", "RAYSVC_NAME", "RAYSVC_NAMESPACE"):
+        monkeypatch.setenv(key, settings[key])
+    target = resolve_target({}, None)
+    assert target.ray_clusters() == (new, "")
+    ray_pods = [p for p in target.pods() if p.role != "redis"]
+    assert ray_pods and {p.labels["ray.io/cluster"] for p in ray_pods} == {new}
+    names = {p.name for p in ray_pods}
+    assert {e.pod_name for e in target.serve_endpoints() if e.ready} <= names
+    assert not target.cluster_pods(old)
+    traffic = _traffic(journal)
+    assert traffic["requests"] > 500
+    assert traffic["failures"] <= traffic["requests"] // 100, traffic
+    print("upgrade on the real node:", recovery["seconds_to"], traffic["failures"], "failed of",
+          traffic["requests"])  # fmt: skip
 
 
 def _apply_deploy(api: Any) -> None:

@@ -1,0 +1,60 @@
+"""A RayService upgrade shows in the report as one fault: the old cluster and the new one."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from chaosraysvc.report.cli import build
+from tests.support.report_samples import passing_journal, traffic_records, write_run
+
+OLD, NEW = "rayservice-ha-x4snq", "rayservice-ha-l7r2s"
+
+
+def _upgrade_run() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    journal = passing_journal()
+    result = journal["run"][0]
+    delete = result["output"]
+    result["activity"]["name"] = "upgrade-rayservice"
+    result["activity"]["provider"]["func"] = "upgrade_rayservice"
+    result["output"] = {
+        "upgraded": {"from_cluster": OLD, "patch": {}, "to_cluster": NEW},
+        "patched_at": delete["deleted_at"],
+        "dry_run": False,
+        "target": "kubernetes",
+        "before": delete["before"],
+        "recovery": {
+            "old_cluster": OLD,
+            "new_cluster": NEW,
+            "recovered": True,
+            "seconds_to": delete["recovery"]["seconds_to"],
+            "at": delete["recovery"]["at"],
+        },
+    }
+    records = traffic_records()
+    for record in records:
+        if record.get("event") == "fault":
+            record["detail"] = {
+                "role": "rayservice",
+                "cluster": OLD,
+                "action": "upgrade_rayservice",
+            }
+    return journal, records
+
+
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_an_upgrade_is_one_fault_naming_both_clusters(tmp_path: Path) -> None:
+    journal, records = _upgrade_run()
+    path = write_run(tmp_path, journal, records)
+
+    html = build([path], None, tmp_path / "r.html", "html")[0][tmp_path / "r.html"].decode()
+
+    text = _text(html)
+    assert f"RayService upgraded from cluster {OLD} by upgrade-rayservice (succeeded)" in text
+    assert f"to cluster {NEW}" in text
+    assert text.count("RayService upgraded from cluster") == 1  # the mark joined the action
+    assert "(no result)" not in text
