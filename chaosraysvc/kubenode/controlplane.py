@@ -10,7 +10,9 @@ service-account tokens; the controller-manager runs the default controllers with
 service-account credentials (as kubeadm sets it up). Every process runs in a session of its own,
 recorded in `<state dir>/controlplane.json`, so `down` ends all of them, even after a crash of
 the process that started them. Addresses: Services get ClusterIPs from 198.19.0.0/20 (the
-benchmarking range, never a private one).
+benchmarking range, never a private one). The API server writes an audit log
+(`<state dir>/logs/audit.jsonl`, JSON lines) of every call made by a service account outside
+kube-system, which is how the tests prove deploy/'s Role grants no verb the target never uses.
 """
 
 from __future__ import annotations
@@ -127,6 +129,7 @@ class ControlPlane:
         self.pki_dir = self.state_dir / "pki"
         self.log_dir = self.state_dir / "logs"
         self.kubeconfig = self.state_dir / "admin.kubeconfig"
+        self.audit_log = self.log_dir / "audit.jsonl"
 
     # -- state -------------------------------------------------------------------------
 
@@ -277,8 +280,36 @@ class ControlPlane:
             "--enable-priority-and-fairness=false",
             "--profiling=false",
             "--endpoint-reconciler-type=none",
+            f"--audit-policy-file={self._write_audit_policy()}",
+            f"--audit-log-path={self.audit_log}",
+            "--audit-log-format=json",
+            "--audit-log-mode=blocking",
+            "--audit-log-maxsize=100",
+            "--audit-log-maxbackup=1",
             "--v=1",
         ]
+
+    def _write_audit_policy(self) -> Path:
+        """Write the audit policy: every request of a service account outside kube-system.
+
+        Those are the calls of workloads (the chaosraysvc CronJob's pod, or a test running as
+        deploy/'s ServiceAccount), at `Metadata` level (user, verb, resource, namespace, name,
+        status; never a body). The controllers' own accounts in kube-system, the operator, the
+        kubelet and admins are not logged, which keeps the log small.
+        """
+        path = self.state_dir / "audit-policy.yaml"
+        policy = {
+            "apiVersion": "audit.k8s.io/v1",
+            "kind": "Policy",
+            "omitStages": ["RequestReceived"],
+            "rules": [
+                {"level": "None", "userGroups": ["system:serviceaccounts:kube-system"]},
+                {"level": "Metadata", "userGroups": ["system:serviceaccounts"]},
+                {"level": "None"},
+            ],
+        }
+        path.write_text(yaml.safe_dump(policy))
+        return path
 
     def _kcm_args(self, state: PlaneState) -> list[str]:
         p = self.pki_dir

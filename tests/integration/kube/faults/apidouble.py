@@ -1,9 +1,8 @@
 """An HTTP-level Kubernetes API double, kept for faults the real API server will not produce.
 
 The kubernetes target is proven against the real kube-apiserver (`../real/`); this double
-serves the few tests that need a stalled API or a cluster without the EndpointSlice API, the
-Role-versus-usage check (until the control plane writes an audit log) and the probe-cost
-benchmark.
+serves the few tests that need a stalled API or a cluster without the EndpointSlice API, and
+the probe-cost benchmark.
 
 kmock 0.8's `KubernetesEmulator` stores objects and serves get/list/delete over HTTP. This
 subclass adds what chaosraysvc relies on and kmock lacks:

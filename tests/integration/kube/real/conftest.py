@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 
 from chaosraysvc.config import Settings
@@ -33,6 +34,8 @@ from .. import seed
 from .loader import Loaded, Loader
 
 NODE = "kind-worker"  # the seed's pods are bound to it
+DEPLOY = Path(__file__).resolve().parents[4] / "deploy"
+ACCOUNT = "chaosraysvc"
 
 
 @dataclass
@@ -200,3 +203,44 @@ NAMESPACES_REFUSED = _namespaces_refused()
 requires_namespaces = pytest.mark.skipif(
     bool(NAMESPACES_REFUSED), reason=f"network/mount namespaces refused: {NAMESPACES_REFUSED}"
 )
+
+
+def deploy_manifest(name: str) -> dict[str, Any]:
+    """Return deploy/<name>, the one object it holds."""
+    [doc] = [d for d in yaml.safe_load_all((DEPLOY / name).read_text()) if d]
+    return dict(doc)
+
+
+def _install_rbac(cluster: RealCluster, tmp_path: Path) -> Path:
+    """Apply deploy/'s ServiceAccount, Role and RoleBinding; return the account's kubeconfig."""
+    ns = cluster.namespace
+    core = cluster.plane.core
+    rbac = client.RbacAuthorizationV1Api(cluster.plane.api)
+    core.create_namespaced_service_account(ns, deploy_manifest("serviceaccount.yaml"))
+    rbac.create_namespaced_role(ns, deploy_manifest("role.yaml"))
+    binding = deploy_manifest("rolebinding.yaml")
+    for subject in binding["subjects"]:
+        subject["namespace"] = ns  # what kustomize's `namespace:` does
+    rbac.create_namespaced_role_binding(ns, binding)
+    answer = core.create_namespaced_service_account_token(
+        ACCOUNT, ns, {"spec": {"expirationSeconds": 3600}}
+    )
+    state = cluster.plane.plane.state()
+    assert state is not None
+    return kubeconfig.write(
+        tmp_path / "sa.kubeconfig",
+        server=state.server,
+        ca=cluster.plane.plane.pki_dir / "ca.crt",
+        token=answer.status.token,
+        namespace=ns,
+    )
+
+
+@pytest.fixture
+def as_account(
+    seed_cluster: SeedCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> RealCluster:
+    """The HA sample, with KUBECONFIG set to deploy/'s ServiceAccount's token."""
+    cluster = seed_cluster()
+    monkeypatch.setenv("KUBECONFIG", str(_install_rbac(cluster, tmp_path)))
+    return cluster

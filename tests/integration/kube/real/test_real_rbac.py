@@ -9,65 +9,20 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client
 
 from chaosraysvc.activities import pod_actions, pod_probes, serve_probes
 from chaosraysvc.cli import main
-from chaosraysvc.kubenode import kubeconfig
 from chaosraysvc.sandbox.netcheck import free_port
 from tests.support.polling import wait_for
 
 from .. import seed
-from .conftest import RealCluster, SeedCluster
+from .conftest import ACCOUNT, RealCluster, deploy_manifest
 
-DEPLOY = Path(__file__).resolve().parents[4] / "deploy"
-ACCOUNT = "chaosraysvc"
 CLOSED_DASHBOARD = f"http://127.0.0.1:{free_port()}"
-
-
-def _manifest(name: str) -> dict[str, Any]:
-    [doc] = [d for d in yaml.safe_load_all((DEPLOY / name).read_text()) if d]
-    return dict(doc)
-
-
-def _install_rbac(cluster: RealCluster, tmp_path: Path) -> Path:
-    """Apply deploy/'s ServiceAccount, Role and RoleBinding; return the account's kubeconfig."""
-    ns = cluster.namespace
-    core = cluster.plane.core
-    rbac = client.RbacAuthorizationV1Api(cluster.plane.api)
-    core.create_namespaced_service_account(ns, _manifest("serviceaccount.yaml"))
-    rbac.create_namespaced_role(ns, _manifest("role.yaml"))
-    binding = _manifest("rolebinding.yaml")
-    for subject in binding["subjects"]:
-        subject["namespace"] = ns  # what kustomize's `namespace:` does
-    rbac.create_namespaced_role_binding(ns, binding)
-    answer = core.create_namespaced_service_account_token(
-        ACCOUNT, ns, {"spec": {"expirationSeconds": 3600}}
-    )
-    state = cluster.plane.plane.state()
-    assert state is not None
-    return kubeconfig.write(
-        tmp_path / "sa.kubeconfig",
-        server=state.server,
-        ca=cluster.plane.plane.pki_dir / "ca.crt",
-        token=answer.status.token,
-        namespace=ns,
-    )
-
-
-@pytest.fixture
-def as_account(
-    seed_cluster: SeedCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> RealCluster:
-    """The HA sample, with KUBECONFIG set to deploy/'s ServiceAccount's token."""
-    cluster = seed_cluster()
-    monkeypatch.setenv("KUBECONFIG", str(_install_rbac(cluster, tmp_path)))
-    return cluster
 
 
 def _configuration(cluster: RealCluster) -> dict[str, Any]:
@@ -81,7 +36,7 @@ def _configuration(cluster: RealCluster) -> dict[str, Any]:
 
 
 def test_the_role_is_namespaced_and_has_no_wildcards() -> None:
-    role = _manifest("role.yaml")
+    role = deploy_manifest("role.yaml")
     assert role["kind"] == "Role"
     for rule in role["rules"]:
         for key in ("apiGroups", "resources", "verbs"):
@@ -169,7 +124,9 @@ def test_removing_one_permission_fails_the_activity_that_needs_it_by_name(
     call(conf)  # allowed as shipped
     rbac = client.RbacAuthorizationV1Api(as_account.plane.api)
     rbac.replace_namespaced_role(
-        "chaosraysvc", as_account.namespace, _without(_manifest("role.yaml"), verb, group, resource)
+        "chaosraysvc",
+        as_account.namespace,
+        _without(deploy_manifest("role.yaml"), verb, group, resource),
     )
 
     def refused() -> str:
