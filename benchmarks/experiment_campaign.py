@@ -3,10 +3,12 @@
 
     .venv/bin/python benchmarks/experiment_campaign.py --runs 5 [--experiments head-kill,...]
         [--redis-storage persistent|ephemeral] [--exclude-head-from-serve-svc]
-        [--endpoint-ports] [--traffic-endpoints serve_endpoints] [--work-dir DIR]
+        [--endpoint-ports] [--traffic-endpoints serve_endpoints] [--kubernetes] [--work-dir DIR]
         [--out benchmarks/results/campaign.json]
 
-Brings a sandbox up (its own state dir and free ports), runs `chaos run` for each
+Brings a sandbox up (its own state dir and free ports), or with `--kubernetes` the one-machine
+Kubernetes node with the real KubeRay operator (run as root; experiments through the kubernetes
+target), runs `chaos run` for each
 experiment `--runs` times, and prints one row per run (requests, failures, failure
 classes, longest failure window, brownout, time to new pod ready / endpoints restored /
 applications RUNNING, wall time), then a row per experiment with the medians and the
@@ -38,11 +40,14 @@ from typing import Any
 from common import machine_info
 
 from chaosraysvc.config import Settings
+from chaosraysvc.kubenode.stack import KubeNode
 from chaosraysvc.recovery import wait_until_healthy
 from chaosraysvc.sandbox.manager import Sandbox
 from chaosraysvc.sandbox.netcheck import free_port
 from chaosraysvc.sandbox.spec import SandboxSpec
 from chaosraysvc.sandbox.supervisor import temp_root
+from chaosraysvc.targets.base import Target
+from chaosraysvc.targets.kubernetes import KubernetesTarget
 from chaosraysvc.targets.sandbox import SandboxTarget
 from chaosraysvc.traffic.log import read_traffic_log
 from chaosraysvc.traffic.stats import summarize
@@ -76,13 +81,17 @@ def commit_of(root: Path) -> dict[str, Any]:
     return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
 
 
-def doctor_risks(state_dir: Path) -> Any:
-    """Return `chaosraysvc doctor --json` for the sandbox (or the error it gave)."""
+def doctor_risks(state_dir: Path, node_env: dict[str, str] | None = None) -> Any:
+    """Return `chaosraysvc doctor --json` for the sandbox or the node (or the error it gave)."""
+    where = (
+        ("--target", "kubernetes", "--name", node_env["RAYSVC_NAME"], "--namespace",
+         node_env["RAYSVC_NAMESPACE"])
+        if node_env
+        else ("--target", "sandbox", "--state-dir", str(state_dir))
+    )  # fmt: skip
     done = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "chaosraysvc"),
-            *("doctor", "--target", "sandbox", "--state-dir", str(state_dir), "--json"),
-        ],
+        [str(Path(sys.executable).parent / "chaosraysvc"), "doctor", *where, "--json"],
+        env=dict(os.environ) | (node_env or {}),
         capture_output=True,
         text=True,
         timeout=120,
@@ -115,14 +124,22 @@ def copy_ray_logs(sandbox: Sandbox, dest: Path, max_bytes: int = 50 * 2**20) -> 
 
 
 def run_once(
-    name: str, sandbox: Sandbox, run_dir: Path, endpoints: int, traffic_endpoints: str = ""
+    name: str,
+    target_env: dict[str, str],
+    run_dir: Path,
+    endpoints: int,
+    traffic_endpoints: str = "",
 ) -> dict[str, Any]:
+    """Run experiment `name` once with `target_env` (the sandbox dir, or the node's kube.env)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ) | {
-        "RAYSVC_SANDBOX_DIR": str(sandbox.state_dir),
-        "RAYSVC_EXPECTED_ENDPOINTS": str(endpoints),
-        "RAYSVC_RECOVERY_TIMEOUT": "240",
-    }
+    env = (
+        dict(os.environ)
+        | target_env
+        | {
+            "RAYSVC_EXPECTED_ENDPOINTS": str(endpoints),
+            "RAYSVC_RECOVERY_TIMEOUT": "240",
+        }
+    )
     if traffic_endpoints:
         env["RAYSVC_TRAFFIC_ENDPOINTS"] = traffic_endpoints
     journal_path = run_dir / "journal.json"
@@ -291,6 +308,12 @@ def main() -> int:
         default="",
         help="RAYSVC_TRAFFIC_ENDPOINTS for the runs, e.g. serve_endpoints (one label per proxy)",
     )
+    parser.add_argument(
+        "--kubernetes",
+        action="store_true",
+        help="run on the one-machine Kubernetes node (real KubeRay operator, HA sample) "
+        "through the kubernetes target instead of the process sandbox",
+    )
     parser.add_argument("--work-dir", default="", help="run directories (default: a new /tmp dir)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "campaign.json"))
     args = parser.parse_args()
@@ -315,6 +338,10 @@ def main() -> int:
         endpoint_ports=args.endpoint_ports,
     )
     sandbox = Sandbox(spec.state_dir)
+    node = KubeNode(work / "node" / "kube") if args.kubernetes else None
+    if node is not None and (args.endpoint_ports or args.redis_storage != "persistent"):
+        parser.error("--kubernetes runs KubeRay's HA sample as published: no --endpoint-ports, "
+                     "and its Redis has no volume (--redis-storage does not apply)")  # fmt: skip
     rows: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     endpoints = 3 if spec.head_in_serve_svc else 2
@@ -328,20 +355,44 @@ def main() -> int:
     print(json.dumps(meta), flush=True)
 
     def write() -> None:
-        payload = meta | {"sandbox": spec.to_json(), "spread": spread(rows), "runs": rows}
+        where = (
+            {"node": {"exclude_head": not spec.head_in_serve_svc}}
+            if node
+            else {"sandbox": spec.to_json()}
+        )
+        payload = meta | where | {"spread": spread(rows), "runs": rows}
         out.write_text(json.dumps(payload, indent=1) + "\n")
 
     try:
-        sandbox.up(spec, timeout=300, progress=lambda m: print(m, flush=True))
-        meta["doctor"] = doctor_risks(spec.state_dir)
-        target = SandboxTarget(Settings(sandbox_state_dir=spec.state_dir))
+        target: Target
+        if node is not None:
+            env = node.up(
+                exclude_head=not spec.head_in_serve_svc,
+                timeout=600,
+                progress=lambda m: print(m, flush=True),
+            )
+            os.environ["KUBECONFIG"] = env["KUBECONFIG"]  # for the target below
+            target = KubernetesTarget(
+                Settings(
+                    target="kubernetes",
+                    rayservice_name=env["RAYSVC_NAME"],
+                    rayservice_namespace=env["RAYSVC_NAMESPACE"],
+                    serve_url=env["RAYSVC_SERVE_URL"],
+                    dashboard_url=env["RAYSVC_DASHBOARD_URL"],
+                )
+            )
+        else:
+            sandbox.up(spec, timeout=300, progress=lambda m: print(m, flush=True))
+            env = {"RAYSVC_SANDBOX_DIR": str(spec.state_dir)}
+            target = SandboxTarget(Settings(sandbox_state_dir=spec.state_dir))
+        meta["doctor"] = doctor_risks(spec.state_dir, env if node else None)
         for i in range(args.runs):
             for name in names:
                 wait_until_healthy(target, 300)
                 print(f"run {i + 1}/{args.runs}: {name} ...", flush=True)
                 run_dir = work / f"{name}-{i + 1}"
                 try:
-                    row = run_once(name, sandbox, run_dir, endpoints, args.traffic_endpoints)
+                    row = run_once(name, env, run_dir, endpoints, args.traffic_endpoints)
                 except (OSError, ValueError, KeyError, subprocess.TimeoutExpired) as exc:
                     # Kept in the JSON, left out of the tables and the spread.
                     errors.append({"experiment": name, "run_dir": str(run_dir), "error": repr(exc)})
@@ -357,8 +408,11 @@ def main() -> int:
         meta["interrupted"] = str(exc) or "KeyboardInterrupt"
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        copy_ray_logs(sandbox, work / "ray-logs")
-        sandbox.down()
+        if node is not None:
+            meta["leftovers"] = node.down()
+        else:
+            copy_ray_logs(sandbox, work / "ray-logs")
+            sandbox.down()
         meta["ended_at"] = _now()
         meta["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
         write()
