@@ -1,7 +1,8 @@
 """Find the faults of a run and when the service reached each recovery milestone.
 
-A fault is a pod deleted by one of chaosraysvc's delete actions, or a RayService upgraded
-by `upgrade_rayservice` (role "rayservice", `pod` the old cluster, `new_pod` the new one).
+A fault is a pod deleted by one of chaosraysvc's delete actions, a RayService upgraded by
+`upgrade_rayservice` (role "rayservice", `pod` the old cluster, `new_pod` the new one), or the
+head's GCS process killed by `kill_gcs_server` (the head pod, restarted in place).
 Its facts come from the action's output in the journal (`deleted`, `deleted_at`,
 `recovery.at`) when the action succeeded, and from the traffic log's marks (`fault`,
 `pod_ready`, `endpoints_restored`, `applications_running`) otherwise: a delete action that timed
@@ -37,12 +38,13 @@ __all__ = ["MILESTONES", "find_faults"]
 
 MILESTONES = ("pod_ready", "endpoints_restored", "applications_running")
 UPGRADE = "upgrade_rayservice"  # its fault: role "rayservice", pod = the old cluster's name
+KILL_GCS = "kill_gcs_server"  # its fault: the head pod whose GCS process was killed
 
 
 def _is_delete(result: dict[str, Any]) -> bool:
     """Tell a fault action: a pod deletion, or an upgrade (a whole cluster replaced)."""
     func = activity_func(result)
-    return (func.startswith("delete_") and func.endswith("_pod")) or func == UPGRADE
+    return (func.startswith("delete_") and func.endswith("_pod")) or func in (UPGRADE, KILL_GCS)
 
 
 def _new_fault(result: dict[str, Any] | None) -> dict[str, Any]:
@@ -75,12 +77,15 @@ def _fault_from_output(result: dict[str, Any]) -> dict[str, Any]:
     upgraded = as_dict(output.get("upgraded"))
     if upgraded:  # the old cluster is what goes; the new cluster replaces it
         deleted = {"name": upgraded.get("from_cluster"), "role": "rayservice"}
+    killed = as_dict(output.get("killed"))
+    if killed:  # a process inside the pod; the pod restarts in place
+        deleted = {"name": killed.get("pod"), "role": killed.get("role")}
     recovery = output.get("recovery")
     fault = _new_fault(result)
     fault.update(
         pod=str(deleted.get("name") or ""),
         role=str(deleted.get("role") or ""),
-        at=number(output.get("deleted_at") or output.get("patched_at")),
+        at=number(output.get("deleted_at") or output.get("patched_at") or output.get("killed_at")),
         target=str(output.get("target") or ""),
         grace_period=number(output.get("grace_period")),
         dry_run=bool(output.get("dry_run")),
@@ -174,7 +179,7 @@ def find_faults(
         if not _is_delete(result):
             continue
         output = as_dict(result.get("output"))
-        if isinstance(output.get("deleted"), dict) or isinstance(output.get("upgraded"), dict):
+        if any(isinstance(output.get(k), dict) for k in ("deleted", "upgraded", "killed")):
             faults.append(_fault_from_output(result))
         elif result.get("status") == "failed":
             faults.append(_new_fault(result))

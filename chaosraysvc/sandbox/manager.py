@@ -318,6 +318,24 @@ class Sandbox:
         procs.kill_session(pod.sid, grace_period=grace_period)
         return deleted_at
 
+    def kill_process(self, name: str, process: str) -> tuple[float, int]:
+        """SIGKILL the process called `process` (its /proc comm) in pod `name`.
+
+        Returns (the kill time, the PID killed). What follows is Ray's and the supervisor's:
+        the head's `ray start --block` exits when a Ray process dies, and the pod restarts in
+        place (same name, restarts + 1), as a container would.
+        """
+        current = self.require_up()
+        pod = current.pod(name)
+        if pod is None or pod.sid <= 0 or not pod.alive():
+            raise SandboxError(f"pod {name!r} is not running in the sandbox: nothing to kill")
+        pids = [pid for pid in procs.session_pids(pod.sid) if procs.comm_of(pid) == process]
+        if not pids:
+            raise NotFoundError(f"no process {process!r} runs in pod {name!r}")
+        killed_at = time.time()
+        os.kill(pids[0], signal.SIGKILL)
+        return killed_at, pids[0]
+
     # --- logs -----------------------------------------------------------------------------
     def logs(self, pod: str = "", lines: int = 40) -> str:
         """Return the last `lines` of the supervisor's log, or of pod `pod`'s log."""

@@ -63,6 +63,14 @@ def reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
+def comm_of(pid: int) -> str:
+    """Return the process' command name (/proc/PID/comm, at most 15 characters), or ""."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def session_pids(sid: int) -> list[int]:
     """Return the pids of every live (non-zombie) process in session `sid`."""
     return sessions().get(sid, [])

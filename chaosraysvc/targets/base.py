@@ -62,6 +62,13 @@ class Target(Protocol):
         """Delete `pod` (refusing pods that are not the RayService's own)."""
         ...
 
+    def kill_process(self, pod: Pod, process: str) -> None:
+        """SIGKILL the process named `process` inside `pod` (as `kubectl exec ... kill -9`).
+
+        Raises `RefusedError` where the target cannot reach inside a pod.
+        """
+        ...
+
     def ray_clusters(self) -> tuple[str, str]:
         """Return the (active, pending) Ray cluster names; pending is "" outside an upgrade."""
         ...

@@ -238,6 +238,15 @@ class KubernetesTarget:
         )
         self.api.delete_pod(namespace, pod.name, pod.uid or live_uid, grace_period, dry_run)
 
+    def kill_process(self, pod: Pod, process: str) -> None:
+        """Refuse: killing a process inside a pod needs `pods/exec`, which chaosraysvc does
+        not use (deploy/role.yaml does not grant it)."""
+        raise RefusedError(
+            f"killing {process!r} inside pod '{pod.name}' is supported on the sandbox only: on "
+            "Kubernetes it needs `kubectl exec` (RBAC create on pods/exec), which chaosraysvc's "
+            "Role does not grant; delete the head pod instead (delete_head_pod)"
+        )
+
     # -- upgrades ----------------------------------------------------------------------------
 
     def ray_clusters(self) -> tuple[str, str]:

@@ -123,6 +123,9 @@ class SandboxTarget:
             return
         self.sandbox.delete_pod(pod.name, grace_period=grace_period)
 
+    def kill_process(self, pod: Pod, process: str) -> None:
+        self.sandbox.kill_process(pod.name, process)
+
     def ray_clusters(self) -> tuple[str, str]:
         current = self.sandbox.state()
         return (current.cluster_name if current else "", "")

@@ -105,3 +105,33 @@ def test_redis_kill_with_persistent_redis_recovers(
     journal, traffic = run_experiment("redis-kill", healthy_sandbox, tmp_path)
     result = check_run(journal, traffic, "delete-redis-pod", "redis")
     print("redis-kill:", result["summary"]["failures"], "failures", result["seconds"])
+
+
+def test_gcs_kill_restarts_the_head_in_place_and_recovers(
+    healthy_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    before = {p.name: p for p in healthy_sandbox.require_up().pods if p.role == "head"}
+
+    journal, traffic = run_experiment("gcs-kill", healthy_sandbox, tmp_path)
+
+    assert journal["status"] == "completed", journal["status"]
+    killed = _action(journal, "kill-gcs-server")
+    assert killed["status"] == "succeeded", killed.get("exception")
+    output = killed["output"]
+    assert output["killed"]["role"] == "head" and output["killed"]["process"] == "gcs_server"
+    head = output["killed"]["pod"]
+    recovery = output["recovery"]
+    assert recovery["recovered"] is True
+    assert recovery["new_pod"] == head  # restarted in place, as a container is
+    after = healthy_sandbox.require_up().pod(head)
+    assert after is not None and after.restarts == before[head].restarts + 1
+    seconds = recovery["seconds_to"]
+    assert 0 < seconds["pod_ready"] <= seconds["applications_running"]
+    log = read_traffic_log(traffic)
+    assert [m["event"] for m in log.marks][:1] == ["fault"]
+    assert log.marks[0]["detail"]["action"] == "kill_gcs_server"
+    summary = summarize(log)
+    assert summary["requests"] > 100
+    explained = sum(c["failures"] for c in summary["likely_causes"])
+    assert explained >= summary["failures"], summary["likely_causes"]
+    print("gcs-kill:", summary["failures"], "failures", seconds)

@@ -32,6 +32,7 @@ CONTRACT = {
         "delete_worker_pod",
         "delete_redis_pod",
         "upgrade_rayservice",
+        "kill_gcs_server",
         "wait_for_recovery",
         "start_traffic",
         "stop_traffic",

@@ -1,4 +1,4 @@
-"""A RayService upgrade shows in the report as one fault: the old cluster and the new one."""
+"""Faults other than a pod deletion in the report: an upgrade and a GCS kill."""
 
 from __future__ import annotations
 
@@ -58,3 +58,30 @@ def test_an_upgrade_is_one_fault_naming_both_clusters(tmp_path: Path) -> None:
     assert f"to cluster {NEW}" in text
     assert text.count("RayService upgraded from cluster") == 1  # the mark joined the action
     assert "(no result)" not in text
+
+
+def test_a_gcs_kill_is_one_fault_on_the_head_restarted_in_place(tmp_path: Path) -> None:
+    journal = passing_journal()
+    result = journal["run"][0]
+    delete = result["output"]
+    head = delete["deleted"]["name"]
+    result["activity"]["name"] = "kill-gcs-server"
+    result["activity"]["provider"]["func"] = "kill_gcs_server"
+    result["output"] = {
+        "killed": {"pod": head, "role": "head", "process": "gcs_server"},
+        "killed_at": delete["deleted_at"],
+        "target": "sandbox",
+        "before": delete["before"],
+        "recovery": {**delete["recovery"], "new_pod": head},
+    }
+    records = traffic_records(pod=head)
+    for record in records:
+        if record.get("event") == "fault":
+            record["detail"]["action"] = "kill_gcs_server"
+    path = write_run(tmp_path, journal, records)
+
+    html = build([path], None, tmp_path / "r.html", "html")[0][tmp_path / "r.html"].decode()
+
+    text = _text(html)
+    assert f"head pod {head} by kill-gcs-server (succeeded)" in text
+    assert text.count(" by kill") == 1 and "(no result)" not in text
