@@ -18,6 +18,7 @@ PROBE_MODULES = (
 ACTION_MODULES = (
     "chaosraysvc.activities.pod_actions",
     "chaosraysvc.activities.process_actions",
+    "chaosraysvc.activities.repeated_actions",
     "chaosraysvc.activities.rayservice_actions",
     "chaosraysvc.activities.traffic_actions",
 )

@@ -2,7 +2,8 @@
 
 A fault is a pod deleted by one of chaosraysvc's delete actions, a RayService upgraded by
 `upgrade_rayservice` (role "rayservice", `pod` the old cluster, `new_pod` the new one), or the
-head's GCS process killed by `kill_gcs_server` (the head pod, restarted in place).
+head's GCS process killed by `kill_gcs_server` (the head pod, restarted in place); each kill
+of `delete_pods` is a fault of its own.
 Its facts come from the action's output in the journal (`deleted`, `deleted_at`,
 `recovery.at`) when the action succeeded, and from the traffic log's marks (`fault`,
 `pod_ready`, `endpoints_restored`, `applications_running`) otherwise: a delete action that timed
@@ -39,12 +40,17 @@ __all__ = ["MILESTONES", "find_faults"]
 MILESTONES = ("pod_ready", "endpoints_restored", "applications_running")
 UPGRADE = "upgrade_rayservice"  # its fault: role "rayservice", pod = the old cluster's name
 KILL_GCS = "kill_gcs_server"  # its fault: the head pod whose GCS process was killed
+DELETE_PODS = "delete_pods"  # one fault per kill in its output's `kills`
 
 
 def _is_delete(result: dict[str, Any]) -> bool:
     """Tell a fault action: a pod deletion, or an upgrade (a whole cluster replaced)."""
     func = activity_func(result)
-    return (func.startswith("delete_") and func.endswith("_pod")) or func in (UPGRADE, KILL_GCS)
+    return (func.startswith("delete_") and func.endswith("_pod")) or func in (
+        UPGRADE,
+        KILL_GCS,
+        DELETE_PODS,
+    )
 
 
 def _new_fault(result: dict[str, Any] | None) -> dict[str, Any]:
@@ -179,7 +185,10 @@ def find_faults(
         if not _is_delete(result):
             continue
         output = as_dict(result.get("output"))
-        if any(isinstance(output.get(k), dict) for k in ("deleted", "upgraded", "killed")):
+        kills = output.get("kills")
+        if isinstance(kills, list) and kills:
+            faults += [_fault_from_output({**result, "output": k}) for k in kills]
+        elif any(isinstance(output.get(k), dict) for k in ("deleted", "upgraded", "killed")):
             faults.append(_fault_from_output(result))
         elif result.get("status") == "failed":
             faults.append(_new_fault(result))

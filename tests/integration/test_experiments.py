@@ -135,3 +135,46 @@ def test_gcs_kill_restarts_the_head_in_place_and_recovers(
     explained = sum(c["failures"] for c in summary["likely_causes"])
     assert explained >= summary["failures"], summary["likely_causes"]
     print("gcs-kill:", summary["failures"], "failures", seconds)
+
+
+def test_a_worker_killed_twice_has_milestones_per_kill(
+    healthy_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    journal, traffic = run_experiment("worker-kill-repeated", healthy_sandbox, tmp_path)
+
+    assert journal["status"] == "completed", journal["status"]
+    run = _action(journal, "delete-worker-pods-repeatedly")
+    assert run["status"] == "succeeded", run.get("exception")
+    kills = run["output"]["kills"]
+    assert len(kills) == 2 and run["output"]["recovered"] is True
+    first, second = kills
+    # The second round started after the first recovered, on a cluster with a new worker.
+    assert second["deleted_at"] > first["recovery"]["at"]["applications_running"]
+    for kill in kills:
+        assert kill["deleted"]["role"] == "worker" and kill["recovery"]["recovered"] is True
+        assert kill["recovery"]["new_pod"] != kill["deleted"]["name"]
+    log = read_traffic_log(traffic)
+    faults = [m for m in log.marks if m["event"] == "fault"]
+    assert [m["detail"]["pod"] for m in faults] == [k["deleted"]["name"] for k in kills]
+    summary = summarize(log)
+    assert summary["requests"] > 100
+    print("worker-kill-repeated:", summary["failures"], "failures",
+          [k["recovery"]["seconds_to"] for k in kills])  # fmt: skip
+
+
+def test_two_workers_deleted_at_once_each_get_their_own_replacement(
+    healthy_sandbox: Sandbox,
+) -> None:
+    from chaosraysvc.activities.repeated_actions import delete_pods
+
+    conf = {"raysvc_target": "sandbox", "sandbox_state_dir": str(healthy_sandbox.state_dir)}
+
+    result = delete_pods(role="worker", count=2, timeout=240, configuration=conf)
+
+    kills = result["kills"]
+    assert result["recovered"] is True and len(kills) == 2
+    deleted = {k["deleted"]["name"] for k in kills}
+    new = [k["recovery"]["new_pod"] for k in kills]
+    assert len(deleted) == 2 and len(set(new)) == 2 and not deleted & set(new)
+    running = {p.name for p in healthy_sandbox.require_up().pods if p.role == "worker"}
+    assert set(new) <= running

@@ -33,6 +33,7 @@ CONTRACT = {
         "delete_redis_pod",
         "upgrade_rayservice",
         "kill_gcs_server",
+        "delete_pods",
         "wait_for_recovery",
         "start_traffic",
         "stop_traffic",

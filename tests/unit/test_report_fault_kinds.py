@@ -85,3 +85,26 @@ def test_a_gcs_kill_is_one_fault_on_the_head_restarted_in_place(tmp_path: Path) 
     text = _text(html)
     assert f"head pod {head} by kill-gcs-server (succeeded)" in text
     assert text.count(" by kill") == 1 and "(no result)" not in text
+
+
+def test_each_kill_of_delete_pods_is_a_fault_of_its_own(tmp_path: Path) -> None:
+    journal = passing_journal()
+    result = journal["run"][0]
+    first = result["output"]
+    second = {
+        **first,
+        "deleted": {"name": "rayservice-ha-worker-b", "role": "worker", "uid": "u-2"},
+        "deleted_at": first["deleted_at"] + 1.0,
+        "recovery": {**first["recovery"], "new_pod": "rayservice-ha-worker-c"},
+    }
+    result["activity"]["name"] = "delete-pods"
+    result["activity"]["provider"]["func"] = "delete_pods"
+    result["output"] = {"role": "head", "count": 2, "repeat": 1, "kills": [first, second]}
+    path = write_run(tmp_path, journal, traffic_records())
+
+    html = build([path], None, tmp_path / "r.html", "html")[0][tmp_path / "r.html"].decode()
+
+    text = _text(html)
+    assert text.count("by delete-pods (succeeded)") == 2
+    assert "worker pod rayservice-ha-worker-b" in text and "rayservice-ha-worker-c" in text
+    assert "(no result)" not in text
