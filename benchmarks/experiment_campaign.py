@@ -309,6 +309,12 @@ def main() -> int:
         help="RAYSVC_TRAFFIC_ENDPOINTS for the runs, e.g. serve_endpoints (one label per proxy)",
     )
     parser.add_argument(
+        "--grace-period",
+        type=int,
+        default=0,
+        help="RAYSVC_GRACE_PERIOD for the runs: seconds the deleted pod gets (SIGTERM first)",
+    )
+    parser.add_argument(
         "--kubernetes",
         action="store_true",
         help="run on the one-machine Kubernetes node (real KubeRay operator, HA sample) "
@@ -350,6 +356,7 @@ def main() -> int:
         "code": commit_of(ROOT),
         "command": sys.argv,
         "traffic_endpoints": args.traffic_endpoints,
+        "grace_period": args.grace_period,
         "work_dir": str(work),
     }
     print(json.dumps(meta), flush=True)
@@ -392,7 +399,13 @@ def main() -> int:
                 print(f"run {i + 1}/{args.runs}: {name} ...", flush=True)
                 run_dir = work / f"{name}-{i + 1}"
                 try:
-                    row = run_once(name, env, run_dir, endpoints, args.traffic_endpoints)
+                    row = run_once(
+                        name,
+                        env | {"RAYSVC_GRACE_PERIOD": str(args.grace_period)},
+                        run_dir,
+                        endpoints,
+                        args.traffic_endpoints,
+                    )
                 except (OSError, ValueError, KeyError, subprocess.TimeoutExpired) as exc:
                     # Kept in the JSON, left out of the tables and the spread.
                     errors.append({"experiment": name, "run_dir": str(run_dir), "error": repr(exc)})
