@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import subprocess
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHAOS = Path(sys.executable).parent / "chaos"
 
 
-def run_experiment(name: str, sandbox: Sandbox, tmp_path: Path) -> tuple[dict, Path]:  # type: ignore[type-arg]
+def run_experiment(name: str, sandbox: Sandbox, tmp_path: Path, **extra: str) -> tuple[dict, Path]:  # type: ignore[type-arg]
     journal = tmp_path / "journal.json"
     env = dict(os.environ)
     env |= {
@@ -27,6 +28,7 @@ def run_experiment(name: str, sandbox: Sandbox, tmp_path: Path) -> tuple[dict, P
         "RAYSVC_SANDBOX_DIR": str(sandbox.state_dir),
         "RAYSVC_EXPECTED_ENDPOINTS": "3",
         "RAYSVC_RECOVERY_TIMEOUT": "240",
+        **extra,
     }
     cmd = [str(CHAOS), "--no-version-check", "--log-file", str(tmp_path / "chaos.log"), "run"]
     cmd += ["--journal-path", str(journal), str(ROOT / "experiments" / f"{name}.json")]
@@ -178,3 +180,27 @@ def test_two_workers_deleted_at_once_each_get_their_own_replacement(
     assert len(deleted) == 2 and len(set(new)) == 2 and not deleted & set(new)
     running = {p.name for p in healthy_sandbox.require_up().pods if p.role == "worker"}
     assert set(new) <= running
+
+
+def test_a_grace_period_sends_sigterm_and_ray_ends_without_waiting(
+    healthy_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    journal, traffic = run_experiment(
+        "worker-kill", healthy_sandbox, tmp_path, RAYSVC_GRACE_PERIOD="30"
+    )
+
+    result = check_run(journal, traffic, "delete-worker-pod", "worker")
+    output = _action(journal, "delete-worker-pod")["output"]
+    assert output["grace_period"] == 30
+    # SIGTERM first: Ray's `ray start --block` stops the node at once instead of draining,
+    # so the pod is gone long before the 30 s SIGKILL (docs/findings.md, grace period).
+    gone = [
+        line
+        for line in (healthy_sandbox.state_dir / "logs" / "supervisor.log").read_text().splitlines()
+        if f"Deleted {output['deleted']['name']}:" in line
+    ]
+    assert gone, "the supervisor never saw the pod go"
+    # The log's time is local time, as `logging` writes it.
+    seen = datetime.datetime.strptime(gone[0][:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+    assert 0 <= seen - output["deleted_at"] < 20, seen - output["deleted_at"]
+    assert result["summary"]["requests"] > 100
