@@ -141,6 +141,26 @@ def test_worker_kill_through_the_kubernetes_target_recovers(
     assert traffic["failures"] <= traffic["requests"] // 100, traffic
 
 
+def test_redis_kill_on_the_real_node_loses_the_state_as_the_doctor_predicts(
+    node: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    _, settings = node
+
+    journal = _run("redis-kill.json", settings, tmp_path)
+
+    deleted = _action(journal, "delete-redis-pod")
+    assert deleted["deleted"]["role"] == "redis"
+    recovery = deleted["recovery"]
+    assert recovery["recovered"] is True  # the ReplicaSet's new Redis, a new cluster, Serve back
+    assert recovery["new_pod"] != deleted["deleted"]["name"]
+    # The sample's Redis has no volume (the doctor's gcs-storage-ephemeral): the GCS state goes
+    # with it, the head starts a new cluster and Serve is redeployed, so requests fail.
+    traffic = _traffic(journal)
+    assert journal["deviated"] is True and traffic["failures"] > 0, traffic
+    print("redis-kill on the real node:", recovery["seconds_to"], traffic["failures"], "of",
+          traffic["requests"])  # fmt: skip
+
+
 def test_an_upgrade_under_traffic_moves_everything_to_the_new_cluster(
     node: tuple[Path, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
