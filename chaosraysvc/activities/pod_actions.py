@@ -64,6 +64,28 @@ def setup_facts(target: Target) -> dict[str, Any]:
     return facts
 
 
+def refuse_without_gcs_ft(target: Target, what: str, can_allow: bool = True) -> None:
+    """Raise `RefusedError` when GCS fault tolerance is off: `what` would lose Serve's state.
+
+    `can_allow` adds the hint of the activity's `allow_without_gcs_ft` escape.
+    """
+    if target.gcs_fault_tolerance().enabled:
+        return
+    escape = ", or pass allow_without_gcs_ft=true to do it anyway" if can_allow else ""
+    raise RefusedError(
+        f"refusing to {what}: GCS fault tolerance is not enabled, so the Serve applications "
+        f"would be lost with it. Enable gcsFaultToleranceOptions on the RayService{escape}"
+    )
+
+
+def running_head(target: Target, purpose: str) -> Pod:
+    """Return the running head pod (`NotFoundError` naming `purpose` when there is none)."""
+    heads = [p for p in pods_of_role(target, "head") if p.phase == "Running"]
+    if not heads:
+        raise NotFoundError(f"no running head pod to {purpose}: is the RayService up?")
+    return heads[0]
+
+
 def _delete(
     target: Target,
     pod: Pod,
@@ -134,16 +156,10 @@ def delete_head_pod(
     """
     target = target_for(configuration, secrets)
     with activity_errors():
-        if not allow_without_gcs_ft and not target.gcs_fault_tolerance().enabled:
-            raise RefusedError(
-                "refusing to delete the head pod: GCS fault tolerance is not enabled, so the "
-                "Serve applications would be lost with it. Enable gcsFaultToleranceOptions on "
-                "the RayService, or pass allow_without_gcs_ft=true to do it anyway"
-            )
-        heads = [p for p in pods_of_role(target, "head") if p.phase == "Running"]
-        if not heads:
-            raise NotFoundError("no running head pod to delete: is the RayService up?")
-        return _delete(target, heads[0], grace_period, wait_for_recovery, timeout, dry_run)
+        if not allow_without_gcs_ft:
+            refuse_without_gcs_ft(target, "delete the head pod")
+        head = running_head(target, "delete")
+        return _delete(target, head, grace_period, wait_for_recovery, timeout, dry_run)
 
 
 def delete_worker_pod(

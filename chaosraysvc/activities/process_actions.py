@@ -20,9 +20,8 @@ from chaoslib.types import Configuration, Secrets
 
 from chaosraysvc import recovery
 from chaosraysvc.activities.common import activity_errors, target_for
-from chaosraysvc.activities.pod_actions import setup_facts
-from chaosraysvc.errors import ConfigurationError, NotFoundError, RefusedError
-from chaosraysvc.targets.base import pods_of_role
+from chaosraysvc.activities.pod_actions import refuse_without_gcs_ft, running_head, setup_facts
+from chaosraysvc.errors import ConfigurationError
 from chaosraysvc.traffic.registry import mark
 
 __all__ = ["kill_gcs_server"]
@@ -50,16 +49,9 @@ def kill_gcs_server(
         raise ConfigurationError(f"kill_gcs_server: timeout must be > 0, got {timeout}")
     target = target_for(configuration, secrets)
     with activity_errors():
-        if not allow_without_gcs_ft and not target.gcs_fault_tolerance().enabled:
-            raise RefusedError(
-                "refusing to kill the GCS server: GCS fault tolerance is not enabled, so the "
-                "cluster state would be lost with it; pass allow_without_gcs_ft=true to do it "
-                "anyway"
-            )
-        heads = [p for p in pods_of_role(target, "head") if p.phase == "Running"]
-        if not heads:
-            raise NotFoundError("no running head pod: is the RayService up?")
-        head = heads[0]
+        if not allow_without_gcs_ft:
+            refuse_without_gcs_ft(target, "kill the GCS server")
+        head = running_head(target, "kill the GCS server in")
         baseline = recovery.Baseline.capture(target)
         facts = setup_facts(target)
         mark("fault", pod=head.name, role="head", action="kill_gcs_server", **facts)

@@ -24,8 +24,8 @@ from chaoslib.types import Configuration, Secrets
 
 from chaosraysvc import recovery
 from chaosraysvc.activities.common import activity_errors, target_for
-from chaosraysvc.activities.pod_actions import setup_facts
-from chaosraysvc.errors import ConfigurationError, NotFoundError, RefusedError
+from chaosraysvc.activities.pod_actions import refuse_without_gcs_ft, setup_facts
+from chaosraysvc.errors import ConfigurationError, NotFoundError
 from chaosraysvc.model import Pod, Role
 from chaosraysvc.targets.base import Target, pods_of_role
 from chaosraysvc.traffic.registry import mark
@@ -132,11 +132,8 @@ def delete_pods(
     checked = _check(role, count, interval, repeat, grace_period, timeout)
     target = target_for(configuration, secrets)
     with activity_errors():
-        if checked == "head" and not target.gcs_fault_tolerance().enabled:
-            raise RefusedError(
-                "refusing to delete the head pod: GCS fault tolerance is not enabled, so the "
-                "Serve applications would be lost with it"
-            )
+        if checked == "head":
+            refuse_without_gcs_ft(target, "delete the head pod", can_allow=False)
         rounds = []
         for n in range(repeat):
             if n and not wait_for_recovery and interval:
