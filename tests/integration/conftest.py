@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -19,6 +20,8 @@ import pytest
 from chaosraysvc.sandbox.manager import Sandbox
 from chaosraysvc.sandbox.netcheck import free_port
 from chaosraysvc.sandbox.spec import SandboxSpec
+from chaosraysvc.traffic import registry
+from chaosraysvc.traffic.engine import TrafficEngine
 
 
 @contextmanager
@@ -72,3 +75,16 @@ def healthy_sandbox(sandbox: Sandbox) -> Sandbox:
 def configuration(sandbox: Sandbox) -> dict[str, str]:
     """Chaos Toolkit configuration pointing activities at the session sandbox."""
     return {"raysvc_target": "sandbox", "sandbox_state_dir": str(sandbox.state_dir)}
+
+
+@pytest.fixture
+def engines() -> Iterator[list[TrafficEngine]]:
+    """Engines a test starts; all are stopped, whatever happens."""
+    started: list[TrafficEngine] = []
+    try:
+        yield started
+    finally:
+        for engine in started:
+            engine.stop(timeout=5)
+        registry.stop_engine()
+        assert not [t for t in threading.enumerate() if t.name == "chaosraysvc-traffic"]

@@ -176,19 +176,6 @@ def server() -> Iterator[FaultyServer]:
         srv.stop()
 
 
-@pytest.fixture
-def engines() -> Iterator[list[TrafficEngine]]:
-    """Engines a test starts; all are stopped, whatever happens."""
-    started: list[TrafficEngine] = []
-    try:
-        yield started
-    finally:
-        for engine in started:
-            engine.stop(timeout=5)
-        registry.stop_engine()
-        assert not [t for t in threading.enumerate() if t.name == "chaosraysvc-traffic"]
-
-
 def run_engine(engines: list[TrafficEngine], tmp_path: Path, **kwargs: Any) -> TrafficEngine:
     kwargs.setdefault("log_path", str(tmp_path / "traffic.jsonl"))
     engine = TrafficEngine(build_settings(**kwargs))

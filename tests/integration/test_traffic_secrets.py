@@ -98,19 +98,6 @@ def service() -> Iterator[Service]:
         assert not thread.is_alive()
 
 
-@pytest.fixture
-def engines() -> Iterator[list[TrafficEngine]]:
-    """Engines a test starts; all are stopped, whatever happens."""
-    started: list[TrafficEngine] = []
-    try:
-        yield started
-    finally:
-        for engine in started:
-            engine.stop(timeout=5)
-        registry.stop_engine()
-        assert not [t for t in threading.enumerate() if t.name == "chaosraysvc-traffic"]
-
-
 def run_for(engines: list[TrafficEngine], tmp_path: Path, seconds: float, **kwargs: Any) -> Any:
     """Send traffic for `seconds`; return the parsed traffic log."""
     name = f"t{len(engines)}.jsonl"
