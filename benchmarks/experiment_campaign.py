@@ -17,7 +17,11 @@ also on Ctrl-C or SIGTERM, after its Ray logs (`logs/` of every pod's temp dir, 
 and files over 50 MB left out) are copied to `<work dir>/ray-logs`. Results are written
 as JSON as they come, with the machine, the commit the code ran at, the doctor's risks
 for the sandbox, and per run the load average before and after and every failed request
-(its time after the deletion, error, endpoint and latency).
+(its time after the deletion, error, endpoint, latency and request id). On the sandbox,
+each failed request is then traced: `seen_in` lists the lines of the copied Ray logs
+(Serve proxy and replica logs) that carry its request id, so which proxy and replica had
+it can be read off the results (an empty list: no Ray log names it, i.e. no proxy logged
+it). On `--kubernetes` the pods' logs go with the node and nothing is traced.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -123,6 +128,38 @@ def copy_ray_logs(sandbox: Sandbox, dest: Path, max_bytes: int = 50 * 2**20) -> 
                 continue
 
 
+REQUEST_ID = re.compile(r"crs-[0-9a-f]{8}-[0-9]+")  # the traffic engine's X-Request-Id
+
+
+def trace_failed_requests(rows: list[dict[str, Any]], logs: Path, most: int = 20) -> int:
+    """Add `seen_in` to every failed request with an id: the Ray log lines naming it.
+
+    Each entry is "<path under logs>:<line number>: <line>"; at most `most` per request.
+    Return how many failed requests were looked for.
+    """
+    wanted: dict[str, list[str]] = {}
+    for row in rows:
+        for failed in row.get("failed_requests", []):
+            if failed.get("id"):
+                failed["seen_in"] = wanted.setdefault(failed["id"], [])
+    if not wanted or not logs.is_dir():
+        return len(wanted)
+    for path in sorted(p for p in logs.rglob("*") if p.is_file()):
+        try:
+            with open(path, errors="replace") as handle:
+                for number, line in enumerate(handle, 1):
+                    if "crs-" not in line:
+                        continue
+                    for found in REQUEST_ID.findall(line):
+                        seen = wanted.get(found)
+                        if seen is not None and len(seen) < most:
+                            where = path.relative_to(logs)
+                            seen.append(f"{where}:{number}: {line.strip()[:400]}")
+        except OSError:
+            continue
+    return len(wanted)
+
+
 def run_once(
     name: str,
     target_env: dict[str, str],
@@ -200,6 +237,7 @@ def run_once(
                 "code": r.get("code"),
                 "ep": r.get("ep"),
                 "ms": r.get("ms"),
+                "id": r.get("id"),
             }
             for r in log.requests
             if not r["ok"]
@@ -426,6 +464,8 @@ def main() -> int:
         else:
             copy_ray_logs(sandbox, work / "ray-logs")
             sandbox.down()
+            traced = trace_failed_requests(rows, work / "ray-logs")
+            print(f"traced {traced} failed request(s) in {work / 'ray-logs'}", flush=True)
         meta["ended_at"] = _now()
         meta["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
         write()

@@ -87,6 +87,7 @@ TRAFFIC_KEYS: dict[str, Any] = {
     "by_endpoint": {},
     "longest_failure_window": None,
     "failure_windows": None,
+    "failed_requests": [],
     "failures_after_fault": None,
     "fault_to_last_failure_s": None,
     "phases": {},

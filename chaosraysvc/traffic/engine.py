@@ -107,7 +107,11 @@ class TrafficEngine:
         if self._thread is not None:
             raise ChaosRaySvcError("this traffic engine was already started; create a new one")
         self.started_at = time.time()
-        self._log.open(run_header(self.started_at, self.settings.describe()))
+        header = run_header(self.started_at, self.settings.describe())
+        header["request_id_prefix"] = (
+            self._sender.request_id_prefix if header["request_id_header"] else None
+        )
+        self._log.open(header)
         self._thread = threading.Thread(
             target=self._thread_main, name="chaosraysvc-traffic", daemon=True
         )
@@ -305,11 +309,11 @@ class TrafficEngine:
         """Send one request, record it and return whether it succeeded."""
         self._in_flight += 1
         try:
-            t, ms, code, err = await self._sender.send(request)
+            t, ms, code, err, request_id = await self._sender.send(request)
         finally:
             self._in_flight -= 1
         self.requests += 1
-        self._log.add(request_line(t, ms, code, err, request.label_json))
+        self._log.add(request_line(t, ms, code, err, request.label_json, request_id))
         if err is None:
             return True
         self.failures += 1

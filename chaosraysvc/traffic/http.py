@@ -3,7 +3,10 @@
 `Sender` holds the aiohttp session (a keep-alive connection pool) of the engine's
 loop and sends `<method> <url><path>` with the configured body and headers; `send`
 returns what the traffic log records for the request: a status outside the expected
-ones (any 2xx by default) is the failure `http_<code>`. `classify_error` names the
+ones (any 2xx by default) is the failure `http_<code>`. Every request carries an
+`X-Request-Id` of its own (`<prefix>-<n>`, the prefix random per engine) unless the
+experiment's secrets set that header: Ray Serve logs it as the request id in its proxy
+and replica logs, so a failed request can be found there. `classify_error` names the
 error classes listed in `chaosraysvc.traffic.log`. Header values (credentials from the
 URL or the experiment's secrets) stay in `Request.headers`, which is never logged.
 """
@@ -14,6 +17,7 @@ import asyncio
 import base64
 import errno
 import json
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +25,12 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from chaosraysvc.traffic.settings import TargetEndpoint, TrafficOptions, TrafficSettings
+from chaosraysvc.traffic.settings import (
+    REQUEST_ID_HEADER,
+    TargetEndpoint,
+    TrafficOptions,
+    TrafficSettings,
+)
 
 __all__ = ["Request", "Sender", "classify_error"]
 
@@ -68,6 +77,7 @@ class Request:
     url: URL
     label_json: str
     headers: dict[str, str] = field(repr=False)
+    own_request_id: bool = False  # the secrets set X-Request-Id: send theirs, record none
 
     @classmethod
     def to(cls, endpoint: TargetEndpoint, settings: TrafficSettings) -> Request:
@@ -88,7 +98,10 @@ class Request:
                 del headers[same]  # e.g. a Content-Type of the secrets replaces the body's
             headers[name] = value
         url = URL(endpoint.url + settings.options.path, encoded=False)
-        return cls(url=url, label_json=json.dumps(endpoint.label), headers=headers)
+        own = any(k.lower() == REQUEST_ID_HEADER.lower() for k in headers)
+        return cls(
+            url=url, label_json=json.dumps(endpoint.label), headers=headers, own_request_id=own
+        )
 
 
 class Sender:
@@ -110,6 +123,8 @@ class Sender:
         except ValueError:
             self._expected_json, self._expected_is_json = None, False
         self._session: aiohttp.ClientSession | None = None
+        self.request_id_prefix = f"crs-{secrets.token_hex(4)}"
+        self._sent = 0
 
     def open(self, connections: int) -> None:
         """Create the session; call from the event loop's thread."""
@@ -128,20 +143,30 @@ class Sender:
         if self._session is not None:
             await self._session.close()
 
-    async def send(self, request: Request) -> tuple[float, float, int | None, str | None]:
-        """Send one request; return its start (epoch s), latency (ms), status and error class.
+    async def send(
+        self, request: Request
+    ) -> tuple[float, float, int | None, str | None, str | None]:
+        """Send one request; return its start (epoch s), latency (ms), status, error class
+        and request id.
 
-        The error class is None on success; the status None when no answer came.
+        The error class is None on success; the status None when no answer came; the
+        request id None when the experiment's secrets set the header.
         """
         session = self._session
         assert session is not None, "Sender.open() was not called"
+        self._sent += 1
+        request_id: str | None = None
+        headers = request.headers
+        if not request.own_request_id:
+            request_id = f"{self.request_id_prefix}-{self._sent}"
+            headers = {**headers, REQUEST_ID_HEADER: request_id}
         t = time.time()
         p0 = time.perf_counter()
         code: int | None = None
         err: str | None = None
         try:
             response = await session.request(
-                self._method, request.url, data=self._body, headers=request.headers
+                self._method, request.url, data=self._body, headers=headers
             )
             try:
                 data = await response.read()
@@ -156,7 +181,7 @@ class Sender:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure is classified and recorded
             err = classify_error(exc)
-        return t, (time.perf_counter() - p0) * 1000.0, code, err
+        return t, (time.perf_counter() - p0) * 1000.0, code, err, request_id
 
     def _status_ok(self, code: int) -> bool:
         return code in self._statuses if self._statuses else 200 <= code <= 299

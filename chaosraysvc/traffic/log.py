@@ -13,7 +13,8 @@ First line, the run header::
      "endpoints": ["worker-1", "worker-2"],
      "endpoint_urls": ["http://10.0.0.5:8000", "http://10.0.0.6:8000"],
      "endpoint_mode": "round_robin", "method": "POST", "expected_status": [],
-     "secret_headers": ["Authorization"]}
+     "secret_headers": ["Authorization"], "request_id_header": "X-Request-Id",
+     "request_id_prefix": "crs-1f2e3d4c"}
 
 `mode` is "sequential" or "rate"; `rate` is the requested req/s (0 in sequential mode);
 `url` is the base URL when there is one, else ""; `endpoints` lists the endpoint labels
@@ -21,17 +22,22 @@ and `endpoint_urls` their URLs (both empty when the engine targets one URL). `me
 "POST" or "GET"; `expected_status` the accepted status codes ([]: any 2xx);
 `secret_headers` the names of the headers sent from the experiment's secrets. These
 three were added within version 1: logs without them are POST, any 2xx, no secret
-header. URLs never carry credentials (userinfo is stripped) and no header value is ever
-recorded.
+header. `request_id_header` names the header that carries each request's id (null when
+the experiment's secrets set `X-Request-Id` themselves: then no id is recorded) and
+`request_id_prefix` the ids' prefix; both were added within version 1 too. URLs never
+carry credentials (userinfo is stripped) and no header value is ever recorded (the
+request ids are ours, not the user's).
 
 One line per request, in completion order (sort by `t` for start order)::
 
     {"kind": "req", "t": 1767000000.5, "ms": 9.731, "ok": true, "code": 200, "err": null,
-     "ep": "worker-1"}
+     "ep": "worker-1", "id": "crs-1f2e3d4c-17"}
 
 `t` is the epoch second the request started, `ms` its latency in milliseconds (3
 decimals), `code` the HTTP status or null when none was received, `ep` the endpoint
-label or null. `err` is null on success, otherwise one of:
+label or null, `id` the `X-Request-Id` sent (`<request_id_prefix>-<n>`, n counting the
+requests sent from 1; Ray Serve writes it in its proxy and replica logs) or null; logs
+written before it have no `id`. `err` is null on success, otherwise one of:
 
 - `connect_refused`: the TCP connection was refused;
 - `connect_error`: any other failure to connect (unreachable, DNS, reset on connect);
@@ -72,7 +78,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, TypedDict
+from typing import IO, Any, NotRequired, TypedDict
 
 from chaosraysvc.errors import ChaosRaySvcError, ConfigurationError
 
@@ -111,6 +117,7 @@ HEADER_FIELDS = (
     "method",
     "expected_status",
     "secret_headers",
+    "request_id_header",
 )
 
 # Fixed error classes; `http_<code>` and `other:<ExceptionName>` are open-ended.
@@ -131,6 +138,7 @@ class RequestRecord(TypedDict):
     code: int | None
     err: str | None
     ep: str | None
+    id: NotRequired[str | None]
 
 
 @dataclass
@@ -166,15 +174,24 @@ def run_line(header: dict[str, Any]) -> str:
 
 
 # Request lines are formatted by hand: the engine writes thousands per second.
-_OK_LINE = '{"kind":"req","t":%.6f,"ms":%.3f,"ok":true,"code":%d,"err":null,"ep":%s}\n'
-_FAIL_LINE = '{"kind":"req","t":%.6f,"ms":%.3f,"ok":false,"code":%s,"err":%s,"ep":%s}\n'
+_OK_LINE = '{"kind":"req","t":%.6f,"ms":%.3f,"ok":true,"code":%d,"err":null,"ep":%s,"id":%s}\n'
+_FAIL_LINE = '{"kind":"req","t":%.6f,"ms":%.3f,"ok":false,"code":%s,"err":%s,"ep":%s,"id":%s}\n'
 
 
-def request_line(t: float, ms: float, code: int | None, err: str | None, ep_json: str) -> str:
+def request_line(
+    t: float,
+    ms: float,
+    code: int | None,
+    err: str | None,
+    ep_json: str,
+    request_id: str | None = None,
+) -> str:
     """Return a `req` line; `err` None means success, `ep_json` is the label as JSON."""
+    rid = "null" if request_id is None else json.dumps(request_id)
     if err is None:
-        return _OK_LINE % (t, ms, code, ep_json)
-    return _FAIL_LINE % (t, ms, "null" if code is None else code, json.dumps(err), ep_json)
+        return _OK_LINE % (t, ms, code, ep_json, rid)
+    code_json = "null" if code is None else code
+    return _FAIL_LINE % (t, ms, code_json, json.dumps(err), ep_json, rid)
 
 
 def mark_line(t: float, event: str, detail: dict[str, Any]) -> str:

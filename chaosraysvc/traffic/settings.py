@@ -34,12 +34,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 from chaosraysvc.errors import ConfigurationError
 
+REQUEST_ID_HEADER = "X-Request-Id"  # each request's id; what Ray Serve logs as its request id
+
 __all__ = [
     "DEFAULT_BODY",
     "ENDPOINT_MODES",
     "METHODS",
     "MODES",
     "OPTION_NAMES",
+    "REQUEST_ID_HEADER",
     "SECRETS_SCOPE",
     "SECRET_KEYS",
     "SERVE_ENDPOINTS",
@@ -154,6 +157,9 @@ class TrafficSettings:
             "expected": o.expected,
             "expected_status": list(o.expected_status),
             "secret_headers": [name for name, _ in self.headers],
+            "request_id_header": None
+            if any(name.lower() == REQUEST_ID_HEADER.lower() for name, _ in self.headers)
+            else REQUEST_ID_HEADER,
             "max_failures": o.max_failures,
             "log": str(self.log_path),
         }

@@ -36,6 +36,7 @@ from chaosraysvc.traffic.attribution import likely_causes
 from chaosraysvc.traffic.log import RequestRecord, TrafficLog
 
 __all__ = [
+    "FAILED_LISTED",
     "LATENCY_METHOD",
     "PHASES",
     "Phase",
@@ -56,6 +57,7 @@ LATENCY_METHOD = "nearest-rank percentiles over successful requests"
 PHASES = ("baseline", "outage", "recovery", "after")
 RECOVERY_EVENTS = ("endpoints_restored", "applications_running")
 NO_ENDPOINT = "-"
+FAILED_LISTED = 20  # failed requests listed one by one in a summary
 
 
 @dataclass(frozen=True)
@@ -291,6 +293,19 @@ def _endpoint_group(requests: Sequence[RequestRecord], start: float) -> dict[str
     return out
 
 
+def _failed_dict(r: RequestRecord, start: float, fault: float | None) -> dict[str, Any]:
+    return {
+        "t": r["t"],
+        "offset_s": round(r["t"] - start, 6),
+        "after_fault_s": round(r["t"] - fault, 6) if fault is not None else None,
+        "err": r["err"],
+        "code": r["code"],
+        "ep": r.get("ep"),
+        "ms": r["ms"],
+        "id": r.get("id"),
+    }
+
+
 def _window_dict(window: Window | None, start: float) -> dict[str, Any] | None:
     if window is None:
         return None
@@ -340,7 +355,10 @@ def summarize(log: TrafficLog, brownout_ratio: float = 0.5) -> dict[str, Any]:
     (p50/p95/p99/max/mean) with `latency_method`, `failures_by_error`,
     `failures_by_endpoint` and `by_endpoint` (label "-" for requests without one; each
     with the group statistics and its own `longest_failure_window` and `failure_windows`),
-    `longest_failure_window`, `failure_windows`, `fault_to_last_failure_s`, `phases`
+    `longest_failure_window`, `failure_windows`, `failed_requests` (the first
+    `FAILED_LISTED` failed requests by start time: t, offset_s, after_fault_s, err, code,
+    ep, ms and the request id to look for in the service's logs),
+    `fault_to_last_failure_s`, `phases`
     (baseline/outage/recovery/after, each None or with start, end, offset_s,
     duration_s and the group statistics), `brownout`, `timeline`, `marks` and, in
     rate mode, `rate_check`; `likely_causes` names known failure patterns
@@ -386,6 +404,7 @@ def summarize(log: TrafficLog, brownout_ratio: float = 0.5) -> dict[str, Any]:
 
     fault = _first_mark(log, "fault", float("-inf"))
     after_fault = [r for r in failed if fault is not None and r["t"] >= fault]
+    summary["failed_requests"] = [_failed_dict(r, start, fault) for r in failed[:FAILED_LISTED]]
     summary["failures_after_fault"] = len(after_fault) if fault is not None else None
     summary["fault_to_last_failure_s"] = (
         round(after_fault[-1]["t"] - fault, 6) if fault is not None and after_fault else None

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -18,7 +19,9 @@ from chaosraysvc.errors import ChaosRaySvcError
 from chaosraysvc.sandbox import procs
 from chaosraysvc.sandbox.manager import Sandbox, SandboxError
 from chaosraysvc.sandbox.spec import SandboxSpec
+from chaosraysvc.sandbox.supervisor import temp_root
 from chaosraysvc.serve import rest
+from chaosraysvc.traffic import TrafficEngine, build_settings, read_traffic_log
 from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.sandbox
@@ -33,6 +36,43 @@ def test_fruit_request_answers_12(healthy_sandbox: Sandbox) -> None:
     response = _post(healthy_sandbox)
     assert response.status_code == 200
     assert response.json() == 12
+
+
+def test_a_traffic_request_id_is_in_the_serve_proxy_and_replica_logs(
+    healthy_sandbox: Sandbox, engines: list[TrafficEngine], tmp_path: Path
+) -> None:
+    url = f"http://127.0.0.1:{healthy_sandbox.spec().serve_port}"
+    engine = TrafficEngine(build_settings(url=url, log_path=str(tmp_path / "t.jsonl")))
+    engines.append(engine)
+    engine.start()
+    wait_for(lambda: engine.requests >= 5, 30)
+    engine.stop()
+    log = read_traffic_log(engine.log_path)
+    assert log.requests and all(r["ok"] for r in log.requests)
+    wanted = log.requests[-1]["id"]
+    assert isinstance(wanted, str) and wanted.startswith(log.header["request_id_prefix"])
+    state = healthy_sandbox.state()
+    assert state is not None
+    logs = temp_root(state.sandbox_id)
+
+    def naming_files() -> list[str]:
+        found = []
+        for path in logs.glob("*/session_*/logs/serve/*.log"):
+            with open(path, errors="replace") as handle:
+                if any(f" {wanted} -- " in line for line in handle):
+                    found.append(path.name)
+        return found
+
+    def two_or_more() -> list[str]:
+        found = naming_files()
+        return found if len(found) >= 2 else []
+
+    files = wait_for(
+        two_or_more, 20, what=f"{wanted} in two Serve logs", state=naming_files, interval=0.5
+    )
+    # the proxy that took it and the ingress replica that answered it
+    assert any(name.startswith("proxy_") for name in files), files
+    assert any(name.startswith("replica_fruit_app_FruitMarket_") for name in files), files
 
 
 def test_each_worker_holds_one_replica_of_each_deployment_and_the_head_none(

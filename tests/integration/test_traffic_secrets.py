@@ -136,6 +136,41 @@ def test_get_and_post_carry_the_secret_headers_and_the_configured_body(
     assert {s.headers["Content-Type"] for s in service.seen} == {"application/json"}
 
 
+def test_every_request_carries_its_own_id_and_the_log_records_it(
+    service: Service, engines: list[TrafficEngine], tmp_path: Path
+) -> None:
+    log = run_for(engines, tmp_path, 0.2, url=service.url, path="/ok", expected="")
+    sent = [s.headers.get("X-Request-Id") for s in service.seen]
+    prefix = log.header["request_id_prefix"]
+    assert log.header["request_id_header"] == "X-Request-Id"
+    assert prefix.startswith("crs-") and len(sent) == len(set(sent)) >= 3
+    assert all(isinstance(i, str) and i.startswith(prefix + "-") for i in sent)
+    # what the log says of each request is what the service got (the last one sent may
+    # have been in flight at the stop, which the log does not record)
+    logged = [r.get("id") for r in log.requests]
+    assert set(logged) <= set(sent) and len(logged) >= len(sent) - 1
+    # a second engine numbers its own requests under another prefix
+    service.seen.clear()
+    other = run_for(engines, tmp_path, 0.1, url=service.url, path="/ok", expected="")
+    assert other.header["request_id_prefix"] != prefix
+
+    # an X-Request-Id of the experiment's own is sent as it is, and no id is recorded
+    service.seen.clear()
+    own = {"traffic": {**SECRETS["traffic"], "headers": {"X-Api-Key": KEY, "x-request-id": "mine"}}}
+    settings = build_settings(
+        url=service.url, path="/ok", expected="", log_path=str(tmp_path / "own.jsonl"), secrets=own
+    )
+    engine = TrafficEngine(settings)
+    engines.append(engine)
+    engine.start()
+    wait_for(lambda: engine.requests >= 3)
+    engine.stop()
+    mine = read_traffic_log(engine.log_path)
+    assert {s.headers.get("x-request-id") for s in service.seen} == {"mine"}
+    assert mine.header["request_id_header"] is None and mine.header["request_id_prefix"] is None
+    assert mine.requests and {r.get("id") for r in mine.requests} == {None}
+
+
 def test_a_status_outside_the_expected_ones_is_a_failure_named_by_its_code(
     service: Service, engines: list[TrafficEngine], tmp_path: Path
 ) -> None:

@@ -61,6 +61,7 @@ def traffic_records(
                 "code": None if failed else 200,
                 "err": errors[i % 3] if failed else None,
                 "ep": ep,
+                "id": f"crs-0a1b2c3d-{i + 1}",
             }
         )
     marks = [

@@ -350,3 +350,32 @@ def test_sandbox_trial_errors_are_log_minus_clock(timing_sandbox: ModuleType) ->
     assert row["pod_ready_s"] == 21.0
     checks = timing_sandbox.check_sandbox_targets([row])
     assert [c.verdict for c in checks] == ["PASS", "PASS", "PASS", "PASS"]
+
+
+def test_the_campaign_traces_a_failed_request_to_the_ray_log_lines_naming_its_id(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    campaign = importlib.import_module("experiment_campaign")
+    proxy = tmp_path / "worker-1" / "session_x" / "logs" / "serve" / "proxy_127.0.0.1.log"
+    proxy.parent.mkdir(parents=True)
+    proxy.write_text(
+        "INFO 2026-12-04 14:00:00,001 proxy 127.0.0.1 crs-0a1b2c3d-123 -- POST /fruit 200 3.1ms\n"
+        "INFO 2026-12-04 14:00:00,002 proxy 127.0.0.1 crs-0a1b2c3d-12 -- POST /fruit 499 9.0ms\n"
+    )
+    replica = proxy.with_name("replica_fruit_app_FruitMarket_abc.log")
+    replica.write_text("INFO ... replica crs-0a1b2c3d-12 -- CALL __call__ OK 2.0ms\n")
+    rows = [
+        {"failed_requests": [{"id": "crs-0a1b2c3d-12"}, {"id": "crs-0a1b2c3d-7"}, {"id": None}]}
+    ]
+
+    assert campaign.trace_failed_requests(rows, tmp_path) == 2
+
+    first, second, third = rows[0]["failed_requests"]
+    assert first["seen_in"] == [
+        "worker-1/session_x/logs/serve/proxy_127.0.0.1.log:2: "
+        "INFO 2026-12-04 14:00:00,002 proxy 127.0.0.1 crs-0a1b2c3d-12 -- POST /fruit 499 9.0ms",
+        "worker-1/session_x/logs/serve/replica_fruit_app_FruitMarket_abc.log:1: "
+        "INFO ... replica crs-0a1b2c3d-12 -- CALL __call__ OK 2.0ms",
+    ]
+    assert second["seen_in"] == [] and "seen_in" not in third

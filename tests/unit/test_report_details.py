@@ -205,6 +205,35 @@ def test_a_mid_run_traffic_summary_says_why_it_counts_fewer_requests(tmp_path: P
     assert whole["note"] == ""  # the stop's summary has no `run`: nothing to compare
 
 
+# --- the failed requests, one by one ----------------------------------------------------
+
+
+def test_the_first_failed_requests_are_listed_with_their_request_ids(tmp_path: Path) -> None:
+    records = traffic_records()  # 50 failures from +10.0 s (the fault) at 20 req/s
+    f = figures_of(tmp_path, passing_journal(), records)
+    listed = f["traffic"]["failed_requests"]
+    first = next(r for r in records if r["kind"] == "req" and not r["ok"])
+    assert len(listed) == 20 and f["traffic"]["failures"] == 50
+    assert listed[0]["id"] == first["id"] == "crs-0a1b2c3d-201"
+    assert listed[0]["after_fault_s"] == 0.0 and listed[1]["after_fault_s"] == 0.05
+    html = html_of(tmp_path, passing_journal(), records)
+    section = html[html.index('<details class="failed">') : html.index("</details>")]
+    assert "The first 20 failed requests" in section
+    assert '<td class="num">+0.050 s</td>' in section
+    assert "<code>crs-0a1b2c3d-202</code>" in section and "crs-0a1b2c3d-221" not in section
+    md = build([write_run(tmp_path, passing_journal(), records)], None, tmp_path / "r.md", "md")
+    text = md[0][tmp_path / "r.md"].decode()
+    assert "| +0.050 s | worker-1 | connect_refused | 1500.0 ms | crs-0a1b2c3d-202 |" in text
+
+
+def test_a_log_without_request_ids_lists_the_failures_without_one(tmp_path: Path) -> None:
+    records = [{k: v for k, v in r.items() if k != "id"} for r in traffic_records()]
+    f = figures_of(tmp_path, passing_journal(), records)
+    assert {r["id"] for r in f["traffic"]["failed_requests"]} == {None}
+    html = html_of(tmp_path, passing_journal(), records)
+    assert "<td><code>—</code></td></tr>" in html
+
+
 # --- the doctor's risks -----------------------------------------------------------------
 
 
