@@ -199,13 +199,25 @@ def _about(run: RunInput, faults: list[dict[str, Any]]) -> dict[str, Any]:
             k: mask(traffic_run[k])
             for k in ("mode", "rate", "concurrency", "timeout_s", "url", "path", "endpoints")
             if traffic_run.get(k) not in (None, "", [])
-        },
+        }
+        | _request_shape(traffic_run),
         "versions": _versions(journal),
         "platform": str(journal.get("platform") or ""),
         "node": str(journal.get("node") or ""),
         "started": utc(start),
         "ended": utc(end),
         "duration_s": duration,
+    }
+
+
+def _request_shape(traffic_run: dict[str, Any]) -> dict[str, Any]:
+    """Return the method and the accepted statuses ("any 2xx" when none are listed)."""
+    if not traffic_run:
+        return {}
+    statuses = [str(c) for c in as_list(traffic_run.get("expected_status"))]
+    return {
+        "method": str(traffic_run.get("method") or "POST"),
+        "accepted": ", ".join(statuses) if statuses else "any 2xx",
     }
 
 

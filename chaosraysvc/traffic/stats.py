@@ -380,6 +380,9 @@ def summarize(log: TrafficLog, brownout_ratio: float = 0.5) -> dict[str, Any]:
             "url": log.header.get("url"),
             "path": log.header.get("path"),
             "endpoints": log.header.get("endpoints", []),
+            "method": log.header.get("method", "POST"),
+            "expected_status": log.header.get("expected_status", []),
+            "request_id_header": log.header.get("request_id_header"),
             "complete": log.end is not None,
             "truncated": log.truncated,
         }

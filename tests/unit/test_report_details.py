@@ -205,6 +205,22 @@ def test_a_mid_run_traffic_summary_says_why_it_counts_fewer_requests(tmp_path: P
     assert whole["note"] == ""  # the stop's summary has no `run`: nothing to compare
 
 
+# --- how the traffic called the service ------------------------------------------------
+
+
+def test_the_traffic_line_names_the_method_and_the_accepted_statuses(tmp_path: Path) -> None:
+    records = traffic_records()  # a header written before method/expected_status existed
+    html = html_of(tmp_path / "old", passing_journal(), records)
+    assert "<code>POST /fruit/</code>, accepted status any 2xx" in html
+    records[0].update(method="GET", path="/healthz", expected_status=[200, 204])
+    html = html_of(tmp_path / "new", passing_journal(), records)
+    assert "<code>GET /healthz</code>, accepted status 200, 204" in html
+    md = build(
+        [write_run(tmp_path / "md", passing_journal(), records)], None, tmp_path / "r.md", "md"
+    )
+    assert "GET /healthz, accepted status 200, 204 |" in md[0][tmp_path / "r.md"].decode()
+
+
 # --- the failed requests, one by one ----------------------------------------------------
 
 
