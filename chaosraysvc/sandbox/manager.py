@@ -142,7 +142,7 @@ class Sandbox:
             if ended:
                 progress(f"cleaned up {ended} leftover pod(s) of a previous sandbox that crashed")
         if keep_state:
-            self._check_kept_ports(spec)
+            spec = self._kept_setup(spec)
         spec = self._choose_ports(spec)
         spec.validate()
         for line in settle_previous_state(self.state_dir, keep_state).lines():
@@ -172,14 +172,19 @@ class Sandbox:
             self.down()
             raise
 
-    def _check_kept_ports(self, spec: SandboxSpec) -> None:
-        """Refuse --keep-state with other serve or dashboard ports than the kept cluster's.
+    def _kept_setup(self, spec: SandboxSpec) -> SandboxSpec:
+        """Refuse --keep-state with another Serve set-up than the kept cluster's; return
+        `spec` with the kept cluster's head proxy port.
 
-        The restored GCS holds the previous Serve config and nodes: with new ports the
-        sandbox was seen never to get ready (workers not ready after 240 s).
+        The restored GCS holds the previous Serve config, whose HTTP options Serve keeps
+        (a new config's are ignored): the head's proxy binds the previous cluster's port.
+        With new serve or dashboard ports the sandbox was seen never to get ready (workers
+        not ready after 240 s); with the head moved out of the serve Service the head's
+        proxy was seen still listening on the serve port, in the Service the spec said it
+        was not in (a head kill then lost the requests in flight on it: issue 10).
         """
         if not self.spec_path.exists():
-            return
+            return spec
         previous = self.spec()
         for name, option in (
             ("serve_port", "--serve-port"),
@@ -191,6 +196,24 @@ class Sandbox:
                     f"{getattr(previous, name)}: start with the same {option}, or without "
                     "--keep-state"
                 )
+        for option, before, now in (
+            (
+                "--exclude-head-from-serve-svc",
+                not previous.head_in_serve_svc,
+                not spec.head_in_serve_svc,
+            ),
+            ("--endpoint-ports", previous.endpoint_ports, spec.endpoint_ports),
+        ):
+            if before != now:
+                was = "with" if before else "without"
+                raise ConfigurationError(
+                    f"--keep-state restores the previous cluster, started {was} {option}: its "
+                    "Serve config keeps the head's proxy where it was, so start "
+                    f"{was} {option} too, or without --keep-state"
+                )
+        if previous.head_proxy_port and not spec.head_proxy_port:
+            spec = replace(spec, head_proxy_port=previous.head_proxy_port)
+        return spec
 
     def _choose_ports(self, spec: SandboxSpec) -> SandboxSpec:
         for name, option in (

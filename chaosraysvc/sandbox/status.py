@@ -156,7 +156,13 @@ def collect(
                 labels=dict(pod.labels),
             )
         )
-        in_service = pod.role == "worker" or (pod.role == "head" and spec.head_in_serve_svc)
+        # On the shared serve port the Service is whoever listens there: a head excluded by
+        # the spec whose proxy still binds the serve port (a cluster restored with the Serve
+        # config of a sandbox that had the head in the Service) is in it all the same.
+        head_listens = not spec.endpoint_ports and listening
+        in_service = pod.role == "worker" or (
+            pod.role == "head" and (spec.head_in_serve_svc or head_listens)
+        )
         if in_service:
             url = serve_url
             if spec.endpoint_ports:  # no address before the pod runs, as on Kubernetes

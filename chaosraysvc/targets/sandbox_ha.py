@@ -97,6 +97,8 @@ def gather_sandbox_facts(target: SandboxTarget, live: bool = True) -> HaFacts:
         ray_version=_ray_version(),
         ray_version_source="the ray package the sandbox runs (no image)",
     )
+    if not spec.head_in_serve_svc and not spec.endpoint_ports and box.is_up():
+        _check_head_off_the_serve_port(target, facts)
     head_env, worker_env = sandbox_env("head"), sandbox_env("worker")
     facts.queue_length_cache_timeout = {
         "head": head_env.get(QUEUE_LENGTH_CACHE_ENV, ""),
@@ -142,6 +144,25 @@ def gather_sandbox_facts(target: SandboxTarget, live: bool = True) -> HaFacts:
     if live:
         _read_dashboard(target, facts)
     return facts
+
+
+def _check_head_off_the_serve_port(target: SandboxTarget, facts: HaFacts) -> None:
+    """Make `head_in_serve_svc` true when the head's proxy listens on the serve port anyway.
+
+    The spec can say the head is excluded while a cluster restored from Redis keeps the
+    previous Serve config, whose HTTP port Serve does not change: the head's proxy then
+    shares the serve port, and the serve Service (whoever listens there) balances to it.
+    """
+    port = target.spec.serve_port
+    heads = [e.pod for e in target.sandbox.status(check_serve=False).endpoints if e.role == "head"]
+    if heads:
+        facts.head_in_serve_svc = True
+        facts.head_in_serve_svc_evidence = (
+            f"head_in_serve_svc: false in {target.sandbox.state_dir / SPEC_FILE}, but the "
+            f"Serve proxy of the head pod {heads[0]} listens on the serve port {port}: the "
+            "Service balances to it (a Ray cluster restored with the Serve config of a sandbox "
+            "whose head was in the Service keeps that port)"
+        )
 
 
 def _read_dashboard(target: SandboxTarget, facts: HaFacts) -> None:

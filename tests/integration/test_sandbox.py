@@ -3,6 +3,7 @@ sample, and its supervisor brings back lost pods with the state recovered from R
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -199,3 +200,26 @@ def test_doctor_sees_the_head_in_the_serve_service_on_the_real_sandbox(
     report = json.loads(proc.stdout)
     assert "head-in-serve-svc" in {r["id"] for r in report["risks"]}
     assert proc.returncode == (1 if report["counts"].get("high") else 0)
+
+
+def test_a_head_listening_on_the_serve_port_is_in_the_service_whatever_the_spec_says(
+    healthy_sandbox: Sandbox, configuration: dict[str, str]
+) -> None:
+    # What a cluster restored from a sandbox with the head in the Service did (issue 10,
+    # defect 3): the spec said the head was excluded while its proxy kept the serve port.
+    # Here the session sandbox's head proxy is on the serve port and its spec is made to
+    # say otherwise; the endpoints and the doctor must follow the sockets, not the spec.
+    from chaosraysvc.activities.doctor_probes import ha_risks
+
+    spec = healthy_sandbox.spec()
+    assert spec.head_in_serve_svc and not spec.endpoint_ports
+    try:
+        dataclasses.replace(spec, head_in_serve_svc=False).save()
+        endpoints = healthy_sandbox.status(check_serve=False).endpoints
+        assert sorted(e.role for e in endpoints if e.ready) == ["head", "worker", "worker"]
+        risk = {r["id"]: r for r in ha_risks("low", configuration)}["head-in-serve-svc"]
+        assert "head_in_serve_svc: false in" in risk["evidence"][0]
+        assert f"listens on the serve port {spec.serve_port}" in risk["evidence"][0]
+    finally:
+        spec.save()
+    assert healthy_sandbox.spec() == spec

@@ -86,3 +86,33 @@ def test_keep_state_with_other_ports_than_the_kept_cluster_is_refused(tmp_path: 
     with pytest.raises(ConfigurationError, match="used --serve-port 8100: start with the same"):
         Sandbox(state_dir).up(SandboxSpec(state_dir=state_dir, serve_port=8200), keep_state=True)
     assert (state_dir / AOF).exists()
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "said"),
+    [
+        ({}, {"head_in_serve_svc": False}, "started without --exclude-head-from-serve-svc"),
+        ({"head_in_serve_svc": False}, {}, "started with --exclude-head-from-serve-svc"),
+        ({}, {"endpoint_ports": True}, "started without --endpoint-ports"),
+        ({"endpoint_ports": True}, {}, "started with --endpoint-ports"),
+    ],
+)
+def test_keep_state_with_another_serve_set_up_than_the_kept_cluster_is_refused(
+    tmp_path: Path, before: dict[str, bool], after: dict[str, bool], said: str
+) -> None:
+    # The restored Serve config keeps the head's proxy on its old port: a head moved out of
+    # the Service by the flag alone would still listen on the serve port (issue 10, defect 3).
+    state_dir = previous_sandbox(tmp_path)
+    SandboxSpec(state_dir=state_dir, **before).save()
+
+    with pytest.raises(ConfigurationError, match=f"{said}: its Serve config keeps the head"):
+        Sandbox(state_dir).up(SandboxSpec(state_dir=state_dir, **after), keep_state=True)
+    assert (state_dir / AOF).exists()
+
+
+def test_keep_state_keeps_the_head_proxy_port_of_the_kept_cluster(tmp_path: Path) -> None:
+    state_dir = previous_sandbox(tmp_path)
+    SandboxSpec(state_dir=state_dir, head_in_serve_svc=False, head_proxy_port=28334).save()
+    spec = SandboxSpec(state_dir=state_dir, head_in_serve_svc=False)
+
+    assert Sandbox(state_dir)._kept_setup(spec).head_proxy_port == 28334
