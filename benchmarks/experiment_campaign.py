@@ -21,7 +21,8 @@ for the sandbox, and per run the load average before and after and every failed 
 each failed request is then traced: `seen_in` lists the lines of the copied Ray logs
 (Serve proxy and replica logs) that carry its request id, so which proxy and replica had
 it can be read off the results (an empty list: no Ray log names it, i.e. no proxy logged
-it). On `--kubernetes` the pods' logs go with the node and nothing is traced.
+it). On `--kubernetes` the logs of the pods still there are copied after every run and
+searched (a deleted pod's /tmp, hence its Ray logs, goes with it, as on Kubernetes).
 """
 
 from __future__ import annotations
@@ -108,14 +109,11 @@ def doctor_risks(state_dir: Path, node_env: dict[str, str] | None = None) -> Any
         return {"error": (done.stderr or done.stdout).strip()[-2000:], "exit": done.returncode}
 
 
-def copy_ray_logs(sandbox: Sandbox, dest: Path, max_bytes: int = 50 * 2**20) -> None:
-    """Copy the `logs/` of every pod's Ray temp dir (proxy, controller, GCS logs) to `dest`."""
-    current = sandbox.state()
-    if current is None:  # the sandbox never came up
-        return
-    root = temp_root(current.sandbox_id)
-    for logs in root.glob("*/session_*/logs"):
-        if logs.parent.is_symlink():
+def copy_ray_logs(root: Path, pattern: str, dest: Path, max_bytes: int = 50 * 2**20) -> None:
+    """Copy every Ray `logs/` dir matching `pattern` under `root` (proxy, replica, controller,
+    GCS logs) to `dest`, keeping the paths under `root`; files over `max_bytes` left out."""
+    for logs in root.glob(pattern):
+        if logs.parent.is_symlink():  # session_latest
             continue
         for src in logs.rglob("*"):
             try:
@@ -126,6 +124,19 @@ def copy_ray_logs(sandbox: Sandbox, dest: Path, max_bytes: int = 50 * 2**20) -> 
                 shutil.copy2(src, out)
             except OSError:
                 continue
+
+
+def copy_sandbox_logs(sandbox: Sandbox, dest: Path) -> None:
+    """Copy the Ray logs of every sandbox pod, deleted ones included (`<pod slot>/...`)."""
+    current = sandbox.state()
+    if current is not None:  # None: the sandbox never came up
+        copy_ray_logs(temp_root(current.sandbox_id), "*/session_*/logs", dest)
+
+
+def copy_node_logs(node: KubeNode, dest: Path) -> None:
+    """Copy the Ray logs of the node's pods (`<pod uid>/...`): the pods still there, as on
+    Kubernetes a deleted pod's /tmp goes with it."""
+    copy_ray_logs(node.state_dir / "node" / "pods", "*/tmp/ray/session_*/logs", dest)
 
 
 REQUEST_ID = re.compile(r"crs-[0-9a-f]{8}-[0-9]+")  # the traffic engine's X-Request-Id
@@ -452,6 +463,8 @@ def main() -> int:
                     write()
                     continue
                 rows.append(row)
+                if node is not None:  # before the next run deletes a pod that has them
+                    copy_node_logs(node, work / "ray-logs")
                 print(table([row]).splitlines()[-1], flush=True)
                 write()
     except KeyboardInterrupt as exc:
@@ -460,12 +473,13 @@ def main() -> int:
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if node is not None:
+            copy_node_logs(node, work / "ray-logs")
             meta["leftovers"] = node.down()
         else:
-            copy_ray_logs(sandbox, work / "ray-logs")
+            copy_sandbox_logs(sandbox, work / "ray-logs")
             sandbox.down()
-            traced = trace_failed_requests(rows, work / "ray-logs")
-            print(f"traced {traced} failed request(s) in {work / 'ray-logs'}", flush=True)
+        traced = trace_failed_requests(rows, work / "ray-logs")
+        print(f"traced {traced} failed request(s) in {work / 'ray-logs'}", flush=True)
         meta["ended_at"] = _now()
         meta["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
         write()

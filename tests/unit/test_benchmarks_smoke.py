@@ -379,3 +379,23 @@ def test_the_campaign_traces_a_failed_request_to_the_ray_log_lines_naming_its_id
         "INFO ... replica crs-0a1b2c3d-12 -- CALL __call__ OK 2.0ms",
     ]
     assert second["seen_in"] == [] and "seen_in" not in third
+
+
+def test_the_campaign_copies_the_ray_logs_of_the_node_pods_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    campaign = importlib.import_module("experiment_campaign")
+    session = tmp_path / "node" / "kube" / "node" / "pods" / "uid-1" / "tmp" / "ray" / "session_1"
+    (session / "logs" / "serve").mkdir(parents=True)
+    (session / "logs" / "serve" / "proxy_198.18.1.2.log").write_text("proxy line\n")
+    (session / "sockets").mkdir()
+    (session.parent / "session_latest").symlink_to(session)
+    node = SimpleNamespace(state_dir=tmp_path / "node" / "kube")
+
+    campaign.copy_node_logs(node, tmp_path / "ray-logs")
+
+    copied = sorted(
+        p.relative_to(tmp_path / "ray-logs") for p in (tmp_path / "ray-logs").rglob("*.log")
+    )
+    assert copied == [Path("uid-1/tmp/ray/session_1/logs/serve/proxy_198.18.1.2.log")]
