@@ -19,10 +19,12 @@ as JSON as they come, with the machine, the commit the code ran at, the doctor's
 for the sandbox, and per run the load average before and after and every failed request
 (its time after the deletion, error, endpoint, latency and request id). On the sandbox,
 each failed request is then traced: `seen_in` lists the lines of the copied Ray logs
-(Serve proxy and replica logs) that carry its request id, so which proxy and replica had
-it can be read off the results (an empty list: no Ray log names it, i.e. no proxy logged
-it). On `--kubernetes` the logs of the pods still there are copied after every run and
-searched (a deleted pod's /tmp, hence its Ray logs, goes with it, as on Kubernetes).
+(Serve proxy and replica logs) that carry its request id, with the exception a logged
+traceback ends in, so which proxy and replica had it can be read off the results (an empty
+list: no searched Ray log names it, i.e. no proxy logged it; `logs_not_searched` lists the
+files left out, over 50 MB or unreadable). On `--kubernetes` the logs of the pods still
+there are copied after every run and searched (a deleted pod's /tmp, hence its Ray logs,
+goes with it, as on Kubernetes).
 """
 
 from __future__ import annotations
@@ -109,65 +111,95 @@ def doctor_risks(state_dir: Path, node_env: dict[str, str] | None = None) -> Any
         return {"error": (done.stderr or done.stdout).strip()[-2000:], "exit": done.returncode}
 
 
-def copy_ray_logs(root: Path, pattern: str, dest: Path, max_bytes: int = 50 * 2**20) -> None:
+def copy_ray_logs(root: Path, pattern: str, dest: Path, max_bytes: int = 50 * 2**20) -> list[str]:
     """Copy every Ray `logs/` dir matching `pattern` under `root` (proxy, replica, controller,
-    GCS logs) to `dest`, keeping the paths under `root`; files over `max_bytes` left out."""
+    GCS logs) to `dest`, keeping the paths under `root`; return the files left out (over
+    `max_bytes`, or unreadable), which a trace could not search."""
+    skipped: list[str] = []
     for logs in root.glob(pattern):
         if logs.parent.is_symlink():  # session_latest
             continue
         for src in logs.rglob("*"):
             try:
-                if not src.is_file() or src.stat().st_size > max_bytes:
+                if not src.is_file():
+                    continue
+                if src.stat().st_size > max_bytes:
+                    skipped.append(f"{src.relative_to(root)} (over {max_bytes} bytes)")
                     continue
                 out = dest / src.relative_to(root)
                 out.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(src, out)
-            except OSError:
-                continue
+            except OSError as exc:
+                skipped.append(f"{src.relative_to(root)} ({exc.strerror or exc})")
+    return skipped
 
 
-def copy_sandbox_logs(sandbox: Sandbox, dest: Path) -> None:
+def copy_sandbox_logs(sandbox: Sandbox, dest: Path) -> list[str]:
     """Copy the Ray logs of every sandbox pod, deleted ones included (`<pod slot>/...`)."""
     current = sandbox.state()
-    if current is not None:  # None: the sandbox never came up
-        copy_ray_logs(temp_root(current.sandbox_id), "*/session_*/logs", dest)
+    if current is None:  # the sandbox never came up
+        return []
+    return copy_ray_logs(temp_root(current.sandbox_id), "*/session_*/logs", dest)
 
 
-def copy_node_logs(node: KubeNode, dest: Path) -> None:
+def copy_node_logs(node: KubeNode, dest: Path) -> list[str]:
     """Copy the Ray logs of the node's pods (`<pod uid>/...`): the pods still there, as on
     Kubernetes a deleted pod's /tmp goes with it."""
-    copy_ray_logs(node.state_dir / "node" / "pods", "*/tmp/ray/session_*/logs", dest)
+    return copy_ray_logs(node.state_dir / "node" / "pods", "*/tmp/ray/session_*/logs", dest)
 
 
 REQUEST_ID = re.compile(r"crs-[0-9a-f]{8}-[0-9]+")  # the traffic engine's X-Request-Id
 
 
+LOG_RECORD = re.compile(r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL) \d{4}-\d{2}-\d{2} ")
+RAISED = re.compile(r"^[\w.]*(Error|Exception)\b[^:]*: ")
+
+
+def _raised(lines: list[str], start: int) -> str:
+    """Return the exception line of the traceback logged after `lines[start]`, or ""."""
+    for line in lines[start + 1 : start + 200]:
+        if LOG_RECORD.match(line):
+            break
+        if RAISED.match(line):
+            return line.strip()[:300]
+    return ""
+
+
 def trace_failed_requests(rows: list[dict[str, Any]], logs: Path, most: int = 20) -> int:
     """Add `seen_in` to every failed request with an id: the Ray log lines naming it.
 
-    Each entry is "<path under logs>:<line number>: <line>"; at most `most` per request.
-    Return how many failed requests were looked for.
+    Each entry is "<path under logs>:<line number>: <line>", followed by " -> raised: <the
+    exception line>" when the line opens a traceback; each line once, at most `most` per
+    request. Nothing is added when `logs` is missing (nothing was searched). Return how
+    many failed requests were looked for.
     """
     wanted: dict[str, list[str]] = {}
     for row in rows:
         for failed in row.get("failed_requests", []):
             if failed.get("id"):
-                failed["seen_in"] = wanted.setdefault(failed["id"], [])
+                wanted.setdefault(failed["id"], [])
     if not wanted or not logs.is_dir():
         return len(wanted)
+    for row in rows:
+        for failed in row.get("failed_requests", []):
+            if failed.get("id"):
+                failed["seen_in"] = wanted[failed["id"]]
     for path in sorted(p for p in logs.rglob("*") if p.is_file()):
         try:
             with open(path, errors="replace") as handle:
-                for number, line in enumerate(handle, 1):
-                    if "crs-" not in line:
-                        continue
-                    for found in REQUEST_ID.findall(line):
-                        seen = wanted.get(found)
-                        if seen is not None and len(seen) < most:
-                            where = path.relative_to(logs)
-                            seen.append(f"{where}:{number}: {line.strip()[:400]}")
+                lines = handle.readlines()
         except OSError:
             continue
+        for number, line in enumerate(lines, 1):
+            if "crs-" not in line:
+                continue
+            for found in set(REQUEST_ID.findall(line)):
+                seen = wanted.get(found)
+                if seen is None or len(seen) >= most:
+                    continue
+                entry = f"{path.relative_to(logs)}:{number}: {line.strip()[:400]}"
+                raised = _raised(lines, number - 1)
+                seen.append(entry + (f" -> raised: {raised}" if raised else ""))
     return len(wanted)
 
 
@@ -399,6 +431,7 @@ def main() -> int:
                      "and its Redis has no volume (--redis-storage does not apply)")  # fmt: skip
     rows: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
+    skipped: set[str] = set()  # Ray log files the trace could not search
     endpoints = 3 if spec.head_in_serve_svc else 2
     meta: dict[str, Any] = {
         "machine": machine_info(),
@@ -464,7 +497,7 @@ def main() -> int:
                     continue
                 rows.append(row)
                 if node is not None:  # before the next run deletes a pod that has them
-                    copy_node_logs(node, work / "ray-logs")
+                    skipped.update(copy_node_logs(node, work / "ray-logs"))
                 print(table([row]).splitlines()[-1], flush=True)
                 write()
     except KeyboardInterrupt as exc:
@@ -473,11 +506,12 @@ def main() -> int:
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if node is not None:
-            copy_node_logs(node, work / "ray-logs")
+            skipped.update(copy_node_logs(node, work / "ray-logs"))
             meta["leftovers"] = node.down()
         else:
-            copy_sandbox_logs(sandbox, work / "ray-logs")
+            skipped.update(copy_sandbox_logs(sandbox, work / "ray-logs"))
             sandbox.down()
+        meta["logs_not_searched"] = sorted(skipped)
         traced = trace_failed_requests(rows, work / "ray-logs")
         print(f"traced {traced} failed request(s) in {work / 'ray-logs'}", flush=True)
         meta["ended_at"] = _now()

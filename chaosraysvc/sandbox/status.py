@@ -158,7 +158,9 @@ def collect(
         )
         # On the shared serve port the Service is whoever listens there: a head excluded by
         # the spec whose proxy still binds the serve port (a cluster restored with the Serve
-        # config of a sandbox that had the head in the Service) is in it all the same.
+        # config of a sandbox that had the head in the Service) is in it all the same, for
+        # as long as it listens (once killed it is gone from the list, not listed unready:
+        # the spec cannot tell where it will listen when it comes back).
         head_listens = not spec.endpoint_ports and listening
         in_service = pod.role == "worker" or (
             pod.role == "head" and (spec.head_in_serve_svc or head_listens)

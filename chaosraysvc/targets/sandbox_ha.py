@@ -97,7 +97,7 @@ def gather_sandbox_facts(target: SandboxTarget, live: bool = True) -> HaFacts:
         ray_version=_ray_version(),
         ray_version_source="the ray package the sandbox runs (no image)",
     )
-    if not spec.head_in_serve_svc and not spec.endpoint_ports and box.is_up():
+    if live and not spec.head_in_serve_svc and not spec.endpoint_ports and box.is_up():
         _check_head_off_the_serve_port(target, facts)
     head_env, worker_env = sandbox_env("head"), sandbox_env("worker")
     facts.queue_length_cache_timeout = {

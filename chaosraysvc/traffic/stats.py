@@ -298,10 +298,10 @@ def _failed_dict(r: RequestRecord, start: float, fault: float | None) -> dict[st
         "t": r["t"],
         "offset_s": round(r["t"] - start, 6),
         "after_fault_s": round(r["t"] - fault, 6) if fault is not None else None,
-        "err": r["err"],
-        "code": r["code"],
+        "err": r.get("err"),
+        "code": r.get("code"),
         "ep": r.get("ep"),
-        "ms": r["ms"],
+        "ms": r.get("ms"),
         "id": r.get("id"),
     }
 

@@ -364,20 +364,35 @@ def test_the_campaign_traces_a_failed_request_to_the_ray_log_lines_naming_its_id
         "INFO 2026-12-04 14:00:00,002 proxy 127.0.0.1 crs-0a1b2c3d-12 -- POST /fruit 499 9.0ms\n"
     )
     replica = proxy.with_name("replica_fruit_app_FruitMarket_abc.log")
-    replica.write_text("INFO ... replica crs-0a1b2c3d-12 -- CALL __call__ OK 2.0ms\n")
+    replica.write_text(
+        "ERROR 2026-12-04 14:00:00,001 replica crs-0a1b2c3d-12 -- Request failed.\n"
+        "Traceback (most recent call last):\n"
+        '  File "replica.py", line 1, in f\n'
+        "ray.exceptions.ActorDiedError: The actor died unexpectedly.\n"
+        "INFO 2026-12-04 14:00:00,002 replica crs-0a1b2c3d-12 -- CALL __call__ OK 2.0ms\n"
+        "INFO 2026-12-04 14:00:00,003 proxy 127.0.0.1 crs-0a1b2c3d-12 -- Client for request "
+        "crs-0a1b2c3d-12 disconnected, cancelling request.\n"
+    )
     rows = [
         {"failed_requests": [{"id": "crs-0a1b2c3d-12"}, {"id": "crs-0a1b2c3d-7"}, {"id": None}]}
     ]
 
+    assert campaign.trace_failed_requests(rows, tmp_path / "no-logs") == 2
+    assert "seen_in" not in rows[0]["failed_requests"][0]  # nothing searched: nothing said
     assert campaign.trace_failed_requests(rows, tmp_path) == 2
 
     first, second, third = rows[0]["failed_requests"]
+    replica_log = "worker-1/session_x/logs/serve/replica_fruit_app_FruitMarket_abc.log"
     assert first["seen_in"] == [
         "worker-1/session_x/logs/serve/proxy_127.0.0.1.log:2: "
         "INFO 2026-12-04 14:00:00,002 proxy 127.0.0.1 crs-0a1b2c3d-12 -- POST /fruit 499 9.0ms",
-        "worker-1/session_x/logs/serve/replica_fruit_app_FruitMarket_abc.log:1: "
-        "INFO ... replica crs-0a1b2c3d-12 -- CALL __call__ OK 2.0ms",
-    ]
+        f"{replica_log}:1: ERROR 2026-12-04 14:00:00,001 replica crs-0a1b2c3d-12 -- Request "
+        "failed. -> raised: ray.exceptions.ActorDiedError: The actor died unexpectedly.",
+        f"{replica_log}:5: INFO 2026-12-04 14:00:00,002 replica crs-0a1b2c3d-12 -- CALL "
+        "__call__ OK 2.0ms",
+        f"{replica_log}:6: INFO 2026-12-04 14:00:00,003 proxy 127.0.0.1 crs-0a1b2c3d-12 -- "
+        "Client for request crs-0a1b2c3d-12 disconnected, cancelling request.",
+    ]  # the line naming the id twice is there once
     assert second["seen_in"] == [] and "seen_in" not in third
 
 

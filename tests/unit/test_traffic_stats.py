@@ -276,3 +276,29 @@ def test_summary_is_json_serializable_for_a_busy_run() -> None:
         mk(reqs, [(10, "fault"), (11, "pod_ready"), (12, "applications_running")], end=31)
     )
     assert json.loads(json.dumps(s))["requests"] == 310
+
+
+def test_failed_requests_are_listed_even_from_sparse_records(tmp_path: Path) -> None:
+    from chaosraysvc.traffic.log import read_traffic_log
+
+    path = tmp_path / "sparse.jsonl"
+    lines = [
+        {"kind": "run", "version": 1, "started": 100.0},
+        {"kind": "req", "t": 100.5, "ok": True, "ms": 3.0, "code": 200, "err": None},
+        {"kind": "mark", "t": 101.0, "event": "fault", "detail": {}},
+        {"kind": "req", "t": 101.25, "ok": False, "ms": 2.0, "err": "timeout"},  # no code
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    [failed] = summarize(read_traffic_log(path))["failed_requests"]
+
+    assert failed == {
+        "t": 101.25,
+        "offset_s": 1.25,
+        "after_fault_s": 0.25,
+        "err": "timeout",
+        "code": None,
+        "ep": None,
+        "ms": 2.0,
+        "id": None,
+    }
