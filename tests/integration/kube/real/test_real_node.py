@@ -96,6 +96,15 @@ def _action(journal: dict[str, Any], name: str) -> dict[str, Any]:
     return output
 
 
+def _replaced(journal: dict[str, Any], action: str, role: str) -> dict[str, Any]:
+    """Return the output of the delete `action`: a pod of `role` deleted, a new one recovered."""
+    deleted = _action(journal, action)
+    assert deleted["deleted"]["role"] == role
+    assert deleted["recovery"]["recovered"] is True
+    assert deleted["recovery"]["new_pod"] != deleted["deleted"]["name"]  # a new pod, not it
+    return deleted
+
+
 def _traffic(journal: dict[str, Any]) -> dict[str, Any]:
     rollback = next(r for r in journal["rollbacks"] if r["activity"]["name"] == "stop-traffic")
     output: dict[str, Any] = rollback["output"]
@@ -110,12 +119,9 @@ def test_head_kill_through_the_kubernetes_target_the_real_operator_recreates_the
     journal = _run("head-kill.json", settings, tmp_path)
 
     assert journal["status"] in ("completed", "failed"), journal["status"]
-    deleted = _action(journal, "delete-head-pod")
+    deleted = _replaced(journal, "delete-head-pod", "head")  # the real operator's new head
     assert deleted["target"] == "kubernetes"
-    assert deleted["deleted"]["role"] == "head"
     recovery = deleted["recovery"]
-    assert recovery["recovered"] is True
-    assert recovery["new_pod"] != deleted["deleted"]["name"]  # the real operator's new head
     assert {"pod_ready", "endpoints_restored", "applications_running"} <= set(
         recovery["seconds_to"]
     )
@@ -133,10 +139,7 @@ def test_worker_kill_through_the_kubernetes_target_recovers(
 
     journal = _run("worker-kill.json", settings, tmp_path)
 
-    deleted = _action(journal, "delete-worker-pod")
-    assert deleted["deleted"]["role"] == "worker"
-    assert deleted["recovery"]["recovered"] is True
-    assert deleted["recovery"]["new_pod"] != deleted["deleted"]["name"]
+    _replaced(journal, "delete-worker-pod", "worker")
     traffic = _traffic(journal)
     assert traffic["failures"] <= traffic["requests"] // 100, traffic
 
@@ -148,11 +151,8 @@ def test_redis_kill_on_the_real_node_loses_the_state_as_the_doctor_predicts(
 
     journal = _run("redis-kill.json", settings, tmp_path)
 
-    deleted = _action(journal, "delete-redis-pod")
-    assert deleted["deleted"]["role"] == "redis"
-    recovery = deleted["recovery"]
-    assert recovery["recovered"] is True  # the ReplicaSet's new Redis, a new cluster, Serve back
-    assert recovery["new_pod"] != deleted["deleted"]["name"]
+    # the ReplicaSet's new Redis, a new cluster, Serve back
+    recovery = _replaced(journal, "delete-redis-pod", "redis")["recovery"]
     # The sample's Redis has no volume (the doctor's gcs-storage-ephemeral): the GCS state goes
     # with it, the head starts a new cluster and Serve is redeployed, so requests fail.
     traffic = _traffic(journal)
