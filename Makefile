@@ -9,10 +9,10 @@ SANDBOX_DIR ?= $(CURDIR)/.sandbox
 
 .PHONY: venv demo test lint unit integration controlplane clean
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml lab/setup.cfg
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[sandbox,dev]'
+	$(BIN)/pip install --quiet -e '.[sandbox,dev]' -e ./lab
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -21,9 +21,9 @@ demo: $(STAMP)
 	RUN_DIR=$(RUN_DIR) SANDBOX_DIR=$(SANDBOX_DIR) BIN=$(BIN) bash scripts/demo.sh
 
 # The real Kubernetes control plane and KubeRay operator, built once per machine from the Go
-# modules pinned in controlplane/go.mod (first build ~8 min on 2 cores, then cached).
+# modules pinned in lab/controlplane/go.mod (first build ~8 min on 2 cores, then cached).
 controlplane:
-	bash controlplane/build.sh >/dev/null
+	bash lab/controlplane/build.sh >/dev/null
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

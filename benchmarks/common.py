@@ -298,7 +298,7 @@ class TrivialServer:
 
 
 def _wait_port(proc: subprocess.Popen[bytes], port: int, timeout: float) -> bool:
-    from chaosraysvc.sandbox.netcheck import port_open
+    from chaosraysvc.runtime.ports import port_open
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -312,7 +312,7 @@ def _wait_port(proc: subprocess.Popen[bytes], port: int, timeout: float) -> bool
 
 def _end_session(proc: subprocess.Popen[bytes]) -> None:
     """End `proc` and every process of its session (nginx workers included)."""
-    from chaosraysvc.sandbox.procs import kill_session
+    from chaosraysvc.runtime.sessions import kill_session
 
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
@@ -331,7 +331,7 @@ def trivial_server(kind: str = "auto") -> Iterator[TrivialServer]:
     `kind` is "auto", "nginx" or "python". The server runs in a child process with its
     own session, so its CPU time is never counted as the client's.
     """
-    from chaosraysvc.sandbox.netcheck import free_port
+    from chaosraysvc.runtime.ports import free_port
 
     nginx = nginx_path()
     if kind == "nginx" and nginx is None:

@@ -48,10 +48,9 @@ from typing import Any
 from common import machine_info
 
 from chaosraysvc.config import Settings
-from chaosraysvc.kubenode.stack import KubeNode
 from chaosraysvc.recovery import wait_until_healthy
+from chaosraysvc.runtime.ports import free_port
 from chaosraysvc.sandbox.manager import Sandbox
-from chaosraysvc.sandbox.netcheck import free_port
 from chaosraysvc.sandbox.spec import SandboxSpec
 from chaosraysvc.sandbox.supervisor import temp_root
 from chaosraysvc.targets.base import Target
@@ -59,6 +58,7 @@ from chaosraysvc.targets.kubernetes import KubernetesTarget
 from chaosraysvc.targets.sandbox import SandboxTarget
 from chaosraysvc.traffic.log import read_traffic_log
 from chaosraysvc.traffic.stats import summarize
+from chaosraysvc_lab.stack import KubeNode
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAOS = Path(sys.executable).parent / "chaos"

@@ -29,10 +29,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from chaosraysvc.kubenode.stack import KubeNode  # noqa: E402
+from chaosraysvc.runtime.ports import free_port  # noqa: E402
 from chaosraysvc.sandbox.manager import Sandbox  # noqa: E402
-from chaosraysvc.sandbox.netcheck import free_port  # noqa: E402
 from chaosraysvc.sandbox.spec import SandboxSpec  # noqa: E402
+from chaosraysvc_lab.stack import KubeNode  # noqa: E402
 
 # KubeRay's kind quickstart, for reference (not measured here): `kind create cluster` ~30-60 s,
 # the operator Helm install ~30 s, and a RayService with the HA sample 2-5 min, mostly image

@@ -13,7 +13,7 @@ busy. Each run brings a sandbox up with `Sandbox(dir).up(spec)` (its own state d
   `up`'s progress (`app RUNNING s`);
 - after `--settle` seconds, the memory of each pod: the PSS (proportional set size, from
   /proc/<pid>/smaps_rollup) summed over every process of the pod's process session
-  (`chaosraysvc.sandbox.procs.sessions()` and the `sid` of each pod record in
+  (`chaosraysvc.runtime.sessions.sessions()` and the `sid` of each pod record in
   `Sandbox(dir).state().pods`), and their total; the supervisor is counted apart;
 - that the serve port answers `12`;
 - the time `down()` takes, and whether any process of the sandbox is left.
@@ -171,9 +171,9 @@ def median_row(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 def one_run(index: int, args: argparse.Namespace) -> dict[str, Any]:
     """Bring a sandbox up, measure it, bring it down; return the run's row."""
-    from chaosraysvc.sandbox import procs
+    from chaosraysvc.runtime import sessions as procs
+    from chaosraysvc.runtime.ports import free_port
     from chaosraysvc.sandbox.manager import Sandbox
-    from chaosraysvc.sandbox.netcheck import free_port
     from chaosraysvc.sandbox.spec import SandboxSpec
 
     state_dir = Path(tempfile.mkdtemp(prefix="crs-bench-sbx-"))

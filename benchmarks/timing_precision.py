@@ -236,7 +236,7 @@ def _ms(seconds: float | None) -> float | None:
 
 def run_trial(plan: Plan, servers: Servers, work: Path) -> dict[str, Any]:
     """Run one kill/restart trial and return its row (times are epoch seconds)."""
-    from chaosraysvc.sandbox.netcheck import free_port
+    from chaosraysvc.runtime.ports import free_port
     from chaosraysvc.traffic import build_settings, mark, read_traffic_log, start_engine
     from chaosraysvc.traffic import stop_engine as stop_traffic
 
@@ -519,7 +519,7 @@ def main() -> int:
                 text = errors.read().decode(errors="replace").strip()
                 if text:
                     print(f"server stderr:\n{text[-2000:]}", file=sys.stderr)
-    from chaosraysvc.sandbox.netcheck import port_open
+    from chaosraysvc.runtime.ports import port_open
 
     left = [s.proc.pid for s in servers.started if Path(f"/proc/{s.proc.pid}").exists()]
     open_ports = sorted({s.port for s in servers.started if port_open(s.port, timeout=0.2)})

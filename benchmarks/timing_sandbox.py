@@ -438,8 +438,8 @@ def _trial_line(row: dict[str, Any]) -> str:
 def sandbox_main(args: argparse.Namespace) -> int:
     """Bring a sandbox up, run the head-deletion trials, bring it down (always)."""
     from chaosraysvc.activities.pod_actions import wait_for_recovery
+    from chaosraysvc.runtime.ports import free_port
     from chaosraysvc.sandbox.manager import DownResult, Sandbox
-    from chaosraysvc.sandbox.netcheck import free_port
     from chaosraysvc.sandbox.spec import SandboxSpec
 
     signal.signal(signal.SIGTERM, _on_sigterm)
@@ -514,7 +514,7 @@ def sandbox_main(args: argparse.Namespace) -> int:
                 signal.signal(signal.SIGINT, previous)
     if stopped_by:
         print(f"stopped early: {stopped_by}", flush=True)
-    from chaosraysvc.sandbox.netcheck import port_open
+    from chaosraysvc.runtime.ports import port_open
 
     final = box.state()
     supervisor_alive = bool(final and final.supervisor_alive())

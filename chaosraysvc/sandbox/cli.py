@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from chaosraysvc.config import default_sandbox_dir, resolve_sandbox_dir
+from chaosraysvc.errors import ConfigurationError
 from chaosraysvc.sandbox.manager import Sandbox
 from chaosraysvc.sandbox.spec import SandboxSpec
 from chaosraysvc.sandbox.status import SandboxStatus
@@ -24,7 +25,7 @@ def _state_dir(args: argparse.Namespace) -> Path:
 
 def cmd_up(args: argparse.Namespace) -> int:
     if args.kubernetes:
-        return _kube_up(args)
+        raise ConfigurationError(f"sandbox up --kubernetes: {LAB_MOVED}")
     spec = SandboxSpec(
         state_dir=_state_dir(args),
         serve_port=args.serve_port,
@@ -45,33 +46,23 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def _kube_up(args: argparse.Namespace) -> int:
-    from chaosraysvc.kubenode.stack import KubeNode
-
-    node = KubeNode(_state_dir(args) / "kube")
-    node.up(
-        exclude_head=args.exclude_head_from_serve_svc,
-        timeout=max(args.timeout, 300.0),
-        progress=_say,
-    )
-    _say(f"the kubernetes target's settings: source {node.env_file}")
-    _say(f"stop it with: chaosraysvc sandbox down --state-dir {_state_dir(args)}")
-    return 0
+LAB_MOVED = (
+    "the one-machine Kubernetes node is the lab's, with its own command: "
+    "`chaosraysvc-lab node up|status|down --state-dir DIR` (installed by `make`)"
+)
 
 
-def _kube_down(state_dir: Path) -> int:
-    from chaosraysvc.kubenode.stack import KubeNode
-
-    if not (state_dir / "kube").is_dir():
-        return 0
-    leftovers = KubeNode(state_dir / "kube").down()
-    _say("Kubernetes node down" + (f"; still alive: {leftovers}" if leftovers else ""))
-    return 1 if leftovers else 0
+def _lab_state_note(state_dir: Path) -> None:
+    """Say where a node started by an older `sandbox up --kubernetes` in this dir is stopped."""
+    if (state_dir / "kube" / "node.json").exists():
+        _say(
+            f"a lab node's state is in {state_dir / 'kube'}: stop it with "
+            f"`chaosraysvc-lab node down --state-dir {state_dir / 'kube'}`"
+        )
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    if _kube_down(_state_dir(args)):
-        return 1
+    _lab_state_note(_state_dir(args))
     result = Sandbox(_state_dir(args)).down()
     if not result.was_up and not result.pods_ended:
         _say(f"no sandbox is up in {_state_dir(args)}: nothing to do")
@@ -208,9 +199,7 @@ def register(sub: Any) -> None:
     up.add_argument(
         "--kubernetes",
         action="store_true",
-        help="a real one-machine Kubernetes node instead: control plane, the real KubeRay "
-        "operator and a process kubelet, running KubeRay's HA sample (needs root and the "
-        "control plane built: make controlplane); only --exclude-head-from-serve-svc applies",
+        help=argparse.SUPPRESS,  # moved to the lab: `chaosraysvc-lab node up` (says so)
     )
     up.add_argument("--timeout", type=float, default=240.0, help="seconds to wait for ready (240)")
     up.set_defaults(func=cmd_up)

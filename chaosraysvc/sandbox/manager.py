@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from chaosraysvc.errors import ConfigurationError, NotFoundError, SandboxError
-from chaosraysvc.sandbox import podspec, procs
+from chaosraysvc.runtime import sessions as procs
+from chaosraysvc.runtime.executables import ray_executable, redis_executable
+from chaosraysvc.runtime.ports import free_port, port_in_use
 from chaosraysvc.sandbox.carryover import settle_previous_state
-from chaosraysvc.sandbox.netcheck import free_port, port_in_use
 from chaosraysvc.sandbox.spec import SandboxSpec
 from chaosraysvc.sandbox.state import SandboxState, request_deletion
 from chaosraysvc.sandbox.status import SandboxStatus, collect
@@ -129,8 +130,8 @@ class Sandbox:
                 "--keep-state keeps the GCS Redis data of --redis-storage persistent; an "
                 "ephemeral Redis starts empty: drop one of the two"
             )
-        podspec.ray_executable()
-        podspec.redis_executable()
+        ray_executable()
+        redis_executable()
         spec = replace(spec, state_dir=self.state_dir)
         if self.is_up():
             raise SandboxError(

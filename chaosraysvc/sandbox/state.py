@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaosraysvc.sandbox import procs
+from chaosraysvc.runtime import sessions as procs
 
 STATE_FILE = "state.json"
 

@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from chaosraysvc.errors import ServeApiError
-from chaosraysvc.sandbox import procs
-from chaosraysvc.sandbox.netcheck import pids_listening, port_open
+from chaosraysvc.runtime import sessions as procs
+from chaosraysvc.runtime.ports import pids_listening, port_open
 from chaosraysvc.sandbox.spec import SandboxSpec
 from chaosraysvc.sandbox.state import PodRecord, SandboxState
 from chaosraysvc.serve import rest

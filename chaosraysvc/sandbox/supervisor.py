@@ -34,9 +34,10 @@ from pathlib import Path
 from types import FrameType
 
 from chaosraysvc.errors import SandboxError, ServeApiError
-from chaosraysvc.sandbox import agentport, podspec, procs, state
-from chaosraysvc.sandbox.netcheck import free_port, port_open, reserve
-from chaosraysvc.sandbox.serve_config import APP_NAME
+from chaosraysvc.fruit.config import APP_NAME
+from chaosraysvc.runtime import sessions as procs
+from chaosraysvc.runtime.ports import free_port, port_open, reserve
+from chaosraysvc.sandbox import agentport, podspec, state
 from chaosraysvc.sandbox.service import ServeService
 from chaosraysvc.sandbox.spec import SandboxSpec
 from chaosraysvc.serve import rest
@@ -308,7 +309,7 @@ class Supervisor:
         self.event("ServeConfigApplied", head.name, f"{APP_NAME} config applied")
 
     def serve_config(self) -> dict[str, object]:
-        from chaosraysvc.sandbox.serve_config import serve_config
+        from chaosraysvc.fruit.config import serve_config
 
         return serve_config(podspec.head_proxy_port(self.spec))
 

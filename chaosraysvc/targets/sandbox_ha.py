@@ -41,7 +41,7 @@ def sandbox_env(role: str) -> dict[str, str]:
 
 
 def _serve_config(spec: SandboxSpec) -> dict[str, Any]:
-    from chaosraysvc.sandbox.serve_config import serve_config
+    from chaosraysvc.fruit.config import serve_config
 
     return serve_config(podspec.head_proxy_port(spec))
 
@@ -127,7 +127,7 @@ def gather_sandbox_facts(target: SandboxTarget, live: bool = True) -> HaFacts:
     if not reconnect:
         facts.worker_groups[0].reconnect_timeout_s = 60.0
 
-    source = "the sandbox's Serve config (chaosraysvc.sandbox.serve_config)"
+    source = "the sandbox's Serve config (chaosraysvc.fruit.config)"
     try:
         config = _serve_config(spec)
     except ImportError as exc:

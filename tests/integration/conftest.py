@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
+from chaosraysvc.runtime.ports import free_port
 from chaosraysvc.sandbox.manager import Sandbox
-from chaosraysvc.sandbox.netcheck import free_port
 from chaosraysvc.sandbox.spec import SandboxSpec
 from chaosraysvc.traffic import registry
 from chaosraysvc.traffic.engine import TrafficEngine

@@ -17,7 +17,7 @@ import requests
 
 from chaosraysvc.activities import pod_probes, serve_probes
 from chaosraysvc.errors import ChaosRaySvcError
-from chaosraysvc.sandbox import procs
+from chaosraysvc.runtime import sessions as procs
 from chaosraysvc.sandbox.manager import Sandbox, SandboxError
 from chaosraysvc.sandbox.spec import SandboxSpec
 from chaosraysvc.sandbox.supervisor import temp_root

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from chaosraysvc.sandbox import procs
-from chaosraysvc.sandbox.netcheck import free_port
+from chaosraysvc.runtime import sessions as procs
+from chaosraysvc.runtime.ports import free_port
 from chaosraysvc.sandbox.state import SandboxState
 from tests.support.polling import wait_for
 

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from chaosraysvc.errors import ConfigurationError
-from chaosraysvc.sandbox.netcheck import free_port
+from chaosraysvc.runtime.ports import free_port
 from chaosraysvc.traffic import (
     TrafficEngine,
     build_settings,

@@ -10,8 +10,8 @@ import pytest
 from chaoslib.exceptions import ActivityFailed
 
 from chaosraysvc.activities import serve_probes, traffic_actions
-from chaosraysvc.sandbox import procs
-from chaosraysvc.sandbox.netcheck import free_port
+from chaosraysvc.runtime import sessions as procs
+from chaosraysvc.runtime.ports import free_port
 from chaosraysvc.sandbox.spec import SandboxSpec
 from chaosraysvc.sandbox.state import SandboxState
 from chaosraysvc.traffic import registry

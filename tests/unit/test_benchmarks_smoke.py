@@ -206,7 +206,7 @@ def test_pss_of_this_process_is_read(lifecycle: ModuleType) -> None:
 
 
 def test_pod_memory_sums_the_pods_session(lifecycle: ModuleType) -> None:
-    from chaosraysvc.sandbox import procs
+    from chaosraysvc.runtime import sessions as procs
 
     # A child in a session of its own, as a sandbox pod is: this process's own session id
     # can be 0 where its session leader lives outside the PID namespace (CI containers).

@@ -18,7 +18,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaosraysvc.activities import doctor_probes
 from chaosraysvc.activities.doctor_probes import ha_risks
 from chaosraysvc.cli import main
-from chaosraysvc.sandbox.netcheck import free_port
+from chaosraysvc.runtime.ports import free_port
 from chaosraysvc.sandbox.spec import SandboxSpec
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from chaosraysvc.kubenode import images, probes
-from chaosraysvc.kubenode.podrun import _mount_script
+from chaosraysvc.runtime import probes
+from chaosraysvc_lab import images
+from chaosraysvc_lab.podrun import _mount_script
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from chaosraysvc.errors import ConfigurationError
-from chaosraysvc.kubenode import binaries, kubeconfig, pki
+from chaosraysvc_lab import binaries, kubeconfig, pki
 
 
 def _load(path: Path) -> x509.Certificate:

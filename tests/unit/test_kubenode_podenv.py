@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from chaosraysvc.errors import ChaosRaySvcError
-from chaosraysvc.kubenode import podenv, podvolumes
-from chaosraysvc.kubenode.podenv import PodConfigError, expand, resolve_env
-from chaosraysvc.kubenode.podvolumes import Mount, materialize, mounts
+from chaosraysvc_lab import podenv, podvolumes
+from chaosraysvc_lab.podenv import PodConfigError, expand, resolve_env
+from chaosraysvc_lab.podvolumes import Mount, materialize, mounts
 from tests.integration.kube import seed
 
 NS = "default"

@@ -23,7 +23,7 @@ import pytest
 from chaosraysvc.controls import metrics as control
 from chaosraysvc.report.figures import run_figures
 from chaosraysvc.report.load import load_run
-from chaosraysvc.sandbox.netcheck import free_port
+from chaosraysvc.runtime.ports import free_port
 from tests.support.prometheus import Key, expected_samples, samples
 from tests.support.report_samples import SECRET, passing_journal, traffic_records, write_run
 

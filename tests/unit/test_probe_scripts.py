@@ -72,7 +72,7 @@ def test_query_loop_exits_1_on_wrong_answers_and_server_errors(
 
 
 def test_query_loop_counts_refused_connections() -> None:
-    from chaosraysvc.sandbox.netcheck import free_port
+    from chaosraysvc.runtime.ports import free_port
 
     proc = run("--url", f"http://127.0.0.1:{free_port()}", "--requests", "2", "--timeout", "0.5")
     assert proc.returncode == 1

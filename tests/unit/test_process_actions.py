@@ -12,7 +12,7 @@ from chaosraysvc.activities import process_actions
 from chaosraysvc.config import Settings
 from chaosraysvc.errors import ConfigurationError, RefusedError
 from chaosraysvc.model import Pod
-from chaosraysvc.sandbox import procs
+from chaosraysvc.runtime import sessions as procs
 from chaosraysvc.targets.kubernetes import KubernetesTarget
 
 

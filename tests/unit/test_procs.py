@@ -7,7 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from chaosraysvc.sandbox import netcheck, procs
+from chaosraysvc.runtime import ports as netcheck
+from chaosraysvc.runtime import sessions as procs
 
 CHILDREN = (
     "import subprocess,time; [subprocess.Popen(['sleep','60']) for _ in range(3)]; time.sleep(60)"

@@ -14,7 +14,7 @@ import pytest
 
 from chaosraysvc.cli import main
 from chaosraysvc.config import resolve_sandbox_dir, settings_from
-from chaosraysvc.sandbox import procs
+from chaosraysvc.runtime import sessions as procs
 from chaosraysvc.sandbox.spec import SandboxSpec
 from chaosraysvc.sandbox.state import SandboxState
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from chaosraysvc.sandbox import procs
+from chaosraysvc.runtime import sessions as procs
 from chaosraysvc.sandbox.manager import Sandbox, SandboxError
 from chaosraysvc.sandbox.spec import SandboxSpec
 from chaosraysvc.sandbox.state import PodRecord, SandboxState

@@ -16,8 +16,8 @@ import pytest
 import requests
 
 from chaosraysvc.errors import SandboxError
+from chaosraysvc.runtime.ports import free_port, listening_inodes
 from chaosraysvc.sandbox import service
-from chaosraysvc.sandbox.netcheck import free_port, listening_inodes
 from chaosraysvc.sandbox.service import ServeService
 
 PERIOD = 0.1

@@ -23,7 +23,7 @@ from chaoslib.exceptions import ActivityFailed, InterruptExecution
 
 from chaosraysvc.controls import traffic as control
 from chaosraysvc.discovery import ACTION_MODULES, PROBE_MODULES
-from chaosraysvc.sandbox import procs
+from chaosraysvc.runtime import sessions as procs
 from chaosraysvc.sandbox.spec import SandboxSpec
 from chaosraysvc.sandbox.state import PodRecord, SandboxState
 from chaosraysvc.traffic import registry

@@ -24,10 +24,10 @@ import yaml
 from kubernetes import client
 
 from chaosraysvc.config import Settings
-from chaosraysvc.kubenode import kubeconfig
-from chaosraysvc.kubenode.controlplane import ControlPlane
-from chaosraysvc.kubenode.node import NodeHeartbeat
 from chaosraysvc.targets.kubernetes import KubernetesTarget
+from chaosraysvc_lab import kubeconfig
+from chaosraysvc_lab.controlplane import ControlPlane
+from chaosraysvc_lab.node import NodeHeartbeat
 from tests.support.polling import wait_for
 
 from .. import seed

@@ -17,11 +17,11 @@ import pytest
 
 from chaosraysvc.cli import main
 from chaosraysvc.doctor.cli import EXIT_NOT_INSPECTED
-from chaosraysvc.kubenode.controlplane import ControlPlane
-from chaosraysvc.sandbox import procs
+from chaosraysvc.runtime import sessions as procs
+from chaosraysvc_lab.controlplane import ControlPlane
 from tests.support.polling import wait_for
 
-CLI = [sys.executable, "-m", "chaosraysvc.cli", "controlplane"]
+CLI = [sys.executable, "-m", "chaosraysvc_lab.cli", "controlplane"]
 
 
 def _alive(plane: ControlPlane) -> list[str]:

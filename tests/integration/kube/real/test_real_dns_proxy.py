@@ -20,10 +20,10 @@ import pytest
 from dnslib import QTYPE, RCODE, DNSRecord
 from kubernetes import client
 
-from chaosraysvc.kubenode.controlplane import SERVICE_CIDR
-from chaosraysvc.kubenode.dns import ClusterDns, DnsError
-from chaosraysvc.kubenode.network import ip
-from chaosraysvc.kubenode.proxy import ServiceProxy
+from chaosraysvc_lab.controlplane import SERVICE_CIDR
+from chaosraysvc_lab.dns import ClusterDns, DnsError
+from chaosraysvc_lab.network import ip
+from chaosraysvc_lab.proxy import ServiceProxy
 from tests.support.polling import wait_for
 
 from .conftest import NODE, RealPlane, requires_namespaces

@@ -23,7 +23,7 @@ from chaosraysvc.activities.doctor_probes import ha_risks
 from chaosraysvc.cli import main
 from chaosraysvc.doctor.rules import Risk, evaluate
 from chaosraysvc.model.ha import HaFacts
-from chaosraysvc.sandbox.netcheck import free_port
+from chaosraysvc.runtime.ports import free_port
 
 from .. import seed, seed_risks
 from .conftest import RealCluster, SeedCluster

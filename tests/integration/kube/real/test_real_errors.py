@@ -14,9 +14,9 @@ from kubernetes.client.exceptions import ApiException
 
 from chaosraysvc.config import Settings
 from chaosraysvc.errors import ConfigurationError, KubernetesApiError
-from chaosraysvc.kubenode import kubeconfig
-from chaosraysvc.sandbox.netcheck import free_port
+from chaosraysvc.runtime.ports import free_port
 from chaosraysvc.targets.kubernetes import KubernetesTarget
+from chaosraysvc_lab import kubeconfig
 
 from .conftest import RealPlane, SeedCluster
 

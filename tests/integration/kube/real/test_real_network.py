@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from chaosraysvc.kubenode.network import NodeNetwork, ip
+from chaosraysvc_lab.network import NodeNetwork, ip
 
 from .conftest import requires_namespaces
 

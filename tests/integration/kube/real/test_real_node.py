@@ -1,9 +1,10 @@
 """The experiments, unchanged, through the kubernetes target on the real one-machine node.
 
-`sandbox up --kubernetes` brings up the control plane, the real KubeRay operator and our
+`chaosraysvc-lab node up` brings up the control plane, the real KubeRay operator and our
 process kubelet running KubeRay's HA sample; `chaos run` then uses the kubernetes target as a
 user would, with the settings `up` wrote. The real operator recreates the deleted pods.
-`sandbox down` must leave no process, network namespace, link, route or mount point behind.
+`chaosraysvc-lab node down` must leave no process, network namespace, link, route or mount
+point behind.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ import pytest
 import yaml
 
 from chaosraysvc import rollout
-from chaosraysvc.kubenode import kubeconfig, network
-from chaosraysvc.kubenode.stack import KubeNode
 from chaosraysvc.targets import resolve_target
+from chaosraysvc_lab import kubeconfig, network
+from chaosraysvc_lab.stack import KubeNode
 from tests.support.polling import wait_for
 
 from .conftest import requires_namespaces
@@ -47,25 +48,24 @@ def _settings(env_file: Path) -> dict[str, str]:
 def node() -> Iterator[tuple[Path, dict[str, str]]]:
     state_dir = Path(tempfile.mkdtemp(prefix="crs-node-"))
     up = subprocess.run(
-        [sys.executable, "-m", "chaosraysvc.cli", "sandbox", "up", "--kubernetes",
-         "--state-dir", str(state_dir)],
+        [sys.executable, "-m", "chaosraysvc_lab.cli", "node", "up", "--state-dir", str(state_dir)],
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     try:
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
         assert "RayService Ready in" in up.stdout
-        yield state_dir, _settings(state_dir / "kube" / "kube.env")
+        yield state_dir, _settings(state_dir / "kube.env")
     finally:
         index = (
-            json.loads((state_dir / "kube" / "node.json").read_text()).get("node_index", 0)
-            if (state_dir / "kube" / "node.json").exists()
+            json.loads((state_dir / "node.json").read_text()).get("node_index", 0)
+            if (state_dir / "node.json").exists()
             else 0
         )
         down = subprocess.run(
-            [sys.executable, "-m", "chaosraysvc.cli", "sandbox", "down", "--state-dir",
+            [sys.executable, "-m", "chaosraysvc_lab.cli", "node", "down", "--state-dir",
              str(state_dir)], capture_output=True, text=True, timeout=120,
         )  # fmt: skip
-        leftovers = KubeNode(state_dir / "kube").down()
+        leftovers = KubeNode(state_dir).down()
         assert down.returncode == 0 and not leftovers, down.stdout + down.stderr
         if index:
             net = network.NodeNetwork(index)
@@ -233,9 +233,7 @@ def test_the_cronjob_runs_head_kill_in_the_cluster_and_leaves_a_report_on_the_pv
 
     outcome = wait_for(finished, 600, interval=2, what="the Job to finish")
 
-    runs = sorted(
-        (state_dir / "kube" / "node" / "pvc" / "default" / "chaosraysvc-artifacts").iterdir()
-    )
+    runs = sorted((state_dir / "node" / "pvc" / "default" / "chaosraysvc-artifacts").iterdir())
     assert len(runs) == 1, runs
     journal = json.loads((runs[0] / "journal.json").read_text())
     assert (runs[0] / "journal-traffic.jsonl").stat().st_size > 0

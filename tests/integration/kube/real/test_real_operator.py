@@ -17,8 +17,8 @@ import pytest
 import yaml
 from kubernetes import client, utils
 
-from chaosraysvc.kubenode import binaries, kubeconfig
-from chaosraysvc.kubenode.controlplane import ControlPlane
+from chaosraysvc_lab import binaries, kubeconfig
+from chaosraysvc_lab.controlplane import ControlPlane
 from tests.support.polling import wait_for
 
 NS = "default"

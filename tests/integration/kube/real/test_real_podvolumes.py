@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from chaosraysvc.kubenode.podenv import ApiLookup, PodConfigError, resolve_env
-from chaosraysvc.kubenode.podvolumes import Mount, materialize, mounts, token_source
+from chaosraysvc_lab.podenv import ApiLookup, PodConfigError, resolve_env
+from chaosraysvc_lab.podvolumes import Mount, materialize, mounts, token_source
 from tests.support.polling import wait_for
 
 from .conftest import NODE, RealPlane

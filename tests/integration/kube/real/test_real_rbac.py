@@ -16,7 +16,7 @@ from kubernetes import client
 
 from chaosraysvc.activities import pod_actions, pod_probes, serve_probes
 from chaosraysvc.cli import main
-from chaosraysvc.sandbox.netcheck import free_port
+from chaosraysvc.runtime.ports import free_port
 from tests.support.polling import wait_for
 
 from .. import seed

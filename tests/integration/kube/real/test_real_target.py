@@ -20,9 +20,9 @@ from chaosraysvc.errors import (
     RefusedError,
     TargetNotReadyError,
 )
-from chaosraysvc.kubenode import binaries
 from chaosraysvc.model import Pod
 from chaosraysvc.targets.base import Endpoint, pods_of_role, ready_endpoint_count
+from chaosraysvc_lab import binaries
 from tests.support.polling import wait_for
 
 from .. import seed

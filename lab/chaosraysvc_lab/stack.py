@@ -24,11 +24,11 @@ from typing import Any
 import yaml
 
 from chaosraysvc.errors import ChaosRaySvcError
-from chaosraysvc.kubenode import binaries, kubeconfig, network
-from chaosraysvc.kubenode.agent import try_lock
-from chaosraysvc.kubenode.controlplane import ControlPlane
-from chaosraysvc.sandbox import procs
-from chaosraysvc.sandbox.serve_config import IMPORT_PATH
+from chaosraysvc.fruit.config import IMPORT_PATH
+from chaosraysvc.runtime import sessions as procs
+from chaosraysvc_lab import binaries, kubeconfig, network
+from chaosraysvc_lab.agent import try_lock
+from chaosraysvc_lab.controlplane import ControlPlane
 
 NAME = "rayservice-ha"
 NAMESPACE = "default"
@@ -105,7 +105,7 @@ class KubeNode:
             raise NodeError(
                 "another chaosraysvc Kubernetes node runs on this machine (one per machine: the "
                 "Service CIDR route and ClusterIPs are the host's): bring it down first "
-                "(`chaosraysvc sandbox down --state-dir <its dir>`)"
+                "(`chaosraysvc-lab node down --state-dir <its dir>`)"
             )
         probe.close()  # the agent takes it for its lifetime
         started = time.monotonic()
@@ -115,7 +115,7 @@ class KubeNode:
             net = network.NodeNetwork.pick()
             log = self.state_dir / "node" / "kubelet.log"
             cmd = [
-                sys.executable, "-m", "chaosraysvc.kubenode.agent",
+                sys.executable, "-m", "chaosraysvc_lab.agent",
                 f"--kubeconfig={self.plane.kubeconfig}",
                 f"--state-dir={self.state_dir / 'node'}",
                 f"--node-index={net.index}",
@@ -154,7 +154,7 @@ class KubeNode:
                     raise NodeError(
                         "another chaosraysvc Kubernetes node runs on this machine (one per "
                         "machine: the Service CIDR route and ClusterIPs are the host's): bring "
-                        "it down first (`chaosraysvc sandbox down --state-dir <its dir>`)"
+                        "it down first (`chaosraysvc-lab node down --state-dir <its dir>`)"
                     )
                 raise NodeError(f"the kubelet exited while waiting for {what}: read {log}")
             if time.monotonic() > deadline:

@@ -35,10 +35,10 @@ from typing import Any
 import yaml
 
 from chaosraysvc.errors import ChaosRaySvcError
-from chaosraysvc.kubenode import binaries, kubeconfig, pki
-from chaosraysvc.kubenode import operator as kuberay
-from chaosraysvc.sandbox import procs
-from chaosraysvc.sandbox.netcheck import free_port
+from chaosraysvc.runtime import sessions as procs
+from chaosraysvc.runtime.ports import free_port
+from chaosraysvc_lab import binaries, kubeconfig, pki
+from chaosraysvc_lab import operator as kuberay
 
 STATE_FILE = "controlplane.json"
 SERVICE_CIDR = "198.19.0.0/20"
@@ -163,7 +163,7 @@ class ControlPlane:
         if self.running():
             raise ControlPlaneError(
                 f"a control plane is already up in {self.state_dir}: run "
-                f"`chaosraysvc controlplane down --state-dir {self.state_dir}` first"
+                f"`chaosraysvc-lab controlplane down --state-dir {self.state_dir}` first"
             )
         self.down()
         bins = bin_dir or binaries.binary_dir()
@@ -447,7 +447,7 @@ class ControlPlane:
         if state is None or not self.running():
             raise ControlPlaneError(
                 f"no control plane is up in {self.state_dir}: run "
-                f"`chaosraysvc controlplane up --state-dir {self.state_dir}`"
+                f"`chaosraysvc-lab controlplane up --state-dir {self.state_dir}`"
             )
         return state
 

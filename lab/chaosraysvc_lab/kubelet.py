@@ -16,9 +16,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from chaosraysvc.kubenode import images, network, podenv, podvolumes
-from chaosraysvc.kubenode.node import NodeHeartbeat
-from chaosraysvc.kubenode.podrun import ConfigError, ContainerPlan, PodPlan, PodRun
+from chaosraysvc_lab import images, network, podenv, podvolumes
+from chaosraysvc_lab.node import NodeHeartbeat
+from chaosraysvc_lab.podrun import ConfigError, ContainerPlan, PodPlan, PodRun
 
 logger = logging.getLogger("chaosraysvc.kubelet")
 CLUSTER_DOMAIN = "cluster.local"
@@ -59,8 +59,8 @@ class Kubelet:
     # -- node lifecycle -----------------------------------------------------------------------
 
     def start(self) -> Kubelet:
-        from chaosraysvc.kubenode.dns import ClusterDns
-        from chaosraysvc.kubenode.proxy import ServiceProxy
+        from chaosraysvc_lab.dns import ClusterDns
+        from chaosraysvc_lab.proxy import ServiceProxy
 
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.net.create()

@@ -48,7 +48,7 @@ def _venv_bin() -> str:
 
 
 def _redis_bin() -> str:
-    from chaosraysvc.sandbox.podspec import redis_executable
+    from chaosraysvc.runtime.executables import redis_executable
 
     return str(redis_executable().parent)
 
@@ -97,5 +97,5 @@ def runtime_for(image: str) -> Runtime:
     known = ", ".join(f"{prefix}*" for prefix, _ in TABLE)
     raise ImagePullError(
         f'Failed to pull image "{image}": this node runs pods as local processes and has a '
-        f"runtime only for {known} (chaosraysvc.kubenode.images.TABLE)"
+        f"runtime only for {known} (chaosraysvc_lab.images.TABLE)"
     )

@@ -39,7 +39,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from chaosraysvc.kubenode.podenv import (
+from chaosraysvc_lab.podenv import (
     CONFIG_ERROR,
     Lookup,
     PodConfigError,

@@ -1,8 +1,8 @@
 """The fruit Serve application of KubeRay's RayService high-availability sample.
 
 Written for the current Serve API (DeploymentHandle). Ray imports this module in
-its replica processes through the import path `chaosraysvc.sandbox.fruit:deployment_graph`;
-`chaosraysvc.sandbox.serve_config` (free of Ray) holds the declarative config the sandbox
+its replica processes through the import path `chaosraysvc.fruit.app:deployment_graph`;
+`chaosraysvc.fruit.config` (free of Ray) holds the declarative config the sandbox
 PUTs to the dashboard.
 ``POST /fruit/`` with ``["PEAR", 12]`` answers ``12`` (12 pears at price 1).
 """
@@ -15,7 +15,7 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 from starlette.requests import Request
 
-from chaosraysvc.sandbox.serve_config import APP_NAME, IMPORT_PATH, PRICES, ROUTE_PREFIX
+from chaosraysvc.fruit.config import APP_NAME, IMPORT_PATH, PRICES, ROUTE_PREFIX
 
 __all__ = ["APP_NAME", "IMPORT_PATH", "PRICES", "ROUTE_PREFIX", "deployment_graph"]
 

@@ -1,6 +1,6 @@
 """The declarative Serve config of the sandbox's fruit application, without importing Ray.
 
-The application's code is in `chaosraysvc.sandbox.fruit` (which Ray imports in its replica
+The application's code is in `chaosraysvc.fruit.app` (which Ray imports in its replica
 processes); the supervisor and the doctor only need its config, and importing Ray costs
 seconds of CPU.
 """
@@ -11,7 +11,7 @@ from typing import Any
 
 APP_NAME = "fruit_app"
 ROUTE_PREFIX = "/fruit"
-IMPORT_PATH = "chaosraysvc.sandbox.fruit:deployment_graph"
+IMPORT_PATH = "chaosraysvc.fruit.app:deployment_graph"
 PRICES = {"MangoStand": 3, "OrangeStand": 2, "PearStand": 1}
 
 

@@ -1,4 +1,4 @@
-"""`chaosraysvc controlplane up | down | status`: the local Kubernetes control plane."""
+"""`chaosraysvc-lab controlplane up | down | status`: the local Kubernetes control plane alone."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from chaosraysvc.kubenode.controlplane import ControlPlane
+from chaosraysvc_lab.controlplane import ControlPlane
 
 ENV_VAR = "RAYSVC_CONTROLPLANE_DIR"
 
@@ -20,8 +20,14 @@ def default_state_dir() -> Path:
     return Path.home() / ".local" / "state" / "chaosraysvc" / "controlplane"
 
 
+def plane_dir(state_dir: Path) -> Path:
+    """The control plane's own directory: `state_dir`, or `state_dir/cp` when a whole node
+    (`chaosraysvc-lab node up`) keeps its control plane there."""
+    return state_dir / "cp" if (state_dir / "cp").is_dir() else state_dir
+
+
 def _plane(args: argparse.Namespace) -> ControlPlane:
-    return ControlPlane(Path(args.state_dir) if args.state_dir else default_state_dir())
+    return ControlPlane(plane_dir(Path(args.state_dir) if args.state_dir else default_state_dir()))
 
 
 def _say(message: str) -> None:
@@ -35,7 +41,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     )
     _say(f"API server: {state.server}")
     _say(f"kubeconfig: export KUBECONFIG={plane.kubeconfig}")
-    _say(f"stop it with: chaosraysvc controlplane down --state-dir {plane.state_dir}")
+    _say(f"stop it with: chaosraysvc-lab controlplane down --state-dir {plane.state_dir}")
     return 0
 
 

@@ -1,23 +1,32 @@
 """Where the control plane's binaries come from: built once per machine from pinned Go modules.
 
-`controlplane/build.sh` (in the source checkout) builds etcd, kube-apiserver,
+`lab/controlplane/build.sh` (in the source checkout) builds etcd, kube-apiserver,
 kube-controller-manager, kube-scheduler and the KubeRay operator from the versions pinned in
-`controlplane/go.mod`, into a cache keyed by those pins, and copies KubeRay's CRDs and samples
+`lab/controlplane/go.mod`, into a cache keyed by those pins, and copies KubeRay's CRDs and samples
 beside them. A first build takes minutes; later calls return the cached directory at once.
 `$RAYSVC_KUBE_BIN_DIR` points at a directory built elsewhere instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
 from chaosraysvc.errors import ConfigurationError
 
-BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "ray-operator")
-BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "controlplane" / "build.sh"
+BINARIES = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kube-proxy",
+    "ray-operator",
+)
+BUILD_SCRIPT = Path(__file__).resolve().parents[1] / "controlplane" / "build.sh"
 ENV_VAR = "RAYSVC_KUBE_BIN_DIR"
 
 
@@ -42,7 +51,7 @@ def binary_dir(*, build: bool = True) -> Path:
     if not BUILD_SCRIPT.is_file():
         raise ConfigurationError(
             f"no control-plane binaries: set {ENV_VAR} to a directory built by "
-            "controlplane/build.sh (this installation has no source checkout to build from)"
+            "lab/controlplane/build.sh (this installation has no source checkout to build from)"
         )
     if shutil.which("go") is None:
         raise ConfigurationError(
@@ -50,7 +59,17 @@ def binary_dir(*, build: bool = True) -> Path:
             f"or set {ENV_VAR} to a directory of prebuilt binaries"
         )
     args = [str(BUILD_SCRIPT)] + ([] if build else ["--cached-only"])
-    done = subprocess.run(args, stdout=subprocess.PIPE, text=True, check=False)  # progress: fd 2
+    # Its own process group, ended with us: a build must not outlive its caller (the script
+    # also stops when its caller dies; one build at a time per machine, by its lock).
+    build = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, _ = build.communicate()  # progress: fd 2
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(build.pid, signal.SIGTERM)
+        build.wait()
+        raise
+    done = subprocess.CompletedProcess(args, build.returncode, out)
     if done.returncode != 0:
         raise ConfigurationError(
             f"{BUILD_SCRIPT} failed (exit code {done.returncode}); its output is above"

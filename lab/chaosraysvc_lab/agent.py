@@ -1,6 +1,6 @@
 """The node agent process: the kubelet (with the cluster DNS and kube-proxy) until SIGTERM.
 
-    python -m chaosraysvc.kubenode.agent --kubeconfig K --state-dir D --node-index N
+    python -m chaosraysvc_lab.agent --kubeconfig K --state-dir D --node-index N
 
 Started by `kubenode.stack` in a session of its own; on SIGTERM (or SIGINT) it kills the
 pods it runs and removes the node's network before exiting.
@@ -16,8 +16,8 @@ import threading
 from pathlib import Path
 from typing import IO
 
-from chaosraysvc.kubenode import kubeconfig, network
-from chaosraysvc.kubenode.kubelet import Kubelet
+from chaosraysvc_lab import kubeconfig, network
+from chaosraysvc_lab.kubelet import Kubelet
 
 LOCK = Path("/run/lock/chaosraysvc-kubenode.lock")
 EXIT_LOCKED = 3

@@ -37,7 +37,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.utils import parse_quantity
 
 from chaosraysvc.errors import ChaosRaySvcError, KubernetesApiError
-from chaosraysvc.kubenode.node import node_body
+from chaosraysvc_lab.node import node_body
 
 logger = logging.getLogger("chaostoolkit")
 

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from chaosraysvc.kubenode import images, probes
-from chaosraysvc.sandbox import procs
+from chaosraysvc.runtime import probes
+from chaosraysvc.runtime import sessions as procs
+from chaosraysvc_lab import images
 
 logger = logging.getLogger("chaosraysvc.kubelet")
 RESTART_BACKOFF_MAX_S = 10.0

@@ -1,0 +1,138 @@
+"""The `chaosraysvc-lab` command: the lab's one-machine Kubernetes, apart from the extension.
+
+chaosraysvc-lab node up [--exclude-head-from-serve-svc] [--state-dir DIR]
+    a whole node: control plane, the real KubeRay operator, the process kubelet, and
+    KubeRay's HA sample applied; writes DIR/kube.env for the kubernetes target
+chaosraysvc-lab node down|status [--state-dir DIR]
+chaosraysvc-lab controlplane up|down|status [--operator] [--scheduler] [--state-dir DIR]
+    the API server and controllers alone (no kubelet, no pods)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from chaosraysvc.errors import ChaosRaySvcError
+from chaosraysvc_lab import controlplane_cli
+
+NODE_DIR_VAR = "RAYSVC_LAB_DIR"
+
+
+def default_node_dir() -> Path:
+    """`$RAYSVC_LAB_DIR`, else `~/.local/state/chaosraysvc/lab`."""
+    explicit = os.environ.get(NODE_DIR_VAR, "")
+    return Path(explicit) if explicit else Path.home() / ".local" / "state" / "chaosraysvc" / "lab"
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _node_dir(args: argparse.Namespace) -> Path:
+    return Path(args.state_dir) if args.state_dir else default_node_dir()
+
+
+def cmd_node_up(args: argparse.Namespace) -> int:
+    from chaosraysvc_lab.stack import KubeNode
+
+    node = KubeNode(_node_dir(args))
+    node.up(exclude_head=args.exclude_head_from_serve_svc, timeout=args.timeout, progress=_say)
+    _say(f"the kubernetes target's settings: source {node.env_file}")
+    _say(f"stop it with: chaosraysvc-lab node down --state-dir {node.state_dir}")
+    return 0
+
+
+def cmd_node_down(args: argparse.Namespace) -> int:
+    from chaosraysvc_lab.stack import KubeNode
+
+    node = KubeNode(_node_dir(args))
+    was_up = node.running() or (node.state_dir / "node.json").exists()
+    leftovers = node.down()
+    if leftovers:
+        _say(f"Kubernetes node down; still alive: {', '.join(leftovers)}")
+        return 1
+    _say("Kubernetes node down" if was_up else f"no node is up in {node.state_dir}: nothing to do")
+    return 0
+
+
+def cmd_node_status(args: argparse.Namespace) -> int:
+    from chaosraysvc_lab.stack import KubeNode
+
+    node = KubeNode(_node_dir(args))
+    up = node.running()
+    body = {"state_dir": str(node.state_dir), "up": up, "env_file": str(node.env_file)}
+    if args.json:
+        print(json.dumps(body, indent=2))
+    else:
+        _say(f"Kubernetes node in {node.state_dir}: {'up' if up else 'down'}")
+        if up:
+            _say(f"  the kubernetes target's settings: source {node.env_file}")
+    return 0 if up else 1
+
+
+def _register_node(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "node",
+        help="a one-machine Kubernetes node running KubeRay's HA sample",
+        description="Start, inspect or stop a one-machine Kubernetes node: the real control "
+        "plane and KubeRay operator (built from pinned Go modules: make controlplane), a process "
+        "kubelet (needs root: network namespaces), and KubeRay's ray-service.high-availability "
+        "sample applied.",
+    )
+    commands = parser.add_subparsers(dest="node_command", metavar="COMMAND", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--state-dir",
+        default="",
+        help=f"the node's directory (default: ${NODE_DIR_VAR} or ~/.local/state/chaosraysvc/lab)",
+    )
+    up = commands.add_parser("up", parents=[common], help="start it; returns once Ready")
+    up.add_argument(
+        "--exclude-head-from-serve-svc",
+        action="store_true",
+        help="set KubeRay's excludeHeadPodFromServeSvc on the sample's RayService",
+    )
+    up.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (300)")
+    up.set_defaults(func=cmd_node_up)
+    down = commands.add_parser("down", parents=[common], help="end every process it started")
+    down.set_defaults(func=cmd_node_down)
+    status = commands.add_parser("status", parents=[common], help="is it up")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(func=cmd_node_status)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chaosraysvc-lab",
+        description="The chaosraysvc lab: a one-machine Kubernetes with the real control plane "
+        "and KubeRay operator, where chaosraysvc's tests and findings are measured.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _register_node(sub)
+    controlplane_cli.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(func(args))
+    except ChaosRaySvcError as exc:
+        print(f"chaosraysvc-lab: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("chaosraysvc-lab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
