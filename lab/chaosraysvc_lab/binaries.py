@@ -61,15 +61,15 @@ def binary_dir(*, build: bool = True) -> Path:
     args = [str(BUILD_SCRIPT)] + ([] if build else ["--cached-only"])
     # Its own process group, ended with us: a build must not outlive its caller (the script
     # also stops when its caller dies; one build at a time per machine, by its lock).
-    build = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        out, _ = build.communicate()  # progress: fd 2
+        out, _ = proc.communicate()  # progress: fd 2
     except BaseException:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(build.pid, signal.SIGTERM)
-        build.wait()
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait()
         raise
-    done = subprocess.CompletedProcess(args, build.returncode, out)
+    done = subprocess.CompletedProcess(args, proc.returncode, out)
     if done.returncode != 0:
         raise ConfigurationError(
             f"{BUILD_SCRIPT} failed (exit code {done.returncode}); its output is above"
