@@ -1,0 +1,105 @@
+"""Run a command as PID 1 of new PID and mount namespaces; exit with its status.
+
+    python -m chaosraysvc.runtime.pid1 ARGV...
+
+The container launcher of `chaosraysvc.runtime.containers` (what `unshare --pid --fork
+--mount-proc --kill-child` does, but exiting 128 + n when PID 1 dies of signal n, as a
+container runtime reports it: util-linux's unshare exits 1 when its child was SIGKILLed).
+The launcher stays outside the namespace as PID 1's parent; it ignores SIGTERM and SIGINT
+(they are for PID 1, sent by its pid), and PID 1 gets SIGKILL if the launcher dies. Not
+root: a user namespace maps the caller to root inside first.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x2, 0x4, 0x8
+MS_REC, MS_PRIVATE = 0x4000, 0x40000
+PR_SET_PDEATHSIG = 1
+EXIT_SETUP_FAILED = 125  # as `docker run` / `podman run` for a runtime failure before exec
+EXIT_NOT_EXECUTABLE = 126
+EXIT_NOT_FOUND = 127
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def _map_to_root() -> None:
+    uid, gid = os.geteuid(), os.getegid()
+    _check(_libc.unshare(CLONE_NEWUSER), "unshare(CLONE_NEWUSER)")
+    with open("/proc/self/setgroups", "w") as handle:
+        handle.write("deny")
+    with open("/proc/self/uid_map", "w") as handle:
+        handle.write(f"0 {uid} 1")
+    with open("/proc/self/gid_map", "w") as handle:
+        handle.write(f"0 {gid} 1")
+
+
+def _become_pid_1(argv: list[str]) -> None:
+    """In the child: die with the launcher, get a /proc of this namespace, exec `argv`."""
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
+    _check(_libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
+    _check(
+        _libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None),
+        "mount proc",
+    )
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        os.execvp(argv[0], argv)
+    except FileNotFoundError:
+        print(f"pid1: {argv[0]}: not found", file=sys.stderr)
+        os._exit(EXIT_NOT_FOUND)
+    except OSError as exc:
+        print(f"pid1: {argv[0]}: {exc}", file=sys.stderr)
+        os._exit(EXIT_NOT_EXECUTABLE)
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print("usage: python -m chaosraysvc.runtime.pid1 ARGV...", file=sys.stderr)
+        return 2
+    # Signals are for PID 1 (its host pid is our child's): ignore them here, before the fork,
+    # so that none is lost between the fork and the child's exec.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        if os.geteuid() != 0:
+            _map_to_root()
+        _check(_libc.unshare(CLONE_NEWPID | CLONE_NEWNS), "unshare(CLONE_NEWPID|CLONE_NEWNS)")
+    except OSError as exc:
+        print(f"pid1: cannot create the container's namespaces: {exc}", file=sys.stderr)
+        return EXIT_SETUP_FAILED
+    sys.stdout.flush()
+    sys.stderr.flush()
+    child = os.fork()
+    if child == 0:
+        try:
+            _become_pid_1(argv)
+        except OSError as exc:
+            print(f"pid1: {exc}", file=sys.stderr)
+        os._exit(EXIT_SETUP_FAILED)
+    while True:
+        try:
+            _, status = os.waitpid(child, 0)
+            break
+        except InterruptedError:
+            continue
+    code = os.waitstatus_to_exitcode(status)
+    return code if code >= 0 else 128 - code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
