@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from chaosraysvc.errors import ConfigurationError, NotFoundError, SandboxError
+from chaosraysvc.runtime import containers
 from chaosraysvc.runtime import sessions as procs
 from chaosraysvc.runtime.executables import ray_executable, redis_executable
 from chaosraysvc.runtime.ports import free_port, port_in_use
@@ -339,7 +340,9 @@ class Sandbox:
             raise ConfigurationError(f"grace_period {grace_period} must be >= 0")
         request_deletion(self.state_dir, name, grace_period)
         deleted_at = time.time()
-        procs.kill_session(pod.sid, grace_period=grace_period)
+        # As the kubelet: SIGTERM to the container's PID 1 only (`ray start --block` drains its
+        # node), SIGKILL of the whole container when the grace period ends.
+        containers.stop(pod.sid, grace_period)
         return deleted_at
 
     def kill_process(self, name: str, process: str) -> tuple[float, int]:

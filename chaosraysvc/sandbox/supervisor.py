@@ -35,6 +35,7 @@ from types import FrameType
 
 from chaosraysvc.errors import SandboxError, ServeApiError
 from chaosraysvc.fruit.config import APP_NAME
+from chaosraysvc.runtime import containers
 from chaosraysvc.runtime import sessions as procs
 from chaosraysvc.runtime.ports import free_port, port_open, reserve
 from chaosraysvc.sandbox import agentport, podspec, state
@@ -81,6 +82,7 @@ class Supervisor:
         self.tmp = temp_root(sandbox_id)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.scheduled: list[Scheduled] = []
+        self.backoffs: dict[str, containers.RestartBackoff] = {}
         self.starts = 0
         self.redis_starts = 0
         self.stopping = False
@@ -171,13 +173,16 @@ class Supervisor:
             cmd, env = podspec.worker_command(self.spec, temp_dir, ports, proxy)
             ports |= {"proxy": proxy}
         log_path = self.dir / "logs" / f"{record.name}.log"
-        popen = procs.spawn(cmd, env, log_path, temp_dir)
+        # A container, as on Kubernetes: the pod's command is PID 1 of its own PID namespace.
+        popen = containers.spawn(cmd, env, log_path, temp_dir)
         if "dashboard_agent_listen" in ports:
             agentport.write_agent_port_in_background(temp_dir, ports["dashboard_agent_listen"])
         if record.role in ("head", "redis"):
             # On Kubernetes the control plane has CPUs of its own; on a shared machine, let it
             # win over load so that Ray's fixed 30 s start-up limits are not missed.
-            procs.raise_priority(popen.pid, CONTROL_PLANE_NICE)
+            for pid in (popen.pid, containers.main_pid(popen.pid)):
+                if pid:
+                    procs.raise_priority(pid, CONTROL_PLANE_NICE)
         self.procs[record.name] = popen
         record.sid = popen.pid
         record.start_ticks = procs.start_time_of(popen.pid) or 0
@@ -201,10 +206,12 @@ class Supervisor:
                 popen.wait(timeout=5)
         # The pod's temp dir (Ray's session logs) is kept until `down` for post-mortems.
 
-    def schedule(self, record: state.PodRecord) -> None:
+    def schedule(self, record: state.PodRecord, delay: float | None = None) -> None:
+        """Start `record` after `delay` (default: --restart-delay, KubeRay's recreation)."""
         record.phase = "Pending"
         record.sid = 0
-        self.scheduled.append(Scheduled(time.monotonic() + self.spec.restart_delay, record))
+        wait = self.spec.restart_delay if delay is None else delay
+        self.scheduled.append(Scheduled(time.monotonic() + wait, record))
 
     # --- the reconcile loop --------------------------------------------------------------
     def reconcile(self) -> None:
@@ -230,9 +237,15 @@ class Supervisor:
                 self.event("Deleted", record.name, f"replaced by {replacement.name}", **extra)
                 self.schedule(replacement)
             else:
+                # Restarted in place after the kubelet's back-off (at once, then 10 s, 20 s...).
+                exited = time.monotonic()
+                backoff = self.backoffs.setdefault(record.name, containers.RestartBackoff())
+                delay = backoff.delay(exited)
+                backoff.restarted(exited)
                 record.restarts += 1
-                self.event("Crashed", record.name, f"exit code {popen.returncode}; restarting")
-                self.schedule(record)
+                code = containers.exit_code(popen.returncode)
+                self.event("Crashed", record.name, f"exit code {code}; restarting in {delay:g}s")
+                self.schedule(record, delay)
         now = time.monotonic()
         for item in [s for s in self.scheduled if s.due <= now]:
             self.scheduled.remove(item)

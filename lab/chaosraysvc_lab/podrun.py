@@ -6,18 +6,22 @@ with `/etc/resolv.conf` pointing at the cluster DNS (`ip netns exec` binds
 volumes are bound at their `mountPath` and `/tmp` is the pod's own. Init containers run to
 completion in order, then the containers start; probes run at their periods with their
 thresholds; a container that exits (or fails liveness) restarts in place per `restartPolicy`
-with `restartCount + 1`. Status is written back the way a kubelet writes it. `terminate()`
-sends SIGTERM, waits the grace period, then SIGKILLs every process of the pod.
+with `restartCount + 1` after the kubelet's back-off (at once, then 10 s doubling to 300 s).
+Each container's main process is PID 1 of its own PID namespace (`chaosraysvc.runtime.
+containers`, the runtime the sandbox uses too). Status is written back the way a kubelet
+writes it. `terminate()` stops every container at once as the kubelet does: its `preStop`
+hook (exec inside the container, or httpGet), SIGTERM to PID 1 only, SIGKILL of the
+container when the grace period ends.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import logging
 import shlex
 import shutil
-import signal
 import subprocess
 import threading
 import time
@@ -25,12 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from chaosraysvc.runtime import probes
+from chaosraysvc.runtime import containers, probes
 from chaosraysvc.runtime import sessions as procs
 from chaosraysvc_lab import images
 
 logger = logging.getLogger("chaosraysvc.kubelet")
-RESTART_BACKOFF_MAX_S = 10.0
 
 
 class NodeContext(Protocol):
@@ -95,7 +98,9 @@ class Container:
     liveness: probes.ProbeState | None = None
     begun: float = 0.0
     next_restart: float = 0.0
+    exited_at: float = 0.0
     exited: dict[str, Any] | None = None  # init containers: their final state
+    backoff: containers.RestartBackoff = field(default_factory=containers.RestartBackoff)
 
     @property
     def ready(self) -> bool:
@@ -206,7 +211,6 @@ class PodRun:
             return None
 
     def _run_init(self, container: Container) -> bool:
-        backoff = 1.0
         while not self.stop.is_set():
             self._launch(container)
             self._write_status()
@@ -215,7 +219,7 @@ class PodRun:
                 time.sleep(0.2)
             if self.stop.is_set():
                 return False
-            code = container.proc.returncode
+            code = containers.exit_code(container.proc.returncode)
             finished = {"exitCode": code, "startedAt": container.started_at, "finishedAt": now()}
             if code == 0:
                 container.exited = {**finished, "reason": "Completed"}
@@ -223,15 +227,18 @@ class PodRun:
                 return True
             container.last_exit = {**finished, "reason": "Error"}
             container.proc = None
-            container.restarts += 1
-            container.waiting = ("CrashLoopBackOff", f"back-off {backoff:g}s restarting")
             if self.pod["spec"].get("restartPolicy", "Always") == "Never":
                 self.phase = "Failed"
                 self._write_status()
                 return False
+            exited = time.monotonic()
+            delay = container.backoff.delay(exited)
+            container.restarts += 1
+            if delay:
+                container.waiting = ("CrashLoopBackOff", f"back-off {delay:g}s restarting")
             self._write_status()
-            self.stop.wait(backoff)
-            backoff = min(backoff * 2, RESTART_BACKOFF_MAX_S)
+            self.stop.wait(delay)
+            container.backoff.restarted(exited)
         return False
 
     def _launch(self, container: Container) -> None:
@@ -243,9 +250,10 @@ class PodRun:
             else [(str(self.pod_dir / "tmp"), "/tmp", False)]
         )
         script = _mount_script([*plan.mounts, *private_tmp], plan.workdir)
-        cmd = ["ip", "netns", "exec", self.netns, "/bin/sh", "-c", script, "sh", *plan.argv]
         log = self.pod_dir / "logs" / f"{container.name}.log"
-        container.proc = procs.spawn(cmd, plan.env, log, self.pod_dir)
+        container.proc = containers.spawn(
+            plan.argv, plan.env, log, self.pod_dir, setup_script=script, netns=self.netns
+        )
         container.started_at = now()
         container.begun = time.monotonic()
         for probe in (container.readiness, container.liveness):
@@ -272,24 +280,30 @@ class PodRun:
         proc = container.proc
         clock = time.monotonic()
         if proc is not None and proc.poll() is not None:
-            code = proc.returncode
+            code = containers.exit_code(proc.returncode)
             container.last_exit = {
                 "exitCode": code,
-                "reason": "Completed" if code == 0 else "Error",
+                "reason": containers.reason(code),
                 "startedAt": container.started_at,
                 "finishedAt": now(),
             }
-            procs.kill_session(proc.pid)
+            procs.kill_session(proc.pid)  # the namespace died with PID 1; the launcher too
             container.proc = None
             if policy == "Always" or (policy == "OnFailure" and code != 0):
-                backoff = min(2.0 ** min(container.restarts, 4), RESTART_BACKOFF_MAX_S)
-                container.next_restart = clock + backoff
-                container.waiting = ("CrashLoopBackOff", f"back-off {backoff:g}s restarting")
+                container.exited_at = clock
+                delay = container.backoff.delay(clock)
+                container.next_restart = clock + delay
+                container.waiting = (
+                    ("CrashLoopBackOff", f"back-off {delay:g}s restarting")
+                    if delay
+                    else ("ContainerCreating", "")
+                )
             else:
                 container.exited = container.last_exit
         if container.proc is None and container.exited is None:
             if clock >= container.next_restart:
                 container.restarts += 1
+                container.backoff.restarted(container.exited_at)
                 self._launch(container)
             return
         if container.proc is None:
@@ -302,7 +316,7 @@ class PodRun:
             if kind == "liveness" and probe.failed_out():
                 logger.info("pod %s: container %s failed liveness; restarting", self.name,
                             container.name)  # fmt: skip
-                procs.kill_session(container.proc.pid, grace_period=5)
+                self._stop_container(container, self._grace(probe.spec))
 
     def _probe(self, container: Container, probe: probes.ProbeState) -> None:
         assert container.plan is not None
@@ -312,9 +326,8 @@ class PodRun:
             probe.record(False, str(exc))
             return
         timeout = float(probe.spec.get("timeoutSeconds", 1)) + 1
-        ok, output = probes.run(
-            ["ip", "netns", "exec", self.netns], argv, container.plan.env, timeout
-        )
+        ok, output = probes.run(self._inside(container, probe.spec), argv, container.plan.env,
+                                timeout)  # fmt: skip
         probe.record(ok, output)
 
     # -- status -------------------------------------------------------------------------------
@@ -368,21 +381,66 @@ class PodRun:
     # -- termination --------------------------------------------------------------------------
 
     def terminate(self, grace_period: float) -> None:
-        """SIGTERM every container, SIGKILL after `grace_period`; free the pod's network."""
+        """Stop every container at once (preStop, SIGTERM to PID 1, SIGKILL after
+        `grace_period`), as the kubelet does; then free the pod's network."""
         self.stop.set()
-        sessions = [c.proc.pid for c in self.containers + self.inits if c.proc is not None]
-        for sid in sessions:
-            procs.signal_session(sid, signal.SIGTERM)
-        deadline = time.monotonic() + grace_period
-        while time.monotonic() < deadline and any(procs.session_pids(s) for s in sessions):
-            time.sleep(0.1)
-        for sid in sessions:
-            procs.kill_session(sid)
-            procs.reap(sid)
+        stoppers = [
+            threading.Thread(target=self._stop_container, args=(c, grace_period), daemon=True)
+            for c in self.containers + self.inits
+            if c.proc is not None
+        ]
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join()
         if self.thread is not None:
             self.thread.join(timeout=5)
         self.ctx.remove_pod_network(self.uid)
         shutil.rmtree(self.pod_dir / "tmp", ignore_errors=True)
+
+    def _grace(self, probe_spec: dict[str, Any] | None = None) -> float:
+        """The pod's terminationGracePeriodSeconds (a probe's own overrides it), default 30."""
+        own = (probe_spec or {}).get("terminationGracePeriodSeconds")
+        if own is not None:
+            return float(own)
+        value = self.pod["spec"].get("terminationGracePeriodSeconds")
+        return containers.DEFAULT_GRACE_S if value is None else float(value)
+
+    def _stop_container(self, container: Container, grace_period: float) -> None:
+        proc = container.proc
+        if proc is None:
+            return
+        hook = ((container.plan.spec if container.plan else {}).get("lifecycle") or {}).get(
+            "preStop"
+        )
+        result = containers.stop(
+            proc.pid,
+            grace_period,
+            pre_stop=(lambda timeout: self._pre_stop(container, hook, timeout)) if hook else None,
+            reap=proc.poll,
+        )
+        if result.hook_error:
+            logger.info("pod %s: preStop of %s failed: %s", self.name, container.name,
+                        result.hook_error)  # fmt: skip
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+
+    def _pre_stop(self, container: Container, hook: dict[str, Any], timeout: float) -> None:
+        """Run a preStop hook (exec inside the container, httpGet from the pod's network)."""
+        assert container.plan is not None
+        spec = {**hook, "timeoutSeconds": max(int(timeout), 1)}
+        argv = probes.command(spec, container.plan.spec, self.pod_ip)
+        ok, output = probes.run(self._inside(container, spec), argv, container.plan.env, timeout)
+        if not ok:
+            raise RuntimeError(output or "failed")
+
+    def _inside(self, container: Container, handler: dict[str, Any]) -> list[str]:
+        """The prefix that runs a handler where the kubelet runs it: an exec inside the
+        container (its mount, PID and network namespaces), the others in the pod's network."""
+        pid1 = containers.main_pid(container.proc.pid, wait=0) if container.proc else None
+        if "exec" in handler and pid1 is not None:
+            return ["nsenter", f"--target={pid1}", "--mount", "--pid", "--net", "--"]
+        return ["ip", "netns", "exec", self.netns]
 
     def alive_sessions(self) -> list[int]:
         return [
@@ -417,5 +475,4 @@ def _mount_script(mounts: list[tuple[str, str, bool]], workdir: str = "/") -> st
         if read_only:
             lines.append(f"mount -o remount,bind,ro {t}")
     lines.append(f"mkdir -p {shlex.quote(workdir)} && cd {shlex.quote(workdir)}")
-    lines.append('exec "$@"')
-    return "\n".join(lines)
+    return "\n".join(lines)  # then `exec "$@"` (runtime.containers.command)

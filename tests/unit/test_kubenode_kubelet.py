@@ -100,7 +100,7 @@ def test_the_mount_script_binds_dirs_and_files_then_execs_in_the_workdir(tmp_pat
     assert "mkdir -p /data\nmount --bind " + str(source_dir) + " /data" in script
     assert "[ -e /etc/redis/redis.conf ] ||" in script  # a file mount point for a file
     assert "mount -o remount,bind,ro /etc/redis/redis.conf" in script
-    assert script.endswith('cd /data\nexec "$@"')
+    assert script.endswith("cd /data")  # the runtime then execs the container's command
     syntax = subprocess.run(["sh", "-n", "-c", script], capture_output=True, text=True)
     assert syntax.returncode == 0, syntax.stderr
 
