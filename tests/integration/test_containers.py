@@ -167,7 +167,7 @@ def test_pre_stop_runs_before_sigterm_within_the_grace_period(
 
 def test_exit_codes_are_reported_as_a_runtime_reports_them(tmp_path: Path) -> None:
     codes = []
-    for argv in (["true"], ["sh", "-c", "exit 3"], ["sh", "-c", "kill -TERM $$; sleep 5"]):
+    for argv in (["true"], ["sh", "-c", "exit 3"], ["sh", "-c", "kill -TERM $$; sleep 0.2"]):
         proc = containers.spawn(argv, dict(os.environ), tmp_path / "log", tmp_path)
         codes.append(containers.exit_code(proc.wait(timeout=10)))
     # PID 1 has no handler for SIGTERM sent from inside its own namespace: ignored, as in a
