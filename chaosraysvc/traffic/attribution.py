@@ -103,11 +103,16 @@ def likely_causes(
     causes: list[dict[str, Any]] = []
 
     on_pod = [r for r in failed if r.get("ep") == pod]
+    # A pod deleted with a grace period ends later than its deletion: Ray drains its node
+    # after SIGTERM, then the kubelet's SIGKILL (or Ray's teardown) drops what is left.
+    ends = [fault["t"]] + [
+        m["t"] for m in log.marks if m["event"] == "pod_terminated" and m["t"] >= fault["t"]
+    ][:1]
     near = [
         r
         for r in failed
         if not r.get("ep")
-        and r["t"] - fault["t"] <= NEAR_FAULT_S
+        and any(-0.5 <= r["t"] - end <= NEAR_FAULT_S for end in ends)
         and (r["err"] in DISCONNECTS or str(r["err"]).startswith("http_5"))
     ]
     if role == "head" and head_out and near and not on_pod:
@@ -128,7 +133,8 @@ def likely_causes(
             f"{len(hits)} failure(s) on the deleted {role} pod {pod}'s proxy"
             if on_pod
             else f"{len(hits)} request(s) in flight on, or routed to, the deleted pod {pod} "
-            f"(its proxy or one of its replicas) failed within {NEAR_FAULT_S:.0f} s"
+            f"(its proxy or one of its replicas) failed within {NEAR_FAULT_S:.0f} s of its "
+            + ("deletion or of its end" if len(ends) > 1 else "deletion")
         )
         if role == "head":
             evidence += _unverified(HEAD_IN_SVC, known, "the head is a serve endpoint")
