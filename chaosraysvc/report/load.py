@@ -23,11 +23,12 @@ journal and so no hypothesis verdict.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from chaosraysvc.errors import ChaosRaySvcError
+from chaosraysvc.report.faults import undone_fault_marks
 from chaosraysvc.traffic.log import TrafficLog, TrafficLogError, read_traffic_log
 from chaosraysvc.traffic.stats import summarize
 
@@ -40,6 +41,7 @@ __all__ = [
     "load_path",
     "load_run",
     "load_traffic_only",
+    "summarize_log",
 ]
 
 EXTENSION_NAME = "chaosraysvc"
@@ -90,6 +92,18 @@ class RunInput:
         path = self.journal_path or self.traffic_path or self.missing_journal
         assert path is not None, "a run is read from a journal or a traffic log"
         return path
+
+
+def summarize_log(log: TrafficLog) -> dict[str, Any]:
+    """Return the statistics of a traffic log (`summarize`), counting only faults that happened.
+
+    A `fault` mark undone by its `fault_not_injected` mark (the target refused the fault)
+    starts no outage phase; the `fault_not_injected` mark stays listed.
+    """
+    undone = undone_fault_marks(log.marks)
+    if undone:
+        log = replace(log, marks=[m for m in log.marks if not any(m is u for u in undone)])
+    return summarize(log)
 
 
 def _one_line(text: str) -> str:
@@ -272,7 +286,7 @@ def load_run(journal_path: str | Path, traffic_path: str | Path | None = None) -
             run.warnings.append(f"traffic log {run.traffic_path} is empty")
             run.traffic = None
         else:
-            run.summary, run.summary_source = summarize(run.traffic), "traffic log"
+            run.summary, run.summary_source = summarize_log(run.traffic), "traffic log"
             _traffic_warnings(run)
     if run.summary is None and fallback is not None:
         run.summary, run.summary_source = fallback, "journal"
@@ -325,7 +339,7 @@ def load_traffic_only(
         raise ReportInputError(
             f"traffic log {path} is empty and {reason}: nothing of this run survived to report"
         )
-    run.summary, run.summary_source = summarize(run.traffic), "traffic log"
+    run.summary, run.summary_source = summarize_log(run.traffic), "traffic log"
     run.warnings.append(
         f"{reason}: the run was interrupted (Chaos Toolkit writes the journal when the run "
         "ends); this report is drawn from the traffic log alone"
