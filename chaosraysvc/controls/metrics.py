@@ -25,7 +25,10 @@ written atomically). Neither set: nothing is published. The metrics are listed i
 
 The run's figures and the report's verdict (`outcome`, `headline`, `facts`) are also
 added to the journal's chaosraysvc extension as `report`, so `chaos run`'s
-notifications (which post the journal) carry the summary.
+notifications (which post the journal) carry the summary. A run that proves nothing
+(verdict `inconclusive`: its fault was not injected) or whose fault action failed is
+marked "failed" in the journal as the verdict control does
+(`chaosraysvc.controls.verdict.settle`), so `chaos run` exits 1 and notifies `run-failed`.
 
 The work is done when the run finishes, after every control (the traffic control
 first records its log in the journal), through the run's event registry; without one,
@@ -42,6 +45,7 @@ from typing import Any
 from chaoslib.run import RunEventHandler
 
 from chaosraysvc.config import setting
+from chaosraysvc.controls.verdict import settle
 from chaosraysvc.report.load import EXTENSION_NAME
 from chaosraysvc.report.metrics import (
     MetricsPublishError,
@@ -81,6 +85,7 @@ def publish(journal: dict[str, Any], configuration: Mapping[str, Any] | None = N
     """
     metrics, figures = journal_metrics(journal)
     verdict = figures["verdict"]
+    settle(journal, verdict)
     report: dict[str, Any] = {
         "outcome": verdict["outcome"],
         "headline": verdict["headline"],
