@@ -551,6 +551,7 @@ def run_figures(run: RunInput, index: int = 0) -> dict[str, Any]:
             faults,
             interrupted=run.interrupted,
             log_end_s=round(log_end - origin, 3) if log_end and origin else None,
+            evidence=[mask(e) for e in run.evidence],
         ),
         "about": _about(run, faults),
         "risks": _risks(journal),

@@ -13,6 +13,12 @@ is wrong and what to do). A traffic log that is missing, empty or damaged is not
 report is drawn without it (from the summary the journal holds, if any) and says why
 in `RunInput.warnings`. A traffic log given explicitly must be readable.
 
+A traffic log that disagrees with the journal is incomplete evidence: when the requests
+or failures it holds are not those the journal counted for the whole run (the traffic
+control's summary, else a `stop_traffic` result), or its last line is cut off, it was
+cut or trimmed after the run (an upload limit, a copy) and may hide failed requests.
+`RunInput.evidence` says so (and `warnings`); the verdict then never passes.
+
 `load_path` reads what a user names: a journal, a run's folder or a traffic log. A run
 killed before Chaos Toolkit wrote its journal (the journal missing, empty or cut off)
 leaves its traffic log, written as the run goes: the run is then reported from the
@@ -37,6 +43,7 @@ __all__ = [
     "JournalNotWrittenError",
     "ReportInputError",
     "RunInput",
+    "check_evidence",
     "find_traffic_log",
     "load_path",
     "load_run",
@@ -73,7 +80,8 @@ class RunInput:
 
     A run reported from its traffic log alone has `journal_path` None, `journal` {},
     `interrupted` saying why there is no journal and `missing_journal` where it was
-    expected (None when unknown).
+    expected (None when unknown). `evidence` says how the traffic log falls short of
+    what the journal recorded (see the module docstring).
     """
 
     journal_path: Path | None
@@ -85,6 +93,7 @@ class RunInput:
     warnings: list[str] = field(default_factory=list)
     interrupted: str = ""
     missing_journal: Path | None = None
+    evidence: list[str] = field(default_factory=list)
 
     @property
     def source(self) -> Path:
@@ -224,6 +233,58 @@ def _journal_summary(journal: dict[str, Any]) -> dict[str, Any] | None:
     return summary if isinstance(summary, dict) and "requests" in summary else None
 
 
+def _whole_run_count(journal: dict[str, Any]) -> tuple[int, int] | None:
+    """Return the (requests, failures) the journal counted for the whole run, if it did.
+
+    The traffic control's summary in the chaosraysvc extension, else the last whole-run
+    summary an activity returned (`stop_traffic`, whose `run.complete` is true).
+    """
+    candidates = [_journal_summary(journal)]
+    for phase in ("rollbacks", "run"):
+        results = journal.get(phase)
+        for result in reversed(results if isinstance(results, list) else []):
+            output = result.get("output") if isinstance(result, dict) else None
+            run = output.get("run") if isinstance(output, dict) else None
+            if isinstance(run, dict) and run.get("complete") is True:
+                candidates.append(output)
+    for summary in candidates:
+        if summary is None:
+            continue
+        requests, failures = summary.get("requests"), summary.get("failures")
+        if isinstance(requests, int) and isinstance(failures, int):
+            return requests, failures
+    return None
+
+
+def check_evidence(run: RunInput) -> None:
+    """Add to `run.evidence` (and `warnings`) how its traffic log falls short of the journal.
+
+    Compares the requests and failures the log holds (`run.summary`, read from it) with
+    those the journal counted for the whole run; a log cut mid-line is short too.
+    """
+    if run.traffic is None or run.summary is None or run.summary_source != "traffic log":
+        return
+    counted = _whole_run_count(run.journal)
+    held = (run.summary.get("requests"), run.summary.get("failures"))
+    gap = ""
+    if counted is not None and held != counted:
+        gap = (
+            f"the traffic log {run.traffic_path} holds {held[0]:,} requests ({held[1]:,} "
+            f"failed) but the journal counted {counted[0]:,} ({counted[1]:,} failed) for this "
+            "run: the log is incomplete (cut off or trimmed after the run?), so its figures "
+            "leave requests out and failed ones may be among them"
+        )
+    elif run.traffic.truncated and run.journal:
+        gap = (
+            f"the traffic log {run.traffic_path} ends with a cut-off line although the run "
+            "ended and wrote its journal: it was cut after the run, so requests logged after "
+            "that point are missing and failed ones may be among them"
+        )
+    if gap:
+        run.evidence.append(gap)
+        run.warnings.append(gap)
+
+
 def _read_traffic(path: Path) -> TrafficLog:
     try:
         return read_traffic_log(path)
@@ -288,6 +349,7 @@ def load_run(journal_path: str | Path, traffic_path: str | Path | None = None) -
         else:
             run.summary, run.summary_source = summarize_log(run.traffic), "traffic log"
             _traffic_warnings(run)
+            check_evidence(run)
     if run.summary is None and fallback is not None:
         run.summary, run.summary_source = fallback, "journal"
     return run

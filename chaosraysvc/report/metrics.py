@@ -35,7 +35,12 @@ from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_t
 
 from chaosraysvc.errors import ChaosRaySvcError
 from chaosraysvc.report.figures import run_figures
-from chaosraysvc.report.load import RunInput, chaosraysvc_extension, summarize_log
+from chaosraysvc.report.load import (
+    RunInput,
+    chaosraysvc_extension,
+    check_evidence,
+    summarize_log,
+)
 from chaosraysvc.report.values import as_dict, epoch, number
 from chaosraysvc.report.verdict import OUTCOMES
 from chaosraysvc.traffic.log import TrafficLogError, read_traffic_log
@@ -113,6 +118,7 @@ def run_input_of(journal: dict[str, Any]) -> RunInput:
         if parsed is not None and parsed.header:
             run.traffic_path, run.traffic = path, parsed
             run.summary, run.summary_source = summarize_log(parsed), "traffic log"
+            check_evidence(run)
     recorded = traffic.get("summary")
     if run.summary is None and isinstance(recorded, dict) and "requests" in recorded:
         run.summary, run.summary_source = recorded, "journal"

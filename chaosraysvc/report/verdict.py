@@ -63,12 +63,17 @@ def _count(n: Any) -> str:
     return f"{int(n):,}" if isinstance(n, int | float) else "?"
 
 
-def _traffic_sentence(traffic: dict[str, Any] | None) -> str:
+def _traffic_sentence(traffic: dict[str, Any] | None, incomplete: bool = False) -> str:
     if not traffic:
         return "No traffic was recorded with this run."
     n, failed = traffic.get("requests") or 0, traffic.get("failures") or 0
     if not n:
         return "The traffic log holds no request."
+    if incomplete:
+        return (
+            f"The traffic log holds {_count(n)} requests, {_count(failed)} failed, but it is "
+            "incomplete: the figures below leave out the requests it lost."
+        )
     if not failed:
         return f"Serve answered all {_count(n)} requests (0 failed)."
     text = f"{_count(failed)} of {_count(n)} requests failed ({100.0 * failed / n:.2f} %)"
@@ -282,7 +287,7 @@ def verdict(
     dry = str(as_dict(journal.get("experiment")).get("dry") or "")
     facts += [_fault_sentence(f, dry) for f in faults]
     facts += problems
-    facts.append(_traffic_sentence(traffic))
+    facts.append(_traffic_sentence(traffic, incomplete=bool(evidence)))
     if traffic and traffic.get("max_failures_exceeded"):
         facts.append("The traffic's failure limit (max_failures) was crossed: the run was aborted.")
     return {
