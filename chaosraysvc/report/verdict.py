@@ -85,6 +85,13 @@ def _traffic_sentence(traffic: dict[str, Any] | None, incomplete: bool = False) 
     return text + "."
 
 
+def _dry(journal: dict[str, Any]) -> str:
+    """Return what `chaos run --dry` skipped the actions of ("actions", "activities"), or ""."""
+    dry = as_dict(journal.get("experiment")).get("dry")
+    value = str(getattr(dry, "value", dry) or "")  # chaoslib's Dry while the run is on
+    return value if value in ("actions", "activities") else ""
+
+
 def _why_not(fault: dict[str, Any], dry: str) -> str:
     """Say why the fault of `fault` did not happen: "action 'x' failed: <error>"."""
     action = f"action '{fault['action'] or '?'}'"
@@ -200,7 +207,7 @@ def _settle(
     would pass; incomplete evidence makes a would-be pass inconclusive.
     """
     outcome = found[0]
-    dry = str(as_dict(journal.get("experiment")).get("dry") or "")
+    dry = _dry(journal)
     missing = [_why_not(f, dry) for f in faults if f["injected"] is False]
     unknown = [_why_not(f, dry) for f in faults if f["injected"] is None]
     failed = _failed_actions(journal)
@@ -284,7 +291,7 @@ def verdict(
         facts = _no_journal_facts(interrupted, log_end_s)
         problems = []
     facts += _probe_sentences(steady, event)
-    dry = str(as_dict(journal.get("experiment")).get("dry") or "")
+    dry = _dry(journal)
     facts += [_fault_sentence(f, dry) for f in faults]
     facts += problems
     facts.append(_traffic_sentence(traffic, incomplete=bool(evidence)))

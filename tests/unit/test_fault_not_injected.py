@@ -19,14 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chaoslib.types import Dry
 
 from chaosraysvc.config import Settings
 from chaosraysvc.errors import RefusedError
 from chaosraysvc.model import Pod
 from chaosraysvc.report.cli import build
+from chaosraysvc.report.faults import find_faults
 from chaosraysvc.report.figures import run_figures
 from chaosraysvc.report.load import load_run
 from chaosraysvc.report.metrics import registry_of, run_metrics
+from chaosraysvc.report.verdict import verdict
 from chaosraysvc.targets.kubernetes import KubernetesTarget
 from chaosraysvc.targets.sandbox import SandboxTarget
 from tests.support.report_samples import (
@@ -277,6 +280,11 @@ def test_chaos_run_dry_actions_injects_nothing(tmp_path: Path) -> None:
         "the fault was not injected: action 'delete-head-pod' was skipped by "
         "`chaos run --dry actions`"
     )
+    # while the run is on (the controls' view), the journal holds chaoslib's Dry
+    journal["experiment"]["dry"] = Dry.ACTIONS
+    steady = {"before_met": True, "after_met": True, "probes": []}
+    faults = find_faults(journal, [], None)
+    assert verdict(journal, steady, None, faults)["reason"].endswith("`chaos run --dry actions`")
 
 
 def test_another_failed_action_of_the_method_makes_the_run_inconclusive(tmp_path: Path) -> None:
