@@ -25,10 +25,9 @@ written atomically). Neither set: nothing is published. The metrics are listed i
 
 The run's figures and the report's verdict (`outcome`, `headline`, `facts`) are also
 added to the journal's chaosraysvc extension as `report`, so `chaos run`'s
-notifications (which post the journal) carry the summary. A run that proves nothing
-(verdict `inconclusive`: its fault was not injected) or whose fault action failed is
-marked "failed" in the journal as the verdict control does
-(`chaosraysvc.controls.verdict.settle`), so `chaos run` exits 1 and notifies `run-failed`.
+notifications (which post the journal) carry the summary. Marking a run that proves
+nothing "failed" (so `chaos run` exits 1 and notifies `run-failed`) is the verdict
+control's job (`chaosraysvc.report.verdict_control`), which the experiments declare.
 
 The work is done when the run finishes, after every control (the traffic control
 first records its log in the journal), through the run's event registry; without one,
@@ -45,7 +44,6 @@ from typing import Any
 from chaoslib.run import RunEventHandler
 
 from chaosraysvc.config import setting
-from chaosraysvc.controls.verdict import settle
 from chaosraysvc.report.load import EXTENSION_NAME
 from chaosraysvc.report.metrics import (
     MetricsPublishError,
@@ -85,7 +83,6 @@ def publish(journal: dict[str, Any], configuration: Mapping[str, Any] | None = N
     """
     metrics, figures = journal_metrics(journal)
     verdict = figures["verdict"]
-    settle(journal, verdict)
     report: dict[str, Any] = {
         "outcome": verdict["outcome"],
         "headline": verdict["headline"],

@@ -24,6 +24,7 @@ from chaoslib.types import Dry
 from chaosraysvc.config import Settings
 from chaosraysvc.errors import RefusedError
 from chaosraysvc.model import Pod
+from chaosraysvc.report import verdict_control
 from chaosraysvc.report.cli import build
 from chaosraysvc.report.faults import find_faults
 from chaosraysvc.report.figures import run_figures
@@ -175,7 +176,7 @@ def test_every_experiment_has_one_fault_action_and_the_verdict_control() -> None
         assert len(_fault_actions(experiment)) == 1, path.name
         modules = [c["provider"]["module"] for c in experiment["controls"]]
         # the verdict control settles the run after the traffic control recorded its log
-        assert modules == ["chaosraysvc.controls.traffic", "chaosraysvc.controls.verdict"]
+        assert modules == ["chaosraysvc.controls.traffic", "chaosraysvc.report.verdict_control"]
 
 
 @pytest.mark.parametrize(("experiment", "target", "name", "at_fault"), CASES)
@@ -220,8 +221,6 @@ def test_a_failed_fault_action_never_passes(
         registry.get_sample_value("chaosraysvc_run_outcome", base | {"outcome": "inconclusive"})
         == 1
     )
-
-    from chaosraysvc.controls import verdict as verdict_control  # new with this fix
 
     settled = verdict_control.settle(journal)
     assert journal["status"] == "failed" and settled["outcome"] == "inconclusive"
@@ -367,8 +366,6 @@ def test_a_refused_fault_starts_no_outage_phase(tmp_path: Path) -> None:
 def test_the_verdict_control_leaves_a_run_that_judged_the_fault_alone(
     tmp_path: Path, deviated: bool, outcome: str
 ) -> None:
-    from chaosraysvc.controls import verdict as verdict_control
-
     journal = passing_journal()
     journal["deviated"] = deviated
     path = write_run(tmp_path, journal, traffic_records())
@@ -380,9 +377,8 @@ def test_the_verdict_control_leaves_a_run_that_judged_the_fault_alone(
 
 
 def test_settled_twice_the_journal_keeps_the_status_chaoslib_gave(tmp_path: Path) -> None:
-    """The metrics control and the verdict control both settle: the report judges the same."""
-    from chaosraysvc.controls import verdict as verdict_control
-
+    """Declared in the settings file and in the experiment, the control settles twice: the
+    journal keeps the status chaoslib gave, and the report judges the run the same."""
     journal = passing_journal()
     _delete_action(journal).update(output=None, status="failed", exception=["x: refused\n"])
     records = [r for r in traffic_records() if r["kind"] != "mark"]

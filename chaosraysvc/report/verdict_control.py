@@ -19,11 +19,17 @@ experiments/ does), or for every run in the Chaos Toolkit settings file::
         {"name": "traffic", "provider": {"type": "python",
                                          "module": "chaosraysvc.controls.traffic"}},
         {"name": "verdict", "provider": {"type": "python",
-                                         "module": "chaosraysvc.controls.verdict"}}
+                                         "module": "chaosraysvc.report.verdict_control"}}
     ]
 
-The metrics control (`chaosraysvc.controls.metrics`) settles the run the same way, so a
-settings file that declares only that one is covered too.
+    # settings.yaml
+    controls:
+      verdict:
+        provider: {type: python, module: chaosraysvc.report.verdict_control}
+
+It lives with the report, not in `chaosraysvc.controls`, because it judges the run with
+the report's verdict (one place decides it) and the layers put the report above the
+controls.
 
 It works when the run finishes, after every control wrote into the journal (the traffic
 control's log and summary, which tell whether the fault happened), through the run's
