@@ -14,6 +14,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -23,8 +24,6 @@ from typing import Any
 
 import pytest
 import yaml
-
-from chaosraysvc.sandbox.netcheck import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAOS = Path(sys.executable).parent / "chaos"
@@ -100,7 +99,10 @@ def experiment(service: str) -> dict[str, Any]:
 
 def write_kubeconfig(path: Path) -> Path:
     """Write a kubeconfig naming an API server on a loopback port where nothing listens."""
-    server = f"https://127.0.0.1:{free_port()}"
+    with socket.socket() as probe:  # a port just free: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = f"https://127.0.0.1:{port}"
     config = {
         "apiVersion": "v1",
         "kind": "Config",
