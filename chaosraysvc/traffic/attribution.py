@@ -42,7 +42,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from chaosraysvc.traffic.log import TrafficLog
+from chaosraysvc.traffic.log import TrafficLog, injected_fault
 
 DISCONNECTS = {"connect_refused", "connect_error", "disconnected"}
 NEAR_FAULT_S = 1.0
@@ -92,7 +92,7 @@ def likely_causes(
     `risks`: the doctor's risk ids for the target, when known; otherwise the set-up facts
     recorded in the `fault` mark decide which risk a cause may name (none when unknown).
     """
-    fault = _mark(log, "fault")
+    fault = injected_fault(log)
     if fault is None:
         return []
     detail = fault.get("detail") or {}
