@@ -25,6 +25,7 @@ BINARIES = (
     "kube-scheduler",
     "kube-proxy",
     "ray-operator",
+    "kubectl",
 )
 BUILD_SCRIPT = Path(__file__).resolve().parents[1] / "controlplane" / "build.sh"
 ENV_VAR = "RAYSVC_KUBE_BIN_DIR"
