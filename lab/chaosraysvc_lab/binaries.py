@@ -24,8 +24,8 @@ BINARIES = (
     "kube-controller-manager",
     "kube-scheduler",
     "kube-proxy",
-    "ray-operator",
     "kubectl",
+    "ray-operator",
 )
 BUILD_SCRIPT = Path(__file__).resolve().parents[1] / "controlplane" / "build.sh"
 ENV_VAR = "RAYSVC_KUBE_BIN_DIR"
