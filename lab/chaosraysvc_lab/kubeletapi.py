@@ -196,7 +196,7 @@ class KubeletApi:
         elif route == "exec" and len(path) in (4, 5):
             await self._exec(reader, writer, headers, multi, path[1], path[2], path[-1], query)
         elif route == "portForward" and len(path) in (3, 4):
-            await self._port_forward(reader, writer, headers, multi, path[1], path[2])
+            await self._port_forward(reader, writer, headers, multi, path[1], path[2], query)
         else:
             raise HttpError(404, f"404 page not found: {url.path}")
 
@@ -433,10 +433,12 @@ class KubeletApi:
         multi: dict[str, list[str]],
         namespace: str,
         name: str,
+        query: dict[str, list[str]],
     ) -> None:
         pod = self._pod(namespace, name)
         if wschannel.is_websocket(headers):
-            raise HttpError(400, "port-forward over WebSocket is not served by this kubelet")
+            await self._port_forward_websocket(reader, writer, headers, pod, name, query)
+            return
         protocol = _handshake(multi, (PORTFORWARD_PROTOCOL,))
         if protocol is None:
             raise HttpError(400, _no_protocol(multi, (PORTFORWARD_PROTOCOL,)))
@@ -463,6 +465,71 @@ class KubeletApi:
         for task in list(tasks):
             task.cancel()
         await conn.close()
+
+    async def _port_forward_websocket(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        headers: dict[str, str],
+        pod: ContainerView,
+        name: str,
+        query: dict[str, list[str]],
+    ) -> None:
+        """The kubelet's WebSocket port-forward (the Python client's): `?ports=a,b`, port i on
+        channels 2i (data) and 2i+1 (error), each opened by the port as 2 little-endian bytes."""
+        try:
+            ports = [int(p) for v in query.get("ports", []) for p in v.split(",")]
+        except ValueError as exc:
+            raise HttpError(400, f"unable to parse the ports: {exc}") from exc
+        if not ports or not all(0 < p < 65536 for p in ports):
+            raise HttpError(400, 'query parameter "port" is required')
+        ws = await wschannel.accept(reader, writer, headers, wschannel.PORTFORWARD_PROTOCOLS)
+        if ws is None:
+            return
+        loop = asyncio.get_running_loop()
+        sinks: dict[int, asyncio.StreamWriter] = {}
+        pumps: list[asyncio.Future[None]] = []
+        for index, port in enumerate(ports):
+            for channel in (2 * index, 2 * index + 1):
+                await ws.send(channel, port.to_bytes(2, "little"))
+            try:
+                sock = await loop.run_in_executor(None, podexec.dial_in_pod, pod.netns, port)
+            except OSError as exc:
+                message = f"error forwarding port {port} to pod {name}: {exc}"
+                await ws.send(2 * index + 1, message.encode())
+                continue
+            conn_reader, sinks[index] = await asyncio.open_connection(sock=sock)
+            pumps.append(asyncio.ensure_future(_socket_to_channel(conn_reader, ws, 2 * index)))
+
+        async def receive() -> None:
+            while True:
+                channel, data = await ws.recv()
+                if channel < 0:
+                    return
+                sink = sinks.get(channel // 2)
+                if sink is not None and channel % 2 == 0 and data:
+                    sink.write(data)
+                    with contextlib.suppress(ConnectionError, OSError):
+                        await sink.drain()
+
+        # Done when the client goes away, or when every forwarded connection has ended.
+        receiving: asyncio.Future[Any] = asyncio.ensure_future(receive())
+        forwarded: asyncio.Future[Any] = asyncio.ensure_future(asyncio.gather(*pumps))
+        await asyncio.wait([receiving, forwarded], return_when=asyncio.FIRST_COMPLETED)
+        for sink in sinks.values():
+            sink.close()
+        for task in (receiving, forwarded, *pumps):
+            task.cancel()
+        await asyncio.gather(receiving, forwarded, *pumps, return_exceptions=True)
+        await ws.close()
+
+
+async def _socket_to_channel(
+    conn_reader: asyncio.StreamReader, ws: wschannel.ChannelSocket, channel: int
+) -> None:
+    with contextlib.suppress(ConnectionError, OSError):
+        while chunk := await conn_reader.read(65536):
+            await ws.send(channel, chunk)
 
 
 async def _run_exec(

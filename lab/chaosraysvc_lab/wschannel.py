@@ -29,6 +29,8 @@ PROTOCOLS = (
     "channel.k8s.io",
     "base64.channel.k8s.io",
 )
+# Port-forward over a WebSocket: port i on channels 2i (data) and 2i + 1 (error).
+PORTFORWARD_PROTOCOLS = ("v4.channel.k8s.io", "v4.base64.channel.k8s.io")
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
 
 
