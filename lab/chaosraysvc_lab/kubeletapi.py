@@ -13,10 +13,11 @@ This server does what the kubelet's does for those paths:
   `tailLines`, `sinceSeconds`/`sinceTime`, `limitBytes`, `stream` (`chaosraysvc_lab.podlogs`);
 - `/exec/{ns}/{pod}/{container}?command=..&input=&output=&error=&tty=` over SPDY/3.1
   (`v4.channel.k8s.io` .. `channel.k8s.io`: what the API server speaks after translating
-  kubectl's WebSocket v5) or over a WebSocket (`v4.channel.k8s.io`, passed through by the API
-  server from clients such as the Python client);
+  kubectl's WebSocket v5, or the Python client's) or over a WebSocket (`v4.channel.k8s.io`,
+  passed through by the API server from clients that offer no v5);
 - `/portForward/{ns}/{pod}` over SPDY/3.1 (`portforward.k8s.io`: kubectl's WebSocket tunnel is
-  unwrapped by the API server), one data and one error stream per connection;
+  unwrapped by the API server), one data and one error stream per connection, or over a
+  WebSocket (`?ports=`, the Python client's `portforward()`);
 - `GET /healthz`.
 
 It runs an asyncio loop in a thread of the kubelet (`start()`, `stop()`).

@@ -1,11 +1,11 @@
 """The kubelet's WebSocket channel protocols (`channel.k8s.io`), the server side (RFC 6455).
 
-A client that speaks `v4.channel.k8s.io` to the API server (the Python kubernetes client's
-`stream()`) is proxied through unchanged to the kubelet (only `v5.channel.k8s.io` is
-translated to SPDY): the kubelet answers the WebSocket itself. Every message carries one
-channel: 0 stdin, 1 stdout, 2 stderr, 3 error (a JSON `Status` from v4 on), 4 resize. The
-binary protocols prefix the channel as one byte; the `base64.` ones as an ASCII digit before
-the base64 of the data.
+A client that offers only `v4.channel.k8s.io` to the API server (older Python clients' exec,
+the Python client's `portforward()`) is proxied through unchanged to the kubelet (only a
+`v5.channel.k8s.io` exec and kubectl's port-forward tunnel are translated to SPDY): the
+kubelet answers the WebSocket itself. Every message carries one channel: 0 stdin, 1 stdout,
+2 stderr, 3 error (a JSON `Status` from v4 on), 4 resize. The binary protocols prefix the
+channel as one byte; the `base64.` ones as an ASCII digit before the base64 of the data.
 
     ws = await accept(reader, writer, request_headers, PROTOCOLS)   # None: not upgraded
     await ws.send(STDOUT, b"hi")

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
+import yaml
 from kubernetes import client
 
 from chaosraysvc.runtime import sessions as procs
@@ -47,6 +48,7 @@ from tests.support.polling import wait_for
 from .conftest import NAMESPACES_REFUSED
 
 NAMESPACE = "default"
+REPO = Path(__file__).resolve().parents[4]
 IMAGE = "rayproject/ray:2.9.0"
 LOCK_WAIT_S = 900.0
 
@@ -299,16 +301,24 @@ def test_kubectl_exec_it_gets_a_terminal(node: Node, counter: str) -> None:
     assert "\nis-a-tty\n" in output
 
 
-def test_the_python_client_execs_over_a_websocket(node: Node, counter: str) -> None:
+def test_the_python_client_execs_translated_or_over_a_websocket(node: Node, counter: str) -> None:
     from kubernetes.stream import stream
 
-    output = stream(
-        node.core.connect_get_namespaced_pod_exec, counter, NAMESPACE,
-        command=["sh", "-c", "echo over-websocket"], stdout=True, stderr=True, stdin=False,
-        tty=False,
-    )  # fmt: skip
+    def run(**headers: str) -> str:
+        output: str = stream(
+            node.core.connect_get_namespaced_pod_exec, counter, NAMESPACE,
+            command=["sh", "-c", "echo over-websocket"], stdout=True, stderr=True,
+            stdin=False, tty=False, _headers=headers or None,
+        )  # fmt: skip
+        return output
 
-    assert output == "over-websocket\n"  # main: ApiException / handshake status 500
+    # The client offers v5 and v4: the API server translates v5 to SPDY towards the kubelet.
+    translated = run()
+    # A client offering v4 only (older ones) is passed through: the kubelet's WebSocket.
+    passed_through = run(**{"sec-websocket-protocol": "v4.channel.k8s.io"})
+
+    assert translated == "over-websocket\n"  # main: ApiException (handshake status 500)
+    assert passed_through == "over-websocket\n"
 
 
 # -- port-forward -------------------------------------------------------------------------------
@@ -422,6 +432,59 @@ def test_the_kubelet_api_authenticates_and_authorizes_like_the_kubelet(
     assert nobody[0] == 403
     assert "user=nobody, verb=get, resource=nodes, subresource(s)=[proxy]" in nobody[1]
     assert apiserver[0] == 200 and re.fullmatch(r"(line|err) \d+\n", apiserver[1])
+
+
+def test_chaosraysvc_execs_only_with_the_opt_in_exec_role(
+    node: Node, counter: str, tmp_path: Path
+) -> None:
+    """deploy/'s ServiceAccount and Role as shipped: exec refused, naming the opt-in Role;
+    with deploy/exec-role.yaml bound as well: the exec runs in the pod (through this kubelet)."""
+    from chaosraysvc.errors import KubernetesApiError
+    from chaosraysvc.kube.client import KubeApi
+
+    rbac = client.RbacAuthorizationV1Api(node.api)
+    node.core.create_namespaced_service_account(NAMESPACE, _deploy("serviceaccount.yaml"))
+    rbac.create_namespaced_role(NAMESPACE, _deploy("role.yaml"))
+    rbac.create_namespaced_role_binding(NAMESPACE, _deploy("rolebinding.yaml"))
+    token = node.core.create_namespaced_service_account_token(
+        "chaosraysvc", NAMESPACE, {"spec": {"expirationSeconds": 3600}}
+    ).status.token
+    state = node.plane.state()
+    assert state is not None
+    config = kubeconfig.write(tmp_path / "sa.kubeconfig", server=state.server,
+                              ca=node.plane.pki_dir / "ca.crt", token=token)  # fmt: skip
+    api = KubeApi(kubeconfig.api_client(config))
+    command = ["sh", "-c", "echo in-the-pod; exit 4"]
+
+    with pytest.raises(KubernetesApiError) as refused:
+        api.exec_in_pod(NAMESPACE, counter, "main", command)
+    rbac.create_namespaced_role(NAMESPACE, _deploy("exec-role.yaml"))
+    rbac.create_namespaced_role_binding(NAMESPACE, _deploy("exec-rolebinding.yaml"))
+    allowed = wait_for(
+        lambda: _try_exec(api, counter, command), 10, what="the exec Role to take effect"
+    )
+
+    assert refused.value.status == 403 and "deploy/exec-role.yaml" in str(refused.value)
+    assert allowed == (4, "in-the-pod\n")  # main: 500 from the API server (no such host)
+
+
+def _deploy(name: str) -> dict[str, Any]:
+    [doc] = [d for d in yaml.safe_load_all((REPO / "deploy" / name).read_text()) if d]
+    for subject in doc.get("subjects", []):
+        subject["namespace"] = NAMESPACE
+    return dict(doc)
+
+
+def _try_exec(api: Any, pod: str, command: list[str]) -> tuple[int, str] | None:
+    from chaosraysvc.errors import KubernetesApiError
+
+    try:
+        result: tuple[int, str] = api.exec_in_pod(NAMESPACE, pod, "main", command)
+        return result
+    except KubernetesApiError as exc:
+        if exc.status == 403:
+            return None
+        raise
 
 
 # -- events -------------------------------------------------------------------------------------
