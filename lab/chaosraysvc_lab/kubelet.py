@@ -100,7 +100,8 @@ class Kubelet:
     def find_pod(self, namespace: str, name: str) -> PodRun | None:
         """The pod `namespace/name` this kubelet runs (the newest, if a replacement has the
         name of one still terminating), or None."""
-        found = [r for r in self.pods.values() if (r.namespace, r.name) == (namespace, name)]
+        runs = list(self.pods.values())  # the API's thread; the dict changes under it
+        found = [r for r in runs if (r.namespace, r.name) == (namespace, name)]
         return max(found, key=lambda r: r.start_time) if found else None
 
     def _api_address(self) -> tuple[str, int]:

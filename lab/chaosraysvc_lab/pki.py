@@ -147,7 +147,7 @@ def request_serving_certificate(
     node_name: str,
     addresses: tuple[str, ...],
     directory: Path,
-    timeout: float = 30.0,
+    timeout: float = 60.0,
 ) -> CertPair:
     """Get the kubelet's serving certificate from the cluster CA, as `serverTLSBootstrap` does.
 
