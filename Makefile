@@ -29,6 +29,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --config .importlinter
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q

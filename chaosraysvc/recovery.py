@@ -62,17 +62,23 @@ class Recovery:
     fault_at: float
     milestones: dict[str, float] = field(default_factory=dict)
     new_pod: str = ""
+    # When the deleted pod left the target's pod list: its processes had ended. With a grace
+    # period this is when Ray's drain ended (SIGTERM to PID 1 ... SIGKILL), not the deletion.
+    terminated_at: float | None = None
 
     def seconds(self) -> dict[str, float]:
         return {k: round(v - self.fault_at, 3) for k, v in self.milestones.items()}
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "new_pod": self.new_pod,
             "recovered": all(m in self.milestones for m in MILESTONES),
             "seconds_to": self.seconds(),
             "at": dict(self.milestones),
         }
+        if self.terminated_at is not None:
+            body["deleted_pod_gone_s"] = round(self.terminated_at - self.fault_at, 3)
+        return body
 
 
 def _replacement(target: Target, deleted: Pod, before: set[str]) -> Pod | None:
@@ -124,6 +130,12 @@ def wait_for_milestones(
                 mark(name, **detail)
 
     while True:
+        if recovery.terminated_at is None and deleted.name not in {p.name for p in target.pods()}:
+            recovery.terminated_at = time.time()
+            logger.info("Recovery: deleted pod %s gone after %.1f s", deleted.name,
+                        recovery.terminated_at - fault_at)  # fmt: skip
+            if mark is not None:
+                mark("pod_terminated", pod=deleted.name, role=deleted.role)
         pod = _replacement(target, deleted, baseline.pods)
         if pod is not None:
             recovery.new_pod = pod.name

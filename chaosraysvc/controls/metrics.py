@@ -25,7 +25,9 @@ written atomically). Neither set: nothing is published. The metrics are listed i
 
 The run's figures and the report's verdict (`outcome`, `headline`, `facts`) are also
 added to the journal's chaosraysvc extension as `report`, so `chaos run`'s
-notifications (which post the journal) carry the summary.
+notifications (which post the journal) carry the summary. Marking a run that proves
+nothing "failed" (so `chaos run` exits 1 and notifies `run-failed`) is the verdict
+control's job (`chaosraysvc.report.verdict_control`), which the experiments declare.
 
 The work is done when the run finishes, after every control (the traffic control
 first records its log in the journal), through the run's event registry; without one,

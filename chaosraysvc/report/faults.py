@@ -7,18 +7,25 @@ of `delete_pods` is a fault of its own.
 Its facts come from the action's output in the journal (`deleted`, `deleted_at`,
 `recovery.at`) when the action succeeded, and from the traffic log's marks (`fault`,
 `pod_ready`, `endpoints_restored`, `applications_running`) otherwise: a delete action that timed
-out waiting for recovery leaves no output but its marks. Each fault is a dict::
+out waiting for recovery leaves no output but its marks. A `fault` mark followed by the
+action's `fault_not_injected` mark (the call that injects the fault raised: refused by the
+target, an API error) is no fault. Each fault is a dict::
 
     {"action": "delete-head-pod", "func": "delete_head_pod", "status": "failed",
      "error": "RecoveryTimeoutError: ...", "pod": "...-head-nbzlw", "role": "head",
      "at": 1795652762.28, "offset_s": 6.59, "target": "sandbox", "grace_period": 0,
-     "dry_run": false, "confirmed": true, "awaited": true, "recovered": false,
-     "new_pod": "", "milestones_at": {"pod_ready": ...}, "seconds_to": {...},
-     "recovery_s": null, "missing": ["pod_ready", ...]}
+     "dry_run": false, "confirmed": true, "injected": true, "awaited": true,
+     "recovered": false, "new_pod": "", "milestones_at": {"pod_ready": ...},
+     "seconds_to": {...}, "recovery_s": null, "missing": ["pod_ready", ...]}
 
-`confirmed` is False for a failed delete action with no output and no fault mark (it
-may have failed before deleting anything); `recovery_s` is the time to the last
-milestone when every milestone was reached.
+`confirmed` is False for a fault action with no fault in its output and no fault mark
+left standing: it failed before its fault, the target refused the fault
+(`fault_not_injected`), or it ran dry (`chaos run --dry actions` records it succeeded
+with no output). `injected` says whether the fault happened: True when confirmed and not a
+dry run; False for a dry run, a refused fault, or an unconfirmed fault of a run whose
+traffic log was read (every fault action marks its fault in the log before injecting
+it); None when nothing tells (no traffic was recorded). `recovery_s` is the time to the
+last milestone when every milestone was reached.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from chaosraysvc.report.values import (
     short_error,
 )
 
-__all__ = ["MILESTONES", "find_faults"]
+__all__ = ["MILESTONES", "find_faults", "is_fault_action", "undone_fault_marks"]
 
 MILESTONES = ("pod_ready", "endpoints_restored", "applications_running")
 UPGRADE = "upgrade_rayservice"  # its fault: role "rayservice", pod = the old cluster's name
@@ -43,8 +50,8 @@ KILL_GCS = "kill_gcs_server"  # its fault: the head pod whose GCS process was ki
 DELETE_PODS = "delete_pods"  # one fault per kill in its output's `kills`
 
 
-def _is_delete(result: dict[str, Any]) -> bool:
-    """Tell a fault action: a pod deletion, or an upgrade (a whole cluster replaced)."""
+def is_fault_action(result: dict[str, Any]) -> bool:
+    """Tell a journal result of a fault action: a pod deletion, an upgrade, a GCS kill."""
     func = activity_func(result)
     return (func.startswith("delete_") and func.endswith("_pod")) or func in (
         UPGRADE,
@@ -69,6 +76,7 @@ def _new_fault(result: dict[str, Any] | None) -> dict[str, Any]:
         "target": "",
         "grace_period": None,
         "dry_run": False,
+        "refused": False,  # the action's fault_not_injected mark: the fault call raised
         "new_pod": "",
         "milestones_at": {},
         "recovered": None,
@@ -118,8 +126,49 @@ def _matches(fault: dict[str, Any], mark: dict[str, Any]) -> bool:
     return lo - 1.0 <= t <= (hi if hi is not None else float("inf")) + 1.0
 
 
+def _target_of(mark: dict[str, Any]) -> str:
+    detail = as_dict(mark.get("detail"))
+    return str(detail.get("pod") or detail.get("cluster") or "")
+
+
+def undone_fault_marks(marks: list[Any]) -> list[dict[str, Any]]:
+    """Return the `fault` marks undone by a later `fault_not_injected` mark of the same pod.
+
+    The actions mark a fault just before the call that injects it and, when that call
+    raises (the target refused it, an API error), `fault_not_injected`: that fault never
+    happened, so it starts no outage and is no fault of the run.
+    """
+    undone: list[dict[str, Any]] = []
+    for i, mark in enumerate(marks):
+        if not isinstance(mark, dict) or mark.get("event") != "fault_not_injected":
+            continue
+        earlier = (
+            m
+            for m in reversed(marks[:i])
+            if isinstance(m, dict)
+            and m.get("event") == "fault"
+            and _target_of(m) == _target_of(mark)
+            and not any(m is u for u in undone)
+        )
+        fault = next(earlier, None)
+        if fault is not None:
+            undone.append(fault)
+    return undone
+
+
 def _attach_marks(faults: list[dict[str, Any]], marks: list[dict[str, Any]]) -> None:
-    for mark in (m for m in marks if m.get("event") == "fault"):
+    for mark in (m for m in marks if m.get("event") == "fault_not_injected"):
+        # the failed action whose fault the target refused
+        fault = next(
+            (f for f in faults if f["at"] is None and not f["refused"] and _matches(f, mark)),
+            None,
+        )
+        if fault is not None:
+            fault["refused"] = True
+            fault["pod"] = fault["pod"] or _target_of(mark)
+    undone = undone_fault_marks(marks)
+    standing = [m for m in marks if m.get("event") == "fault" and not any(m is u for u in undone)]
+    for mark in standing:
         detail = as_dict(mark.get("detail"))
         fault = next((f for f in faults if f["at"] is None and _matches(f, mark)), None)
         if fault is None:
@@ -152,11 +201,15 @@ def _milestones_from_marks(faults: list[dict[str, Any]], marks: list[dict[str, A
             fault["recovered"] = all(m in fault["milestones_at"] for m in MILESTONES)
 
 
-def _finish(fault: dict[str, Any], origin: float | None) -> dict[str, Any]:
+def _finish(fault: dict[str, Any], origin: float | None, logged: bool) -> dict[str, Any]:
     fault.pop("activity_start")
     fault.pop("activity_end")
     at = fault["at"]
     fault["confirmed"] = at is not None
+    if fault["confirmed"]:
+        fault["injected"] = not fault["dry_run"]
+    else:
+        fault["injected"] = False if fault["refused"] or logged else None
     if at is None:
         fault["recovered"], fault["awaited"] = None, False
     fault["offset_s"] = round(at - origin, 3) if at is not None and origin is not None else None
@@ -173,16 +226,17 @@ def _finish(fault: dict[str, Any], origin: float | None) -> dict[str, Any]:
 
 
 def find_faults(
-    journal: dict[str, Any], marks: list[Any], origin: float | None
+    journal: dict[str, Any], marks: list[Any], origin: float | None, logged: bool = True
 ) -> list[dict[str, Any]]:
     """Return the faults of a run in time order (see the module docstring).
 
-    `marks` are the traffic marks (`summary["marks"]`, [] without traffic) and
-    `origin` the epoch second that `offset_s` values count from.
+    `marks` are the traffic marks (`summary["marks"]`, [] without traffic), `origin`
+    the epoch second that `offset_s` values count from and `logged` whether traffic was
+    recorded (its marks then tell whether a fault happened).
     """
     faults: list[dict[str, Any]] = []
     for _, result in activity_results(journal):
-        if not _is_delete(result):
+        if not is_fault_action(result):
             continue
         output = as_dict(result.get("output"))
         kills = output.get("kills")
@@ -190,11 +244,11 @@ def find_faults(
             faults += [_fault_from_output({**result, "output": k}) for k in kills]
         elif any(isinstance(output.get(k), dict) for k in ("deleted", "upgraded", "killed")):
             faults.append(_fault_from_output(result))
-        elif result.get("status") == "failed":
+        else:  # failed, or ran dry: no fault in its output
             faults.append(_new_fault(result))
     good = [m for m in marks if isinstance(m, dict) and number(m.get("t")) is not None]
     good.sort(key=lambda m: float(m["t"]))
     _attach_marks(faults, good)
     faults.sort(key=lambda f: (f["at"] is None, f["at"] or 0.0))
     _milestones_from_marks(faults, good)
-    return [_finish(f, origin) for f in faults]
+    return [_finish(f, origin, logged) for f in faults]

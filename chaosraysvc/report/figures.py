@@ -518,7 +518,9 @@ def run_figures(run: RunInput, index: int = 0) -> dict[str, Any]:
     origin_label = "traffic start"
     if origin is None:
         origin, origin_label = epoch(journal.get("start")), "run start"
-    faults = find_faults(journal, as_list(as_dict(traffic).get("marks")), origin)
+    faults = find_faults(
+        journal, as_list(as_dict(traffic).get("marks")), origin, logged=traffic is not None
+    )
     for fault in faults:
         fault.setdefault("cut_off", False)
     log_end = number(as_dict(as_dict(traffic).get("run")).get("ended"))
@@ -549,6 +551,7 @@ def run_figures(run: RunInput, index: int = 0) -> dict[str, Any]:
             faults,
             interrupted=run.interrupted,
             log_end_s=round(log_end - origin, 3) if log_end and origin else None,
+            evidence=[mask(e) for e in run.evidence],
         ),
         "about": _about(run, faults),
         "risks": _risks(journal),

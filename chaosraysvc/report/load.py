@@ -13,6 +13,12 @@ is wrong and what to do). A traffic log that is missing, empty or damaged is not
 report is drawn without it (from the summary the journal holds, if any) and says why
 in `RunInput.warnings`. A traffic log given explicitly must be readable.
 
+A traffic log that disagrees with the journal is incomplete evidence: when the requests
+or failures it holds are not those the journal counted for the whole run (the traffic
+control's summary, else a `stop_traffic` result), or its last line is cut off, it was
+cut or trimmed after the run (an upload limit, a copy) and may hide failed requests.
+`RunInput.evidence` says so (and `warnings`); the verdict then never passes.
+
 `load_path` reads what a user names: a journal, a run's folder or a traffic log. A run
 killed before Chaos Toolkit wrote its journal (the journal missing, empty or cut off)
 leaves its traffic log, written as the run goes: the run is then reported from the
@@ -23,11 +29,12 @@ journal and so no hypothesis verdict.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from chaosraysvc.errors import ChaosRaySvcError
+from chaosraysvc.report.faults import undone_fault_marks
 from chaosraysvc.traffic.log import TrafficLog, TrafficLogError, read_traffic_log
 from chaosraysvc.traffic.stats import summarize
 
@@ -36,10 +43,12 @@ __all__ = [
     "JournalNotWrittenError",
     "ReportInputError",
     "RunInput",
+    "check_evidence",
     "find_traffic_log",
     "load_path",
     "load_run",
     "load_traffic_only",
+    "summarize_log",
 ]
 
 EXTENSION_NAME = "chaosraysvc"
@@ -71,7 +80,8 @@ class RunInput:
 
     A run reported from its traffic log alone has `journal_path` None, `journal` {},
     `interrupted` saying why there is no journal and `missing_journal` where it was
-    expected (None when unknown).
+    expected (None when unknown). `evidence` says how the traffic log falls short of
+    what the journal recorded (see the module docstring).
     """
 
     journal_path: Path | None
@@ -83,6 +93,7 @@ class RunInput:
     warnings: list[str] = field(default_factory=list)
     interrupted: str = ""
     missing_journal: Path | None = None
+    evidence: list[str] = field(default_factory=list)
 
     @property
     def source(self) -> Path:
@@ -90,6 +101,18 @@ class RunInput:
         path = self.journal_path or self.traffic_path or self.missing_journal
         assert path is not None, "a run is read from a journal or a traffic log"
         return path
+
+
+def summarize_log(log: TrafficLog) -> dict[str, Any]:
+    """Return the statistics of a traffic log (`summarize`), counting only faults that happened.
+
+    A `fault` mark undone by its `fault_not_injected` mark (the target refused the fault)
+    starts no outage phase; the `fault_not_injected` mark stays listed.
+    """
+    undone = undone_fault_marks(log.marks)
+    if undone:
+        log = replace(log, marks=[m for m in log.marks if not any(m is u for u in undone)])
+    return summarize(log)
 
 
 def _one_line(text: str) -> str:
@@ -210,6 +233,58 @@ def _journal_summary(journal: dict[str, Any]) -> dict[str, Any] | None:
     return summary if isinstance(summary, dict) and "requests" in summary else None
 
 
+def _whole_run_count(journal: dict[str, Any]) -> tuple[int, int] | None:
+    """Return the (requests, failures) the journal counted for the whole run, if it did.
+
+    The traffic control's summary in the chaosraysvc extension, else the last whole-run
+    summary an activity returned (`stop_traffic`, whose `run.complete` is true).
+    """
+    candidates = [_journal_summary(journal)]
+    for phase in ("rollbacks", "run"):
+        results = journal.get(phase)
+        for result in reversed(results if isinstance(results, list) else []):
+            output = result.get("output") if isinstance(result, dict) else None
+            run = output.get("run") if isinstance(output, dict) else None
+            if isinstance(run, dict) and run.get("complete") is True:
+                candidates.append(output)
+    for summary in candidates:
+        if summary is None:
+            continue
+        requests, failures = summary.get("requests"), summary.get("failures")
+        if isinstance(requests, int) and isinstance(failures, int):
+            return requests, failures
+    return None
+
+
+def check_evidence(run: RunInput) -> None:
+    """Add to `run.evidence` (and `warnings`) how its traffic log falls short of the journal.
+
+    Compares the requests and failures the log holds (`run.summary`, read from it) with
+    those the journal counted for the whole run; a log cut mid-line is short too.
+    """
+    if run.traffic is None or run.summary is None or run.summary_source != "traffic log":
+        return
+    counted = _whole_run_count(run.journal)
+    held = (run.summary.get("requests"), run.summary.get("failures"))
+    gap = ""
+    if counted is not None and held != counted:
+        gap = (
+            f"the traffic log {run.traffic_path} holds {held[0]:,} requests ({held[1]:,} "
+            f"failed) but the journal counted {counted[0]:,} ({counted[1]:,} failed) for this "
+            "run: the log is incomplete (cut off or trimmed after the run?), so its figures "
+            "leave requests out and failed ones may be among them"
+        )
+    elif run.traffic.truncated and run.journal:
+        gap = (
+            f"the traffic log {run.traffic_path} ends with a cut-off line although the run "
+            "ended and wrote its journal: it was cut after the run, so requests logged after "
+            "that point are missing and failed ones may be among them"
+        )
+    if gap:
+        run.evidence.append(gap)
+        run.warnings.append(gap)
+
+
 def _read_traffic(path: Path) -> TrafficLog:
     try:
         return read_traffic_log(path)
@@ -272,8 +347,9 @@ def load_run(journal_path: str | Path, traffic_path: str | Path | None = None) -
             run.warnings.append(f"traffic log {run.traffic_path} is empty")
             run.traffic = None
         else:
-            run.summary, run.summary_source = summarize(run.traffic), "traffic log"
+            run.summary, run.summary_source = summarize_log(run.traffic), "traffic log"
             _traffic_warnings(run)
+            check_evidence(run)
     if run.summary is None and fallback is not None:
         run.summary, run.summary_source = fallback, "journal"
     return run
@@ -325,7 +401,7 @@ def load_traffic_only(
         raise ReportInputError(
             f"traffic log {path} is empty and {reason}: nothing of this run survived to report"
         )
-    run.summary, run.summary_source = summarize(run.traffic), "traffic log"
+    run.summary, run.summary_source = summarize_log(run.traffic), "traffic log"
     run.warnings.append(
         f"{reason}: the run was interrupted (Chaos Toolkit writes the journal when the run "
         "ends); this report is drawn from the traffic log alone"

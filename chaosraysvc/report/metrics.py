@@ -3,6 +3,8 @@
 The values are those of the report (`chaosraysvc.report.figures.run_figures`), taken
 from the journal and its traffic log; nothing is recomputed here. One run gives::
 
+    chaosraysvc_run_outcome{experiment,rayservice,namespace,target,outcome="deviated"} 1
+    chaosraysvc_run_outcome{...,outcome="passed"} 0     (one sample per outcome)
     chaosraysvc_run_deviated{experiment,rayservice,namespace,target} 1
     chaosraysvc_run_requests{...} 800
     chaosraysvc_run_failed_requests{...} 50
@@ -12,9 +14,13 @@ from the journal and its traffic log; nothing is recomputed here. One run gives:
     chaosraysvc_run_brownout_seconds{...} 3.0
     chaosraysvc_run_end_timestamp_seconds{...} 1.800000041e+09
 
-A milestone the service did not reach, or a phase without requests, has no sample; a
-run without traffic has no traffic samples at all. The recovery milestones are those of
-the run's first pod deletion (the report's trend row uses the same one).
+`outcome` is the report's verdict (`chaosraysvc.report.verdict.OUTCOMES`): 1 for the
+run's, 0 for every other, so `chaosraysvc_run_outcome{outcome="passed"} == 0` finds every
+run that did not pass, including an `inconclusive` one whose fault was never injected
+(`deviated` is 0 for it). A milestone the service did not reach, or a phase without
+requests, has no sample; a run without traffic has no traffic samples at all. The
+recovery milestones are those of the run's first fault that happened (the report's trend
+row uses the same one): a fault that was not injected has none.
 """
 
 from __future__ import annotations
@@ -29,10 +35,15 @@ from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_t
 
 from chaosraysvc.errors import ChaosRaySvcError
 from chaosraysvc.report.figures import run_figures
-from chaosraysvc.report.load import RunInput, chaosraysvc_extension
+from chaosraysvc.report.load import (
+    RunInput,
+    chaosraysvc_extension,
+    check_evidence,
+    summarize_log,
+)
 from chaosraysvc.report.values import as_dict, epoch, number
+from chaosraysvc.report.verdict import OUTCOMES
 from chaosraysvc.traffic.log import TrafficLogError, read_traffic_log
-from chaosraysvc.traffic.stats import summarize
 
 __all__ = [
     "LABELS",
@@ -106,7 +117,8 @@ def run_input_of(journal: dict[str, Any]) -> RunInput:
             parsed = None
         if parsed is not None and parsed.header:
             run.traffic_path, run.traffic = path, parsed
-            run.summary, run.summary_source = summarize(parsed), "traffic log"
+            run.summary, run.summary_source = summarize_log(parsed), "traffic log"
+            check_evidence(run)
     recorded = traffic.get("summary")
     if run.summary is None and isinstance(recorded, dict) and "requests" in recorded:
         run.summary, run.summary_source = recorded, "journal"
@@ -183,6 +195,13 @@ def registry_of(metrics: RunMetrics) -> CollectorRegistry:
             gauges[name] = Gauge(PREFIX + name, doc, names, registry=registry)
         gauges[name].labels(*values, *([label] if key else [])).set(value)
 
+    for outcome in OUTCOMES:
+        gauge(
+            "outcome",
+            "1 for the run's verdict (passed, deviated, inconclusive, ...), 0 for the others",
+            float(outcome == metrics.outcome),
+            ("outcome", outcome),
+        )
     gauge("deviated", "1 when the steady state did not hold after the fault", metrics.deviated)
     gauge("requests", "Requests the background traffic sent", metrics.requests)
     gauge("failed_requests", "Requests that failed", metrics.failed_requests)

@@ -1,29 +1,55 @@
 """Say in words whether the service stayed up: the outcome, a headline and the facts.
 
-Outcomes, from the journal's `status` and `deviated`:
+This is the one place that decides a run's verdict; the report, the metrics control and
+the verdict control (which sets the journal's status, so `chaos run` exits 1 and notifies
+`run-failed`) all take it from here. Outcomes, from the journal's `status` and `deviated`
+and then from what the method did:
 
-- `passed`: the run completed and the steady state held before and after the fault;
+- `passed`: the run completed, its fault was injected, every action of the method
+  succeeded, the traffic log agrees with the journal, and the steady state held before
+  and after the fault;
 - `deviated`: the steady state did not hold after the fault;
 - `aborted`: the run was stopped (a failure limit or a continuous hypothesis);
 - `failed`: the experiment could not run to its end, e.g. the steady state did not
-  hold before the fault, so no fault was injected ("not tested");
+  hold before the fault, so no fault was injected ("not tested"); or the fault was
+  injected but its action failed (e.g. the recovery did not come in time);
+- `inconclusive`: the run proves nothing about the fault: a fault action failed before
+  its fault, the target refused it, it ran dry, another action of the method failed, or
+  (for a run that would otherwise pass) the evidence is incomplete, e.g. a traffic log
+  holding fewer requests than the journal counted; the reason names the action and its
+  error, or what is missing;
 - `interrupted`: stopped by Ctrl-C or a control, or killed before the journal was
   written (the run is then reported from its traffic log alone and no hypothesis
   verdict is claimed); `unknown`: no usable status.
 
+Chaos Toolkit itself lets a run whose action failed end `completed`, not deviated: a
+failed action is recorded in the journal and the run goes on. A fault that never
+happened therefore says nothing about the service, whatever the steady state did.
+
 The facts are sentences for people: the steady state before and after, each probe
-that failed, each fault and its recovery, and how the traffic fared.
+that failed, each fault and its recovery (only faults that happened are told as such),
+each action that failed, what evidence is missing, and how the traffic fared.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from chaosraysvc.report.values import as_dict
+from chaosraysvc.report.faults import KILL_GCS, is_fault_action
+from chaosraysvc.report.load import chaosraysvc_extension
+from chaosraysvc.report.values import (
+    activity_name,
+    activity_results,
+    as_dict,
+    short_error,
+)
 
-__all__ = ["MILESTONE_WORDS", "NO_JOURNAL_STATUS", "OUTCOMES", "verdict"]
+__all__ = ["FAILS_THE_RUN", "MILESTONE_WORDS", "NO_JOURNAL_STATUS", "OUTCOMES", "verdict"]
 
-OUTCOMES = ("passed", "deviated", "aborted", "failed", "interrupted", "unknown")
+OUTCOMES = ("passed", "deviated", "aborted", "failed", "inconclusive", "interrupted", "unknown")
+# Outcomes of a run that chaoslib ended "completed" but that must not count as one: the
+# verdict control marks such a journal "failed".
+FAILS_THE_RUN = ("failed", "inconclusive")
 MILESTONE_WORDS = {
     "pod_ready": "new pod ready",
     "endpoints_restored": "endpoints restored",
@@ -37,12 +63,17 @@ def _count(n: Any) -> str:
     return f"{int(n):,}" if isinstance(n, int | float) else "?"
 
 
-def _traffic_sentence(traffic: dict[str, Any] | None) -> str:
+def _traffic_sentence(traffic: dict[str, Any] | None, incomplete: bool = False) -> str:
     if not traffic:
         return "No traffic was recorded with this run."
     n, failed = traffic.get("requests") or 0, traffic.get("failures") or 0
     if not n:
         return "The traffic log holds no request."
+    if incomplete:
+        return (
+            f"The traffic log holds {_count(n)} requests, {_count(failed)} failed, but it is "
+            "incomplete: the figures below leave out the requests it lost."
+        )
     if not failed:
         return f"Serve answered all {_count(n)} requests (0 failed)."
     text = f"{_count(failed)} of {_count(n)} requests failed ({100.0 * failed / n:.2f} %)"
@@ -54,15 +85,42 @@ def _traffic_sentence(traffic: dict[str, Any] | None) -> str:
     return text + "."
 
 
-def _fault_sentence(fault: dict[str, Any]) -> str:
-    if not fault["confirmed"]:
-        error = f": {fault['error']}" if fault["error"] else ""
-        return f"The delete action {fault['action']} {fault['status'] or 'did not finish'}{error}."
-    who = f"The {fault['role'] or '?'} pod {fault['pod'] or '(name not recorded)'}"
+def _dry(journal: dict[str, Any]) -> str:
+    """Return what `chaos run --dry` skipped the actions of ("actions", "activities"), or ""."""
+    dry = as_dict(journal.get("experiment")).get("dry")
+    value = str(getattr(dry, "value", dry) or "")  # chaoslib's Dry while the run is on
+    return value if value in ("actions", "activities") else ""
+
+
+def _why_not(fault: dict[str, Any], dry: str) -> str:
+    """Say why the fault of `fault` did not happen: "action 'x' failed: <error>"."""
+    action = f"action '{fault['action'] or '?'}'"
     if fault["dry_run"]:
-        return f"{who} was selected in a dry run; nothing was deleted."
-    when = f" {fault['offset_s']:.1f} s into the traffic" if fault["offset_s"] is not None else ""
-    text = f"{who} was deleted{when}"
+        return f"{action} ran as a dry run (dry_run=true): nothing was changed"
+    if fault["status"] == "failed":
+        return f"{action} failed: {fault['error'] or 'no error was recorded'}"
+    if dry:
+        return f"{action} was skipped by `chaos run --dry {dry}`"
+    if fault["status"] == "succeeded":
+        return f"{action} succeeded but its result records no fault"
+    return f"{action} did not finish (status {fault['status'] or 'not recorded'})"
+
+
+def _fault_sentence(fault: dict[str, Any], dry: str = "") -> str:
+    if not fault["injected"]:
+        why = _why_not(fault, dry)
+        if fault["injected"] is None:
+            return f"No fault is known to have been injected: {why}."
+        return f"No fault was injected: {why}."
+    pod = fault["pod"] or "(name not recorded)"
+    if fault["role"] == "rayservice":
+        text = f"The RayService was upgraded from cluster {pod}"
+    elif KILL_GCS in (fault["func"], fault["action"]):
+        text = f"The GCS server in the {fault['role'] or '?'} pod {pod} was killed"
+    else:
+        text = f"The {fault['role'] or '?'} pod {pod} was deleted"
+    if fault["offset_s"] is not None:
+        text += f" {fault['offset_s']:.1f} s into the traffic"
     if fault.get("cut_off"):
         reached = [
             f"{MILESTONE_WORDS[m]} {s:.1f} s"
@@ -71,8 +129,8 @@ def _fault_sentence(fault: dict[str, Any]) -> str:
         ]
         missing = ", ".join(MILESTONE_WORDS[m] for m in fault["missing"])
         after = fault.get("log_end_after_s")
-        when = f", {after:.1f} s after the deletion" if after is not None else ""
-        done = f"reached {', '.join(reached)} after the deletion but " if reached else ""
+        when = f", {after:.1f} s after the fault" if after is not None else ""
+        done = f"reached {', '.join(reached)} after the fault but " if reached else ""
         return (
             f"{text}; when the traffic log ends{when}, the service had {done}not yet reached "
             f"{missing}: whether and when it recovered is unknown."
@@ -90,7 +148,7 @@ def _fault_sentence(fault: dict[str, Any]) -> str:
     return f"{text}; it did not recover while the run watched (never reached: {missing})."
 
 
-def _probe_sentences(steady: dict[str, Any]) -> list[str]:
+def _probe_sentences(steady: dict[str, Any], event: str) -> list[str]:
     facts = []
     for when, label in (("after", "After"), ("before", "Before")):
         for probe in steady["probes"]:
@@ -99,7 +157,7 @@ def _probe_sentences(steady: dict[str, Any]) -> list[str]:
                 got = cell.get("value") or cell.get("error") or "no value"
                 tolerance = probe["tolerance"]
                 facts.append(
-                    f"{label} the fault, {probe['name']} returned {got} (tolerance {tolerance})."
+                    f"{label} the {event}, {probe['name']} returned {got} (tolerance {tolerance})."
                 )
     return facts
 
@@ -121,6 +179,69 @@ def _outcome(status: str, deviated: bool, before: bool | None) -> tuple[str, str
     return "unknown", "Unknown", why
 
 
+def _failed_actions(journal: dict[str, Any]) -> list[str]:
+    """Return "action 'x' failed: <error>" for each failed method action that is no fault."""
+    return [
+        f"action '{activity_name(result)}' failed: "
+        f"{short_error(result.get('exception')) or 'no error was recorded'}"
+        for phase, result in activity_results(journal)
+        if phase == "method"
+        and result.get("status") == "failed"
+        and as_dict(result.get("activity")).get("type") == "action"
+        and not is_fault_action(result)
+    ]
+
+
+def _settle(
+    found: tuple[str, str, str],
+    faults: list[dict[str, Any]],
+    journal: dict[str, Any],
+    evidence: list[str],
+    before: bool | None,
+) -> tuple[tuple[str, str, str], list[str]]:
+    """Return the outcome once the method's faults, actions and evidence are weighed, and facts.
+
+    An aborted, interrupted, untested or unknown run keeps its outcome: it claims no
+    pass. Otherwise a fault that did not happen or another failed action makes the run
+    inconclusive; a fault whose action failed after it was injected fails a run that
+    would pass; incomplete evidence makes a would-be pass inconclusive.
+    """
+    outcome = found[0]
+    dry = _dry(journal)
+    missing = [_why_not(f, dry) for f in faults if f["injected"] is False]
+    unknown = [_why_not(f, dry) for f in faults if f["injected"] is None]
+    failed = _failed_actions(journal)
+    facts = [f"The method did not run as written: {a}." for a in failed]
+    after = [
+        f"action '{f['action']}' failed after its fault was injected: {f['error']}"
+        for f in faults
+        if f["injected"] and f["status"] == "failed"
+    ]
+    facts += [f"{a[:1].upper()}{a[1:]}." for a in after + evidence]
+    keeps = outcome in ("aborted", "interrupted", "unknown") or (
+        outcome == "failed" and before is False
+    )
+    if keeps:
+        return found, facts
+    why = []
+    if missing:
+        why.append(f"the fault was not injected: {'; '.join(missing)}")
+    if unknown:
+        why.append(f"the fault is not known to have been injected: {'; '.join(unknown)}")
+    if failed:
+        why.append(f"the method did not run as written: {'; '.join(failed)}")
+    if why:
+        if outcome == "deviated":
+            facts.append("The steady state did not hold after the method, with no fault injected.")
+        return ("inconclusive", "Inconclusive", "; ".join(why)), facts
+    if after and outcome in ("passed", "failed"):
+        return ("failed", "Failed", "; ".join(after)), facts
+    if evidence and outcome == "passed":
+        reason = f"the evidence is incomplete: {'; '.join(evidence)}"
+        return ("inconclusive", "Inconclusive", reason), facts
+    return found, facts
+
+
 def _no_journal_facts(interrupted: str, log_end_s: float | None) -> list[str]:
     facts = [
         f"No journal: {interrupted}. Chaos Toolkit writes the journal when a run ends, so "
@@ -139,20 +260,28 @@ def verdict(
     faults: list[dict[str, Any]],
     interrupted: str = "",
     log_end_s: float | None = None,
+    evidence: list[str] | None = None,
 ) -> dict[str, Any]:
     """Return the verdict of a run.
 
-    Keys: `outcome` (one of OUTCOMES), `label` ("Passed", "Not tested", ...), `reason`,
-    `headline` ("<label>: <reason>"), `status`, `deviated`, `steady_state_before` and
-    `steady_state_after` (True, False or None when not checked) and `facts`.
-    `interrupted` (why there is no journal) makes it the verdict of a run reported from
-    its traffic log alone, whose log ends `log_end_s` after the traffic start.
+    Keys: `outcome` (one of OUTCOMES), `label` ("Passed", "Inconclusive", "Not
+    tested", ...), `reason`, `headline` ("<label>: <reason>"), `status`, `deviated`,
+    `steady_state_before` and `steady_state_after` (True, False or None when not
+    checked) and `facts`. `faults` are those of `chaosraysvc.report.faults.find_faults`;
+    `evidence` says what evidence is missing or contradicts the journal (e.g. a traffic
+    log with fewer requests than the journal counted). `interrupted` (why there is no
+    journal) makes it the verdict of a run reported from its traffic log alone, whose log
+    ends `log_end_s` after the traffic start.
     """
     status = str(journal.get("status") or "")
     deviated = bool(journal.get("deviated"))
     before, after = steady["before_met"], steady["after_met"]
-    outcome, label, reason = _outcome(status, deviated, before)
-    facts = [f"Steady state before the fault: {_MET[before]}; after: {_MET[after]}."]
+    # the verdict control may have failed a run chaoslib ended "completed": judge the latter
+    settled = as_dict(chaosraysvc_extension(journal).get("verdict"))
+    found = _outcome(str(settled.get("status_was") or status), deviated, before)
+    (outcome, label, reason), problems = _settle(found, faults, journal, evidence or [], before)
+    event = "fault" if any(f["injected"] for f in faults) or not faults else "method"
+    facts = [f"Steady state before the {event}: {_MET[before]}; after: {_MET[after]}."]
     if interrupted:
         outcome, label, status = "interrupted", "Interrupted", NO_JOURNAL_STATUS
         reason = (
@@ -160,9 +289,12 @@ def verdict(
             "traffic log alone, with no hypothesis verdict"
         )
         facts = _no_journal_facts(interrupted, log_end_s)
-    facts += _probe_sentences(steady)
-    facts += [_fault_sentence(f) for f in faults]
-    facts.append(_traffic_sentence(traffic))
+        problems = []
+    facts += _probe_sentences(steady, event)
+    dry = _dry(journal)
+    facts += [_fault_sentence(f, dry) for f in faults]
+    facts += problems
+    facts.append(_traffic_sentence(traffic, incomplete=bool(evidence)))
     if traffic and traffic.get("max_failures_exceeded"):
         facts.append("The traffic's failure limit (max_failures) was crossed: the run was aborted.")
     return {

@@ -42,7 +42,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from chaosraysvc.traffic.log import TrafficLog
+from chaosraysvc.traffic.log import TrafficLog, injected_fault
 
 DISCONNECTS = {"connect_refused", "connect_error", "disconnected"}
 NEAR_FAULT_S = 1.0
@@ -92,7 +92,7 @@ def likely_causes(
     `risks`: the doctor's risk ids for the target, when known; otherwise the set-up facts
     recorded in the `fault` mark decide which risk a cause may name (none when unknown).
     """
-    fault = _mark(log, "fault")
+    fault = injected_fault(log)
     if fault is None:
         return []
     detail = fault.get("detail") or {}
@@ -103,11 +103,16 @@ def likely_causes(
     causes: list[dict[str, Any]] = []
 
     on_pod = [r for r in failed if r.get("ep") == pod]
+    # A pod deleted with a grace period ends later than its deletion: Ray drains its node
+    # after SIGTERM, then the kubelet's SIGKILL (or Ray's teardown) drops what is left.
+    ends = [fault["t"]] + [
+        m["t"] for m in log.marks if m["event"] == "pod_terminated" and m["t"] >= fault["t"]
+    ][:1]
     near = [
         r
         for r in failed
         if not r.get("ep")
-        and r["t"] - fault["t"] <= NEAR_FAULT_S
+        and any(-0.5 <= r["t"] - end <= NEAR_FAULT_S for end in ends)
         and (r["err"] in DISCONNECTS or str(r["err"]).startswith("http_5"))
     ]
     if role == "head" and head_out and near and not on_pod:
@@ -128,7 +133,8 @@ def likely_causes(
             f"{len(hits)} failure(s) on the deleted {role} pod {pod}'s proxy"
             if on_pod
             else f"{len(hits)} request(s) in flight on, or routed to, the deleted pod {pod} "
-            f"(its proxy or one of its replicas) failed within {NEAR_FAULT_S:.0f} s"
+            f"(its proxy or one of its replicas) failed within {NEAR_FAULT_S:.0f} s of its "
+            + ("deletion or of its end" if len(ends) > 1 else "deletion")
         )
         if role == "head":
             evidence += _unverified(HEAD_IN_SVC, known, "the head is a serve endpoint")

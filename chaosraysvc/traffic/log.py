@@ -332,3 +332,26 @@ def read_traffic_log(path: str | Path) -> TrafficLog:
     log.requests.sort(key=lambda r: r["t"])
     log.marks.sort(key=lambda m: m["t"])
     return log
+
+
+def injected_fault(log: TrafficLog) -> dict[str, Any] | None:
+    """Return the first `fault` mark whose fault happened: not one followed, before the next
+    `fault`, by a `fault_not_injected` mark for its pod (an action refused or failed)."""
+    marks = list(log.marks)
+    for i, mark in enumerate(marks):
+        if mark["event"] != "fault":
+            continue
+        pod = (mark.get("detail") or {}).get("pod")
+        refused = False
+        for later in marks[i + 1 :]:
+            if later["event"] == "fault":
+                break
+            if (
+                later["event"] == "fault_not_injected"
+                and (later.get("detail") or {}).get("pod") == pod
+            ):
+                refused = True
+                break
+        if not refused:
+            return mark
+    return None

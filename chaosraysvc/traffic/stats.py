@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chaosraysvc.traffic.attribution import likely_causes
-from chaosraysvc.traffic.log import RequestRecord, TrafficLog
+from chaosraysvc.traffic.log import RequestRecord, TrafficLog, injected_fault
 
 __all__ = [
     "FAILED_LISTED",
@@ -137,6 +137,11 @@ def _first_mark(log: TrafficLog, event: str, after: float) -> float | None:
     return None
 
 
+def _fault_t(log: TrafficLog) -> float | None:
+    mark = injected_fault(log)
+    return float(mark["t"]) if mark is not None else None
+
+
 def phase_bounds(log: TrafficLog) -> dict[str, Phase | None]:
     """Return the four phases (None for those the marks do not reach)."""
     phases: dict[str, Phase | None] = dict.fromkeys(PHASES)
@@ -144,7 +149,7 @@ def phase_bounds(log: TrafficLog) -> dict[str, Phase | None]:
     if bounds is None:
         return phases
     start, end = bounds
-    fault = _first_mark(log, "fault", float("-inf"))
+    fault = _fault_t(log)
     if fault is None:
         phases["baseline"] = Phase("baseline", start, end)
         return phases
@@ -405,7 +410,7 @@ def summarize(log: TrafficLog, brownout_ratio: float = 0.5) -> dict[str, Any]:
     summary["longest_failure_window"] = _window_dict(longest, start)
     summary["failure_windows"] = len(windows)
 
-    fault = _first_mark(log, "fault", float("-inf"))
+    fault = _fault_t(log)
     after_fault = [r for r in failed if fault is not None and r["t"] >= fault]
     summary["failed_requests"] = [_failed_dict(r, start, fault) for r in failed[:FAILED_LISTED]]
     summary["failures_after_fault"] = len(after_fault) if fault is not None else None

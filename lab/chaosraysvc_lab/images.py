@@ -9,6 +9,7 @@ image fails like an image that cannot be pulled (`ErrImagePull`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from dataclasses import dataclass
@@ -51,6 +52,16 @@ def _redis_bin() -> str:
     from chaosraysvc.runtime.executables import redis_executable
 
     return str(redis_executable().parent)
+
+
+def host_paths() -> tuple[str, ...]:
+    """The host directories the local runtimes run from (this environment, its Python, the
+    checkout, Redis): a container must see them even where its own mounts (a private /tmp)
+    would hide them."""
+    paths = {sys.prefix, sys.base_prefix, str(SOURCE)}
+    with contextlib.suppress(ChaosRaySvcError):  # no Redis installed: no pod can run it
+        paths.add(_redis_bin())
+    return tuple(sorted(os.path.abspath(p) for p in paths))
 
 
 # repository prefix (after registry and "library/" are dropped) -> runtime

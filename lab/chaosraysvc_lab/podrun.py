@@ -259,7 +259,7 @@ class PodRun:
             if any(t == "/tmp" for _, t, _ in plan.mounts)
             else [(str(self.pod_dir / "tmp"), "/tmp", False)]
         )
-        script = _mount_script([*plan.mounts, *private_tmp], plan.workdir)
+        script = _mount_script([*plan.mounts, *private_tmp], plan.workdir, images.host_paths())
         self._event(container, NORMAL, "Pulled",
                     f'Container image "{container.image}" already present on machine')  # fmt: skip
         container.instance = container.restarts
@@ -551,9 +551,26 @@ def _probe(spec: dict[str, Any], key: str) -> probes.ProbeState | None:
     return probes.ProbeState(spec[key]) if spec.get(key) else None
 
 
-def _mount_script(mounts: list[tuple[str, str, bool]], workdir: str = "/") -> str:
-    """Shell lines binding each (source, target) in the container's mount namespace."""
+def _mount_script(
+    mounts: list[tuple[str, str, bool]], workdir: str = "/", keep: tuple[str, ...] = ()
+) -> str:
+    """Shell lines binding each (source, target) in the container's mount namespace.
+
+    `keep` are host paths the container must still see where they are (the runtime standing
+    in for its image: this project's venv, Python, Redis), even under a mount target such as
+    the pod's private `/tmp`: each is bound into that mount's source first, and the mount is
+    then made recursive (`--rbind`), so it carries them.
+    """
     lines = ["set -e"]
+    recursive: set[str] = set()
+    for path in keep:
+        for source, target, _ in mounts:
+            inside = target.rstrip("/") + "/"
+            if path.startswith(inside) and Path(source).is_dir():
+                carrier = Path(source) / path[len(inside) :]
+                k, c = shlex.quote(path), shlex.quote(str(carrier))
+                lines += [f"mkdir -p {c}", f"mount --bind {k} {c}"]
+                recursive.add(target)
     # A mount over a directory that holds other mounts' sources (e.g. an emptyDir on /tmp
     # while the node's state dir is under /tmp) would hide them: bind those last.
     sources = [source for source, _, _ in mounts]
@@ -568,7 +585,7 @@ def _mount_script(mounts: list[tuple[str, str, bool]], workdir: str = "/") -> st
             lines.append(f"mkdir -p {t}")
         else:
             lines.append(f'[ -e {t} ] || {{ mkdir -p "$(dirname {t})"; : > {t}; }}')
-        lines.append(f"mount --bind {s} {t}")
+        lines.append(f"mount {'--rbind' if target in recursive else '--bind'} {s} {t}")
         if read_only:
             lines.append(f"mount -o remount,bind,ro {t}")
     lines.append(f"mkdir -p {shlex.quote(workdir)} && cd {shlex.quote(workdir)}")

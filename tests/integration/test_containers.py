@@ -50,13 +50,15 @@ TRAPPING = textwrap.dedent(
                 time.sleep(float(sys.argv[2]))  # drain, as ray start --block does
                 sys.exit(0)
         return handler
-    if os.fork() == 0:
-        signal.signal(signal.SIGTERM, note("child"))
-        os.setsid()  # a daemon leaving the session: it must still die with PID 1
-        with open(os.path.join(out, "child.pid"), "w") as f:
-            f.write(str(os.getpid()))
-        while True:
-            time.sleep(0.1)
+    for who in ("daemon", "child"):
+        if os.fork() == 0:
+            signal.signal(signal.SIGTERM, note(who))
+            if who == "daemon":
+                os.setsid()  # it leaves the session: it must still die with PID 1
+            with open(os.path.join(out, who + ".pid"), "w") as f:
+                f.write(str(os.getpid()))
+            while True:
+                time.sleep(0.1)
     signal.signal(signal.SIGTERM, note("pid1"))
     with open(os.path.join(out, "pid1.ns_pid"), "w") as f:
         f.write(str(os.getpid()))
@@ -88,17 +90,19 @@ def _start(
         tmp_path,
     )
     started.append(proc)
-    wait_for(lambda: (tmp_path / "child.pid").exists(), timeout=15, what="the child to start")
+    for pid_file in (tmp_path / "child.pid", tmp_path / "daemon.pid"):
+        wait_for(pid_file.exists, timeout=15, what=f"{pid_file.name} to be written")
     wait_for(lambda: (tmp_path / "pid1.ns_pid").exists(), timeout=15, what="PID 1 to start")
     return proc
 
 
-def _host_child(proc: subprocess.Popen[bytes]) -> int:
-    """The host pid of PID 1's child (the pids the container writes are its namespace's)."""
+def _host_children(proc: subprocess.Popen[bytes]) -> list[int]:
+    """The host pids of PID 1's children (the pids the container writes are its namespace's)."""
     pid1 = containers.main_pid(proc.pid)
     assert pid1 is not None
-    [child] = [int(w) for w in Path(f"/proc/{pid1}/task/{pid1}/children").read_text().split()]
-    return child
+    children = [int(w) for w in Path(f"/proc/{pid1}/task/{pid1}/children").read_text().split()]
+    assert len(children) == 2
+    return children
 
 
 def test_the_main_process_is_pid_1_of_its_own_namespace(
@@ -115,12 +119,13 @@ def test_sigterm_reaches_pid_1_only_and_the_rest_dies_with_it(
     started: list[subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
     proc = _start(started, tmp_path, "0.5")  # PID 1 drains 0.5 s, then exits 0
-    child = _host_child(proc)
+    children = _host_children(proc)
     result = containers.stop(proc.pid, 10, reap=proc.poll)
     assert result.term_sent and not result.killed
     assert (tmp_path / "pid1").read_text().startswith("15 ")
     assert not (tmp_path / "child").exists()  # no SIGTERM for anyone but PID 1
-    assert sessions.session_of(child) is None  # killed by the kernel with its namespace
+    assert not (tmp_path / "daemon").exists()
+    assert [sessions.session_of(c) for c in children] == [None, None]  # the kernel killed them
     assert 0.4 < result.seconds < 5
     assert containers.exit_code(proc.wait(timeout=5)) == 0
 
@@ -140,11 +145,13 @@ def test_when_pid_1_exits_every_process_of_the_container_ends(
     started: list[subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
     proc = _start(started, tmp_path)
-    child = _host_child(proc)
+    children = _host_children(proc)
     pid1 = containers.main_pid(proc.pid)
     assert pid1 is not None
     os.kill(pid1, 9)  # PID 1 dies (as `ray start --block` does when the GCS dies)
-    wait_for(lambda: sessions.session_of(child) is None, timeout=5, what="the child to end")
+    # ... and so do its children, the daemon too, which left the session.
+    wait_for(lambda: all(sessions.session_of(c) is None for c in children), timeout=5,
+             what="the children to end")  # fmt: skip
     assert containers.exit_code(proc.wait(timeout=5)) == 137
 
 
@@ -167,7 +174,7 @@ def test_pre_stop_runs_before_sigterm_within_the_grace_period(
 
 def test_exit_codes_are_reported_as_a_runtime_reports_them(tmp_path: Path) -> None:
     codes = []
-    for argv in (["true"], ["sh", "-c", "exit 3"], ["sh", "-c", "kill -TERM $$; sleep 5"]):
+    for argv in (["true"], ["sh", "-c", "exit 3"], ["sh", "-c", "kill -TERM $$; sleep 0.2"]):
         proc = containers.spawn(argv, dict(os.environ), tmp_path / "log", tmp_path)
         codes.append(containers.exit_code(proc.wait(timeout=10)))
     # PID 1 has no handler for SIGTERM sent from inside its own namespace: ignored, as in a

@@ -182,7 +182,7 @@ def test_two_workers_deleted_at_once_each_get_their_own_replacement(
     assert set(new) <= running
 
 
-def test_a_grace_period_sends_sigterm_and_ray_ends_without_waiting(
+def test_a_grace_period_sends_sigterm_to_pid_1_and_ray_drains_its_node_until_killed(
     healthy_sandbox: Sandbox, tmp_path: Path
 ) -> None:
     journal, traffic = run_experiment(
@@ -192,8 +192,10 @@ def test_a_grace_period_sends_sigterm_and_ray_ends_without_waiting(
     result = check_run(journal, traffic, "delete-worker-pod", "worker")
     output = _action(journal, "delete-worker-pod")["output"]
     assert output["grace_period"] == 30
-    # SIGTERM first: Ray's `ray start --block` stops the node at once instead of draining,
-    # so the pod is gone long before the 30 s SIGKILL (docs/findings.md, grace period).
+    # SIGTERM to the container's PID 1 only (`ray start --block`), as a runtime sends it: Ray
+    # marks its node draining and waits up to RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S (30 s),
+    # so the pod lives until about the 30 s SIGKILL. (When every process got SIGTERM, as the
+    # sandbox did before, Ray's processes ended 1.1-1.6 s after it: docs/findings.md.)
     gone = [
         line
         for line in (healthy_sandbox.state_dir / "logs" / "supervisor.log").read_text().splitlines()
@@ -202,5 +204,7 @@ def test_a_grace_period_sends_sigterm_and_ray_ends_without_waiting(
     assert gone, "the supervisor never saw the pod go"
     # The log's time is local time, as `logging` writes it.
     seen = datetime.datetime.strptime(gone[0][:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
-    assert 0 <= seen - output["deleted_at"] < 20, seen - output["deleted_at"]
+    assert 25 <= seen - output["deleted_at"] < 40, seen - output["deleted_at"]
+    pod_log = healthy_sandbox.state_dir / "logs" / f"{output['deleted']['name']}.log"
+    assert "received SIGTERM. Draining" in pod_log.read_text(errors="replace")
     assert result["summary"]["requests"] > 100

@@ -8,6 +8,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from chaosraysvc.report.values import epoch
+from chaosraysvc.report.verdict import OUTCOMES
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
 
@@ -28,6 +29,12 @@ def expected_samples(figures: dict[str, Any], journal: dict[str, Any]) -> dict[K
     traffic = figures["traffic"]
     window = traffic["longest_failure_window"]
     expected: dict[Key, float] = {
+        ("chaosraysvc_run_outcome", (("outcome", outcome),)): float(
+            outcome == figures["verdict"]["outcome"]
+        )
+        for outcome in OUTCOMES
+    }
+    expected |= {
         ("chaosraysvc_run_deviated", ()): float(figures["verdict"]["deviated"]),
         ("chaosraysvc_run_requests", ()): traffic["requests"],
         ("chaosraysvc_run_failed_requests", ()): traffic["failures"],

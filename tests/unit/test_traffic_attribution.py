@@ -120,6 +120,19 @@ def test_a_500_from_a_replica_lost_mid_request_is_the_deleted_pods_fault(tmp_pat
     assert found["deleted-pod-proxy"]["risk"] is None
 
 
+def test_a_drop_when_a_draining_pod_ends_is_the_deleted_pods_fault(tmp_path: Path) -> None:
+    # Grace period 30 s: SIGTERM to PID 1, Ray drains its node, the kubelet's SIGKILL at 30 s
+    # drops the keep-alive connection still on the draining proxy.
+    reqs = [ok(t / 10) for t in range(100)] + [ok(10 + t / 10) for t in range(300)]
+    reqs += [bad(40.15, "disconnected")] + [ok(40.3 + t / 10) for t in range(50)]
+    marks = [fault("worker", "worker-1"), {"t": T0 + 40.1, "event": "pod_terminated"}]
+    found = causes(write_log(tmp_path / "t.jsonl", reqs, marks))
+    assert found["deleted-pod-proxy"]["failures"] == 1
+    assert "of its end" in found["deleted-pod-proxy"]["evidence"]
+    without_end = causes(write_log(tmp_path / "u.jsonl", reqs, marks[:1]))
+    assert "deleted-pod-proxy" not in without_end  # 30 s after the deletion: not explained
+
+
 def one_drop_after_a_head_kill(path: Path, **facts: Any) -> Path:
     """The run of issue 10: one `disconnected` 20 ms after the head's deletion, no label."""
     reqs = [ok(t / 100) for t in range(1000)] + [bad(10.02, "disconnected")]

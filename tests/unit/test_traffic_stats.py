@@ -302,3 +302,18 @@ def test_failed_requests_are_listed_even_from_sparse_records(tmp_path: Path) -> 
         "ms": 2.0,
         "id": None,
     }
+
+
+def test_a_fault_whose_action_was_refused_starts_no_outage() -> None:
+    # kill_gcs_server marks the fault, then the target refuses: nothing happened to the service.
+    s = summarize(mk(steady(0, 20), [(5, "fault"), (5.01, "fault_not_injected")], end=20))
+    assert s["phases"]["outage"] is None
+    assert s["phases"]["baseline"]["duration_s"] == 20.0
+    assert s["failures_after_fault"] is None
+
+
+def test_a_refused_fault_then_an_injected_one_counts_from_the_injected_one() -> None:
+    marks = [(5, "fault"), (5.01, "fault_not_injected"), (9, "fault")]
+    s = summarize(mk(steady(0, 20), marks, end=20))
+    assert s["phases"]["baseline"]["duration_s"] == 9.0
+    assert s["phases"]["outage"]["duration_s"] == 11.0

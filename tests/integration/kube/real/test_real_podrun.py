@@ -1,0 +1,168 @@
+"""The lab kubelet's pods live and die as Kubernetes pods, on the real kernel.
+
+`PodRun` is driven directly (a stand-in node records the status it would write to the API
+server; the pod network is a real namespace on a real bridge): a deletion runs the
+container's preStop hook inside the container, then SIGTERM reaches PID 1 only; a container
+that keeps crashing restarts at once, then after the kubelet's 10 s back-off.
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaosraysvc_lab import network
+from chaosraysvc_lab.podrun import ContainerPlan, PodPlan, PodRun
+from tests.support.polling import wait_for
+
+from .conftest import requires_namespaces
+
+pytestmark = requires_namespaces
+
+# PID 1 notes the signals it gets in /notes (a volume), as does a child it starts.
+TRAPPING = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    def note(who):
+        def handler(signum, frame):
+            with open(f"/notes/{who}-got", "a") as f:
+                f.write(f"{signum} {time.time()}\\n")
+            if who == "pid1":
+                sys.exit(0)
+        return handler
+    if os.fork() == 0:
+        signal.signal(signal.SIGTERM, note("child"))
+        while True:
+            time.sleep(0.1)
+    signal.signal(signal.SIGTERM, note("pid1"))
+    open("/notes/started", "w").close()
+    while True:
+        time.sleep(0.1)
+    """
+)
+
+
+class StandInNode:
+    """What a pod needs from its node; the status it would write is kept in `statuses`."""
+
+    def __init__(
+        self, state_dir: Path, net: network.NodeNetwork, argv: list[str], notes: Path
+    ) -> None:
+        self.core = self
+        self.node_name = "test-node"
+        self.host_ip = net.gateway
+        self.dns_ip = net.gateway
+        self.state_dir = state_dir
+        self.net = net
+        self.argv = argv
+        self.notes = notes
+        self.statuses: list[dict[str, Any]] = []
+        self.events = self  # the kubelet's EventRecorder: what it would write, in `recorded`
+        self.recorded: list[tuple[str, str, str, str]] = []
+
+    def patch_namespaced_pod_status(self, name: str, ns: str, body: dict[str, Any]) -> None:
+        self.statuses.append(body["status"])
+
+    def container(
+        self, pod: dict[str, Any], container: str, kind: str, reason: str, message: str
+    ) -> None:
+        self.recorded.append((container, kind, reason, message))
+
+    def add_pod_network(self, pod_uid: str) -> tuple[str, str]:
+        return self.net.add_pod(7)
+
+    def remove_pod_network(self, pod_uid: str) -> None:
+        self.net.remove_pod(7)
+
+    def resolve(self, pod: dict[str, Any], pod_ip: str, pod_dir: Path) -> PodPlan:
+        spec = pod["spec"]["containers"][0]
+        env = {"PATH": "/usr/bin:/bin", "HOME": "/root"}
+        mounts = [(str(self.notes), "/notes", False)]
+        return PodPlan([], [ContainerPlan(spec, self.argv, env, mounts, "/")])
+
+
+@pytest.fixture
+def net() -> Iterator[network.NodeNetwork]:
+    net = network.NodeNetwork.pick()
+    net.create()
+    try:
+        yield net
+    finally:
+        net.destroy()
+
+
+def _pod(container: dict[str, Any], restart_policy: str = "Always") -> dict[str, Any]:
+    return {
+        "metadata": {"name": "p", "namespace": "default", "uid": "u-1"},
+        "spec": {"restartPolicy": restart_policy, "containers": [container]},
+    }
+
+
+def test_deletion_runs_pre_stop_inside_the_container_then_sigterm_to_pid_1_only(
+    net: network.NodeNetwork, tmp_path: Path
+) -> None:
+    pod_tmp = tmp_path / "notes"
+    pod_tmp.mkdir()
+    hook = "echo $$ > /notes/pre-stop; ls /proc > /notes/pids; sleep 0.3"
+    pre_stop = {"exec": {"command": ["sh", "-c", hook]}}
+    container = {"name": "main", "image": "x", "lifecycle": {"preStop": pre_stop}}
+    node = StandInNode(tmp_path, net, [sys.executable, "-c", TRAPPING], pod_tmp)
+    run = PodRun(node, _pod(container))  # type: ignore[arg-type]
+    run.start()
+    try:
+        wait_for(lambda: (pod_tmp / "started").exists(), 20, what="the container to start")
+        started = time.monotonic()
+        run.terminate(10)
+        took = time.monotonic() - started
+    finally:
+        run.terminate(0)
+
+    # The hook ran inside the container: its volume, its PID namespace (PID 1 is the pod's).
+    pids = sorted(int(w) for w in (pod_tmp / "pids").read_text().split() if w.isdigit())
+    assert pids[0] == 1 and len(pids) <= 6, pids  # PID 1, its child, the hook's sh and ls
+    # PID 1 got SIGTERM, after the hook; its child got none (it died with PID 1).
+    term_at = float((pod_tmp / "pid1-got").read_text().split()[1])
+    assert (pod_tmp / "pre-stop").stat().st_mtime <= term_at
+    assert not (pod_tmp / "child-got").exists()
+    assert 0.3 <= took < 8
+    assert ("main", "Normal", "Killing", "Stopping container main") in node.recorded
+
+
+def test_a_crashing_container_restarts_at_once_then_after_the_kubelets_back_off(
+    net: network.NodeNetwork, tmp_path: Path
+) -> None:
+    node = StandInNode(tmp_path, net, ["sh", "-c", "exit 3"], tmp_path)
+    run = PodRun(node, _pod({"name": "main", "image": "x"}))  # type: ignore[arg-type]
+    run.start()
+
+    def container() -> dict[str, Any]:
+        return node.statuses[-1]["containerStatuses"][0] if node.statuses else {}
+
+    try:
+        wait_for(
+            lambda: container().get("state", {}).get("waiting", {}).get("reason")
+            == "CrashLoopBackOff",
+            15,
+            what="CrashLoopBackOff",
+            state=container,
+        )
+        first = container()
+        time.sleep(7)  # the old node's back-off (1, 2, 4 s) restarted it twice meanwhile
+        later = container()
+    finally:
+        run.terminate(0)
+
+    assert first["restartCount"] == 1  # the first restart came at once
+    assert "back-off 10s" in first["state"]["waiting"]["message"]
+    assert first["lastState"]["terminated"]["exitCode"] == 3
+    assert first["lastState"]["terminated"]["reason"] == "Error"
+    assert later["restartCount"] == 1  # still waiting out the 10 s
+    reasons = [reason for _, _, reason, _ in node.recorded]
+    assert reasons[:6] == ["Pulled", "Created", "Started"] * 2  # the kubelet's, each start
+    assert "BackOff" in reasons
