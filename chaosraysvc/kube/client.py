@@ -36,7 +36,7 @@ from chaosraysvc.errors import (
     RefusedError,
 )
 
-__all__ = ["DEFAULT_REQUEST_TIMEOUT", "KubeApi", "create_api_client"]
+__all__ = ["DEFAULT_REQUEST_TIMEOUT", "KubeApi", "create_api_client", "exec_forbidden"]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -343,10 +343,7 @@ class KubeApi:
             status = int(found.group(1)) if found else int(exc.status or 0)
             if status == 403:
                 raise KubernetesApiError(
-                    f"forbidden (403): the account may not exec in pod '{name}' in namespace "
-                    f"'{namespace}' (verbs get and create on 'pods/exec'); chaosraysvc's Role "
-                    "does not grant it: apply the opt-in deploy/exec-role.yaml and "
-                    "deploy/exec-rolebinding.yaml to allow killing a process inside a pod",
+                    exec_forbidden(namespace, name),
                     status=403,
                     verb=call.verb,
                     resource=call.resource,
@@ -446,6 +443,16 @@ class KubeApi:
 
 
 ERROR_CHANNEL = 3  # where the kubelet (or the API server) writes the exec's final Status
+
+
+def exec_forbidden(namespace: str, name: str) -> str:
+    """The message of an exec the account may not make (names the opt-in Role)."""
+    return (
+        f"forbidden (403): the account may not exec in pod '{name}' in namespace "
+        f"'{namespace}' (verbs get and create on 'pods/exec'); chaosraysvc's Role does not "
+        "grant it: apply the opt-in deploy/exec-role.yaml and deploy/exec-rolebinding.yaml to "
+        "allow killing a process inside a pod"
+    )
 
 
 def _exit_code(raw: str, call: _Call, name: str) -> int:

@@ -479,7 +479,8 @@ class KubeletApi:
         """The kubelet's WebSocket port-forward (the Python client's): `?ports=a,b`, port i on
         channels 2i (data) and 2i+1 (error), each opened by the port as 2 little-endian bytes."""
         try:
-            ports = [int(p) for v in query.get("ports", []) for p in v.split(",")]
+            given = query.get("port", []) + query.get("ports", [])  # the API server sends `port`
+            ports = [int(p) for v in given for p in v.split(",")]
         except ValueError as exc:
             raise HttpError(400, f"unable to parse the ports: {exc}") from exc
         if not ports or not all(0 < p < 65536 for p in ports):
