@@ -6,8 +6,9 @@
      "provider": {"type": "python", "module": "chaosraysvc.activities.process_actions",
                   "func": "kill_gcs_server", "arguments": {"timeout": 180}}}
 
-Sandbox target only: on Kubernetes this would need `pods/exec`, which chaosraysvc's Role does
-not grant (the action refuses with a clear error there).
+On Kubernetes it runs `pkill -KILL -x gcs_server` in the head through `pods/exec`, which
+chaosraysvc's Role does not grant: apply the opt-in `deploy/exec-role.yaml` and
+`deploy/exec-rolebinding.yaml` first (without them the action fails naming them).
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ def kill_gcs_server(
     (restarts + 1) and the new GCS recovers the cluster state from Redis. With
     `wait_for_recovery`, waits up to `timeout` seconds for the head to be ready again, the
     serve endpoints restored and the applications RUNNING, and returns the time to each.
-    Refuses without GCS fault tolerance (unless `allow_without_gcs_ft`) and on the kubernetes
-    target (`ActivityFailed`).
+    Refuses without GCS fault tolerance (unless `allow_without_gcs_ft`); on the kubernetes
+    target it needs `pods/exec` (the opt-in deploy/exec-role.yaml), else `ActivityFailed`.
     """
     if timeout <= 0:
         raise ConfigurationError(f"kill_gcs_server: timeout must be > 0, got {timeout}")

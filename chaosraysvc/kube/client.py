@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -35,7 +36,7 @@ from chaosraysvc.errors import (
     RefusedError,
 )
 
-__all__ = ["DEFAULT_REQUEST_TIMEOUT", "KubeApi", "create_api_client"]
+__all__ = ["DEFAULT_REQUEST_TIMEOUT", "KubeApi", "create_api_client", "exec_forbidden"]
 
 logger = logging.getLogger("chaostoolkit")
 
@@ -308,6 +309,53 @@ class KubeApi:
             ),
         )
 
+    def exec_in_pod(
+        self, namespace: str, name: str, container: str, argv: list[str], timeout: float = 30.0
+    ) -> tuple[int, str]:
+        """Run `argv` in `container` of pod `name` through `pods/exec` (what `kubectl exec`
+        does, over a WebSocket: an HTTP GET, so RBAC `get` on `pods/exec`, and `create` too
+        from Kubernetes 1.35 on); return (exit code, output).
+
+        A refusal names deploy/exec-role.yaml, the opt-in Role that grants it.
+        """
+        from kubernetes.stream import stream
+
+        call = _Call("get", "pods/exec", "", namespace, name)
+        try:
+            answer = stream(
+                self._core.connect_get_namespaced_pod_exec, name, namespace,
+                container=container, command=argv, stdout=True, stderr=True, stdin=False,
+                tty=False, _preload_content=False,
+            )  # fmt: skip
+            answer.run_forever(timeout=timeout)
+            output = answer.read_stdout() + answer.read_stderr()
+            if answer.is_open():
+                answer.close()
+                raise KubernetesApiError(
+                    f"`{' '.join(argv)}` in pod '{name}' (namespace '{namespace}') did not "
+                    f"finish within {timeout:g} s",
+                    verb=call.verb,
+                    resource=call.resource,
+                )
+            return _exit_code(answer.read_channel(ERROR_CHANNEL), call, name), str(output)
+        except ApiException as exc:
+            found = re.search(r"Handshake status (\d+)", str(exc.reason or ""))
+            status = int(found.group(1)) if found else int(exc.status or 0)
+            if status == 403:
+                raise KubernetesApiError(
+                    exec_forbidden(namespace, name),
+                    status=403,
+                    verb=call.verb,
+                    resource=call.resource,
+                ) from exc
+            raise KubernetesApiError(
+                f"could not exec in pod '{name}' in namespace '{namespace}' through "
+                f"{self.host}: {str(exc.reason or exc)[:300]}",
+                status=status,
+                verb=call.verb,
+                resource=call.resource,
+            ) from exc
+
     # -- error translation -------------------------------------------------------------------
 
     def _run(
@@ -392,6 +440,40 @@ class KubeApi:
             verb=call.verb,
             resource=call.resource,
         )
+
+
+ERROR_CHANNEL = 3  # where the kubelet (or the API server) writes the exec's final Status
+
+
+def exec_forbidden(namespace: str, name: str) -> str:
+    """The message of an exec the account may not make (names the opt-in Role)."""
+    return (
+        f"forbidden (403): the account may not exec in pod '{name}' in namespace "
+        f"'{namespace}' (verbs get and create on 'pods/exec'); chaosraysvc's Role does not "
+        "grant it: apply the opt-in deploy/exec-role.yaml and deploy/exec-rolebinding.yaml to "
+        "allow killing a process inside a pod"
+    )
+
+
+def _exit_code(raw: str, call: _Call, name: str) -> int:
+    """The exit code in an exec's final Status; raise when it is an error, not an exit."""
+    try:
+        status = json.loads(raw) if raw else {}
+    except ValueError:
+        status = {"status": "Failure", "message": raw}
+    if status.get("status", "Success") == "Success":
+        return 0
+    if status.get("reason") == "NonZeroExitCode":
+        for cause in (status.get("details") or {}).get("causes") or []:
+            if cause.get("reason") == "ExitCode":
+                return int(cause.get("message", "1"))
+    raise KubernetesApiError(
+        f"exec in pod '{name}' in namespace '{call.namespace}' failed: "
+        f"{str(status.get('message') or raw)[:300]}",
+        status=int(status.get("code") or 0) or None,
+        verb=call.verb,
+        resource=call.resource,
+    )
 
 
 def _server_message(exc: ApiException) -> str:

@@ -25,7 +25,13 @@ from typing import Any
 from kubernetes import client
 
 from chaosraysvc.config import Settings
-from chaosraysvc.errors import ChaosRaySvcError, ConfigurationError, RefusedError
+from chaosraysvc.errors import (
+    ChaosRaySvcError,
+    ConfigurationError,
+    KubernetesApiError,
+    NotFoundError,
+    RefusedError,
+)
 from chaosraysvc.kube import urls
 from chaosraysvc.kube.client import DEFAULT_REQUEST_TIMEOUT, KubeApi
 from chaosraysvc.kube.endpoints import read_serve_endpoints, serve_service_name
@@ -239,13 +245,29 @@ class KubernetesTarget:
         self.api.delete_pod(namespace, pod.name, pod.uid or live_uid, grace_period, dry_run)
 
     def kill_process(self, pod: Pod, process: str) -> None:
-        """Refuse: killing a process inside a pod needs `pods/exec`, which chaosraysvc does
-        not use (deploy/role.yaml does not grant it)."""
-        raise RefusedError(
-            f"killing {process!r} inside pod '{pod.name}' is supported on the sandbox only: on "
-            "Kubernetes it needs `kubectl exec` (RBAC create on pods/exec), which chaosraysvc's "
-            "Role does not grant; delete the head pod instead (delete_head_pod)"
+        """SIGKILL `process` in `pod` through `pods/exec` (`pkill -KILL -x <process>` in its
+        first container, as KubeRay's HA test runs `pkill gcs_server`). Needs the opt-in
+        deploy/exec-role.yaml: chaosraysvc's Role does not grant `pods/exec`."""
+        _, listed = self._all_pods()
+        found = [p for p, _ in listed if p.metadata and p.metadata.name == pod.name]
+        if not found or not found[0].spec:
+            raise RefusedError(
+                f"refusing to exec in pod '{pod.name}': it is not a pod of RayService "
+                f"'{self.name}' in namespace '{self.namespace}'"
+            )
+        container = found[0].spec.containers[0].name  # KubeRay's ray-head / ray-worker
+        logger.info("Killing %s in pod %s/%s through pods/exec", process, self.namespace,
+                    pod.name)  # fmt: skip
+        code, output = self.api.exec_in_pod(
+            self.namespace, pod.name, container, ["pkill", "-KILL", "-x", process]
         )
+        if code == 1:
+            raise NotFoundError(f"no process named {process!r} runs in pod '{pod.name}'")
+        if code != 0:
+            raise KubernetesApiError(
+                f"`pkill -KILL -x {process}` in pod '{pod.name}' exited with {code}: "
+                f"{output.strip()[:300]}"
+            )
 
     # -- upgrades ----------------------------------------------------------------------------
 

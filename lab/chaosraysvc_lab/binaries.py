@@ -26,6 +26,7 @@ BINARIES = (
     "kube-controller-manager",
     "kube-scheduler",
     "kube-proxy",
+    "kubectl",
     "ray-operator",
 )
 BUILD_SCRIPT = Path(__file__).resolve().parents[1] / "controlplane" / "build.sh"

@@ -287,6 +287,10 @@ class ControlPlane:
             f"--client-ca-file={p / 'ca.crt'}",
             f"--kubelet-client-certificate={p / 'apiserver-kubelet-client.crt'}",
             f"--kubelet-client-key={p / 'apiserver-kubelet-client.key'}",
+            # The kubelet's serving certificate is the cluster CA's (a CSR to the
+            # kubelet-serving signer), for the Node's InternalIP: kubeadm's address order.
+            f"--kubelet-certificate-authority={p / 'ca.crt'}",
+            "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
             "--authorization-mode=Node,RBAC",
             f"--service-account-issuer=https://kubernetes.default.svc.{CLUSTER_DOMAIN}",
             f"--service-account-key-file={p / 'sa.pub'}",

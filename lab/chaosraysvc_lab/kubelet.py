@@ -6,7 +6,11 @@ a pod marked for deletion is terminated with its grace period, then removed from
 server (the kubelet's final delete, grace 0 with a UID precondition); a pod that vanished is
 killed at once. The node's network (bridge, one netns per pod) and its Service path, the
 real kube-proxy (`kubeproxy.py`) and CoreDNS (`coredns.py`), come up with it and go down with
-it; pods' resolv.conf names the `kube-dns` ClusterIP.
+it; pods' resolv.conf names the `kube-dns` ClusterIP. So does the kubelet API
+(`chaosraysvc_lab.kubeletapi`: logs, exec, port-forward through the API server) on the
+bridge address, the Node's InternalIP, port 10250, with a serving certificate the cluster
+CA signed for that address; pod events are written as the kubelet writes them
+(`chaosraysvc_lab.events`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from chaosraysvc_lab import binaries, coredns, images, network, podenv, podvolumes
+from chaosraysvc_lab import binaries, coredns, images, kubeletapi, network, pki, podenv, podvolumes
+from chaosraysvc_lab.events import EventRecorder
 from chaosraysvc_lab.kubeproxy import KubeProxy
 from chaosraysvc_lab.node import NodeHeartbeat
 from chaosraysvc_lab.podrun import ConfigError, ContainerPlan, PodPlan, PodRun
@@ -59,6 +64,8 @@ class Kubelet:
         self._heartbeat: NodeHeartbeat | None = None
         self.errors: list[str] = []
         self.mountpoints: set[Path] = set()
+        self.events = EventRecorder(self.core, node_name)
+        self.kubelet_api: kubeletapi.KubeletApi | None = None
 
     # -- node lifecycle -----------------------------------------------------------------------
 
@@ -66,7 +73,11 @@ class Kubelet:
         """Create the network, register the Node, start the Service path, then run pods."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.net.create()
-        self._heartbeat = NodeHeartbeat(self.api, self.node_name, self.host_ip).start()
+        self.events.start()
+        self.kubelet_api = self._start_kubelet_api()
+        self._heartbeat = NodeHeartbeat(
+            self.api, self.node_name, self.host_ip, kubelet_port=self.kubelet_api.port
+        ).start()
         self._start_service_path()
         self._thread = threading.Thread(target=self._loop, name="kubelet", daemon=True)
         self._thread.start()
@@ -86,6 +97,23 @@ class Kubelet:
             self.node_name, self.state_dir,
         )  # fmt: skip
         self._services.append(dns.start())
+
+    def _start_kubelet_api(self) -> kubeletapi.KubeletApi:
+        """Get a serving certificate for the node's address and serve the kubelet API there."""
+        pair = pki.request_serving_certificate(
+            self.api, self.node_name, (self.host_ip, self.node_name), self.state_dir / "pki"
+        )
+        client_ca = Path(self.api.configuration.ssl_ca_cert)  # the cluster CA (--client-ca-file)
+        return kubeletapi.KubeletApi(
+            self, self.api, self.node_name, self.host_ip, pair.cert, pair.key, client_ca
+        ).start()
+
+    def find_pod(self, namespace: str, name: str) -> PodRun | None:
+        """The pod `namespace/name` this kubelet runs (the newest, if a replacement has the
+        name of one still terminating), or None."""
+        runs = list(self.pods.values())  # the API's thread; the dict changes under it
+        found = [r for r in runs if (r.namespace, r.name) == (namespace, name)]
+        return max(found, key=lambda r: r.start_time) if found else None
 
     @property
     def service_env(self) -> dict[str, str]:
@@ -111,6 +139,9 @@ class Kubelet:
         self.pods.clear()
         if self._heartbeat is not None:
             self._heartbeat.stop()
+        if self.kubelet_api is not None:
+            self.kubelet_api.stop()
+        self.events.stop()
         for service in reversed(self._services):
             service.stop()
         self._services.clear()
@@ -137,7 +168,7 @@ class Kubelet:
             uid = meta["uid"]
             node = spec.get("nodeName") or ""
             if not node and spec.get("schedulerName", "default-scheduler") == "default-scheduler":
-                self._bind(meta["namespace"], meta["name"])
+                self._bind(pod)
                 continue
             if node != self.node_name:
                 continue
@@ -161,7 +192,8 @@ class Kubelet:
                 run = self.pods.pop(uid)
                 threading.Thread(target=run.terminate, args=(0,), daemon=True).start()
 
-    def _bind(self, namespace: str, name: str) -> None:
+    def _bind(self, pod: dict[str, Any]) -> None:
+        namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         body: Any = {
             "apiVersion": "v1",
             "kind": "Binding",
@@ -172,6 +204,8 @@ class Kubelet:
             self.core.create_namespaced_pod_binding(name, namespace, body, _preload_content=False)
         except Exception as exc:  # noqa: BLE001 - bound meanwhile or deleted: next pass
             logger.debug("binding %s/%s: %s", namespace, name, exc)
+            return
+        self.events.scheduled(pod, self.node_name)  # the scheduler's event: none runs here
 
     def _finish_deletion(self, run: PodRun, grace: float) -> None:
         run.terminate(grace)

@@ -19,8 +19,11 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-def node_body(name: str, address: str, cpu: str = "8", memory: str = "16Gi") -> dict[str, Any]:
-    """Return a Node with capacity and the labels a kubelet sets."""
+def node_body(
+    name: str, address: str, cpu: str = "8", memory: str = "16Gi", kubelet_port: int = 0
+) -> dict[str, Any]:
+    """Return a Node with capacity and the labels a kubelet sets (and, with `kubelet_port`,
+    where the API server reaches its kubelet API: `daemonEndpoints.kubeletEndpoint.Port`)."""
     capacity = {"cpu": cpu, "memory": memory, "pods": "110"}
     return {
         "apiVersion": "v1",
@@ -40,6 +43,11 @@ def node_body(name: str, address: str, cpu: str = "8", memory: str = "16Gi") -> 
                 {"type": "InternalIP", "address": address},
                 {"type": "Hostname", "address": name},
             ],
+            **(
+                {"daemonEndpoints": {"kubeletEndpoint": {"Port": kubelet_port}}}
+                if kubelet_port
+                else {}
+            ),
         },
     }
 
@@ -59,7 +67,14 @@ def _ready_condition() -> dict[str, Any]:
 class NodeHeartbeat:
     """Register Node `name` and keep it Ready (status and Lease) until stopped."""
 
-    def __init__(self, api_client: Any, name: str, address: str, interval: float = 10.0) -> None:
+    def __init__(
+        self,
+        api_client: Any,
+        name: str,
+        address: str,
+        interval: float = 10.0,
+        kubelet_port: int = 0,
+    ) -> None:
         from kubernetes import client
 
         self._core = client.CoreV1Api(api_client)
@@ -67,6 +82,7 @@ class NodeHeartbeat:
         self.name = name
         self.address = address
         self.interval = interval
+        self.kubelet_port = kubelet_port
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.errors: list[str] = []
@@ -76,7 +92,8 @@ class NodeHeartbeat:
         from kubernetes.client.exceptions import ApiException
 
         try:
-            body: Any = node_body(self.name, self.address)  # the client accepts plain dicts
+            # the client accepts plain dicts
+            body: Any = node_body(self.name, self.address, kubelet_port=self.kubelet_port)
             self._core.create_node(body)
         except ApiException as exc:
             if exc.status != 409:
@@ -91,7 +108,7 @@ class NodeHeartbeat:
         from kubernetes import client
         from kubernetes.client.exceptions import ApiException
 
-        status = node_body(self.name, self.address)["status"]
+        status = node_body(self.name, self.address, kubelet_port=self.kubelet_port)["status"]
         status["conditions"] = [_ready_condition()]
         self._core.patch_node_status(self.name, {"status": status})
         lease = client.V1Lease(

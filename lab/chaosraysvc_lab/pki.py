@@ -12,6 +12,7 @@ import datetime
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -137,5 +138,87 @@ def service_account_keys(directory: Path) -> CertPair:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     )
+    _write_key(key, pair.key)
+    return pair
+
+
+def request_serving_certificate(
+    api_client: Any,
+    node_name: str,
+    addresses: tuple[str, ...],
+    directory: Path,
+    timeout: float = 60.0,
+) -> CertPair:
+    """Get the kubelet's serving certificate from the cluster CA, as `serverTLSBootstrap` does.
+
+    Writes a key and a CertificateSigningRequest for `system:node:<node_name>` (group
+    `system:nodes`) with `addresses` as IP/DNS SANs to signer `kubernetes.io/kubelet-serving`,
+    approves it (what an admin's `kubectl certificate approve` does: nothing approves serving
+    CSRs by itself) and waits for the controller-manager to sign it. Returns
+    `<directory>/kubelet-server.crt/.key`; raises TimeoutError if it is not signed in time.
+    """
+    import base64
+    import secrets
+    import time
+
+    from kubernetes import client
+
+    key = _key()
+    alt: list[x509.GeneralName] = []
+    for entry in addresses:
+        try:
+            alt.append(x509.IPAddress(ipaddress.ip_address(entry)))
+        except ValueError:
+            alt.append(x509.DNSName(entry))
+    request = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(_name(f"system:node:{node_name}", "system:nodes"))
+        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    certificates = client.CertificatesV1Api(api_client)
+    name = f"csr-{node_name}-{secrets.token_hex(4)}"
+    body: Any = {
+        "apiVersion": "certificates.k8s.io/v1",
+        "kind": "CertificateSigningRequest",
+        "metadata": {"name": name},
+        "spec": {
+            "request": base64.b64encode(request.public_bytes(serialization.Encoding.PEM)).decode(),
+            "signerName": "kubernetes.io/kubelet-serving",
+            "usages": ["digital signature", "server auth"],
+        },
+    }
+    certificates.create_certificate_signing_request(body)
+    approval: Any = {
+        "apiVersion": "certificates.k8s.io/v1",
+        "kind": "CertificateSigningRequest",
+        "metadata": {"name": name},
+        "spec": body["spec"],
+        "status": {
+            "conditions": [
+                {
+                    "type": "Approved",
+                    "status": "True",
+                    "reason": "ChaosRaySvcLabApprove",
+                    "message": "the lab approves its own node's serving certificate",
+                }
+            ]
+        },
+    }
+    certificates.replace_certificate_signing_request_approval(name, approval)
+    deadline = time.monotonic() + timeout
+    while True:
+        status = certificates.read_certificate_signing_request(name).status
+        if status and status.certificate:
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"CertificateSigningRequest {name} was not signed within {timeout:g}s: is the "
+                "controller-manager's csrsigning controller running (--cluster-signing-*)?"
+            )
+        time.sleep(0.2)
+    directory.mkdir(parents=True, exist_ok=True)
+    pair = CertPair(directory / "kubelet-server.crt", directory / "kubelet-server.key")
+    pair.cert.write_bytes(base64.b64decode(status.certificate))
     _write_key(key, pair.key)
     return pair

@@ -25,13 +25,15 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from chaosraysvc.runtime import containers, probes
 from chaosraysvc.runtime import sessions as procs
-from chaosraysvc_lab import images
+from chaosraysvc_lab import images, podexec, podlogs
+from chaosraysvc_lab.events import NORMAL, WARNING, EventRecorder, pod_ref
 
 logger = logging.getLogger("chaosraysvc.kubelet")
 
@@ -44,6 +46,7 @@ class NodeContext(Protocol):
     host_ip: str
     dns_ip: str
     state_dir: Path
+    events: EventRecorder
 
     def add_pod_network(self, pod_uid: str) -> tuple[str, str]: ...
 
@@ -101,6 +104,12 @@ class Container:
     exited_at: float = 0.0
     exited: dict[str, Any] | None = None  # init containers: their final state
     backoff: containers.RestartBackoff = field(default_factory=containers.RestartBackoff)
+    instance: int = -1  # the restartCount the running (or last) instance started with
+    logs: podlogs.LogWriter | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     @property
     def ready(self) -> bool:
@@ -236,6 +245,7 @@ class PodRun:
             container.restarts += 1
             if delay:
                 container.waiting = ("CrashLoopBackOff", f"back-off {delay:g}s restarting")
+                self._back_off_event(container)
             self._write_status()
             self.stop.wait(delay)
             container.backoff.restarted(exited)
@@ -250,10 +260,26 @@ class PodRun:
             else [(str(self.pod_dir / "tmp"), "/tmp", False)]
         )
         script = _mount_script([*plan.mounts, *private_tmp], plan.workdir, images.host_paths())
-        log = self.pod_dir / "logs" / f"{container.name}.log"
-        container.proc = containers.spawn(
-            plan.argv, plan.env, log, self.pod_dir, setup_script=script, netns=self.netns
+        self._event(container, NORMAL, "Pulled",
+                    f'Container image "{container.image}" already present on machine')  # fmt: skip
+        container.instance = container.restarts
+        log = self.log_path(container.name, container.instance)
+        self._prune_logs(container)
+        # stdout and stderr are pipes the node writes to the CRI log (what containerd's shim
+        # does), each line with its time and stream: `kubectl logs --timestamps`.
+        container.proc = subprocess.Popen(
+            containers.command(plan.argv, setup_script=script, netns=self.netns),
+            env=plan.env,
+            cwd=self.pod_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
         )
+        container.logs = podlogs.LogWriter(log).start(container.proc.stdout,
+                                                      container.proc.stderr)  # fmt: skip
+        self._event(container, NORMAL, "Created", f"Created container: {container.name}")
+        self._event(container, NORMAL, "Started", f"Started container {container.name}")
         container.started_at = now()
         container.begun = time.monotonic()
         for probe in (container.readiness, container.liveness):
@@ -298,6 +324,8 @@ class PodRun:
                     if delay
                     else ("ContainerCreating", "")
                 )
+                if delay:
+                    self._back_off_event(container)
             else:
                 container.exited = container.last_exit
         if container.proc is None and container.exited is None:
@@ -313,9 +341,14 @@ class PodRun:
                 continue
             probe.next_at = clock + probe.period
             self._probe(container, probe)
+            if probe.failures:
+                self._event(container, WARNING, "Unhealthy",
+                            f"{kind.capitalize()} probe failed: {probe.last_output}")  # fmt: skip
             if kind == "liveness" and probe.failed_out():
                 logger.info("pod %s: container %s failed liveness; restarting", self.name,
                             container.name)  # fmt: skip
+                self._event(container, NORMAL, "Killing", f"Container {container.name} failed "
+                            "liveness probe, will be restarted")  # fmt: skip
                 self._stop_container(container, self._grace(probe.spec))
 
     def _probe(self, container: Container, probe: probes.ProbeState) -> None:
@@ -384,6 +417,9 @@ class PodRun:
         """Stop every container at once (preStop, SIGTERM to PID 1, SIGKILL after
         `grace_period`), as the kubelet does; then free the pod's network."""
         self.stop.set()
+        for container in self.containers + self.inits:
+            if container.running:
+                self._event(container, NORMAL, "Killing", f"Stopping container {container.name}")
         stoppers = [
             threading.Thread(target=self._stop_container, args=(c, grace_period), daemon=True)
             for c in self.containers + self.inits
@@ -441,6 +477,67 @@ class PodRun:
         if "exec" in handler and pid1 is not None:
             return ["nsenter", f"--target={pid1}", "--mount", "--pid", "--net", "--"]
         return ["ip", "netns", "exec", self.netns]
+
+    # -- events -----------------------------------------------------------------------------
+
+    def _event(self, container: Container, kind: str, reason: str, message: str) -> None:
+        self.ctx.events.container(self.pod, container.name, kind, reason, message)
+
+    def _back_off_event(self, container: Container) -> None:
+        self._event(container, WARNING, "BackOff", f"Back-off restarting failed container "
+                    f"{container.name} in pod {pod_ref(self.pod)}")  # fmt: skip
+
+    # -- what the kubelet API serves (kubeletapi.ContainerView) ---------------------------------
+
+    def _container(self, name: str) -> Container:
+        for container in self.containers + self.inits:
+            if container.name == name:
+                return container
+        raise LookupError(f'container "{name}" in pod "{self.name}" is not available')
+
+    def log_path(self, container: str, instance: int) -> Path:
+        """Where instance `instance` (its restartCount) of `container` logs."""
+        return self.pod_dir / "logs" / container / f"{instance}.log"
+
+    def _prune_logs(self, container: Container) -> None:
+        """Keep the logs of the current and the previous instance only."""
+        folder = self.pod_dir / "logs" / container.name
+        for path in folder.glob("*.log"):
+            if path.stem.isdigit() and int(path.stem) < container.instance - 1:
+                path.unlink(missing_ok=True)
+
+    def log_file(self, container: str, previous: bool) -> tuple[Path, Callable[[], bool]]:
+        """Return the log of `container`'s current (or `previous`) instance and a function
+        telling whether that instance still runs; raise LookupError with the kubelet's words
+        when there is none. While a container waits to restart, both are its last exit's."""
+        found = self._container(container)
+        instance = found.instance
+        if previous:
+            waiting_again = not found.running and found.exited is None and found.last_exit
+            instance = instance if waiting_again else instance - 1
+            if instance < 0 or not self.log_path(container, instance).exists():
+                raise LookupError(
+                    f'previous terminated container "{container}" in pod "{self.name}" not found'
+                )
+        elif instance < 0:
+            reason = found.waiting[0] or "ContainerCreating"
+            raise LookupError(
+                f'container "{container}" in pod "{self.name}" is waiting to start: {reason}'
+            )
+        current = found.instance
+
+        def running() -> bool:
+            return found.instance == current == instance and found.running
+
+        return self.log_path(container, instance), running
+
+    def exec_target(self, container: str) -> podexec.ExecTarget:
+        """The running container `container` to exec in; LookupError when it does not run."""
+        found = self._container(container)
+        pid1 = containers.main_pid(found.proc.pid, wait=0) if found.running and found.proc else None
+        if pid1 is None or found.plan is None:
+            raise LookupError(f'container not found ("{container}")')
+        return podexec.ExecTarget(pid1, dict(found.plan.env), found.plan.workdir)
 
     def alive_sessions(self) -> list[int]:
         return [

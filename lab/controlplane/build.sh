@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the pinned control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler),
-# kube-proxy and the KubeRay operator once per machine, into a cache keyed by go.mod + go.sum.
+# kube-proxy, the KubeRay operator and kubectl once per machine, into a cache keyed by go.mod +
+# go.sum.
 # One build at a time per machine (a lock in the cache); a build whose caller died stops.
 # Prints the binary directory on stdout (last line); progress goes to stderr.
 # Env: CRS_BIN_CACHE (default ~/.cache/chaosraysvc/controlplane).
@@ -9,10 +10,11 @@ here="$(cd "$(dirname "$0")" && pwd)"
 key="$(cat "$here/go.mod" "$here/go.sum" "$here/build.sh" | sha256sum | cut -c1-16)"
 cache="${CRS_BIN_CACHE:-$HOME/.cache/chaosraysvc/controlplane}"
 out="$cache/$key"
-tools=(etcd kube-apiserver kube-controller-manager kube-scheduler kube-proxy ray-operator)
+tools=(etcd kube-apiserver kube-controller-manager kube-scheduler kube-proxy ray-operator kubectl)
 pkgs=(go.etcd.io/etcd/server/v3 k8s.io/kubernetes/cmd/kube-apiserver
       k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler
-      k8s.io/kubernetes/cmd/kube-proxy github.com/ray-project/kuberay/ray-operator)
+      k8s.io/kubernetes/cmd/kube-proxy github.com/ray-project/kuberay/ray-operator
+      k8s.io/kubernetes/cmd/kubectl)
 if [ -f "$out/.complete" ]; then
     echo "controlplane: binaries cached in $out" >&2
     echo "$out"

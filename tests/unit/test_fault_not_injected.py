@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from chaoslib.types import Dry
 
-from chaosraysvc.config import Settings
 from chaosraysvc.errors import RefusedError
+from chaosraysvc.kube.client import exec_forbidden
 from chaosraysvc.model import Pod
 from chaosraysvc.report import verdict_control
 from chaosraysvc.report.cli import build
@@ -31,7 +31,6 @@ from chaosraysvc.report.figures import run_figures
 from chaosraysvc.report.load import load_run
 from chaosraysvc.report.metrics import registry_of, run_metrics
 from chaosraysvc.report.verdict import verdict
-from chaosraysvc.targets.kubernetes import KubernetesTarget
 from chaosraysvc.targets.sandbox import SandboxTarget
 from tests.support.report_samples import (
     FIXTURES,
@@ -63,10 +62,7 @@ def _pod(name: str, role: Any) -> Pod:
 def _refusal(target: str, func: str) -> str:
     """Return the error the `target` gives when the fault of `func` is attempted."""
     if func == "kill_gcs_server" and target == "kubernetes":
-        kube = KubernetesTarget(Settings(target="kubernetes"))
-        with pytest.raises(RefusedError) as refused:  # the real refusal, word for word
-            kube.kill_process(_pod(HEAD, "head"), "gcs_server")
-        return str(refused.value)
+        return exec_forbidden("default", HEAD)  # without the opt-in exec Role, word for word
     if func == "upgrade_rayservice" and target == "sandbox":
         with pytest.raises(RefusedError) as refused:
             SandboxTarget.upgrade(object.__new__(SandboxTarget), {})

@@ -43,7 +43,8 @@ def test_the_kustomization_lists_the_manifests_and_names_the_image() -> None:
     [kustomization] = _docs(DEPLOY / "kustomization.yaml")
     resources = kustomization["resources"]
 
-    assert sorted(resources) == sorted(set(MANIFESTS) - {"artifacts-reader.yaml"})
+    opt_in = {"artifacts-reader.yaml", "exec-role.yaml", "exec-rolebinding.yaml"}
+    assert sorted(resources) == sorted(set(MANIFESTS) - opt_in)
     assert all((DEPLOY / r).is_file() for r in resources)
     [image] = kustomization["images"]
     container = _objects()["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"][
@@ -75,6 +76,18 @@ def test_the_cronjob_runs_head_kill_one_at_a_time_and_keeps_artifacts() -> None:
     claim = volumes["artifacts"]["persistentVolumeClaim"]["claimName"]
     assert claim == objects["PersistentVolumeClaim"]["metadata"]["name"]
     assert pod["serviceAccountName"] == objects["ServiceAccount"]["metadata"]["name"]
+
+
+def test_the_opt_in_exec_role_grants_pods_exec_only_to_the_service_account() -> None:
+    [role] = _docs(DEPLOY / "exec-role.yaml")
+    [binding] = _docs(DEPLOY / "exec-rolebinding.yaml")
+    [account] = _docs(DEPLOY / "serviceaccount.yaml")
+
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["get", "create"]}
+    ]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert [s["name"] for s in binding["subjects"]] == [account["metadata"]["name"]]
 
 
 def test_the_rolebinding_binds_the_role_to_the_service_account() -> None:

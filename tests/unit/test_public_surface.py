@@ -21,6 +21,7 @@ CONTRACT = {
         "head_pod_ready",
         "gcs_fault_tolerance_enabled",
         "redis_storage_persistent",
+        "restarts_only_in_role",
         "traffic_failures",
         "traffic_summary",
         "traffic_latency_ms",

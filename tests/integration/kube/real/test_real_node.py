@@ -111,6 +111,53 @@ def _traffic(journal: dict[str, Any]) -> dict[str, Any]:
     return output
 
 
+def test_gcs_kill_through_pods_exec_restarts_only_the_head_once(
+    node: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """KubeRay's HA test on the real node: `pkill gcs_server` in the head through pods/exec
+    (the kubelet API), then the same head pod with restartCount == 1 and every pod Ready.
+    First in this module, on the fresh cluster. Main refused the kill on Kubernetes."""
+    from kubernetes import client
+
+    _, settings = node
+    core = client.CoreV1Api(kubeconfig.api_client(Path(settings["KUBECONFIG"])))
+    selector = "ray.io/node-type in (head,worker)"
+
+    def restarts() -> dict[str, int]:
+        pods = core.list_namespaced_pod(settings["RAYSVC_NAMESPACE"], label_selector=selector)
+        return {
+            p.metadata.name: sum(c.restart_count for c in p.status.container_statuses or [])
+            for p in pods.items
+        }
+
+    before = restarts()
+    journal = _run("gcs-kill.json", settings, tmp_path)
+
+    killed = _action(journal, "kill-gcs-server")
+    head = killed["killed"]["pod"]
+    assert killed["target"] == "kubernetes" and killed["killed"]["process"] == "gcs_server"
+    assert killed["recovery"]["recovered"] is True
+    assert killed["recovery"]["new_pod"] == head  # the same pod, restarted in place
+    after = restarts()
+    assert before[head] == 0 and after[head] == 1, (before, after)  # KubeRay's assertion
+    assert {n: c for n, c in after.items() if n != head} == {
+        n: c for n, c in before.items() if n != head
+    }
+    pods = core.list_namespaced_pod(settings["RAYSVC_NAMESPACE"], label_selector=selector).items
+    assert all(
+        any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
+        for p in pods
+    )
+    probe = next(
+        p for p in journal["steady_states"]["after"]["probes"]
+        if p["activity"]["name"] == "no-restart-but-the-head"
+    )  # fmt: skip
+    assert probe["tolerance_met"] is True
+    traffic = _traffic(journal)
+    print("gcs-kill on the real node:", killed["recovery"]["seconds_to"], traffic["failures"],
+          "failed of", traffic["requests"])  # fmt: skip
+
+
 def test_head_kill_through_the_kubernetes_target_the_real_operator_recreates_the_head(
     node: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:

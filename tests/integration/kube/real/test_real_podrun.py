@@ -63,9 +63,16 @@ class StandInNode:
         self.argv = argv
         self.notes = notes
         self.statuses: list[dict[str, Any]] = []
+        self.events = self  # the kubelet's EventRecorder: what it would write, in `recorded`
+        self.recorded: list[tuple[str, str, str, str]] = []
 
     def patch_namespaced_pod_status(self, name: str, ns: str, body: dict[str, Any]) -> None:
         self.statuses.append(body["status"])
+
+    def container(
+        self, pod: dict[str, Any], container: str, kind: str, reason: str, message: str
+    ) -> None:
+        self.recorded.append((container, kind, reason, message))
 
     def add_pod_network(self, pod_uid: str) -> tuple[str, str]:
         return self.net.add_pod(7)
@@ -124,6 +131,7 @@ def test_deletion_runs_pre_stop_inside_the_container_then_sigterm_to_pid_1_only(
     assert (pod_tmp / "pre-stop").stat().st_mtime <= term_at
     assert not (pod_tmp / "child-got").exists()
     assert 0.3 <= took < 8
+    assert ("main", "Normal", "Killing", "Stopping container main") in node.recorded
 
 
 def test_a_crashing_container_restarts_at_once_then_after_the_kubelets_back_off(
@@ -155,3 +163,6 @@ def test_a_crashing_container_restarts_at_once_then_after_the_kubelets_back_off(
     assert first["lastState"]["terminated"]["exitCode"] == 3
     assert first["lastState"]["terminated"]["reason"] == "Error"
     assert later["restartCount"] == 1  # still waiting out the 10 s
+    reasons = [reason for _, _, reason, _ in node.recorded]
+    assert reasons[:6] == ["Pulled", "Created", "Started"] * 2  # the kubelet's, each start
+    assert "BackOff" in reasons
