@@ -2,9 +2,11 @@
 
 A RayService named otherwise than the sample, in a namespace of its own, no `serve_url` nor
 `dashboard_url`, not in a pod: the target reads the Ray dashboard through
-`<api server>/api/v1/namespaces/<ns>/services/<name>-head-svc:dashboard/proxy/`. Behind the
-head Service is a dashboard double in a network namespace of its own (the API server refuses
-to proxy to loopback), on the head pod's address; the real endpoints controller lists it.
+`<api server>/api/v1/namespaces/<ns>/services/<name>-head-svc:dashboard/proxy/` (the URL
+KubeRay's own operator uses with `--use-kubernetes-proxy`). Behind the head Service (headless,
+as KubeRay makes it) is a dashboard double in a network namespace of its own (the API server
+refuses to proxy to loopback), on the head pod's address; the real endpoints controller
+lists it.
 Then the head moves as KubeRay moves it (the pod deleted, a new one on another address) and
 the same probes, and the same `Dashboard` object, answer from the new head.
 """
@@ -44,6 +46,27 @@ def _renamed(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return renamed
 
 
+def _seed_with_headless_head_service(seed_cluster: SeedCluster, head_address: str) -> RealCluster:
+    """Seed the sample as NAME, the head at `head_address`, its head Service headless.
+
+    KubeRay makes `<name>-head-svc` headless (`clusterIP: None`) unless told otherwise; the
+    API server's proxy goes by the Service's endpoints, not by a ClusterIP.
+    """
+    objects = _renamed(with_head_at(seed.ha_sample(), head_address))
+    [head_svc] = [
+        o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == HEAD_SVC
+    ]
+    objects.remove(head_svc)
+    cluster = seed_cluster(objects, wait_slices=False)
+    [body] = in_namespace([head_svc], cluster.namespace)
+    for key in ("uid", "resourceVersion", "creationTimestamp"):
+        body["metadata"].pop(key, None)
+    body["spec"]["clusterIP"] = "None"
+    body["spec"].pop("clusterIPs", None)
+    cluster.plane.core.create_namespaced_service(cluster.namespace, body)
+    return cluster
+
+
 def _configuration(cluster: RealCluster) -> dict[str, Any]:
     return {
         "raysvc_target": "kubernetes",
@@ -77,9 +100,9 @@ def test_the_dashboard_is_read_through_the_api_server_and_follows_the_head_when_
 ) -> None:
     head_a = dashboard_heads("head-a")
     head_b = dashboard_heads("head-b")
-    cluster = seed_cluster(
-        _renamed(with_head_at(seed.ha_sample(), head_a.address)), wait_slices=False
-    )
+    cluster = _seed_with_headless_head_service(seed_cluster, head_a.address)
+    head_svc = cluster.plane.core.read_namespaced_service(HEAD_SVC, cluster.namespace)
+    assert head_svc.spec.cluster_ip == "None"
     wait_for(
         lambda: head_endpoint_addresses(cluster, HEAD_SVC) == {head_a.address},
         15,
