@@ -78,11 +78,15 @@ def apiserver() -> Iterator[ApiServerStandIn]:
         thread.join(5)
 
 
-def _api(url: str) -> KubeApi:
+def _configuration(url: str) -> client.Configuration:
     configuration = client.Configuration(host=url)
     configuration.api_key = {"authorization": TOKEN}
     configuration.api_key_prefix = {"authorization": "Bearer"}
-    return KubeApi(client.ApiClient(configuration), request_timeout=2.0)
+    return configuration
+
+
+def _api(url: str) -> KubeApi:
+    return KubeApi(client.ApiClient(_configuration(url)), request_timeout=2.0)
 
 
 def _no_api() -> KubeApi:
@@ -167,6 +171,23 @@ def test_serve_calls_go_through_the_proxy_with_the_clients_credentials(
     assert method == "GET"
     assert path == PROXY_PATH + "/api/serve/applications/?api_type=declarative"
     assert headers["authorization"] == f"Bearer {TOKEN}"
+
+
+def test_a_refreshed_token_is_used_on_the_next_read(apiserver: ApiServerStandIn) -> None:
+    configuration = _configuration(apiserver.url)
+    issued = iter(f"tok-{n}" for n in range(1, 10))
+
+    def refresh(conf: client.Configuration) -> None:  # as kubeconfig exec plugins do
+        conf.api_key["authorization"] = next(issued)
+
+    configuration.refresh_api_key_hook = refresh
+    api = KubeApi(client.ApiClient(configuration))
+    dashboard = ApiServerProxyDashboard(api, "ml", "rayservice-ha-head-svc")
+
+    rest.get_serve_details(dashboard)
+    rest.get_serve_details(dashboard)
+
+    assert [h["authorization"] for _, _, h in apiserver.seen] == ["Bearer tok-1", "Bearer tok-2"]
 
 
 def test_the_proxy_reads_ray_nodes_too(apiserver: ApiServerStandIn) -> None:
