@@ -22,11 +22,15 @@ recovery wait read) per route and round:
 - **API server proxy, deploy/'s ServiceAccount (token, RBAC), warm**: the same as the Role's
   account, so the RBAC authorizer runs on every read;
 - **API server proxy, ServiceAccount, cold**: a new client each read (TLS handshake
-  included: an upper bound for a probe whose target resolution did not open the connection).
+  included: an upper bound for a probe whose target resolution did not open the connection);
+- **the probe** `serve_applications_healthy` as `chaos run` calls it (a new target each call:
+  kubeconfig, client, `validate()` reading the RayService as the ServiceAccount, then the
+  read), once with `dashboard_url` set to the direct address and once through the API server.
 
-Reports median, p90, p99, mean and max in ms per route and the proxy's overhead over direct
-(difference of medians). The double answers at once: the overhead is the API server's, not
-Ray's. Prints a markdown table and writes JSON to benchmarks/results/dashboard_route.json.
+Reports median, p90, p99, mean and max in ms per route and the overhead over direct
+(difference of medians, reads against the direct read, probes against the direct probe).
+The double answers at once: the overhead is the API server's, not Ray's. Prints a markdown
+table and writes JSON to benchmarks/results/dashboard_route.json.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ sys.path.insert(0, str(ROOT / "lab"))
 
 from kubernetes import client
 
+from chaosraysvc.activities import serve_probes
 from chaosraysvc.config import Settings
 from chaosraysvc.kube.client import KubeApi
 from chaosraysvc.kube.proxy import ApiServerProxyDashboard
@@ -151,6 +156,24 @@ def _seed(api: client.ApiClient, address: str) -> None:
         },
     }
     core.create_namespaced_service(NAMESPACE, service)
+    rayservice = {  # what `validate()` reads; nothing reconciles it here
+        "apiVersion": "ray.io/v1",
+        "kind": "RayService",
+        "metadata": {"name": NAME},
+        "spec": {
+            "rayClusterConfig": {
+                "headGroupSpec": {
+                    "rayStartParams": {},
+                    "template": {
+                        "spec": {"containers": [{"name": "ray-head", "image": "rayproject/ray"}]}
+                    },
+                }
+            }
+        },
+    }
+    client.CustomObjectsApi(api).create_namespaced_custom_object(
+        "ray.io", "v1", NAMESPACE, "rayservices", rayservice
+    )
     deadline = time.monotonic() + 20
     while True:
         try:
@@ -213,17 +236,35 @@ def _stats(samples: list[float]) -> dict[str, Any]:
     }
 
 
-def measure(routes: dict[str, Callable[[], Dashboard]], probes: int) -> dict[str, list[float]]:
-    """Read the Serve details once per route per round; return the wall times in ms."""
+def _read(dashboard: Callable[[], Dashboard]) -> Callable[[], bool]:
+    def read() -> bool:
+        details = rest.get_serve_details(dashboard())
+        return bool(details["applications"]["fruit_app"]["status"] == "RUNNING")
+
+    return read
+
+
+def _probe(configuration: dict[str, Any], kubeconfig_path: Path) -> Callable[[], bool]:
+    """The probe as `chaos run` calls it: a new target (kubeconfig, client, validate) each time."""
+
+    def probe() -> bool:
+        os.environ["KUBECONFIG"] = str(kubeconfig_path)
+        return serve_probes.serve_applications_healthy(configuration=configuration)
+
+    return probe
+
+
+def measure(routes: dict[str, Callable[[], bool]], probes: int) -> dict[str, list[float]]:
+    """Call each route once per round, `probes` rounds; return the wall times in ms."""
     times: dict[str, list[float]] = {name: [] for name in routes}
-    for name, dashboard in routes.items():  # one read each first: connections, caches
-        assert rest.application_statuses(rest.get_serve_details(dashboard())), name
+    for name, call in routes.items():  # once each first: connections, caches, imports
+        assert call() is True, name
     for _ in range(probes):
-        for name, dashboard in routes.items():
+        for name, call in routes.items():
             started = time.perf_counter()
-            details = rest.get_serve_details(dashboard())
+            answered = call()
             times[name].append((time.perf_counter() - started) * 1000)
-            assert details["applications"]["fruit_app"]["status"] == "RUNNING"
+            assert answered is True, name
     return times
 
 
@@ -263,11 +304,22 @@ def main() -> int:
             targets.append(target)
             return target.dashboard()
 
-        routes: dict[str, Callable[[], Dashboard]] = {
-            "direct (new TCP connection per read)": lambda: direct,
-            "API server proxy, admin client certificate, warm": lambda: warm_admin,
-            "API server proxy, ServiceAccount token + RBAC, warm": lambda: warm_account,
-            "API server proxy, ServiceAccount token + RBAC, cold (new client)": cold,
+        conf = {
+            "raysvc_target": "kubernetes",
+            "rayservice_name": NAME,
+            "rayservice_namespace": NAMESPACE,
+        }
+        routes: dict[str, Callable[[], bool]] = {
+            "read: direct (new TCP connection per read)": _read(lambda: direct),
+            "read: API server proxy, admin client certificate, warm": _read(lambda: warm_admin),
+            "read: API server proxy, ServiceAccount token + RBAC, warm": _read(
+                lambda: warm_account
+            ),
+            "read: API server proxy, ServiceAccount token + RBAC, cold (new client)": _read(cold),
+            "probe serve_applications_healthy: dashboard_url direct": _probe(
+                {**conf, "dashboard_url": f"http://{address}:8265"}, account
+            ),
+            "probe serve_applications_healthy: through the API server": _probe(conf, account),
         }
         load_before = os.getloadavg()[0]
         times = measure(routes, probes)
@@ -285,14 +337,15 @@ def main() -> int:
             print(f"control-plane processes left behind: {result.leftovers}")
 
     rows = [{"route": name, **_stats(samples)} for name, samples in times.items()]
-    base = rows[0]["median_ms"]
-    for row in rows:
-        row["overhead_vs_direct_ms"] = round(row["median_ms"] - base, 3)
+    for row in rows:  # each against the direct row of its kind (read or probe)
+        kind = row["route"].split(":")[0]
+        base = next(r for r in rows if r["route"].startswith(kind) and "direct" in r["route"])
+        row["overhead_vs_direct_ms"] = round(row["median_ms"] - base["median_ms"], 3)
     print(
         markdown_table(
             [
                 ("route", "route"),
-                ("n", "reads"),
+                ("n", "calls"),
                 ("median_ms", "median ms"),
                 ("p90_ms", "p90 ms"),
                 ("p99_ms", "p99 ms"),
@@ -322,6 +375,8 @@ def main() -> int:
             "quick": args.quick,
             "probes_per_route": probes,
             "read": "GET /api/serve/applications/?api_type=declarative (rest.get_serve_details)",
+            "probe": "serve_probes.serve_applications_healthy(configuration) with KUBECONFIG "
+            "the ServiceAccount's token: a new target per call, validate() then the read",
             "dashboard": "tests/support/dashboard_head.py in its own network namespace "
             "(answers at once: the overhead measured is the route's)",
             "load_1m_before": round(load_before, 2),
