@@ -317,11 +317,14 @@ class KubeApi:
                 f"namespace '{namespace}' through the API server at {self.host} (the API "
                 "server may still be dialing a backend that is gone)"
             ) from exc
+        except urllib3.exceptions.SSLError as exc:  # as the client's own calls report it
+            tls = ApiException(status=0, reason=f"{type(exc).__name__}: {exc}")
+            raise self._api_error(call, tls, "", "") from exc
         except urllib3.exceptions.HTTPError as exc:
             raise self._transport_error(call, exc) from exc
         text = response.data.decode("utf-8", "replace")
         status = int(response.status)
-        said = _status_message(text)
+        said = _status_message(text) if status >= 400 else None
         if said is not None and status in (401, 403):
             refused = ApiException(status=status, reason=response.reason)
             refused.body = text

@@ -266,6 +266,20 @@ def test_an_unreachable_api_server_is_an_api_error(apiserver: ApiServerStandIn) 
         rest.get_serve_details(dashboard)
 
 
+def test_a_tls_failure_says_to_check_the_certificate_settings(
+    apiserver: ApiServerStandIn,
+) -> None:
+    https = apiserver.url.replace("http://", "https://")  # a TLS client meets plain HTTP
+    dashboard = ApiServerProxyDashboard(_api(https), "ml", "rayservice-ha-head-svc")
+
+    with pytest.raises(KubernetesApiError) as caught:
+        rest.get_serve_details(dashboard)
+
+    message = str(caught.value)
+    assert "could not get services/proxy 'rayservice-ha-head-svc:dashboard'" in message
+    assert "SSLError" in message and "certificate settings" in message
+
+
 def test_outside_the_cluster_serve_url_is_refused_naming_how_to_set_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
