@@ -8,17 +8,19 @@ as KubeRay makes it) is a dashboard double in a network namespace of its own (th
 refuses to proxy to loopback), on the head pod's address; the real endpoints controller
 lists it.
 Then the head moves as KubeRay moves it (the pod deleted, a new one on another address) and
-the same probes, and the same `Dashboard` object, answer from the new head.
+the same probes, and the same `Dashboard` object, answer from the new head; and
+`delete_head_pod`, the head-kill, sees the applications RUNNING again through the proxy.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import pytest
 
-from chaosraysvc.activities import serve_probes
+from chaosraysvc.activities import pod_actions, serve_probes
 from chaosraysvc.errors import ServeApiError
 from chaosraysvc.serve import rest
 from chaosraysvc.serve.dashboard import Dashboard
@@ -123,6 +125,9 @@ def test_the_dashboard_is_read_through_the_api_server_and_follows_the_head_when_
         f"{HEAD_SVC}:dashboard/proxy"
     )
     assert _answering_node(dashboard) == "head-a"
+    facts = target.ha_facts()  # the doctor reads the live placement the same way
+    assert facts.placement_source == f"dashboard {dashboard.url}"
+    assert f"a Serve proxy runs on the head pod {old_head}" in facts.head_proxy_evidence
 
     # The head is lost; until its replacement is ready there is no endpoint to proxy to.
     [head] = pods_of_role(target, "head")
@@ -148,3 +153,50 @@ def test_the_dashboard_is_read_through_the_api_server_and_follows_the_head_when_
     assert serve_probes.serve_applications_healthy(configuration=conf) is True
     assert serve_probes.serve_replica_placement(configuration=conf)["nodes"] == _placement(new_head)
     target.close()
+
+
+def test_head_kill_through_the_kubernetes_target_recovers_with_no_url_given(
+    seed_cluster: SeedCluster, dashboard_heads: DashboardHeads
+) -> None:
+    """The issue's run: delete_head_pod's recovery wait reads the dashboard through the API
+    server, so the applications are seen RUNNING again once the new head answers."""
+    head_a = dashboard_heads("head-a")
+    head_b = dashboard_heads("head-b")
+    cluster = _seed_with_headless_head_service(seed_cluster, head_a.address)
+    wait_for(
+        lambda: head_endpoint_addresses(cluster, HEAD_SVC) == {head_a.address},
+        15,
+        what="the endpoints controller to list head A",
+    )
+    old_head = seed.HEAD.replace(seed.RAYSERVICE, NAME)
+    failures: list[BaseException] = []
+
+    def kuberay() -> None:  # replaces the head once it is gone, as the operator would
+        try:
+            wait_for(lambda: old_head not in cluster.pod_names(), 30, what="head A deleted")
+            wait_for(
+                lambda: not head_endpoint_addresses(cluster, HEAD_SVC),
+                15,
+                what="the endpoints controller to drop head A",
+            )
+            head_a.stop()
+            _start_new_head(cluster, head_b.address)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+            failures.append(exc)
+
+    operator = threading.Thread(target=kuberay, daemon=True)
+    operator.start()
+    result = pod_actions.delete_head_pod(timeout=60, configuration=_configuration(cluster))
+    operator.join(30)
+
+    assert failures == []
+    assert result["deleted"]["name"] == old_head
+    assert result["before"]["applications"] == ["fruit_app"]  # read through the API server
+    recovery = result["recovery"]
+    assert recovery["recovered"] is True, recovery
+    assert recovery["new_pod"] == NEW_HEAD
+    assert set(recovery["seconds_to"]) >= {
+        "pod_ready",
+        "endpoints_restored",
+        "applications_running",
+    }
