@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN_DIR ?= runs/$(shell date +%Y%m%d-%H%M%S)
 SANDBOX_DIR ?= $(CURDIR)/.sandbox
+SERVE_PORT ?= 8000
+DASHBOARD_PORT ?= 8265
 
 .PHONY: venv demo test lint unit integration controlplane clean
 
@@ -18,7 +20,8 @@ $(STAMP): setup.cfg pyproject.toml lab/setup.cfg
 venv: $(STAMP)
 
 demo: $(STAMP)
-	RUN_DIR=$(RUN_DIR) SANDBOX_DIR=$(SANDBOX_DIR) BIN=$(BIN) bash scripts/demo.sh
+	RUN_DIR=$(RUN_DIR) SANDBOX_DIR=$(SANDBOX_DIR) BIN=$(BIN) SERVE_PORT=$(SERVE_PORT) \
+		DASHBOARD_PORT=$(DASHBOARD_PORT) bash scripts/demo.sh
 
 # The real Kubernetes control plane, kube-proxy and KubeRay operator, built once per machine from
 # the Go modules pinned in lab/controlplane/go.mod (first build ~8 min on 2 cores, then cached),
