@@ -169,7 +169,12 @@ class KubeNode:
             time.sleep(1)
 
     def down(self, timeout: float = 30) -> list[str]:
-        """End the kubelet (its pods and network) and the control plane; return leftovers."""
+        """End the kubelet (pods, kube-proxy, CoreDNS), the control plane, then the network.
+
+        In that order: the API server's shutdown waits for its watchers (kube-proxy, CoreDNS)
+        and removes its own endpoint through its address, the bridge's, so the bridge goes
+        last. Returns what was left behind.
+        """
         state = self._state()
         agent = state.get("agent")
         if agent and procs.running(agent["sid"], agent["ticks"]):
@@ -180,13 +185,13 @@ class KubeNode:
                 time.sleep(0.2)
             procs.kill_session(agent["sid"])
             procs.reap(agent["sid"])
-        if "node_index" in state:  # if the kubelet could not (or never started)
+        result = self.plane.down()
+        if "node_index" in state:
             lock = try_lock()
             if lock is not None:  # no other node runs: kube-proxy's tables are this node's
-                kubeproxy.remove_tables()
+                kubeproxy.remove_tables()  # if the kubelet could not (or never started)
                 lock.close()
             network.NodeNetwork(state["node_index"]).destroy()
-        result = self.plane.down()
         leftovers = list(result.leftovers)
         if agent and procs.session_pids(agent["sid"]):
             leftovers.append("kubelet")
