@@ -9,7 +9,7 @@ SANDBOX_DIR ?= $(CURDIR)/.sandbox
 SERVE_PORT ?= 8000
 DASHBOARD_PORT ?= 8265
 
-.PHONY: venv demo test lint unit integration controlplane clean
+.PHONY: venv demo test lint unit integration controlplane node-deps clean
 
 $(STAMP): setup.cfg pyproject.toml lab/setup.cfg
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,14 @@ controlplane:
 	bash lab/controlplane/build.sh >/dev/null
 	bash lab/coredns/build.sh >/dev/null
 
+# The node's Service path needs Debian's nftables (kube-proxy's nftables mode, the node's
+# forward filter); its tests read conntrack. Installed when missing and root, else a hint.
+node-deps:
+	@command -v nft >/dev/null && command -v conntrack >/dev/null || \
+	{ [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends nftables conntrack >/dev/null; } || \
+	echo "the lab's node needs nftables and conntrack: sudo apt-get install nftables conntrack"
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -39,10 +47,10 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
-integration: $(STAMP) controlplane
+integration: $(STAMP) controlplane node-deps
 	$(BIN)/pytest tests/integration -q -rs
 
-test: lint controlplane
+test: lint controlplane node-deps
 	$(BIN)/pytest tests -q -rs --durations=15
 
 clean:
