@@ -20,10 +20,12 @@ venv: $(STAMP)
 demo: $(STAMP)
 	RUN_DIR=$(RUN_DIR) SANDBOX_DIR=$(SANDBOX_DIR) BIN=$(BIN) bash scripts/demo.sh
 
-# The real Kubernetes control plane and KubeRay operator, built once per machine from the Go
-# modules pinned in lab/controlplane/go.mod (first build ~8 min on 2 cores, then cached).
+# The real Kubernetes control plane, kube-proxy and KubeRay operator, built once per machine from
+# the Go modules pinned in lab/controlplane/go.mod (first build ~8 min on 2 cores, then cached),
+# and CoreDNS from lab/coredns/go.mod (its own module: ~1.5 min more).
 controlplane:
 	bash lab/controlplane/build.sh >/dev/null
+	bash lab/coredns/build.sh >/dev/null
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

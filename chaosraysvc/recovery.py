@@ -45,7 +45,7 @@ class Baseline:
     def capture(cls, target: Target) -> Baseline:
         apps: set[str] = set()
         try:
-            apps = set(rest.application_statuses(rest.get_serve_details(target.dashboard_url())))
+            apps = set(rest.application_statuses(rest.get_serve_details(target.dashboard())))
         except ServeApiError as exc:
             logger.warning("Serve applications unknown before the fault: %s", exc)
         return cls(
@@ -97,7 +97,7 @@ def apps_running(target: Target, expected: set[str]) -> bool:
     """Return whether every application (and at least those `expected`) is RUNNING."""
     try:
         statuses = rest.application_statuses(
-            rest.get_serve_details(target.dashboard_url(), timeout=READ_TIMEOUT_S)
+            rest.get_serve_details(target.dashboard(), timeout=READ_TIMEOUT_S)
         )
     except ServeApiError:
         return False

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     report: dict[str, object] = {"target": target.kind, "endpoints_ready": endpoints}
     try:
-        details = rest.get_serve_details(target.dashboard_url())
+        details = rest.get_serve_details(target.dashboard())
         apps = rest.application_statuses(details)
         proxies = rest.proxy_statuses(details)
     except ServeApiError as exc:

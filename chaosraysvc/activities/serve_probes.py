@@ -55,7 +55,7 @@ def serve_applications_healthy(
     """
     target = target_for(configuration, secrets)
     with activity_errors():
-        statuses = rest.application_statuses(rest.get_serve_details(target.dashboard_url()))
+        statuses = rest.application_statuses(rest.get_serve_details(target.dashboard()))
     if app:
         logger.info("Serve application %s: %s", app, statuses.get(app, "absent"))
         return statuses.get(app) == "RUNNING"
@@ -72,8 +72,8 @@ def serve_proxies_healthy(
     """
     target = target_for(configuration, secrets)
     with activity_errors():
-        details = rest.get_serve_details(target.dashboard_url())
-        alive = {n.node_id for n in nodes.list_nodes(target.dashboard_url()) if n.alive}
+        details = rest.get_serve_details(target.dashboard())
+        alive = {n.node_id for n in nodes.list_nodes(target.dashboard()) if n.alive}
     proxies = rest.proxy_statuses(details)
     unhealthy = {n: s for n, s in proxies.items() if s != "HEALTHY"}
     missing = alive - set(proxies)
@@ -99,8 +99,8 @@ def serve_replica_placement(
     """
     target = target_for(configuration, secrets)
     with activity_errors():
-        details = rest.get_serve_details(target.dashboard_url())
-        ray_nodes = nodes.list_nodes(target.dashboard_url())
+        details = rest.get_serve_details(target.dashboard())
+        ray_nodes = nodes.list_nodes(target.dashboard())
         names = _pod_names(target, ray_nodes)
     heads = {n.node_id for n in ray_nodes if n.is_head}
     placement = rest.replica_placement(details)

@@ -167,8 +167,9 @@ def register(sub: Any) -> None:
         "--dashboard-url",
         default="",
         help="Ray dashboard URL to read the live replica placement from (default "
-        "$RAYSVC_DASHBOARD_URL; the sandbox's own; in-cluster the head Service); skipped "
-        "with a note when unreachable",
+        "$RAYSVC_DASHBOARD_URL; the sandbox's own; in-cluster the head Service; else the "
+        "head Service through the Kubernetes API server); skipped with a note when "
+        "unreachable",
     )
     doctor.add_argument(
         "--min-severity",

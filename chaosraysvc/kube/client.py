@@ -8,6 +8,9 @@ certificate from the secrets or the environment.
 Every method raises a `ChaosRaySvcError`: `NotFoundError` for a 404, `RefusedError` when a
 deletion precondition fails, `KubernetesApiError` for anything else (unreachable API,
 timeout, 401, 403, server errors), each message naming the call and what to do.
+`proxy_request` is the exception: it returns whatever answered through the API server's
+service proxy (the backend or the API server), raising only for what the API server
+refused itself (401, 403), an unreachable API server, and no answer in time.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from chaosraysvc.errors import (
     KubernetesApiError,
     NotFoundError,
     RefusedError,
+    ServeApiError,
 )
 
 __all__ = ["DEFAULT_REQUEST_TIMEOUT", "KubeApi", "create_api_client", "exec_forbidden"]
@@ -43,6 +47,10 @@ logger = logging.getLogger("chaostoolkit")
 DEFAULT_REQUEST_TIMEOUT = 10.0  # seconds, for connecting and for reading each answer
 
 T = TypeVar("T")
+
+# The RBAC verb the API server checks for each HTTP method of a proxied request.
+PROXY_VERBS = {"GET": "get", "HEAD": "get", "PUT": "update", "POST": "create",
+               "PATCH": "patch", "DELETE": "delete"}  # fmt: skip
 
 
 SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
@@ -251,6 +259,78 @@ class KubeApi:
             ),
             not_found=hint,
         )
+
+    # -- the API server's service proxy -------------------------------------------------------
+
+    def service_proxy_url(self, namespace: str, service: str, port: str) -> str:
+        """Return the base URL of Service port `port` through the API server (no credentials)."""
+        return self.host.rstrip("/") + _proxy_path(namespace, service, port)
+
+    def proxy_request(
+        self,
+        namespace: str,
+        service: str,
+        port: str,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        timeout: float = DEFAULT_REQUEST_TIMEOUT,
+    ) -> tuple[int, str]:
+        """Send `method path` to Service `service`'s port `port` through the API server.
+
+        Goes with the client's own connection pool, TLS settings and credentials (the
+        bearer token is read afresh, so a refreshed token is used). Returns (status, body)
+        of whatever answered: the backend, or the API server when it could not proxy (its
+        Status message then, e.g. 503 "no endpoints available"). Raises `KubernetesApiError`
+        when the API server refused the request itself (401, 403: the Role needs verb
+        `get` on `services/proxy` for GET) or cannot be reached, and `ServeApiError` when no
+        answer came within `timeout` seconds (the API server was still waiting for the
+        backend). Nothing is retried.
+        """
+        verb = PROXY_VERBS.get(method.upper(), method.lower())
+        call = _Call(verb, "services/proxy", "", namespace, f"{service}:{port}")
+        headers: dict[str, str] = {"Accept": "application/json, */*"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        _, url, headers, _, _ = self._api_client.param_serialize(
+            method.upper(),
+            _proxy_path(namespace, service, port) + path,
+            query_params=list((params or {}).items()),
+            header_params=headers,
+            auth_settings=["BearerToken"],
+        )
+        payload = None if body is None else json.dumps(body).encode()
+        pool = self._api_client.rest_client.pool_manager
+        try:
+            response = pool.request(
+                method.upper(),
+                url,
+                body=payload,
+                headers=headers,
+                timeout=urllib3.Timeout(connect=self._timeout[0], read=timeout),
+                retries=False,
+                preload_content=True,
+            )
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            raise ServeApiError(
+                f"no answer within {timeout:g} s from Service '{service}' port '{port}' in "
+                f"namespace '{namespace}' through the API server at {self.host} (the API "
+                "server may still be dialing a backend that is gone)"
+            ) from exc
+        except urllib3.exceptions.SSLError as exc:  # as the client's own calls report it
+            tls = ApiException(status=0, reason=f"{type(exc).__name__}: {exc}")
+            raise self._api_error(call, tls, "", "") from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise self._transport_error(call, exc) from exc
+        text = response.data.decode("utf-8", "replace")
+        status = int(response.status)
+        said = _status_message(text) if status >= 400 else None
+        if said is not None and status in (401, 403):
+            refused = ApiException(status=status, reason=response.reason)
+            refused.body = text
+            raise self._api_error(call, refused, "", "")
+        return status, f"API server: {said}" if said is not None else text
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -474,6 +554,23 @@ def _exit_code(raw: str, call: _Call, name: str) -> int:
         verb=call.verb,
         resource=call.resource,
     )
+
+
+def _proxy_path(namespace: str, service: str, port: str) -> str:
+    return f"/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy"
+
+
+def _status_message(text: str) -> str | None:
+    """Return the message of a Kubernetes Status body (the API server's own answer), or None."""
+    if not text.startswith("{"):
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(data, dict) and data.get("kind") == "Status" and data.get("apiVersion"):
+        return str(data.get("message") or data.get("reason") or "no details")
+    return None
 
 
 def _server_message(exc: ApiException) -> str:

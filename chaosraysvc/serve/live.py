@@ -12,6 +12,7 @@ from typing import Any
 
 from chaosraysvc.model.ha import DeploymentFacts, HaFacts, Placement
 from chaosraysvc.serve import nodes, rest
+from chaosraysvc.serve.dashboard import Dashboard, as_dashboard
 
 __all__ = ["LiveServe", "apply_live", "read_live"]
 
@@ -30,19 +31,20 @@ class LiveServe:
     deployments: list[DeploymentFacts] = field(default_factory=list)
 
 
-def read_live(dashboard_url: str, pod_names: PodNamer, timeout: float = 3.0) -> LiveServe:
-    """Return the live Serve state from the dashboard at `dashboard_url`.
+def read_live(dashboard: Dashboard | str, pod_names: PodNamer, timeout: float = 3.0) -> LiveServe:
+    """Return the live Serve state from `dashboard` (a `Dashboard` or its URL).
 
     `pod_names` names the pod of each Ray node by node id ("" when unknown: the node id is
     used). Raises `ServeApiError` when the dashboard cannot be read.
     """
-    details = rest.get_serve_details(dashboard_url, timeout=timeout)
-    ray_nodes = [n for n in nodes.list_nodes(dashboard_url, timeout=timeout) if n.alive]
+    dashboard = as_dashboard(dashboard)
+    details = rest.get_serve_details(dashboard, timeout=timeout)
+    ray_nodes = [n for n in nodes.list_nodes(dashboard, timeout=timeout) if n.alive]
     pods = pod_names(ray_nodes)
     names = {n.node_id: (pods.get(n.node_id) or n.node_id[:12]) for n in ray_nodes}
     heads = {n.node_id for n in ray_nodes if n.is_head}
     live = LiveServe(
-        source=f"dashboard {dashboard_url}",
+        source=f"dashboard {dashboard}",
         proxy_location=str(details.get("proxy_location") or ""),
         head_pods=sorted(names[n] for n in heads),
     )

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import requests
-
 from chaosraysvc.errors import ServeApiError
+from chaosraysvc.serve.dashboard import Dashboard, as_dashboard
 
 
 @dataclass(frozen=True)
@@ -18,16 +17,23 @@ class RayNode:
     alive: bool
 
 
-def list_nodes(dashboard_url: str, timeout: float = 3.0) -> list[RayNode]:
-    """Return the cluster's nodes from `GET /nodes?view=summary` on the dashboard."""
-    url = dashboard_url.rstrip("/") + "/nodes"
-    try:
-        response = requests.get(url, params={"view": "summary"}, timeout=timeout)
-        response.raise_for_status()
-        summary = response.json()["data"]["summary"]
-    except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+def list_nodes(dashboard: Dashboard | str, timeout: float = 3.0) -> list[RayNode]:
+    """Return the cluster's nodes from `GET /nodes?view=summary` on `dashboard`.
+
+    Raises `ServeApiError` when the dashboard cannot be reached or answers badly.
+    """
+    dashboard = as_dashboard(dashboard)
+    answer = dashboard.request("GET", "/nodes", params={"view": "summary"}, timeout=timeout)
+    if answer.status != 200:
         raise ServeApiError(
-            f"cannot list Ray nodes from the dashboard at {dashboard_url}: {exc}"
+            f"cannot list Ray nodes from the dashboard at {dashboard}: it answered "
+            f"{answer.status} to GET /nodes: {answer.text[:200]}"
+        )
+    try:
+        summary = answer.json()["data"]["summary"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ServeApiError(
+            f"cannot list Ray nodes from the dashboard at {dashboard}: {exc!r}"
         ) from exc
     nodes = []
     for item in summary:

@@ -11,51 +11,45 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-import requests
-
 from chaosraysvc.errors import ServeApiError
+from chaosraysvc.serve.dashboard import Dashboard, as_dashboard
 
 APPLICATIONS_PATH = "/api/serve/applications/"
 
 
-def get_serve_details(dashboard_url: str, timeout: float = 3.0) -> dict[str, Any]:
-    """Return the Serve details document from the dashboard at `dashboard_url`.
+def get_serve_details(dashboard: Dashboard | str, timeout: float = 3.0) -> dict[str, Any]:
+    """Return the Serve details document from `dashboard` (a `Dashboard` or its URL).
 
     Raises `ServeApiError` when the dashboard cannot be reached or answers badly.
     """
-    url = dashboard_url.rstrip("/") + APPLICATIONS_PATH
-    try:
-        response = requests.get(url, params={"api_type": "declarative"}, timeout=timeout)
-    except requests.RequestException as exc:
+    dashboard = as_dashboard(dashboard)
+    answer = dashboard.request(
+        "GET", APPLICATIONS_PATH, params={"api_type": "declarative"}, timeout=timeout
+    )
+    if answer.status != 200:
         raise ServeApiError(
-            f"Ray dashboard at {dashboard_url} is unreachable ({type(exc).__name__}); "
-            "is the head pod up? Set dashboard_url if it lives elsewhere"
-        ) from exc
-    if response.status_code != 200:
-        raise ServeApiError(
-            f"Ray dashboard at {dashboard_url} answered {response.status_code} to GET "
-            f"{APPLICATIONS_PATH}: {response.text[:200]}"
+            f"Ray dashboard at {dashboard} answered {answer.status} to GET "
+            f"{APPLICATIONS_PATH}: {answer.text[:200]}"
         )
     try:
-        details = response.json()
+        details = answer.json()
     except ValueError as exc:
-        raise ServeApiError(f"Ray dashboard at {dashboard_url} sent invalid JSON") from exc
+        raise ServeApiError(f"Ray dashboard at {dashboard} sent invalid JSON") from exc
     if not isinstance(details, dict):
-        raise ServeApiError(f"Ray dashboard at {dashboard_url} sent an unexpected document")
+        raise ServeApiError(f"Ray dashboard at {dashboard} sent an unexpected document")
     return details
 
 
-def deploy_config(dashboard_url: str, config: dict[str, Any], timeout: float = 10.0) -> None:
+def deploy_config(
+    dashboard: Dashboard | str, config: dict[str, Any], timeout: float = 10.0
+) -> None:
     """Deploy a declarative Serve `config` through the dashboard (PUT)."""
-    url = dashboard_url.rstrip("/") + APPLICATIONS_PATH
-    try:
-        response = requests.put(url, json=config, timeout=timeout)
-    except requests.RequestException as exc:
-        raise ServeApiError(f"cannot deploy Serve config to {dashboard_url}: {exc}") from exc
-    if response.status_code != 200:
+    dashboard = as_dashboard(dashboard)
+    answer = dashboard.request("PUT", APPLICATIONS_PATH, body=config, timeout=timeout)
+    if answer.status != 200:
         raise ServeApiError(
-            f"Ray dashboard at {dashboard_url} refused the Serve config "
-            f"({response.status_code}): {response.text[:300]}"
+            f"Ray dashboard at {dashboard} refused the Serve config "
+            f"({answer.status}): {answer.text[:300]}"
         )
 
 

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from chaosraysvc.model import Endpoint, GcsFaultTolerance, Pod, Role
 from chaosraysvc.model.ha import HaFacts
+from chaosraysvc.serve.dashboard import Dashboard
 from chaosraysvc.serve.nodes import RayNode
 
 __all__ = ["Target", "pods_of_role", "ready_endpoint_count"]
@@ -88,8 +89,8 @@ class Target(Protocol):
         """Return the base URL of the serve Service (no trailing slash)."""
         ...
 
-    def dashboard_url(self) -> str:
-        """Return the base URL of the Ray dashboard (no trailing slash)."""
+    def dashboard(self) -> Dashboard:
+        """Return the Ray dashboard: its base URL and the route requests take to it."""
         ...
 
     def close(self) -> None:

@@ -10,6 +10,10 @@ Selected with `"raysvc_target": "kubernetes"` (or `RAYSVC_TARGET=kubernetes`)::
         "dashboard_url": {"type": "env", "key": "RAYSVC_DASHBOARD_URL", "default": ""}
     }
 
+With no `dashboard_url` outside the cluster the dashboard is read through the API server's
+service proxy of `<name>-head-svc` (`kube.urls` has the order); `serve_url` has no such
+fallback.
+
 Every answer is read fresh from the API: the RayService, its active RayCluster
 (`status.activeServiceStatus.rayClusterName`), that cluster's head and worker pods (and no
 other cluster's), the Redis pod behind the GCS fault-tolerance address, and the serve
@@ -44,6 +48,7 @@ from chaosraysvc.kube.redis import (
 )
 from chaosraysvc.model import Endpoint, GcsFaultTolerance, Pod, Role
 from chaosraysvc.model.ha import HaFacts
+from chaosraysvc.serve.dashboard import Dashboard
 from chaosraysvc.serve.nodes import RayNode
 from chaosraysvc.targets.kubernetes_ha import gather_kubernetes_facts
 
@@ -77,6 +82,7 @@ class KubernetesTarget:
         self._request_timeout = request_timeout
         self._api = api
         self._prefetched: dict[str, Any] | None = None
+        self._dashboard: Dashboard | None = None
 
     @property
     def api(self) -> KubeApi:
@@ -95,6 +101,9 @@ class KubernetesTarget:
 
     def close(self) -> None:
         """Release the API client's connections (a later call opens new ones)."""
+        if self._dashboard is not None:
+            self._dashboard.close()
+            self._dashboard = None
         if self._api is not None:
             self._api.close()
             self._api = None
@@ -305,9 +314,12 @@ class KubernetesTarget:
         """Return the serve Service's base URL (`serve_url`, or its in-cluster DNS name)."""
         return urls.serve_url(self.settings)
 
-    def dashboard_url(self) -> str:
-        """Return the dashboard's base URL (`dashboard_url`, or the head Service in-cluster)."""
-        return urls.dashboard_url(self.settings)
+    def dashboard(self) -> Dashboard:
+        """Return the dashboard: `dashboard_url`, the head Service in the cluster, or else the
+        head Service through the API server's service proxy (see `kube.urls`)."""
+        if self._dashboard is None:
+            self._dashboard = urls.dashboard(self.settings, lambda: self.api)
+        return self._dashboard
 
 
 def _combine(values: list[bool | None]) -> bool | None:

@@ -1,12 +1,14 @@
 """Gather `HaFacts` from a RayService in a Kubernetes cluster.
 
-Reads, with the calls the shipped Role grants (get rayservices, list pods, get services):
+Reads, with the calls the shipped Role grants (get rayservices, list pods, get services,
+get services/proxy for the dashboard):
 the RayService spec (`excludeHeadPodFromServeSvc`, `serveConfigV2`, `rayClusterConfig`:
 `rayVersion`, `enableInTreeAutoscaling`, the head and worker templates' image, env and
 `rayStartParams`, `workerGroupSpecs[].replicas/minReplicas`), the active RayCluster's live
 pods (their env, as KubeRay completed it, and the head's `ray.io/serve` label), the GCS
-fault-tolerance set-up with the Redis pod's data volume, and, when `dashboard_url` is set
-(or chaosraysvc runs in the cluster) and answers, the live replica placement.
+fault-tolerance set-up with the Redis pod's data volume, and, when the dashboard answers
+(`dashboard_url`, the head Service in the cluster, or through the API server's service
+proxy), the live replica placement.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from kubernetes import client
 
 from chaosraysvc.errors import (
     ConfigurationError,
+    KubernetesApiError,
     NotFoundError,
     ServeApiError,
     TargetNotReadyError,
@@ -196,8 +199,9 @@ def _gcs_storage(target: KubernetesTarget, rayservice: Mapping[str, Any], facts:
 def gather_kubernetes_facts(target: KubernetesTarget, live: bool = True) -> HaFacts:
     """Return the HA facts of `target`'s RayService.
 
-    `live` reads the dashboard too when `dashboard_url` is set (or in the cluster); an
-    unreachable dashboard becomes a note. Raises a `ChaosRaySvcError` when the RayService
+    `live` reads the dashboard too (`target.dashboard()`: the configured URL, the head
+    Service in the cluster, else through the API server); an unreachable or forbidden
+    dashboard becomes a note. Raises a `ChaosRaySvcError` when the RayService
     cannot be read (missing, API unreachable or forbidden).
     """
     rayservice = target.rayservice()
@@ -327,13 +331,9 @@ def _reconnect(
 
 def _read_dashboard(target: KubernetesTarget, pods: list[client.V1Pod], facts: HaFacts) -> None:
     try:
-        url = target.dashboard_url()
-    except ConfigurationError:
-        facts.notes.append(
-            "live replica placement not inspected: dashboard_url is not set (run `kubectl "
-            f"port-forward -n {target.namespace} svc/{target.name}-head-svc 8265` and pass "
-            "--dashboard-url http://127.0.0.1:8265)"
-        )
+        dashboard = target.dashboard()
+    except ConfigurationError as exc:
+        facts.notes.append(f"live replica placement not inspected: {exc}")
         return
     by_ip = names_by_ip(pods)
 
@@ -341,6 +341,6 @@ def _read_dashboard(target: KubernetesTarget, pods: list[client.V1Pod], facts: H
         return {n.node_id: by_ip.get(n.ip, "") for n in nodes}
 
     try:
-        apply_live(facts, read_live(url, pod_names))
-    except ServeApiError as exc:
+        apply_live(facts, read_live(dashboard, pod_names))
+    except (ServeApiError, KubernetesApiError) as exc:
         facts.notes.append(f"live replica placement not inspected: {exc}")

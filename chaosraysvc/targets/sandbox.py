@@ -16,6 +16,7 @@ from chaosraysvc.model import Endpoint, GcsFaultTolerance, Pod, Role
 from chaosraysvc.model.ha import HaFacts
 from chaosraysvc.sandbox.manager import Sandbox
 from chaosraysvc.sandbox.status import SandboxStatus
+from chaosraysvc.serve.dashboard import Dashboard
 from chaosraysvc.serve.nodes import RayNode
 from chaosraysvc.targets.sandbox_ha import gather_sandbox_facts
 
@@ -144,8 +145,10 @@ class SandboxTarget:
     def serve_url(self) -> str:
         return self.settings.serve_url or f"http://127.0.0.1:{self.spec.serve_port}"
 
-    def dashboard_url(self) -> str:
-        return self.settings.dashboard_url or f"http://127.0.0.1:{self.spec.dashboard_port}"
+    def dashboard(self) -> Dashboard:
+        if self.settings.dashboard_url:
+            return Dashboard(self.settings.dashboard_url, route="dashboard_url")
+        return Dashboard(f"http://127.0.0.1:{self.spec.dashboard_port}", route="the sandbox")
 
     def pod_names(self, nodes: Sequence[RayNode]) -> dict[str, str]:
         """Return the pod of each Ray node: the one whose raylet has its node-manager port."""

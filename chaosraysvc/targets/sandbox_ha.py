@@ -167,7 +167,7 @@ def _check_head_off_the_serve_port(target: SandboxTarget, facts: HaFacts) -> Non
 
 def _read_dashboard(target: SandboxTarget, facts: HaFacts) -> None:
     try:
-        apply_live(facts, read_live(target.dashboard_url(), target.pod_names))
+        apply_live(facts, read_live(target.dashboard(), target.pod_names))
     except ServeApiError as exc:
         up = "" if target.sandbox.is_up() else " (the sandbox is not up: `chaosraysvc sandbox up`)"
         facts.notes.append(f"live replica placement not inspected{up}: {exc}")

@@ -1,9 +1,12 @@
-"""The node agent process: the kubelet (with the cluster DNS and kube-proxy) until SIGTERM.
+"""The node agent process: the kubelet (with kube-proxy and CoreDNS) until SIGTERM.
 
-    python -m chaosraysvc_lab.agent --kubeconfig K --state-dir D --node-index N
+    python -m chaosraysvc_lab.agent --kubeconfig K --state-dir D --node-index N \
+        [--proxy-kubeconfig P] [--dns-kubeconfig C]
 
-Started by `kubenode.stack` in a session of its own; on SIGTERM (or SIGINT) it kills the
-pods it runs and removes the node's network before exiting.
+Started by `chaosraysvc_lab.stack` in a session of its own (kube-proxy and CoreDNS are its
+children, in that session); on SIGTERM (or SIGINT) it kills the pods it runs, ends kube-proxy
+(removing its nftables tables) and CoreDNS, and removes the node's network before exiting.
+kube-proxy and CoreDNS use the admin kubeconfig unless given their own.
 """
 
 from __future__ import annotations
@@ -41,10 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", required=True)
     parser.add_argument("--node-index", type=int, required=True)
     parser.add_argument("--node-name", default="chaosraysvc-node")
+    parser.add_argument("--proxy-kubeconfig", default="")
+    parser.add_argument("--dns-kubeconfig", default="")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    # One node per machine: the Service CIDR's local route, the DNS port and ClusterIPs are
-    # the host's. The lock is held for the agent's lifetime (released by the kernel on exit).
+    # One node per machine: the Service CIDR's route, kube-proxy's nftables table and the
+    # ClusterIPs are the host's. The lock is held for the agent's lifetime (released by the
+    # kernel on exit).
     lock = try_lock()
     if lock is None:
         logging.error(
@@ -59,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.state_dir),
         args.node_name,
         network.NodeNetwork(args.node_index),
+        proxy_kubeconfig=Path(args.proxy_kubeconfig or args.kubeconfig),
+        dns_kubeconfig=Path(args.dns_kubeconfig or args.kubeconfig),
     )
     try:
         kubelet.start()

@@ -1,10 +1,12 @@
-"""Where the control plane's binaries come from: built once per machine from pinned Go modules.
+"""Where the node's binaries come from: built once per machine from pinned Go modules.
 
 `lab/controlplane/build.sh` (in the source checkout) builds etcd, kube-apiserver,
-kube-controller-manager, kube-scheduler and the KubeRay operator from the versions pinned in
-`lab/controlplane/go.mod`, into a cache keyed by those pins, and copies KubeRay's CRDs and samples
-beside them. A first build takes minutes; later calls return the cached directory at once.
-`$RAYSVC_KUBE_BIN_DIR` points at a directory built elsewhere instead.
+kube-controller-manager, kube-scheduler, kube-proxy and the KubeRay operator from the versions
+pinned in `lab/controlplane/go.mod`, into a cache keyed by those pins, and copies KubeRay's CRDs
+and samples beside them; `lab/coredns/build.sh` builds CoreDNS from `lab/coredns/go.mod` (its
+own module: CoreDNS 1.14 needs client-go v0.35) into a sibling cache. A first build takes
+minutes; later calls return the cached directory at once. `$RAYSVC_KUBE_BIN_DIR` points at a
+directory built elsewhere instead (CoreDNS then is `coredns` in it).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ BINARIES = (
     "ray-operator",
 )
 BUILD_SCRIPT = Path(__file__).resolve().parents[1] / "controlplane" / "build.sh"
+COREDNS_BUILD_SCRIPT = BUILD_SCRIPT.parents[1] / "coredns" / "build.sh"
 ENV_VAR = "RAYSVC_KUBE_BIN_DIR"
 
 
@@ -49,7 +52,24 @@ def binary_dir(*, build: bool = True) -> Path:
     explicit = os.environ.get(ENV_VAR, "")
     if explicit:
         return _check(Path(explicit))
-    if not BUILD_SCRIPT.is_file():
+    return _check(Path(_build(BUILD_SCRIPT, build)))
+
+
+def coredns_binary(*, build: bool = True) -> Path:
+    """Return the path of the CoreDNS binary, building it first if needed (as `binary_dir`)."""
+    explicit = os.environ.get(ENV_VAR, "")
+    path = Path(explicit) / "coredns" if explicit else Path(_build(COREDNS_BUILD_SCRIPT, build))
+    if not path.is_file():
+        raise ConfigurationError(
+            f"no CoreDNS binary at {path}: build it with {COREDNS_BUILD_SCRIPT}"
+            + (f" and copy it into ${ENV_VAR}" if explicit else "")
+        )
+    return path
+
+
+def _build(script: Path, build: bool) -> str:
+    """Run a build script (or ask it for its cached result); return the last line it printed."""
+    if not script.is_file():
         raise ConfigurationError(
             f"no control-plane binaries: set {ENV_VAR} to a directory built by "
             "lab/controlplane/build.sh (this installation has no source checkout to build from)"
@@ -59,7 +79,7 @@ def binary_dir(*, build: bool = True) -> Path:
             "building the control plane needs Go >= 1.24 on PATH (go not found); "
             f"or set {ENV_VAR} to a directory of prebuilt binaries"
         )
-    args = [str(BUILD_SCRIPT)] + ([] if build else ["--cached-only"])
+    args = [str(script)] + ([] if build else ["--cached-only"])
     # Its own process group, ended with us: a build must not outlive its caller (the script
     # also stops when its caller dies; one build at a time per machine, by its lock).
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, start_new_session=True)
@@ -73,6 +93,6 @@ def binary_dir(*, build: bool = True) -> Path:
     done = subprocess.CompletedProcess(args, proc.returncode, out)
     if done.returncode != 0:
         raise ConfigurationError(
-            f"{BUILD_SCRIPT} failed (exit code {done.returncode}); its output is above"
+            f"{script} failed (exit code {done.returncode}); its output is above"
         )
-    return _check(Path(done.stdout.strip().splitlines()[-1]))
+    return done.stdout.strip().splitlines()[-1]

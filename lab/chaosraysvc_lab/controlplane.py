@@ -10,9 +10,20 @@ service-account tokens; the controller-manager runs the default controllers with
 service-account credentials (as kubeadm sets it up). Every process runs in a session of its own,
 recorded in `<state dir>/controlplane.json`, so `down` ends all of them, even after a crash of
 the process that started them. Addresses: Services get ClusterIPs from 198.19.0.0/20 (the
-benchmarking range, never a private one). The API server writes an audit log
-(`<state dir>/logs/audit.jsonl`, JSON lines) of every call made by a service account outside
-kube-system, which is how the tests prove deploy/'s Role grants no verb the target never uses.
+benchmarking range, never a private one).
+
+Where the API server listens (`up(address=...)`): on its own, on loopback, and the `kubernetes`
+Service has no endpoint (`--endpoint-reconciler-type=none`: a loopback address is not a valid
+endpoint, and nothing but the host could reach it). On a node, on the node's address (the pod
+bridge's, `198.18.N.1`, which the node network creates first): it binds that address only (not
+every address: the uplink's stays closed), advertises it, and its own endpoint reconciler
+(`lease`, the default) writes it as the `kubernetes` Service's endpoint, as on any cluster; pods
+then reach `198.19.0.1:443` through kube-proxy, the host through the same address. etcd, the
+controller-manager's and the operator's health ports stay on loopback.
+
+The API server writes an audit log (`<state dir>/logs/audit.jsonl`, JSON lines) of every call
+made by a service account outside kube-system, which is how the tests prove deploy/'s Role
+grants no verb the target never uses.
 """
 
 from __future__ import annotations
@@ -88,10 +99,11 @@ class PlaneState:
     kcm_port: int = 0
     ready_seconds: float = 0.0
     components: list[Component] = field(default_factory=list)
+    address: str = "127.0.0.1"
 
     @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.api_port}"
+        return f"https://{self.address}:{self.api_port}"
 
     def save(self, state_dir: Path) -> None:
         tmp = state_dir / (STATE_FILE + ".tmp")
@@ -152,10 +164,12 @@ class ControlPlane:
         timeout: float = 60.0,
         progress: Progress = lambda _msg: None,
         bin_dir: Path | None = None,
+        address: str = "127.0.0.1",
     ) -> PlaneState:
         """Start etcd, the API server and the controller-manager; install KubeRay's CRDs.
 
-        `operator` also starts the real KubeRay operator (see `kubenode.operator`).
+        `operator` also starts the real KubeRay operator (see `kubenode.operator`). `address`
+        is where the API server listens: loopback, or a node's address (see the module's doc).
 
         Returns once `/readyz` answers ok and every CRD is Established. On any failure (or
         Ctrl-C) every started process is ended and the error names the log to read.
@@ -178,6 +192,7 @@ class ControlPlane:
             kcm_port=free_port(),
             bin_dir=str(bins),
             started_at=time.time(),
+            address=address,
         )
         state.save(self.state_dir)
         try:
@@ -206,7 +221,8 @@ class ControlPlane:
 
     def _write_pki(self, state: PlaneState) -> None:
         ca = pki.CertificateAuthority(self.pki_dir)
-        names = (
+        names = dict.fromkeys((
+            state.address,
             "127.0.0.1",
             "localhost",
             API_SERVICE_IP,
@@ -214,8 +230,8 @@ class ControlPlane:
             "kubernetes.default",
             "kubernetes.default.svc",
             f"kubernetes.default.svc.{CLUSTER_DOMAIN}",
-        )
-        ca.issue("apiserver", "kube-apiserver", server_names=names, client=False)
+        ))  # fmt: skip
+        ca.issue("apiserver", "kube-apiserver", server_names=tuple(names), client=False)
         ca.issue("apiserver-kubelet-client", "kube-apiserver-kubelet-client", "system:masters")
         pki.service_account_keys(self.pki_dir)
         for file, user, group in (
@@ -263,8 +279,8 @@ class ControlPlane:
         p = self.pki_dir
         return [
             f"--etcd-servers=http://127.0.0.1:{state.etcd_port}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
+            f"--bind-address={state.address}",
+            f"--advertise-address={state.address}",
             f"--secure-port={state.api_port}",
             f"--tls-cert-file={p / 'apiserver.crt'}",
             f"--tls-private-key-file={p / 'apiserver.key'}",
@@ -283,7 +299,8 @@ class ControlPlane:
             "--allow-privileged=true",
             "--enable-priority-and-fairness=false",
             "--profiling=false",
-            "--endpoint-reconciler-type=none",
+            "--endpoint-reconciler-type="
+            + ("none" if state.address.startswith("127.") else "lease"),
             f"--audit-policy-file={self._write_audit_policy()}",
             f"--audit-log-path={self.audit_log}",
             "--audit-log-format=json",

@@ -4,11 +4,12 @@ Every 0.5 s it lists the pods of all namespaces: a pod with no node (default sch
 bound here (there is one node; kube-scheduler is optional); a pod bound here gets a `PodRun`;
 a pod marked for deletion is terminated with its grace period, then removed from the API
 server (the kubelet's final delete, grace 0 with a UID precondition); a pod that vanished is
-killed at once. The node's network (bridge, one netns per pod), the cluster DNS on the
-bridge address and the userspace kube-proxy come up with it and go down with it. So does
-the kubelet API (`chaosraysvc_lab.kubeletapi`: logs, exec, port-forward through the API
-server) on the bridge address, the Node's InternalIP, port 10250, with a serving certificate
-the cluster CA signed for that address; pod events are written as the kubelet writes them
+killed at once. The node's network (bridge, one netns per pod) and its Service path, the
+real kube-proxy (`kubeproxy.py`) and CoreDNS (`coredns.py`), come up with it and go down with
+it; pods' resolv.conf names the `kube-dns` ClusterIP. So does the kubelet API
+(`chaosraysvc_lab.kubeletapi`: logs, exec, port-forward through the API server) on the
+bridge address, the Node's InternalIP, port 10250, with a serving certificate the cluster
+CA signed for that address; pod events are written as the kubelet writes them
 (`chaosraysvc_lab.events`).
 """
 
@@ -20,8 +21,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from chaosraysvc_lab import images, kubeletapi, network, pki, podenv, podvolumes
+from chaosraysvc_lab import binaries, coredns, images, kubeletapi, network, pki, podenv, podvolumes
 from chaosraysvc_lab.events import EventRecorder
+from chaosraysvc_lab.kubeproxy import KubeProxy
 from chaosraysvc_lab.node import NodeHeartbeat
 from chaosraysvc_lab.podrun import ConfigError, ContainerPlan, PodPlan, PodRun
 
@@ -40,7 +42,8 @@ class Kubelet:
         state_dir: Path,
         node_name: str = "chaosraysvc-node",
         net: network.NodeNetwork | None = None,
-        dns_port: int = 53,
+        proxy_kubeconfig: Path | None = None,
+        dns_kubeconfig: Path | None = None,
     ) -> None:
         from kubernetes import client
 
@@ -50,8 +53,9 @@ class Kubelet:
         self.state_dir = state_dir
         self.net = net or network.NodeNetwork.pick()
         self.host_ip = self.net.gateway
-        self.dns_ip = self.net.dns_ip
-        self.dns_port = dns_port
+        self.dns_ip = coredns.DNS_SERVICE_IP
+        self.proxy_kubeconfig = proxy_kubeconfig
+        self.dns_kubeconfig = dns_kubeconfig
         self.pods: dict[str, PodRun] = {}
         self.slots: dict[str, int] = {}
         self._stop = threading.Event()
@@ -66,26 +70,33 @@ class Kubelet:
     # -- node lifecycle -----------------------------------------------------------------------
 
     def start(self) -> Kubelet:
-        from chaosraysvc_lab.dns import ClusterDns
-        from chaosraysvc_lab.proxy import ServiceProxy
-
+        """Create the network, register the Node, start the Service path, then run pods."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.net.create()
-        network.ip(
-            "route", "replace", "local", network.SERVICE_ROUTE, "dev", "lo", "table", "local"
-        )
-        self._services = [
-            ClusterDns(self.api, self.dns_ip, self.dns_port, CLUSTER_DOMAIN).start(),
-            ServiceProxy(self.api, {(API_SERVICE_IP, 443): [self._api_address()]}).start(),
-        ]
         self.events.start()
         self.kubelet_api = self._start_kubelet_api()
         self._heartbeat = NodeHeartbeat(
             self.api, self.node_name, self.host_ip, kubelet_port=self.kubelet_api.port
         ).start()
+        self._start_service_path()
         self._thread = threading.Thread(target=self._loop, name="kubelet", daemon=True)
         self._thread.start()
         return self
+
+    def _start_service_path(self) -> None:
+        """kube-proxy (it reads the Node's address), then CoreDNS behind the kube-dns Service."""
+        if self.proxy_kubeconfig is None or self.dns_kubeconfig is None:
+            raise ValueError("the kubelet needs kubeconfigs for kube-proxy and CoreDNS")
+        proxy = KubeProxy(
+            binaries.binary_dir(build=False) / "kube-proxy",
+            self.proxy_kubeconfig, self.node_name, self.host_ip, self.state_dir,
+        )  # fmt: skip
+        self._services.append(proxy.start())
+        dns = coredns.CoreDns(
+            self.api, binaries.coredns_binary(build=False), self.dns_kubeconfig, self.host_ip,
+            self.node_name, self.state_dir,
+        )  # fmt: skip
+        self._services.append(dns.start())
 
     def _start_kubelet_api(self) -> kubeletapi.KubeletApi:
         """Get a serving certificate for the node's address and serve the kubelet API there."""
@@ -104,13 +115,6 @@ class Kubelet:
         found = [r for r in runs if (r.namespace, r.name) == (namespace, name)]
         return max(found, key=lambda r: r.start_time) if found else None
 
-    def _api_address(self) -> tuple[str, int]:
-        """The API server's host and port (the `kubernetes` Service's one endpoint)."""
-        from urllib.parse import urlsplit
-
-        url = urlsplit(self.api.configuration.host)
-        return url.hostname or "127.0.0.1", url.port or 443
-
     @property
     def service_env(self) -> dict[str, str]:
         """What every container gets for the `kubernetes` Service (in-cluster config)."""
@@ -126,7 +130,7 @@ class Kubelet:
         }
 
     def stop(self) -> None:
-        """Kill every pod (no grace: the node goes away), stop DNS and proxy, free the network."""
+        """Kill every pod (no grace: the node goes away), end the Service path, free the network."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
@@ -140,10 +144,7 @@ class Kubelet:
         self.events.stop()
         for service in reversed(self._services):
             service.stop()
-        network.ip(
-            "route", "delete", "local", network.SERVICE_ROUTE, "dev", "lo", "table", "local",
-            check=False,
-        )  # fmt: skip
+        self._services.clear()
         self.net.destroy()
         self._remove_mountpoints()
 

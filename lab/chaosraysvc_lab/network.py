@@ -1,12 +1,24 @@
-"""The node's network: a bridge, one network namespace per pod, and local ClusterIPs.
+"""The node's network: a bridge, one network namespace per pod, and the route to ClusterIPs.
 
 Every address comes from 198.18.0.0/15 (reserved for benchmarking, never a real network):
-a node takes a free /24 for its pods (`198.18.N.0/24`, the bridge holds `.1`); the Service
-CIDR (`SERVICE_ROUTE`, 198.19.0.0/20) is routed as *local* on the host (Linux "AnyIP") by
-the kubelet, so its userspace kube-proxy can listen on any ClusterIP without adding
-addresses. A pod's namespace has loopback, `eth0` (a veth on the bridge) and a default
-route to the bridge: pods reach each other directly, Services and the API server through
-the host.
+a node takes a free /24 for its pods (`198.18.N.0/24`, the bridge `crsbrN` holds `.1`, the
+node's address: the API server, CoreDNS and the pods' gateway). A pod's namespace has
+loopback, `eth0` (a veth on the bridge, hairpin on) and a default route to the bridge: pods
+reach each other directly, Services through the host, where kube-proxy's nftables rules DNAT
+them (`kubeproxy.py`).
+
+What the host gets, all of it removed by `destroy()`:
+
+- the Service CIDR (`SERVICE_ROUTE`, 198.19.0.0/20) routed to the bridge, so the host's own
+  connections to a ClusterIP take kube-proxy's nat `output` hook and leave towards the pods,
+  never through the uplink (a ClusterIP without rules is answered by nobody on the bridge);
+- IP forwarding for packets received on the bridge only (`net.ipv4.conf.crsbrN.forwarding`,
+  which goes with the link; the global switch and the uplink's stay as they were);
+- the nftables table `ip chaosraysvc-crsbrN` whose forward hook drops whatever the bridge would
+  route elsewhere (pods to the uplink) and whatever would be routed into it from elsewhere;
+- `net.bridge.bridge-nf-call-iptables` = 1 (bridged packets through the ip hooks: a pod
+  reaching a Service whose endpoint is on the same bridge, or itself, needs kube-proxy's
+  DNAT undone on the way back); the kernel's default, set and restored only if it was 0.
 
 Only names and routes this module created are removed, by name, on teardown.
 """
@@ -17,13 +29,16 @@ import ipaddress
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from chaosraysvc.errors import ChaosRaySvcError
 
 POD_SUPERNET = ipaddress.ip_network("198.18.0.0/16")
-SERVICE_ROUTE = "198.19.0.0/20"  # the control plane's Service CIDR, routed as local
+SERVICE_ROUTE = "198.19.0.0/20"  # the control plane's Service CIDR, routed to the bridge
 SERVICE_SUPERNET = ipaddress.ip_network("198.19.0.0/16")
 LINK_GONE_S = 10.0  # how long a deleted veth may take to disappear
+BRIDGE_NF = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
+BRIDGE_NF_SAVED = Path("/run/chaosraysvc-kubenode.bridge-nf-call-iptables")  # its old value
 
 
 class NetworkError(ChaosRaySvcError):
@@ -37,6 +52,27 @@ def ip(*args: str, netns: str = "", check: bool = True) -> str:
     if check and done.returncode != 0:
         raise NetworkError(f"`{' '.join(cmd)}` failed: {done.stderr.strip()}")
     return done.stdout
+
+
+def nft(script: str, check: bool = True) -> str:
+    """Run `nft -f -` with `script`; return stdout, raise `NetworkError` naming the error."""
+    try:
+        done = subprocess.run(
+            ["nft", "-f", "-"], input=script, capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError as exc:
+        raise NetworkError(
+            "nft not found: the node needs nftables (apt-get install nftables)"
+        ) from exc
+    if check and done.returncode != 0:
+        raise NetworkError(f"nft failed on `{script.strip()}`: {done.stderr.strip()}")
+    return done.stdout
+
+
+def nft_tables() -> list[str]:
+    """Return the nftables tables on the host as "family name" (e.g. "ip kube-proxy")."""
+    done = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=False)
+    return [line.removeprefix("table ").strip() for line in done.stdout.splitlines() if line]
 
 
 def used_subnets() -> set[int]:
@@ -69,11 +105,6 @@ class NodeNetwork:
     def gateway(self) -> str:
         return str(self.pod_cidr.network_address + 1)
 
-    @property
-    def dns_ip(self) -> str:
-        """The cluster DNS address: the bridge's own address (the host answers on port 53)."""
-        return self.gateway
-
     @classmethod
     def pick(cls) -> NodeNetwork:
         """Choose an index whose /24s no route uses yet."""
@@ -84,14 +115,40 @@ class NodeNetwork:
         raise NetworkError("no free 198.18.N.0/24 left for a node network")
 
     def create(self) -> None:
-        """Create the bridge and the local Service route (idempotent)."""
+        """Create the bridge, the Service route, forwarding and its filter (idempotent)."""
         if not ip("link", "show", self.bridge, check=False):
             ip("link", "add", self.bridge, "type", "bridge")
         ip("addr", "replace", f"{self.gateway}/24", "dev", self.bridge)
         ip("link", "set", self.bridge, "up")
+        ip("route", "replace", SERVICE_ROUTE, "dev", self.bridge, "src", self.gateway)
+        nft(self.filter_rules())
+        Path(f"/proc/sys/net/ipv4/conf/{self.bridge}/forwarding").write_text("1")
+        if BRIDGE_NF.exists() and BRIDGE_NF.read_text().strip() == "0":
+            BRIDGE_NF_SAVED.write_text("0")
+            BRIDGE_NF.write_text("1")
+
+    @property
+    def filter_table(self) -> str:
+        """The nftables table (family ip) of this node's forward filter."""
+        return f"chaosraysvc-{self.bridge}"
+
+    def filter_rules(self) -> str:
+        """The forward filter: the bridge's packets stay on the bridge (pods and Services)."""
+        return (
+            f"table ip {self.filter_table}\n"
+            f"delete table ip {self.filter_table}\n"
+            f"table ip {self.filter_table} {{\n"
+            "  chain forward {\n"
+            "    type filter hook forward priority filter - 10; policy accept;\n"
+            f'    iifname "{self.bridge}" oifname "{self.bridge}" accept\n'
+            f'    iifname "{self.bridge}" drop comment "never from the pods to the uplink"\n'
+            f'    oifname "{self.bridge}" drop comment "nothing routed into the pods"\n'
+            "  }\n"
+            "}\n"
+        )
 
     def destroy(self) -> None:
-        """Remove every pod namespace of this node, the bridge and the Service route."""
+        """Remove every pod namespace of this node, the bridge, its route and filter."""
         for name in ip("netns", "list", check=False).split("\n"):
             name = name.split(" ")[0]
             if name.startswith(self.netns_prefix):
@@ -99,7 +156,12 @@ class NodeNetwork:
                 if slot.isdigit():
                     self.remove_pod(int(slot))
                 ip("netns", "delete", name, check=False)
-        ip("link", "delete", self.bridge, check=False)
+        ip("link", "delete", self.bridge, check=False)  # its address, route and forwarding
+        if f"ip {self.filter_table}" in nft_tables():
+            nft(f"delete table ip {self.filter_table}\n")
+        if BRIDGE_NF_SAVED.exists():
+            BRIDGE_NF.write_text(BRIDGE_NF_SAVED.read_text().strip())
+            BRIDGE_NF_SAVED.unlink()
 
     @property
     def netns_prefix(self) -> str:
@@ -120,6 +182,7 @@ class NodeNetwork:
         ip("netns", "add", netns)
         ip("link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", netns)
         ip("link", "set", host_if, "master", self.bridge)
+        ip("link", "set", host_if, "type", "bridge_slave", "hairpin", "on")
         ip("link", "set", host_if, "up")
         ip("link", "set", "lo", "up", netns=netns)
         ip("addr", "add", f"{pod_ip}/24", "dev", "eth0", netns=netns)

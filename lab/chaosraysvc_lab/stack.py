@@ -1,13 +1,14 @@
 """The one-machine Kubernetes node: control plane, real KubeRay operator, process kubelet.
 
-`up()` starts the control plane with the operator, the node agent (kubelet, cluster DNS,
-kube-proxy), applies KubeRay's `ray-service.high-availability.yaml` as published except for
-its Serve application (its `working_dir` is a GitHub archive and nothing here reaches the
-internet: the same fruit app is imported from this project) and returns once the RayService
-is Ready with ready serve endpoints. It also creates `<name>-dashboard`, a ClusterIP Service
-in front of the head's dashboard (what `kubectl port-forward svc/<name>-head-svc` gives a
-user: the head Service is headless), and writes `kube.env` with the settings the kubernetes
-target needs from the host. `down()` ends everything, even after a crash of `up`.
+`up()` creates the node network (the API server listens on its address), starts the control
+plane with the operator and the node agent (kubelet, kube-proxy, CoreDNS), applies KubeRay's
+`ray-service.high-availability.yaml` as published except for its Serve application (its
+`working_dir` is a GitHub archive and nothing here reaches the internet: the same fruit app is
+imported from this project) and returns once the RayService is Ready with ready serve
+endpoints. It also creates `<name>-dashboard`, a ClusterIP Service in front of the head's
+dashboard (what `kubectl port-forward svc/<name>-head-svc` gives a user: the head Service is
+headless), and writes `kube.env` with the settings the kubernetes target needs from the host.
+`down()` ends everything, even after a crash of `up`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import yaml
 from chaosraysvc.errors import ChaosRaySvcError
 from chaosraysvc.fruit.config import IMPORT_PATH
 from chaosraysvc.runtime import sessions as procs
-from chaosraysvc_lab import binaries, kubeconfig, network
+from chaosraysvc_lab import binaries, coredns, kubeconfig, kubeproxy, network
 from chaosraysvc_lab.agent import try_lock
 from chaosraysvc_lab.controlplane import ControlPlane
 
@@ -107,25 +108,30 @@ class KubeNode:
                 "Service CIDR route and ClusterIPs are the host's): bring it down first "
                 "(`chaosraysvc-lab node down --state-dir <its dir>`)"
             )
-        probe.close()  # the agent takes it for its lifetime
         started = time.monotonic()
         try:
-            self.plane.up(operator=True, progress=progress)
-            api = kubeconfig.api_client(self.plane.kubeconfig)
+            binaries.coredns_binary()  # built now if missing (the agent only looks it up)
+            # The node's address (the bridge's) comes first: the API server listens on it.
             net = network.NodeNetwork.pick()
+            self._save({"node_index": net.index})
+            net.create()
+            self.plane.up(operator=True, progress=progress, address=net.gateway)
+            api = kubeconfig.api_client(self.plane.kubeconfig)
             log = self.state_dir / "node" / "kubelet.log"
             cmd = [
                 sys.executable, "-m", "chaosraysvc_lab.agent",
                 f"--kubeconfig={self.plane.kubeconfig}",
                 f"--state-dir={self.state_dir / 'node'}",
                 f"--node-index={net.index}",
+                "--proxy-kubeconfig="
+                + str(self.plane.client_kubeconfig("kube-proxy", "system:kube-proxy")),
+                f"--dns-kubeconfig={self.plane.client_kubeconfig('coredns', coredns.USER)}",
             ]  # fmt: skip
+            probe.close()  # held until now; the agent takes it for its lifetime
             proc = procs.spawn(cmd, dict(os.environ), log, self.state_dir)
             agent = {"sid": proc.pid, "ticks": procs.start_time_of(proc.pid) or 0}
-            self._save({"agent": agent, "log": str(log)})
-            self._wait(lambda: _node_ready(api), "the node to register Ready", 30, log)
-            # The agent holds the lock and the network now: `down` may clean it up.
             self._save({"agent": agent, "node_index": net.index, "log": str(log)})
+            self._wait(lambda: _node_ready(api), "the node to register Ready", 60, log)
             progress(f"process kubelet up: pods on {net.pod_cidr} ({_since(started)})")
             _apply(api, [*published_sample(exclude_head), dashboard_service()])
             progress("applied KubeRay's ray-service.high-availability.yaml")
@@ -142,6 +148,7 @@ class KubeNode:
             progress(f"RayService Ready in {_since(started)}; settings in {self.env_file}")
             return settings
         except BaseException:
+            probe.close()
             self.down()
             raise
 
@@ -173,10 +180,12 @@ class KubeNode:
                 time.sleep(0.2)
             procs.kill_session(agent["sid"])
             procs.reap(agent["sid"])
-        if "node_index" in state:
-            network.NodeNetwork(state["node_index"]).destroy()  # if the kubelet could not
-            network.ip("route", "delete", "local", network.SERVICE_ROUTE, "dev", "lo",
-                       "table", "local", check=False)  # fmt: skip
+        if "node_index" in state:  # if the kubelet could not (or never started)
+            lock = try_lock()
+            if lock is not None:  # no other node runs: kube-proxy's tables are this node's
+                kubeproxy.remove_tables()
+                lock.close()
+            network.NodeNetwork(state["node_index"]).destroy()
         result = self.plane.down()
         leftovers = list(result.leftovers)
         if agent and procs.session_pids(agent["sid"]):

@@ -13,6 +13,7 @@ from chaosraysvc.activities import rayservice_actions
 from chaosraysvc.errors import ConfigurationError, RecoveryTimeoutError
 from chaosraysvc.model import Endpoint, Pod
 from chaosraysvc.recovery import Baseline
+from chaosraysvc.serve.dashboard import Dashboard
 
 
 def _pod(name: str, ready: bool = True) -> Pod:
@@ -48,8 +49,8 @@ class Rolling:
         pod = "new-worker" if self.step >= 8 else "old-worker"  # the slices lag the switch
         return [Endpoint(pod_name=pod, url="", ready=True, role="worker")]
 
-    def dashboard_url(self) -> str:
-        return "http://127.0.0.1:9"
+    def dashboard(self) -> Dashboard:
+        return Dashboard("http://127.0.0.1:9")
 
     # unused by the roll-out
     def pods(self) -> list[Pod]:

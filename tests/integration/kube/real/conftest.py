@@ -13,6 +13,7 @@ import itertools
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from chaosraysvc.config import Settings
 from chaosraysvc.targets.kubernetes import KubernetesTarget
 from chaosraysvc_lab import kubeconfig
 from chaosraysvc_lab.controlplane import ControlPlane
+from chaosraysvc_lab.network import used_subnets
 from chaosraysvc_lab.node import NodeHeartbeat
 from tests.support.polling import wait_for
 
@@ -244,3 +246,108 @@ def as_account(
     cluster = seed_cluster()
     monkeypatch.setenv("KUBECONFIG", str(_install_rbac(cluster, tmp_path)))
     return cluster
+
+
+@pytest.fixture
+def as_account_with_dashboard(
+    seed_cluster: SeedCluster,
+    dashboard_heads: DashboardHeads,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> RealCluster:
+    """`as_account`, the head pod on a dashboard double's address (the API server can proxy
+    to it: with no dashboard_url the target reads the dashboard through the proxy)."""
+    head = dashboard_heads("head-a")
+    cluster = seed_cluster(with_head_at(seed.ha_sample(), head.address))
+    wait_for(
+        lambda: head.address in head_endpoint_addresses(cluster, seed.HEAD_SVC),
+        15,
+        what="the endpoints controller to list the head",
+    )
+    monkeypatch.setenv("KUBECONFIG", str(_install_rbac(cluster, tmp_path)))
+    return cluster
+
+
+# -- Ray dashboard doubles the API server can proxy to ---------------------------------------
+
+DASHBOARD_HEAD = Path(__file__).resolve().parents[3] / "support" / "dashboard_head.py"
+
+
+@dataclass
+class DashboardHead:
+    """A dashboard double on `address`, in a network namespace with a veth to the host."""
+
+    node_id: str
+    address: str
+    process: subprocess.Popen[str]
+    netns: str
+    host_if: str
+
+    def stop(self) -> None:
+        """Stop the server and remove its veth and namespace (the script does, on SIGTERM)."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        for step in (["ip", "link", "delete", self.host_if], ["ip", "netns", "delete", self.netns]):
+            subprocess.run(step, capture_output=True, check=False)
+
+
+DashboardHeads = Callable[[str], DashboardHead]
+
+
+@pytest.fixture
+def dashboard_heads() -> Iterator[DashboardHeads]:
+    """Return a function starting a dashboard double on a new address (a new "head").
+
+    Each double gets a /30 of a 198.18.N.0/24 no route uses yet (N from 249 down, away from
+    the lab's nodes, which take N from 10 up): the host end of its veth holds .4k+1, the
+    double .4k+2. Everything is removed after the test.
+    """
+    if NAMESPACES_REFUSED:
+        pytest.skip(f"network namespaces refused: {NAMESPACES_REFUSED}")
+    used = used_subnets()
+    third = next(n for n in range(249, 100, -1) if n not in used)
+    started: list[DashboardHead] = []
+    tag = os.getpid() % 100000
+
+    def start(node_id: str) -> DashboardHead:
+        k = len(started)
+        netns, host_if = f"crs-dash-{tag}-{k}", f"crsdh{tag}x{k}"
+        host, own = f"198.18.{third}.{4 * k + 1}/30", f"198.18.{third}.{4 * k + 2}/30"
+        cmd = [sys.executable, str(DASHBOARD_HEAD), "--netns", netns, "--host-if", host_if,
+               "--host-address", host, "--address", own, "--node-id", node_id]  # fmt: skip
+        process = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        head = DashboardHead(node_id, own.split("/")[0], process, netns, host_if)
+        started.append(head)
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        assert line == f"ready {head.address}", f"dashboard double {node_id}: {line!r}"
+        return head
+
+    try:
+        yield start
+    finally:
+        for head in started:
+            head.stop()
+
+
+def with_head_at(objects: list[dict[str, Any]], address: str) -> list[dict[str, Any]]:
+    """Return the seed's `objects` with the RayService's head pod at `address`."""
+    for obj in objects:
+        if obj["kind"] == "Pod" and obj["metadata"]["name"] == seed.HEAD:
+            obj["status"]["podIP"] = address
+            obj["status"]["podIPs"] = [{"ip": address}]
+    return objects
+
+
+def head_endpoint_addresses(cluster: RealCluster, service: str) -> set[str]:
+    """Return the ready addresses of `service`'s core Endpoints (what the API server proxies to)."""
+    try:
+        endpoints = cluster.plane.core.read_namespaced_endpoints(service, cluster.namespace)
+    except client.ApiException:
+        return set()
+    return {a.ip for s in endpoints.subsets or [] for a in s.addresses or []}

@@ -3,7 +3,11 @@
 One seeded scenario per risk (see `seed_risks`), the HA sample as seeded, and a variant with
 everything fixed, each loaded into a namespace of its own (so each passes KubeRay's CRD
 schemas); the live placement comes from a Ray dashboard double on loopback (no Ray runs
-behind the seed). The doctor on an API server that is down is in `test_real_controlplane.py`.
+behind the seed). Where a test gives no dashboard, it is a closed loopback port: without
+one the target would read it through the API server's service proxy, which would dial the
+seed's head address (a made-up one: nothing may be sent there); that route is tested in
+`test_real_dashboard_proxy.py`. The doctor on an API server that is down is in
+`test_real_controlplane.py`.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -68,6 +73,15 @@ class Dashboard:
         self._thread.join(5)
 
 
+CLOSED_DASHBOARD = f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture(autouse=True)
+def closed_dashboard(kube_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the doctor's CLI and probe read a closed dashboard unless a test gives one."""
+    monkeypatch.setenv("RAYSVC_DASHBOARD_URL", CLOSED_DASHBOARD)
+
+
 @pytest.fixture
 def dashboard() -> Iterator[Dashboard]:
     double = Dashboard()
@@ -77,11 +91,11 @@ def dashboard() -> Iterator[Dashboard]:
         double.close()
 
 
-def _facts(cluster: RealCluster, dashboard_url: str = "") -> HaFacts:
+def _facts(cluster: RealCluster, dashboard_url: str = CLOSED_DASHBOARD) -> HaFacts:
     return cluster.target(dashboard_url=dashboard_url).ha_facts()
 
 
-def _risks(cluster: RealCluster, dashboard_url: str = "") -> dict[str, Risk]:
+def _risks(cluster: RealCluster, dashboard_url: str = CLOSED_DASHBOARD) -> dict[str, Risk]:
     return {r.id: r for r in evaluate(_facts(cluster, dashboard_url))}
 
 
@@ -110,7 +124,11 @@ def test_the_ha_sample_as_seeded_has_ephemeral_redis_and_the_head_in_the_serve_s
     assert "spec.excludeHeadPodFromServeSvc is not true" in head
     assert f"head pod {seed.HEAD} has ray.io/serve=true" in head
     assert "RAY_SERVE_QUEUE_LENGTH_CACHE_TIMEOUT_S not set on head, worker group 'worker'" in head
-    assert any("dashboard_url is not set" in note for note in facts.notes)
+    assert any(
+        f"live replica placement not inspected: Ray dashboard at {CLOSED_DASHBOARD} is "
+        "unreachable" in note
+        for note in facts.notes
+    )
 
 
 def test_the_fixed_sample_has_no_risk_with_or_without_the_live_placement(

@@ -35,6 +35,11 @@ def _configuration(cluster: RealCluster) -> dict[str, Any]:
     }
 
 
+def _through_the_api_server(conf: dict[str, Any]) -> dict[str, Any]:
+    """Return `conf` without a dashboard URL: the dashboard is read through the API server."""
+    return {**conf, "dashboard_url": ""}
+
+
 def test_the_role_is_namespaced_and_has_no_wildcards() -> None:
     role = deploy_manifest("role.yaml")
     assert role["kind"] == "Role"
@@ -71,9 +76,20 @@ def test_every_kubernetes_activity_and_the_doctor_succeed_with_the_role_as_shipp
     assert "forbidden" not in out.lower()
 
 
+def test_the_dashboard_is_read_through_the_api_server_with_the_role_as_shipped(
+    as_account_with_dashboard: RealCluster,
+) -> None:
+    conf = _through_the_api_server(_configuration(as_account_with_dashboard))
+
+    assert serve_probes.serve_applications_healthy(configuration=conf) is True
+    assert serve_probes.serve_proxies_healthy(configuration=conf) is True
+
+
 # Each permission the Role grants, and a call that needs it. `get endpoints` is only used on
 # clusters that serve no EndpointSlice API (the double covers it): a 1.34 server always does.
+# `get services/proxy` runs with the head on a dashboard double the API server can reach.
 Call = Callable[[dict[str, Any]], object]
+PROXY = "services/proxy"
 PERMISSIONS: list[tuple[str, str, str, Call]] = [
     ("get", "ray.io", "rayservices", lambda conf: pod_probes.head_pod_ready(conf)),
     ("list", "", "pods", lambda conf: pod_probes.head_pod_ready(conf)),
@@ -89,6 +105,14 @@ PERMISSIONS: list[tuple[str, str, str, Call]] = [
         "discovery.k8s.io",
         "endpointslices",
         lambda conf: serve_probes.serve_endpoint_count(conf),
+    ),
+    (
+        "get",
+        "",
+        PROXY,
+        lambda conf: serve_probes.serve_applications_healthy(
+            configuration=_through_the_api_server(conf)
+        ),
     ),
 ]
 
@@ -118,8 +142,10 @@ def _without(role: dict[str, Any], verb: str, group: str, resource: str) -> dict
     ids=[f"{v}-{r}" for v, _, r, _ in PERMISSIONS],
 )
 def test_removing_one_permission_fails_the_activity_that_needs_it_by_name(
-    as_account: RealCluster, verb: str, group: str, resource: str, call: Call
+    request: pytest.FixtureRequest, verb: str, group: str, resource: str, call: Call
 ) -> None:
+    fixture = "as_account_with_dashboard" if resource == PROXY else "as_account"
+    as_account: RealCluster = request.getfixturevalue(fixture)
     conf = _configuration(as_account)
     call(conf)  # allowed as shipped
     rbac = client.RbacAuthorizationV1Api(as_account.plane.api)

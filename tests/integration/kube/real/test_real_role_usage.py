@@ -5,7 +5,9 @@ audit policy, `logs/audit.jsonl`). The target runs every call path as deploy/'s
 ServiceAccount; the calls the log shows must all be granted, none refused, and every granted
 verb used, except `get endpoints`: the fallback for clusters that do not serve
 discovery.k8s.io/v1, which a real server always does (the API double proves that path, in
-tests/integration/kube/faults/test_api_faults.py).
+tests/integration/kube/faults/test_api_faults.py). The head pod sits on a dashboard double's
+address, so the dashboard reads through the API server's service proxy (`get services/proxy`,
+a subresource: logged as resource `services`, subresource `proxy`) reach a server.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import pytest
 
 from chaosraysvc.errors import NotFoundError
+from chaosraysvc.serve import nodes, rest
 from chaosraysvc.targets.base import pods_of_role
 from tests.support.polling import wait_for
 
@@ -24,7 +27,7 @@ from .conftest import ACCOUNT, RealCluster, deploy_manifest
 MARKER = "zz-audit-end"  # a last call, to know the log holds every call before it
 FALLBACK_ONLY = {("get", "", "endpoints")}
 
-Call = tuple[str, str, str]  # verb, API group, resource
+Call = tuple[str, str, str]  # verb, API group, resource (with its subresource: services/proxy)
 
 
 def _events(cluster: RealCluster, user: str) -> list[dict[str, Any]]:
@@ -38,7 +41,8 @@ def _events(cluster: RealCluster, user: str) -> list[dict[str, Any]]:
 
 def _call(event: dict[str, Any]) -> Call:
     ref = event["objectRef"]
-    return event["verb"], ref.get("apiGroup", ""), ref["resource"]
+    sub = ref.get("subresource", "")
+    return event["verb"], ref.get("apiGroup", ""), ref["resource"] + (f"/{sub}" if sub else "")
 
 
 def _granted() -> set[Call]:
@@ -52,7 +56,10 @@ def _granted() -> set[Call]:
     }
 
 
-def test_the_role_grants_exactly_the_calls_the_target_makes(as_account: RealCluster) -> None:
+def test_the_role_grants_exactly_the_calls_the_target_makes(
+    as_account_with_dashboard: RealCluster,
+) -> None:
+    as_account = as_account_with_dashboard
     target = as_account.target()
     target.validate()
     target.describe()
@@ -62,6 +69,10 @@ def test_the_role_grants_exactly_the_calls_the_target_makes(as_account: RealClus
     target.serve_endpoints()
     target.ray_clusters()
     target.delete_pod(pods_of_role(target, "worker")[0], dry_run=True)
+    assert rest.application_statuses(rest.get_serve_details(target.dashboard())) == {
+        "fruit_app": "RUNNING"
+    }  # through the API server: no dashboard_url, not in a pod
+    assert [n.node_id for n in nodes.list_nodes(target.dashboard())] == ["head-a"]
     with pytest.raises(NotFoundError):
         as_account.target(rayservice_name=MARKER).rayservice()
     user = f"system:serviceaccount:{as_account.namespace}:{ACCOUNT}"
