@@ -14,6 +14,7 @@ headless), and writes `kube.env` with the settings the kubernetes target needs f
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sys
@@ -31,6 +32,7 @@ from chaosraysvc_lab import binaries, coredns, kubeconfig, kubeproxy, network
 from chaosraysvc_lab.agent import try_lock
 from chaosraysvc_lab.controlplane import ControlPlane
 
+logger = logging.getLogger("chaosraysvc.lab")
 NAME = "rayservice-ha"
 NAMESPACE = "default"
 STATE_FILE = "node.json"
@@ -109,7 +111,8 @@ class KubeNode:
         """
         if self.running():
             raise NodeError(f"a Kubernetes node is already up in {self.state_dir}: down it first")
-        self.down()
+        # The machine's lock first: what this directory's stale state names (its network index)
+        # may be another node's now, and only the lock's holder may remove it.
         probe = try_lock()
         if probe is None:
             raise NodeError(
@@ -117,6 +120,7 @@ class KubeNode:
                 "Service CIDR route and ClusterIPs are the host's): bring it down first "
                 "(`chaosraysvc-lab node down --state-dir <its dir>`)"
             )
+        self.down(lock_held=True)
         started = time.monotonic()
         try:
             binaries.coredns_binary()  # built now if missing (the agent only looks it up)
@@ -159,8 +163,8 @@ class KubeNode:
             progress(f"RayService Ready in {_since(started)}; settings in {self.env_file}")
             return settings
         except BaseException:
+            self.down(lock_held=not probe.closed)
             probe.close()
-            self.down()
             raise
 
     def _wait(self, check: Callable[[], bool], what: str, timeout: float, log: Path) -> None:
@@ -179,8 +183,13 @@ class KubeNode:
                 raise NodeError(f"timed out after {timeout:g}s waiting for {what}: read {log}")
             time.sleep(1)
 
-    def down(self, timeout: float = 30) -> list[str]:
-        """End the kubelet (its pods and network) and the control plane; return leftovers."""
+    def down(self, timeout: float = 30, *, lock_held: bool = False) -> list[str]:
+        """End the kubelet (its pods and network) and the control plane; return leftovers.
+
+        The network this directory's state names is removed only by the holder of the
+        machine's node lock (`lock_held`, or taken here once this node's agent is gone): when
+        another node holds it, the index may be that node's now, and is left alone.
+        """
         state = self._state()
         agent = state.get("agent")
         if agent and procs.running(agent["sid"], agent["ticks"]):
@@ -192,11 +201,19 @@ class KubeNode:
             procs.kill_session(agent["sid"])
             procs.reap(agent["sid"])
         if "node_index" in state:  # if the kubelet could not (or never started)
-            lock = try_lock()
-            if lock is not None:  # no other node runs: kube-proxy's tables are this node's
+            lock = None if lock_held else try_lock()
+            if lock_held or lock is not None:  # no other node runs: what is left is this one's
                 kubeproxy.remove_tables()
+                network.NodeNetwork(state["node_index"]).destroy()
+            else:
+                logger.warning(
+                    "another node holds the machine's lock: network %s (named by the stale "
+                    "state in %s) is left to it",
+                    state["node_index"],
+                    self.state_dir,
+                )
+            if lock is not None:
                 lock.close()
-            network.NodeNetwork(state["node_index"]).destroy()
         result = self.plane.down()
         leftovers = list(result.leftovers)
         if agent and procs.session_pids(agent["sid"]):

@@ -8,6 +8,7 @@ same slot, and the pod failed with "File exists".
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -49,3 +50,28 @@ def test_a_slot_reused_at_once_gets_its_pod_network_every_time(net: NodeNetwork)
         assert f"inet {pod_ip}/24" in ip("addr", "show", "eth0", netns=netns)
         net.remove_pod(4)
         assert not ip("link", "show", net.host_if(4), check=False)
+
+
+def test_down_of_a_stale_directory_leaves_the_running_nodes_network(
+    net: NodeNetwork, tmp_path: Path
+) -> None:
+    # A node's `up` failed or crashed earlier in `stale/`, which still names network index N;
+    # the node running now (it holds the machine's lock) got the same index.
+    import json
+
+    from chaosraysvc_lab.agent import try_lock
+    from chaosraysvc_lab.stack import KubeNode
+
+    lock = try_lock()
+    if lock is None:
+        pytest.skip("a lab node runs on this machine now: it holds the lock this test needs")
+    try:
+        stale = tmp_path / "stale"
+        stale.mkdir()
+        (stale / "node.json").write_text(json.dumps({"node_index": net.index}))
+
+        KubeNode(stale).down()
+
+        assert net.bridge in ip("link", "show", check=False)  # the running node's, untouched
+    finally:
+        lock.close()
