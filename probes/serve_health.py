@@ -3,8 +3,9 @@
 
 Resolves the target like the experiments do (`RAYSVC_TARGET`, `RAYSVC_NAME`,
 `RAYSVC_NAMESPACE`, `RAYSVC_SANDBOX_DIR`, `RAYSVC_DASHBOARD_URL`, ...), prints JSON, and
-exits 1 when anything is unhealthy or fewer than `--min-endpoints` endpoints are ready,
-3 when the target cannot be read. As a Chaos Toolkit `process` probe::
+exits 1 when anything is unhealthy or fewer than `--min-endpoints` endpoints are ready
+(or the dashboard does not answer), 3 when the target cannot be read (or the Kubernetes
+API refuses the dashboard's service proxy). As a Chaos Toolkit `process` probe::
 
     {"type": "probe", "name": "serve-health", "tolerance": 0,
      "provider": {"type": "process", "path": "python3",
@@ -43,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
         report["error"] = str(exc)
         print(json.dumps(report))
         return 1
+    except ChaosRaySvcError as exc:  # e.g. the API server refused its service proxy (403)
+        report["error"] = str(exc)
+        print(json.dumps(report))
+        return 3
     if args.app:
         apps = {args.app: apps.get(args.app, "ABSENT")}
     report |= {"applications": apps, "proxies": proxies}

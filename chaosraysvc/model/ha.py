@@ -28,6 +28,9 @@ QUEUE_LENGTH_CACHE_ENV = "RAY_SERVE_QUEUE_LENGTH_CACHE_TIMEOUT_S"
 QUEUE_LENGTH_CACHE_DEFAULT_S = 10.0  # Serve's default
 RECONNECT_ENV = "RAY_gcs_rpc_server_reconnect_timeout_s"
 RAY_RECONNECT_DEFAULT_S = 60.0  # Ray's default; KubeRay sets 600 on workers under GCS FT
+DRAIN_TIMEOUT_ENV = "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"
+RAY_DRAIN_TIMEOUT_DEFAULT_S = 30.0  # Ray 2.60: how long `ray start --block` drains on SIGTERM
+POD_GRACE_DEFAULT_S = 30.0  # a pod's terminationGracePeriodSeconds when its spec says nothing
 KUBERAY_FT_RECONNECT_S = 600.0
 
 
@@ -79,6 +82,11 @@ class WorkerGroupFacts:
     reconnect_timeout_s: float | None = None  # RAY_gcs_rpc_server_reconnect_timeout_s in effect
     reconnect_source: str = ""
     image: str = ""
+    # what a deletion gives its pods: the kubelet's grace, Ray's drain on SIGTERM, a preStop
+    termination_grace_s: float | None = None  # None: not inspected
+    drain_timeout_s: float | None = None
+    pre_stop: bool = False
+    grace_source: str = ""
 
 
 @dataclass

@@ -32,8 +32,11 @@ from chaosraysvc.kube.rayservice import active_cluster_name, gcs_ft_config
 from chaosraysvc.kube.redis import data_dir, find_redis_pods, redis_container, volume_keeps_data
 from chaosraysvc.model import GcsFaultTolerance
 from chaosraysvc.model.ha import (
+    DRAIN_TIMEOUT_ENV,
     KUBERAY_FT_RECONNECT_S,
+    POD_GRACE_DEFAULT_S,
     QUEUE_LENGTH_CACHE_ENV,
+    RAY_DRAIN_TIMEOUT_DEFAULT_S,
     RAY_RECONNECT_DEFAULT_S,
     RECONNECT_ENV,
     HaFacts,
@@ -272,6 +275,7 @@ def gather_kubernetes_facts(target: KubernetesTarget, live: bool = True) -> HaFa
             image=str(container.get("image") or ""),
         )
         _reconnect(group_facts, members, container, index, facts.gcs_ft_enabled)
+        _grace(group_facts, group, container, index)
         facts.worker_groups.append(group_facts)
     facts.queue_length_cache_timeout = queue
 
@@ -327,6 +331,24 @@ def _reconnect(
     else:
         group.reconnect_timeout_s = RAY_RECONNECT_DEFAULT_S
         group.reconnect_source = "not set: Ray's default"
+
+
+def _grace(
+    group: WorkerGroupFacts, spec: Mapping[str, Any], container: Mapping[str, Any], index: int
+) -> None:
+    """The grace a deleted worker gets, Ray's drain within it, and whether a preStop runs."""
+    where = f"{SPEC}.workerGroupSpecs[{index}].template.spec"
+    grace = _dig(spec, "template", "spec", "terminationGracePeriodSeconds")
+    group.termination_grace_s = POD_GRACE_DEFAULT_S if grace is None else _float(str(grace))
+    drain = _template_env(container, DRAIN_TIMEOUT_ENV)
+    group.drain_timeout_s = RAY_DRAIN_TIMEOUT_DEFAULT_S if drain is None else _float(drain)
+    group.pre_stop = bool(_dig(container, "lifecycle", "preStop"))
+    group.grace_source = (
+        f"{where}.terminationGracePeriodSeconds"
+        + (" (not set: Kubernetes' 30 s)" if grace is None else f" = {grace}")
+        + f"; {DRAIN_TIMEOUT_ENV} "
+        + ("not set (Ray's 30 s)" if drain is None else f"= {drain} in the container env")
+    )
 
 
 def _read_dashboard(target: KubernetesTarget, pods: list[client.V1Pod], facts: HaFacts) -> None:

@@ -186,6 +186,16 @@ POSITIVE: list[tuple[str, Change, dict[str, str]]] = [
     ("no spare worker", _group(replicas=2, live_pods=2), {"no-spare-worker": "low"}),
     ("reconnect 30 s", _group(reconnect_timeout_s=30.0), {"gcs-reconnect-timeout-short": "high"}),
     ("reconnect 59 s", _group(reconnect_timeout_s=59.0), {"gcs-reconnect-timeout-short": "high"}),
+    (
+        "grace 0 < drain 30",
+        _group(termination_grace_s=0.0, drain_timeout_s=30.0),
+        {"worker-drain-cut-short": "medium"},
+    ),
+    (
+        "grace 30 < drain 60",
+        _group(termination_grace_s=30.0, drain_timeout_s=60.0),
+        {"worker-drain-cut-short": "medium"},
+    ),
     ("rayVersion differs", _set(ray_version="2.9.0"), {"ray-version-mismatch": "medium"}),
     (
         "worker image differs",
@@ -210,6 +220,8 @@ def test_every_risk_id_has_a_scenario() -> None:
 
 
 NEGATIVE: list[tuple[str, Change]] = [
+    ("grace 30 = drain 30 (the defaults)", _group(termination_grace_s=30.0, drain_timeout_s=30.0)),
+    ("grace not inspected", _group(termination_grace_s=None, drain_timeout_s=30.0)),
     ("head in svc without a proxy", _set(head_in_serve_svc=True, head_proxy_running=False)),
     ("head in svc, proxies disabled", _set(head_in_serve_svc=True, proxy_location="Disabled")),
     ("num_replicas unknown", _dep(num_replicas=None)),

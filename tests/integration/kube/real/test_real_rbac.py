@@ -8,7 +8,12 @@ the activity that needs it fail with an error naming the verb, the resource and 
 from __future__ import annotations
 
 import copy
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -83,6 +88,42 @@ def test_the_dashboard_is_read_through_the_api_server_with_the_role_as_shipped(
 
     assert serve_probes.serve_applications_healthy(configuration=conf) is True
     assert serve_probes.serve_proxies_healthy(configuration=conf) is True
+
+
+def test_the_serve_health_script_reads_the_dashboard_through_the_api_server(
+    as_account_with_dashboard: RealCluster,
+) -> None:
+    cluster = as_account_with_dashboard
+    env = {
+        **os.environ,
+        "RAYSVC_TARGET": "kubernetes",
+        "RAYSVC_NAMESPACE": cluster.namespace,
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
+    env.pop("RAYSVC_DASHBOARD_URL", None)
+
+    def serve_health() -> tuple[int, dict[str, Any]]:
+        script = Path(__file__).resolve().parents[4] / "probes" / "serve_health.py"
+        done = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=60
+        )
+        return done.returncode, json.loads(done.stdout or "{}")
+
+    code, report = serve_health()
+    assert (code, report.get("healthy")) == (0, True), report
+    assert report["applications"] == {"fruit_app": "RUNNING"}
+
+    rbac = client.RbacAuthorizationV1Api(cluster.plane.api)
+    rbac.replace_namespaced_role(
+        "chaosraysvc", cluster.namespace, _without(deploy_manifest("role.yaml"), "get", "", PROXY)
+    )
+    code, report = wait_for(
+        lambda: (answer := serve_health())[0] != 0 and answer,
+        10,
+        what="the authorizer to refuse the service proxy",
+    )
+    assert code == 3
+    assert "may not 'get' resource 'services/proxy'" in report["error"]
 
 
 # Each permission the Role grants, and a call that needs it. `get endpoints` is only used on
