@@ -3,7 +3,7 @@
 
     sudo .venv/bin/python benchmarks/kubelet_api.py [--runs 10] [--out FILE.json]
 
-Brings up a control plane and the lab's node agent (no RayService: two small pods), then
+Brings up the lab's node without its RayService (`KubeNode.up(sample=False)`), then
 times, `--runs` times each: `kubectl get pod` (an API round trip: the baseline), `kubectl logs
 --tail 10`, `kubectl exec -- true`, the Python client's WebSocket exec of `true`, and a
 request through a fresh `kubectl port-forward` (start to first answer); then throughput of
@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import platform
-import signal
 import socket
 import statistics
 import subprocess
@@ -36,10 +35,9 @@ sys.path.insert(0, str(ROOT / "lab"))
 from kubernetes import client  # noqa: E402
 from kubernetes.stream import stream  # noqa: E402
 
-from chaosraysvc.runtime import sessions as procs  # noqa: E402
-from chaosraysvc_lab import binaries, kubeconfig, network  # noqa: E402
+from chaosraysvc_lab import binaries, kubeconfig  # noqa: E402
 from chaosraysvc_lab.agent import try_lock  # noqa: E402
-from chaosraysvc_lab.controlplane import ControlPlane  # noqa: E402
+from chaosraysvc_lab.stack import KubeNode  # noqa: E402
 
 IMAGE = "rayproject/ray:2.9.0"
 BIG = 50_000_000
@@ -71,25 +69,18 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/kubelet_api.json"))
     args = parser.parse_args()
     state = Path(tempfile.mkdtemp(prefix="crs-kapi-bench-"))
-    plane = ControlPlane(state / "cp")
+    kube = KubeNode(state)
     while (lock := try_lock()) is None:
         print("waiting for the machine's node lock", flush=True)
         time.sleep(10)
-    agent = None
-    net = None
+    lock.close()
     results: dict[str, Any] = {"machine": platform.node(), "cpus": os.cpu_count(),
                                "load_before": os.getloadavg()[0]}  # fmt: skip
     try:
-        plane.up(progress=print)
+        kube.up(sample=False, progress=print)  # the lab's node, no RayService
+        plane = kube.plane
         api = kubeconfig.api_client(plane.kubeconfig)
         core = client.CoreV1Api(api)
-        net = network.NodeNetwork.pick()
-        lock.close()
-        agent = procs.spawn(
-            [sys.executable, "-m", "chaosraysvc_lab.agent", f"--kubeconfig={plane.kubeconfig}",
-             f"--state-dir={state / 'node'}", f"--node-index={net.index}"],
-            dict(os.environ), state / "node" / "kubelet.log", state,
-        )  # fmt: skip
         kubectl = str(binaries.binary_dir() / "kubectl")
         env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig)}
 
@@ -171,19 +162,9 @@ def main() -> int:
         Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
         return 0
     finally:
-        lock.close()
-        if agent is not None:
-            procs.signal_session(agent.pid, signal.SIGTERM)
-            deadline = time.monotonic() + 30
-            while procs.session_pids(agent.pid) and time.monotonic() < deadline:
-                procs.reap(agent.pid)
-                time.sleep(0.2)
-            procs.kill_session(agent.pid)
-        if net is not None:
-            net.destroy()
-            network.ip("route", "delete", "local", network.SERVICE_ROUTE, "dev", "lo",
-                       "table", "local", check=False)  # fmt: skip
-        plane.down()
+        leftovers = kube.down()
+        if leftovers:
+            print(f"left behind: {leftovers}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -97,9 +97,18 @@ class KubeNode:
         return bool(agent and procs.running(agent["sid"], agent["ticks"]) and self.plane.running())
 
     def up(
-        self, *, exclude_head: bool = False, timeout: float = 300, progress: Progress = print
+        self,
+        *,
+        exclude_head: bool = False,
+        timeout: float = 300,
+        progress: Progress = print,
+        sample: bool = True,
     ) -> dict[str, str]:
-        """Bring everything up; return the settings for the kubernetes target."""
+        """Bring everything up; return the settings for the kubernetes target.
+
+        Without `sample`, returns once the node is Ready, with no RayService applied (the
+        settings then hold only KUBECONFIG): a node for tests that run pods of their own.
+        """
         if self.running():
             raise NodeError(f"a Kubernetes node is already up in {self.state_dir}: down it first")
         # The machine's lock first: what this directory's stale state names (its network index)
@@ -137,6 +146,8 @@ class KubeNode:
             self._save({"agent": agent, "node_index": net.index, "log": str(log)})
             self._wait(lambda: _node_ready(api), "the node to register Ready", 60, log)
             progress(f"process kubelet up: pods on {net.pod_cidr} ({_since(started)})")
+            if not sample:
+                return {"KUBECONFIG": str(self.plane.kubeconfig)}
             _apply(api, [*published_sample(exclude_head), dashboard_service()])
             progress("applied KubeRay's ray-service.high-availability.yaml")
             self._wait(

@@ -1,10 +1,11 @@
 """kubectl logs, exec and port-forward, and pod events, through the real API server to our kubelet.
 
-The lab's node agent (the process kubelet, as `chaosraysvc-lab node up` runs it) serves the
-kubelet API on the Node's InternalIP:10250; the API server reaches it with its kubelet-client
-certificate and checks the kubelet's serving certificate against the cluster CA. kubectl is
-v1.34.2, built from the pinned module with the control plane. No RayService is applied: small
-pods (the Ray image's bash and python) are enough and start in seconds.
+The lab's node, brought up as `chaosraysvc-lab node up` does (`KubeNode.up` without the
+RayService: control plane, KubeRay operator, kube-proxy, CoreDNS, our process kubelet), serves
+the kubelet API on the Node's InternalIP:10250; the API server reaches it with its
+kubelet-client certificate and checks the kubelet's serving certificate against the cluster
+CA. kubectl is v1.34.2, built from the pinned module with the control plane. Small pods (the
+Ray image's bash and python) are enough and start in seconds.
 
 On main every kubectl call here failed with `dial tcp: lookup chaosraysvc-node ... no such
 host` (the API server picked the Node's Hostname address and nothing served the kubelet API)
@@ -21,11 +22,9 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -33,16 +32,16 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 import yaml
 from kubernetes import client
 
-from chaosraysvc.runtime import sessions as procs
 from chaosraysvc_lab import binaries, kubeconfig, network
 from chaosraysvc_lab.agent import try_lock
 from chaosraysvc_lab.controlplane import ControlPlane
+from chaosraysvc_lab.stack import KubeNode
 from tests.support.polling import wait_for
 
 from .conftest import NAMESPACES_REFUSED
@@ -108,14 +107,14 @@ class Node:
         return wait_for(running, timeout, what=f"pod {name} to run", interval=0.2)
 
 
-def _wait_for_node_lock() -> IO[str]:
-    """Take the machine's node lock, waiting for a node someone else runs to go down."""
+def _wait_for_node_lock() -> None:
+    """Wait for a node someone else runs to go down (`node up` refuses while it runs)."""
     deadline = time.monotonic() + LOCK_WAIT_S
     while (lock := try_lock()) is None:
         if time.monotonic() > deadline:
             _cannot_run(f"another lab node held the machine's node lock for {LOCK_WAIT_S:g} s")
         time.sleep(5)
-    return lock
+    lock.close()
 
 
 @pytest.fixture(scope="module")
@@ -125,30 +124,12 @@ def node() -> Iterator[Node]:
     if NAMESPACES_REFUSED:
         _cannot_run(f"network/mount namespaces refused: {NAMESPACES_REFUSED}")
     state_dir = Path(tempfile.mkdtemp(prefix="crs-kapi-"))
-    plane = ControlPlane(state_dir / "cp")
-    agent: subprocess.Popen[bytes] | None = None
-    net: network.NodeNetwork | None = None
-    lock = _wait_for_node_lock()
+    kube = KubeNode(state_dir)
     try:
-        plane.up(progress=print)
-        api = kubeconfig.api_client(plane.kubeconfig)
-        net = network.NodeNetwork.pick()
-        lock.close()  # the agent takes it for its lifetime
-        log = state_dir / "node" / "kubelet.log"
-        agent = procs.spawn(
-            [sys.executable, "-m", "chaosraysvc_lab.agent", f"--kubeconfig={plane.kubeconfig}",
-             f"--state-dir={state_dir / 'node'}", f"--node-index={net.index}"],
-            dict(os.environ), log, state_dir,
-        )  # fmt: skip
+        _wait_for_node_lock()
+        kube.up(sample=False, progress=print)  # the lab's node, no RayService
+        api = kubeconfig.api_client(kube.plane.kubeconfig)
         core = client.CoreV1Api(api)
-
-        def ready() -> bool:
-            assert agent is not None and agent.poll() is None, log.read_text()[-2000:]
-            nodes = core.list_node().items
-            return any(c.type == "Ready" and c.status == "True"
-                       for n in nodes for c in n.status.conditions or [])  # fmt: skip
-
-        wait_for(ready, 60, what="the node to register Ready", interval=0.5)
         wait_for(
             lambda: core.list_namespaced_service_account(
                 NAMESPACE, field_selector="metadata.name=default"
@@ -156,24 +137,13 @@ def node() -> Iterator[Node]:
             30,
             what="ServiceAccount default",
         )
-        yield Node(plane, api, binaries.binary_dir() / "kubectl", net.gateway)
+        gateway = network.NodeNetwork(json.loads((state_dir / "node.json").read_text())[
+            "node_index"]).gateway  # fmt: skip
+        yield Node(kube.plane, api, binaries.binary_dir() / "kubectl", gateway)
     finally:
-        lock.close()
-        if agent is not None:
-            procs.signal_session(agent.pid, signal.SIGTERM)
-            deadline = time.monotonic() + 30
-            while procs.session_pids(agent.pid) and time.monotonic() < deadline:
-                procs.reap(agent.pid)
-                time.sleep(0.2)
-            procs.kill_session(agent.pid)
-            procs.reap(agent.pid)
-        if net is not None:
-            net.destroy()
-            network.ip("route", "delete", "local", network.SERVICE_ROUTE, "dev", "lo",
-                       "table", "local", check=False)  # fmt: skip
-        result = plane.down()
+        leftovers = kube.down()
         shutil.rmtree(state_dir, ignore_errors=True)
-        assert not result.leftovers, result.leftovers
+        assert not leftovers, leftovers
 
 
 COUNTER = "i=0; while true; do echo line $i; echo err $i >&2; i=$((i+1)); sleep 0.2; done"
