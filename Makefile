@@ -6,8 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RUN_DIR ?= runs/$(shell date +%Y%m%d-%H%M%S)
 SANDBOX_DIR ?= $(CURDIR)/.sandbox
+SERVE_PORT ?= 8000
+DASHBOARD_PORT ?= 8265
 
-.PHONY: venv demo test lint unit integration controlplane clean
+.PHONY: venv demo test lint unit integration controlplane node-deps clean
 
 $(STAMP): setup.cfg pyproject.toml lab/setup.cfg
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +20,8 @@ $(STAMP): setup.cfg pyproject.toml lab/setup.cfg
 venv: $(STAMP)
 
 demo: $(STAMP)
-	RUN_DIR=$(RUN_DIR) SANDBOX_DIR=$(SANDBOX_DIR) BIN=$(BIN) bash scripts/demo.sh
+	RUN_DIR=$(RUN_DIR) SANDBOX_DIR=$(SANDBOX_DIR) BIN=$(BIN) SERVE_PORT=$(SERVE_PORT) \
+		DASHBOARD_PORT=$(DASHBOARD_PORT) bash scripts/demo.sh
 
 # The real Kubernetes control plane, kube-proxy and KubeRay operator, built once per machine from
 # the Go modules pinned in lab/controlplane/go.mod (first build ~8 min on 2 cores, then cached),
@@ -26,6 +29,14 @@ demo: $(STAMP)
 controlplane:
 	bash lab/controlplane/build.sh >/dev/null
 	bash lab/coredns/build.sh >/dev/null
+
+# The node's Service path needs Debian's nftables (kube-proxy's nftables mode, the node's
+# forward filter); its tests read conntrack. Installed when missing and root, else a hint.
+node-deps:
+	@command -v nft >/dev/null && command -v conntrack >/dev/null || \
+	{ [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends nftables conntrack >/dev/null; } || \
+	echo "the lab's node needs nftables and conntrack: sudo apt-get install nftables conntrack"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -36,10 +47,10 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
-integration: $(STAMP) controlplane
+integration: $(STAMP) controlplane node-deps
 	$(BIN)/pytest tests/integration -q -rs
 
-test: lint controlplane
+test: lint controlplane node-deps
 	$(BIN)/pytest tests -q -rs --durations=15
 
 clean:

@@ -13,20 +13,25 @@ RUN_DIR=${RUN_DIR:-runs/$(date +%Y%m%d-%H%M%S)}
 export RAYSVC_SANDBOX_DIR=${SANDBOX_DIR:-$PWD/.sandbox}
 export RAYSVC_EXPECTED_ENDPOINTS=${EXPECTED_ENDPOINTS:-2}
 SANDBOX_FLAGS=${SANDBOX_FLAGS---exclude-head-from-serve-svc}
-mkdir -p "$RUN_DIR"
+# make demo SERVE_PORT=18000 DASHBOARD_PORT=18265 when 8000 or 8265 is taken.
+PORT_FLAGS=(--serve-port "${SERVE_PORT:-8000}" --dashboard-port "${DASHBOARD_PORT:-8265}")
 
 down() { "$BIN/chaosraysvc" sandbox down --state-dir "$RAYSVC_SANDBOX_DIR"; }
 trap down EXIT
 trap 'exit 130' INT TERM
 
 # shellcheck disable=SC2086
-"$BIN/chaosraysvc" sandbox up --state-dir "$RAYSVC_SANDBOX_DIR" $SANDBOX_FLAGS || exit 1
+"$BIN/chaosraysvc" sandbox up --state-dir "$RAYSVC_SANDBOX_DIR" "${PORT_FLAGS[@]}" \
+    $SANDBOX_FLAGS || exit 1
+mkdir -p "$RUN_DIR"  # only once there is a run to keep (a failed `up` leaves no empty dir)
 "$BIN/chaosraysvc" doctor --state-dir "$RAYSVC_SANDBOX_DIR" || true
 "$BIN/chaos" --no-version-check --log-file "$RUN_DIR/chaostoolkit.log" run \
     --journal-path "$RUN_DIR/journal.json" experiments/head-kill.json
 status=$?
+"$BIN/chaosraysvc" report "$RUN_DIR/journal.json" -o "$RUN_DIR/report.html" >/dev/null
+trap - EXIT
+down
 echo "journal: $RUN_DIR/journal.json"
 echo "traffic log: $RUN_DIR/journal-traffic.jsonl"
-echo -n "report: "
-"$BIN/chaosraysvc" report "$RUN_DIR/journal.json" -o "$RUN_DIR/report.html" | head -1
+echo "report: $RUN_DIR/report.html"
 exit $status

@@ -16,8 +16,10 @@ Declare it at the experiment's top level; its arguments are the traffic knobs of
 
 The traffic starts before the steady-state hypothesis (so the baseline is measured) and
 stops after the rollbacks whatever happened (`after_experiment_control`; `cleanup_control`
-and an `atexit` hook too). The log path and the summary (without its timeline) go to the
-journal's `extensions` entry `{"name": "chaosraysvc", "traffic": {"log", "summary"}}`.
+and an `atexit` hook too); as it starts, the doctor's HA risks for the target are recorded
+(the extension's `doctor`, which the report shows). The log path and the summary (without
+its timeline) go to the journal's `extensions` entry
+`{"name": "chaosraysvc", "traffic": {"log", "summary"}}`.
 When the traffic or its target cannot be used, the experiment is interrupted before any
 request is sent.
 
@@ -43,6 +45,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from importlib import metadata
 from typing import Any
@@ -82,10 +85,12 @@ class _RunState(RunEventHandler):
         self.journal: dict[str, Any] | None = None
         self.method_done = False
         self.abort_reason = ""
+        self.doctor: dict[str, Any] | None = None
 
     def reset(self) -> None:
         with self.lock:
             self.journal, self.method_done, self.abort_reason = None, False, ""
+            self.doctor = None
 
     def running(self, experiment: Any, journal: Any, *args: Any, **kwargs: Any) -> None:
         with self.lock:
@@ -182,6 +187,24 @@ def before_experiment_control(
         logger.error("The traffic control cannot start the traffic: %s", exc)
         raise InterruptExecution(f"traffic control: {exc}") from exc
     logger.info("Traffic log: %s", engine.log_path)
+    _state.doctor = _diagnose(configuration, secrets)
+
+
+def _diagnose(
+    configuration: Mapping[str, Any] | None, secrets: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The doctor's HA risks for the target, as the run starts (recorded in the journal, so
+    the report shows what the set-up risked; a failure to inspect is recorded, not raised)."""
+    from chaosraysvc.doctor import diagnose
+
+    record: dict[str, Any] = {"source": "the doctor, as the run started", "at": time.time()}
+    record["min_severity"] = "low"
+    try:
+        diagnosis = diagnose(settings_from(configuration), secrets)
+    except ChaosRaySvcError as exc:
+        logger.warning("HA risks not recorded: the doctor could not inspect the target: %s", exc)
+        return {**record, "risks": [], "error": str(exc)}
+    return {**record, "risks": [r.to_json() for r in diagnosis.risks], "error": ""}
 
 
 def before_activity_control(context: Any, experiment: Any = None, **kwargs: Any) -> None:
@@ -221,6 +244,8 @@ def after_experiment_control(
         extensions.append(entry)
     entry["traffic"] = {"log": summary["log"], "summary": journal_summary(summary)}
     entry["versions"] = versions()
+    if _state.doctor is not None:
+        entry["doctor"] = _state.doctor
     try:
         settings = settings_from(configuration)
         entry["target"] = {

@@ -218,15 +218,16 @@ class Sandbox:
         return spec
 
     def _choose_ports(self, spec: SandboxSpec) -> SandboxSpec:
-        for name, option in (
-            ("serve_port", "--serve-port"),
-            ("dashboard_port", "--dashboard-port"),
+        for name, option, make_var in (
+            ("serve_port", "--serve-port", "SERVE_PORT"),
+            ("dashboard_port", "--dashboard-port", "DASHBOARD_PORT"),
         ):
             port = getattr(spec, name)
             if port_in_use(port):
                 raise SandboxError(
                     f"port {port} is already in use, so the sandbox cannot use it for "
-                    f"{name.replace('_port', '')}: free it or choose another with {option}"
+                    f"{name.replace('_port', '')}: free it or choose another with {option} "
+                    f"(`make demo {make_var}=<port>`)"
                 )
         chosen: dict[str, Any] = {}
         for name in ("redis_port", "gcs_port", "head_proxy_port"):

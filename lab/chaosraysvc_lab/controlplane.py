@@ -475,25 +475,33 @@ class ControlPlane:
     # -- down --------------------------------------------------------------------------
 
     def down(self, timeout: float = 10.0) -> DownResult:
-        """End every recorded component (SIGTERM, then SIGKILL); idempotent."""
+        """End every recorded component (SIGTERM, then SIGKILL); idempotent.
+
+        etcd goes last, once the others have ended: an API server with an endpoint reconciler
+        removes its endpoint from etcd while it shuts down, and waited for the kill with etcd
+        already gone (10 s more on every node `down`).
+        """
         started = time.monotonic()
         state = self.state()
         if state is None:
             return DownResult(False, [], [], 0.0)
         was_up = any(c.alive() for c in state.components)
         ended: list[str] = []
-        for component in reversed(state.components):
-            if component.alive():
-                procs.signal_session(component.sid, signal.SIGTERM)
-                ended.append(component.name)
         deadline = time.monotonic() + timeout
-        for component in reversed(state.components):
-            while component.alive() and time.monotonic() < deadline:
+        last = [c for c in state.components if c.name == "etcd"]
+        first = [c for c in reversed(state.components) if c not in last]
+        for phase in (first, last):
+            for component in phase:
+                if component.alive():
+                    procs.signal_session(component.sid, signal.SIGTERM)
+                    ended.append(component.name)
+            for component in phase:
+                while component.alive() and time.monotonic() < deadline:
+                    procs.reap(component.sid)
+                    time.sleep(0.05)
+                if component.alive() or procs.session_pids(component.sid):
+                    procs.kill_session(component.sid)
                 procs.reap(component.sid)
-                time.sleep(0.05)
-            if component.alive() or procs.session_pids(component.sid):
-                procs.kill_session(component.sid)
-            procs.reap(component.sid)
         leftovers = [c.name for c in state.components if c.alive()]
         if not leftovers:
             state.components = []

@@ -61,6 +61,7 @@ class Kubelet:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._services: list[Any] = []
+        self._own_network = True
         self._heartbeat: NodeHeartbeat | None = None
         self.errors: list[str] = []
         self.mountpoints: set[Path] = set()
@@ -72,6 +73,9 @@ class Kubelet:
     def start(self) -> Kubelet:
         """Create the network, register the Node, start the Service path, then run pods."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        # The node's stack makes the bridge first (the API server listens on its address) and
+        # removes it after the control plane; a kubelet started alone owns it.
+        self._own_network = not self.net.exists()
         self.net.create()
         self.events.start()
         self.kubelet_api = self._start_kubelet_api()
@@ -145,7 +149,10 @@ class Kubelet:
         for service in reversed(self._services):
             service.stop()
         self._services.clear()
-        self.net.destroy()
+        if self._own_network:
+            self.net.destroy()
+        else:
+            self.net.remove_pods()
         self._remove_mountpoints()
 
     def _loop(self) -> None:

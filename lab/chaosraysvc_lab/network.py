@@ -147,8 +147,12 @@ class NodeNetwork:
             "}\n"
         )
 
-    def destroy(self) -> None:
-        """Remove every pod namespace of this node, the bridge, its route and filter."""
+    def exists(self) -> bool:
+        """Tell whether the bridge is there (created by someone else, e.g. the node's stack)."""
+        return bool(ip("link", "show", self.bridge, check=False))
+
+    def remove_pods(self) -> None:
+        """Remove every pod namespace of this node (and its veth)."""
         for name in ip("netns", "list", check=False).split("\n"):
             name = name.split(" ")[0]
             if name.startswith(self.netns_prefix):
@@ -156,6 +160,10 @@ class NodeNetwork:
                 if slot.isdigit():
                     self.remove_pod(int(slot))
                 ip("netns", "delete", name, check=False)
+
+    def destroy(self) -> None:
+        """Remove every pod namespace of this node, the bridge, its route and filter."""
+        self.remove_pods()
         ip("link", "delete", self.bridge, check=False)  # its address, route and forwarding
         if f"ip {self.filter_table}" in nft_tables():
             nft(f"delete table ip {self.filter_table}\n")

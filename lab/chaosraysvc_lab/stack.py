@@ -184,11 +184,14 @@ class KubeNode:
             time.sleep(1)
 
     def down(self, timeout: float = 30, *, lock_held: bool = False) -> list[str]:
-        """End the kubelet (its pods and network) and the control plane; return leftovers.
+        """End the kubelet (pods, kube-proxy, CoreDNS), the control plane, then the network.
 
-        The network this directory's state names is removed only by the holder of the
-        machine's node lock (`lock_held`, or taken here once this node's agent is gone): when
-        another node holds it, the index may be that node's now, and is left alone.
+        In that order: the API server's shutdown waits for its watchers (kube-proxy, CoreDNS)
+        and removes its own endpoint through its address, the bridge's, so the bridge goes
+        last. Returns what was left behind. The network this directory's state names is
+        removed only by the holder of the machine's node lock (`lock_held`, or taken here once
+        this node's agent is gone): when another node holds it, the index may be that node's
+        now, and is left alone.
         """
         state = self._state()
         agent = state.get("agent")
@@ -200,6 +203,7 @@ class KubeNode:
                 time.sleep(0.2)
             procs.kill_session(agent["sid"])
             procs.reap(agent["sid"])
+        result = self.plane.down()
         if "node_index" in state:  # if the kubelet could not (or never started)
             lock = None if lock_held else try_lock()
             if lock_held or lock is not None:  # no other node runs: what is left is this one's
@@ -214,7 +218,6 @@ class KubeNode:
                 )
             if lock is not None:
                 lock.close()
-        result = self.plane.down()
         leftovers = list(result.leftovers)
         if agent and procs.session_pids(agent["sid"]):
             leftovers.append("kubelet")

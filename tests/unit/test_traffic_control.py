@@ -123,3 +123,21 @@ def _connector_error(os_error: OSError) -> aiohttp.ClientConnectorError:
 )
 def test_error_classes(exc: BaseException, expected: str) -> None:
     assert classify_error(exc) == expected
+
+
+def test_the_doctors_risks_as_the_run_started_go_to_the_journal(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    # Issue 25 item 7: the demo's report said "HA risks: not recorded" although the demo
+    # printed them. A target the doctor cannot read is recorded with its error.
+    conf = {"raysvc_target": "sandbox", "sandbox_state_dir": str(tmp_path / "none")}
+    record = control._diagnose(conf, None)
+    assert record["risks"] == [] and "no sandbox" in record["error"]
+
+    monkeypatch.setattr(control._state, "doctor", {**record, "error": "", "risks": [{"id": "x"}]})
+    monkeypatch.setattr(registry, "stop_engine", lambda: {"log": "t.jsonl", "requests": 0})
+    monkeypatch.setattr(control, "journal_summary", lambda summary: {"requests": 0})
+    journal: dict[str, Any] = {"status": "completed"}
+    control.after_experiment_control({}, state=journal, configuration=conf)
+    [entry] = journal["extensions"]
+    assert entry["doctor"]["risks"] == [{"id": "x"}]
