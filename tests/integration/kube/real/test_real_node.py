@@ -25,6 +25,7 @@ import yaml
 from chaosraysvc import rollout
 from chaosraysvc.targets import resolve_target
 from chaosraysvc_lab import kubeconfig, network
+from chaosraysvc_lab.agent import try_lock
 from chaosraysvc_lab.stack import KubeNode
 from tests.support.polling import wait_for
 
@@ -67,11 +68,19 @@ def node() -> Iterator[tuple[Path, dict[str, str]]]:
         )  # fmt: skip
         leftovers = KubeNode(state_dir).down()
         assert down.returncode == 0 and not leftovers, down.stdout + down.stderr
-        if index:
-            net = network.NodeNetwork(index)
-            assert net.bridge not in network.ip("link", "show", check=False)
-            assert net.netns_prefix not in network.ip("netns", "list", check=False)
-        assert "198.19.0.0/20" not in network.ip("route", "show", "table", "local")
+        # Checked under the machine's node lock: a node waiting for it (a campaign, another
+        # test) may have taken the same index and route the moment this one went down.
+        lock = try_lock()
+        try:
+            if index and lock is not None:
+                net = network.NodeNetwork(index)
+                assert net.bridge not in network.ip("link", "show", check=False)
+                assert net.netns_prefix not in network.ip("netns", "list", check=False)
+            if lock is not None:
+                assert "198.19.0.0/20" not in network.ip("route", "show", "table", "local")
+        finally:
+            if lock is not None:
+                lock.close()
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
