@@ -166,7 +166,12 @@ def test_every_request_carries_its_own_id_and_the_log_records_it(
     wait_for(lambda: engine.requests >= 3)
     engine.stop()
     mine = read_traffic_log(engine.log_path)
-    assert {s.headers.get("x-request-id") for s in service.seen} == {"mine"}
+    ids = [{k.lower(): v for k, v in s.headers.items()}.get("x-request-id") for s in service.seen]
+    # (a request of the previous engine still in flight at its stop may land after the clear)
+    late = {i for i in ids if i != "mine"}
+    assert ids.count("mine") >= 3 and all(
+        str(i).startswith(other.header["request_id_prefix"] + "-") for i in late
+    ), ids
     assert mine.header["request_id_header"] is None and mine.header["request_id_prefix"] is None
     assert mine.requests and {r.get("id") for r in mine.requests} == {None}
 
