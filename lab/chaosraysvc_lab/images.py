@@ -95,7 +95,11 @@ def runtime_for(image: str) -> Runtime:
             if name == "redis":  # the official image: VOLUME /data, WORKDIR /data
                 return Runtime(name, (_redis_bin(), _venv_bin()), ("/data",), "/data")
             if name == "ray":  # rayproject/ray: user ray's home is the working directory
-                return Runtime(name, (_venv_bin(),), ("/home/ray",), "/home/ray")
+                # and its HOME (else an interactive bash reads the host's /root/.bashrc)
+                return Runtime(
+                    name, (_venv_bin(),), ("/home/ray",), "/home/ray",
+                    env=(("HOME", "/home/ray"),),
+                )  # fmt: skip
             # deploy/Containerfile: the project's files at /app, its ENV
             return Runtime(
                 name,

@@ -304,6 +304,10 @@ class Kubelet:
                 source.mkdir(parents=True, exist_ok=True)
                 mounts.append((str(source), path, False))
         mounts += [(host, path, True) for host, path in runtime.binds]
+        # Parents before children, as containerd's CRI orders a container's mounts (by the
+        # destination's path depth): the image's VOLUME /home/ray must not hide a configMap
+        # mounted at /home/ray/samples (the HA sample's ray-pod).
+        mounts.sort(key=lambda m: len(Path(m[1]).parts))
         workdir = str(spec.get("workingDir") or runtime.workdir)
         for target in [t for _, t, _ in mounts] + [workdir]:
             self._note_mountpoint(Path(target))

@@ -9,12 +9,18 @@ point behind.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
+import select
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,10 +30,11 @@ import yaml
 
 from chaosraysvc import rollout
 from chaosraysvc.targets import resolve_target
-from chaosraysvc_lab import kubeconfig, network
+from chaosraysvc_lab import binaries, kubeconfig, network
 from chaosraysvc_lab.agent import try_lock
 from chaosraysvc_lab.stack import KubeNode
 from tests.support.polling import wait_for
+from tests.support.terminal import Terminal
 
 from .conftest import requires_namespaces
 
@@ -120,12 +127,258 @@ def _traffic(journal: dict[str, Any]) -> dict[str, Any]:
     return output
 
 
+# -- KubeRay's "RayService high availability" guide, steps 4-7, typed as a user types them ------
+
+SERVE_SVC = "rayservice-ha-serve-svc"
+HEAD_SVC = "rayservice-ha-head-svc"
+DASHBOARD_PORT = 8265
+# Step 7.1 of the guide, verbatim.
+DELETE_HEAD = (
+    "export HEAD_POD=$(kubectl get pods --selector=ray.io/node-type=head "
+    "-o custom-columns=POD:metadata.name --no-headers)\n"
+    "kubectl delete pod $HEAD_POD\n"
+)
+QUERY_LINE = r"req_index : (\d+), num_fail: (\d+)"  # what the sample's query.py prints
+RESPONSE_LINE = r"response: (.*)"
+FRUIT_DEPLOYMENTS = {"MangoStand", "OrangeStand", "PearStand", "FruitMarket"}
+RESPONSES_EACH_PHASE = 20  # "response: 12" lines awaited before the deletion and after recovery
+
+
+def _user_env(settings: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """The user's shell: `kubectl` first on PATH (v1.34.2, built with the control plane) and
+    KUBECONFIG from the node's kube.env."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "kubectl").symlink_to(binaries.binary_dir() / "kubectl")
+    path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+    return {**os.environ, "KUBECONFIG": settings["KUBECONFIG"], "PATH": path}
+
+
+def _typed(line: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run `line` as typed at the user's shell (bash) on the host."""
+    return subprocess.run(
+        ["bash", "-c", line], capture_output=True, text=True, env=env, timeout=timeout
+    )
+
+
+def _head_and_workers(core: Any, namespace: str) -> tuple[str, str, list[str]]:
+    """Return (head pod, its IP, the workers' IPs) of the Ready Ray pods not being deleted."""
+    pods = core.list_namespaced_pod(
+        namespace, label_selector="ray.io/node-type in (head,worker)"
+    ).items
+    ready = [
+        p
+        for p in pods
+        if p.metadata.deletion_timestamp is None
+        and any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
+    ]
+    heads = [p for p in ready if p.metadata.labels["ray.io/node-type"] == "head"]
+    workers = sorted(p.status.pod_ip for p in ready if p not in heads)
+    if len(heads) != 1:
+        return "", "", workers
+    return heads[0].metadata.name, heads[0].status.pod_ip, workers
+
+
+def _described_endpoints(env: dict[str, str]) -> tuple[set[str], str]:
+    """Step 4.1: `kubectl describe svc rayservice-ha-serve-svc`; return its Endpoints and all
+    it printed."""
+    described = _typed(f"kubectl describe svc {SERVE_SVC}", env)
+    assert described.returncode == 0, described.stdout + described.stderr
+    found = re.search(r"^Endpoints:[ \t]*(.*)$", described.stdout, re.M)
+    assert found, described.stdout
+    return {e for e in found.group(1).strip().split(",") if e and e != "<none>"}, described.stdout
+
+
+def _local_port(preferred: int) -> int:
+    """Return `preferred` when nothing listens on it on 127.0.0.1, else a free port."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+        except OSError:
+            sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _dashboard_through_port_forward(
+    env: dict[str, str], port: int
+) -> tuple[str, str, dict[str, Any]]:
+    """Step 5: `kubectl port-forward svc/rayservice-ha-head-svc <port>:8265`, then what a
+    browser loads: the dashboard's page and the Serve view's data. Return (kubectl's first line,
+    the page, /api/serve/applications/). The kubectl process started here is ended by its PID."""
+    forward = subprocess.Popen(
+        ["kubectl", "port-forward", f"svc/{HEAD_SVC}", f"{port}:8265"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert forward.stdout is not None
+        ready, _, _ = select.select([forward.stdout], [], [], 60)
+        line = forward.stdout.readline().strip() if ready else ""
+        if not line.startswith(f"Forwarding from 127.0.0.1:{port} -> 8265"):
+            forward.terminate()
+            _, err = forward.communicate(timeout=10)
+            raise AssertionError(f"kubectl port-forward printed {line!r}, stderr {err!r}")
+        base = f"http://127.0.0.1:{port}"
+        with urllib.request.urlopen(f"{base}/", timeout=30) as answer:
+            page = answer.read().decode(errors="replace")
+        with urllib.request.urlopen(f"{base}/api/serve/applications/", timeout=30) as answer:
+            applications: dict[str, Any] = json.loads(answer.read())
+        return line, page, applications
+    finally:
+        if forward.poll() is None:
+            forward.terminate()
+        forward.wait(10)
+
+
+def _recovered(core: Any, namespace: str, old_head: str, env: dict[str, str]) -> str:
+    """Return what `kubectl describe svc` printed once a new head is Ready and the serve
+    Service lists the new head and both workers again, else ""."""
+    head, head_ip, workers = _head_and_workers(core, namespace)
+    if not head or head == old_head or len(workers) != 2:
+        return ""
+    endpoints, described = _described_endpoints(env)
+    return described if endpoints == {f"{ip}:8000" for ip in (head_ip, *workers)} else ""
+
+
+def test_kuberay_ha_guide_steps_4_to_7_as_a_user_types_them(
+    node: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """KubeRay's "RayService high availability" quickstart, steps 4-7, on the node right after
+    `node up` (its step 3), with kubectl v1.34.2 and the node's KUBECONFIG, as a user types them:
+
+    4. `kubectl describe svc rayservice-ha-serve-svc`: 3 endpoints, the head and both workers.
+    5. `kubectl port-forward svc/rayservice-ha-head-svc 8265:8265`, then the dashboard: (1) head
+       and workers each have a proxy, (2) only workers have Serve replicas, (3) each worker has
+       one replica of each deployment. Deviations: on 127.0.0.1 (kubectl's default) rather than
+       the guide's `--address 0.0.0.0`, which would open the dashboard to the machine's
+       network; and on a free local port instead of 8265 when something listens there.
+    6. `kubectl exec -it ray-pod -- bash`, then `python3 samples/query.py` typed into it (in a
+       pseudo-terminal, so the loop prints line by line as it does for a user; the name
+       `rayservice-ha-serve-svc` resolves through CoreDNS, the request goes through
+       kube-proxy): `req_index : N, num_fail: 0` and `response: 12` lines.
+    7. Step 7.1's two lines verbatim (`kubectl delete pod $HEAD_POD`, default grace period)
+       while query.py runs; query.py is stopped with Ctrl-C once the new head is back in the
+       serve Service and 20 more requests succeeded, then `exit` (kubectl is killed by its PID
+       if it does not end; nothing of query.py may be left in the pod).
+
+    What the guide says the user sees after step 7: the loop goes on and "`num_fail` is highly
+    likely to be 0" (only a request in the head's proxy can fail: the head has no replicas).
+    The sample keeps the head in the serve Service (no `excludeHeadPodFromServeSvc`). Asserted:
+    the loop goes on through the deletion and the recovery (no stall: 20 answers after the
+    head is back), every answer is `12`, and `num_fail` is 0. Our head-kill campaigns on this
+    node (grace period 0, a keep-alive client) saw 0 or 1 failure per kill; here the head gets
+    the default 30 s grace (its `ray start --block` drains its proxy on SIGTERM) and query.py
+    opens a new connection per request, which kube-proxy sends to a ready endpoint only.
+    """
+    from kubernetes import client
+
+    _, settings = node
+    namespace = settings["RAYSVC_NAMESPACE"]
+    env = _user_env(settings, tmp_path)
+    core = client.CoreV1Api(kubeconfig.api_client(Path(settings["KUBECONFIG"])))
+    head, head_ip, workers = _head_and_workers(core, namespace)
+    assert head and len(workers) == 2, (head, workers)
+
+    # Step 4: the serve Service's endpoints are the head and the two workers.
+    endpoints, described = _described_endpoints(env)
+    assert endpoints == {f"{ip}:8000" for ip in (head_ip, *workers)}, described
+
+    # Step 5: the dashboard through kubectl port-forward, and what the guide says to check there.
+    port = _local_port(DASHBOARD_PORT)
+    forwarding, page, applications = _dashboard_through_port_forward(env, port)
+    assert "<title>Ray Dashboard</title>" in page, page[:500]
+    proxies = {p["node_ip"]: p["status"] for p in applications["proxies"].values()}
+    assert proxies == dict.fromkeys((head_ip, *workers), "HEALTHY"), applications["proxies"]
+    deployments = applications["applications"]["fruit_app"]["deployments"]
+    assert set(deployments) == FRUIT_DEPLOYMENTS, sorted(deployments)
+    for name, deployment in deployments.items():
+        placed = sorted(r.get("node_ip") for r in deployment["replicas"] if r["state"] == "RUNNING")
+        assert placed == workers, (name, deployment["replicas"])
+
+    # Step 6: the query loop in the ray-pod.
+    shell = Terminal.start(["kubectl", "exec", "-it", "ray-pod", "--", "bash"], env)
+    try:
+        wait_for(shell.printed_anything, 60, what="the ray-pod's shell prompt", interval=0.2)
+        started = time.monotonic()
+        shell.type("python3 samples/query.py\r")
+
+        def answers(since: float) -> int:
+            return len(shell.matches(r"response: 12", since))
+
+        wait_for(
+            lambda: answers(started) >= RESPONSES_EACH_PHASE, 60, interval=0.2,
+            what="query.py's first answers", state=lambda: shell.text(started)[-3000:],
+        )  # fmt: skip
+
+        # Step 7: delete the head, as the guide types it, while query.py runs.
+        deleting = time.monotonic()
+        deleted = _typed(DELETE_HEAD, env, timeout=180)
+        deleted_s = time.monotonic() - deleting
+        assert deleted.returncode == 0, deleted.stdout + deleted.stderr
+        assert re.match(rf'pod "{head}" deleted', deleted.stdout), deleted.stdout
+        described_after = wait_for(
+            lambda: _recovered(core, namespace, head, env), 300, interval=1,
+            what="a new head Ready and back in the serve Service",
+            state=lambda: (_head_and_workers(core, namespace), shell.text(deleting)[-1500:]),
+        )  # fmt: skip
+        recovered_s = time.monotonic() - deleting
+        recovered = time.monotonic()
+        wait_for(
+            lambda: answers(recovered) >= RESPONSES_EACH_PHASE, 120, interval=0.2,
+            what="query.py's answers after the recovery",
+            state=lambda: shell.text(deleting)[-3000:],
+        )  # fmt: skip
+        stopping = time.monotonic()
+        shell.interrupt()
+        wait_for(
+            lambda: "KeyboardInterrupt" in shell.text(stopping), 30, interval=0.2,
+            what="query.py to stop on Ctrl-C", state=lambda: shell.text(stopping)[-2000:],
+        )  # fmt: skip
+        shell.type("exit\r")
+        shell.close(30)
+    finally:
+        shell.close(0)  # killed by its PID if it still runs; the kubelet then ends its command
+    left = _typed("kubectl exec ray-pod -- pgrep -af samples/query.py", env)
+    assert left.returncode == 1, f"query.py still runs in the ray-pod: {left.stdout}"
+
+    run = [line for line in shell.snapshot() if started <= line.at < stopping]
+    counts = [(line.at, m) for line in run if (m := re.fullmatch(QUERY_LINE, line.text))]
+    assert counts, shell.text(started)
+    requests, num_fail = int(counts[-1][1][1]), int(counts[-1][1][2])
+    responses = [m[1] for line in run if (m := re.fullmatch(RESPONSE_LINE, line.text))]
+    first = counts[0][0]
+    other = [
+        line.text
+        for line in run
+        if line.at >= first
+        and line.text.strip()
+        and not re.fullmatch(f"{QUERY_LINE}|{RESPONSE_LINE}", line.text)
+    ]  # what query.py printed for a failed request: the exception
+    gaps = [(b[0] - a[0], a[0] - deleting) for a, b in itertools.pairwise(counts)]
+    longest, at = max(gaps)
+    summary = (
+        f"{requests} requests, num_fail {num_fail}, {len(other)} other line(s) {other[:5]}, "
+        f"non-12 answers {[r for r in responses if r != '12'][:5]}; `kubectl delete` took "
+        f"{deleted_s:.1f} s, head back in the serve Service after {recovered_s:.1f} s; longest "
+        f"gap between requests {longest:.2f} s, {at:+.1f} s from the deletion"
+    )
+    print("quickstart on the real node:", summary)
+    print("step 4:", described.split("Endpoints:", 1)[1].splitlines()[0].strip())
+    print("step 5:", forwarding)
+    after = re.findall(r"Endpoints:.*", described_after)
+    print("step 7:", deleted.stdout.strip(), "| after:", after)
+    print("query.py, last lines before Ctrl-C:", [line.text for line in run[-4:]])
+
+    assert all(r == "12" for r in responses), summary
+    assert num_fail == 0 and not other, summary
+
+
 def test_gcs_kill_through_pods_exec_restarts_only_the_head_once(
     node: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:
     """KubeRay's HA test on the real node: `pkill gcs_server` in the head through pods/exec
     (the kubelet API), then the same head pod with restartCount == 1 and every pod Ready.
-    First in this module, on the fresh cluster. Main refused the kill on Kubernetes."""
+    Second in this module, after the quickstart's head deletion (so on the operator's new head,
+    restartCount 0). Main refused the kill on Kubernetes."""
     from kubernetes import client
 
     _, settings = node
