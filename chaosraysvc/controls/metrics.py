@@ -44,7 +44,7 @@ from typing import Any
 from chaoslib.run import RunEventHandler
 
 from chaosraysvc.config import setting
-from chaosraysvc.report.load import EXTENSION_NAME
+from chaosraysvc.report.load import writable_extension
 from chaosraysvc.report.metrics import (
     MetricsPublishError,
     journal_metrics,
@@ -63,17 +63,6 @@ __all__ = [
 logger = logging.getLogger("chaostoolkit")
 
 
-def _extension(journal: dict[str, Any]) -> dict[str, Any]:
-    extensions = journal.setdefault("extensions", [])
-    entry = next(
-        (e for e in extensions if isinstance(e, dict) and e.get("name") == EXTENSION_NAME), None
-    )
-    if entry is None:
-        entry = {"name": EXTENSION_NAME}
-        extensions.append(entry)
-    return entry
-
-
 def publish(journal: dict[str, Any], configuration: Mapping[str, Any] | None = None) -> dict:
     """Compute the run's metrics from `journal`, record them in it and publish them.
 
@@ -90,7 +79,7 @@ def publish(journal: dict[str, Any], configuration: Mapping[str, Any] | None = N
         "metrics": metrics.as_dict(),
         "published": [],
     }
-    _extension(journal)["report"] = report
+    writable_extension(journal)["report"] = report
     if metrics.requests is None:
         logger.warning(
             "The metrics control found no traffic in the journal: declare it after the "

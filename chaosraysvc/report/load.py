@@ -177,6 +177,17 @@ def chaosraysvc_extension(journal: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def writable_extension(journal: dict[str, Any]) -> dict[str, Any]:
+    """Return the journal's chaosraysvc extension entry, adding an empty one if missing
+    (for the controls that record into it)."""
+    entry = chaosraysvc_extension(journal)
+    if not entry:
+        extensions = journal.setdefault("extensions", [])
+        entry = {"name": EXTENSION_NAME}
+        extensions.append(entry)
+    return entry
+
+
 def _recorded_traffic(journal: dict[str, Any]) -> dict[str, Any]:
     traffic = chaosraysvc_extension(journal).get("traffic")
     return traffic if isinstance(traffic, dict) else {}

@@ -46,7 +46,7 @@ from typing import Any
 from chaoslib.run import RunEventHandler
 
 from chaosraysvc.report.figures import run_figures
-from chaosraysvc.report.load import EXTENSION_NAME
+from chaosraysvc.report.load import writable_extension
 from chaosraysvc.report.metrics import run_input_of
 from chaosraysvc.report.verdict import FAILS_THE_RUN
 
@@ -58,17 +58,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("chaostoolkit")
-
-
-def _extension(journal: dict[str, Any]) -> dict[str, Any]:
-    extensions = journal.setdefault("extensions", [])
-    entry = next(
-        (e for e in extensions if isinstance(e, dict) and e.get("name") == EXTENSION_NAME), None
-    )
-    if entry is None:
-        entry = {"name": EXTENSION_NAME}
-        extensions.append(entry)
-    return entry
 
 
 def settle(journal: dict[str, Any], verdict: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -86,7 +75,7 @@ def settle(journal: dict[str, Any], verdict: Mapping[str, Any] | None = None) ->
         "headline": verdict["headline"],
         "facts": list(verdict["facts"]),
     }
-    entry = _extension(journal)
+    entry = writable_extension(journal)
     earlier = entry.get("verdict")
     if isinstance(earlier, dict) and "status_was" in earlier:  # settled before (metrics control)
         record["status_was"] = earlier["status_was"]
