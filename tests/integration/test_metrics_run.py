@@ -33,6 +33,8 @@ from chaosraysvc.report.load import load_run
 from tests.support.deploy import cronjob_settings
 from tests.support.prometheus import expected_samples, samples
 
+pytestmark = pytest.mark.fast
+
 CHAOS = Path(sys.executable).parent / "chaos"
 TITLE = "A loopback service fails for a moment"
 LABELS = {"experiment": TITLE, "rayservice": "rs-loop", "namespace": "loop", "target": "kubernetes"}

@@ -37,6 +37,8 @@ from chaosraysvc.traffic import (
 from chaosraysvc.traffic.log import FLUSH_INTERVAL_S
 from tests.support.polling import wait_for
 
+pytestmark = pytest.mark.fast
+
 CHAOS = Path(sys.executable).with_name("chaos")
 MODES = ("ok", "slow", "500", "wrong", "close", "refuse")
 

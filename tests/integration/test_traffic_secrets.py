@@ -28,6 +28,8 @@ from chaosraysvc.activities import traffic_actions, traffic_probes
 from chaosraysvc.traffic import TrafficEngine, build_settings, read_traffic_log, registry
 from tests.support.polling import wait_for
 
+pytestmark = pytest.mark.fast
+
 BIN = Path(sys.executable).parent
 TOKEN = "tok-5e0c2b9f41d7a6"
 KEY = "key-91a7f3c08e"

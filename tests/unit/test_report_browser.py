@@ -1,14 +1,13 @@
 """The HTML report as a browser shows it: headless Chromium, no network, no script.
 
 Skipped where Chromium is not installed on a developer machine (`apt-get install -y chromium`
-enables it); under CI (`$CI` set, as `.ci/run` does, which also installs Chromium) a missing
-Chromium fails the test instead, so it never silently skips there. docs/report.md has the
+enables it); marked `browser`, so under CI (`$CI` set, as `.ci/run` does, which also installs
+Chromium) that skip fails the run instead (tests/support/costs.py). docs/report.md has the
 manual check.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -23,18 +22,12 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PASSED_GREEN = (0x1B, 0x5E, 0x20)  # the verdict badge and border of a passed run
 
 
-def under_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-@pytest.fixture(autouse=True)
-def chromium() -> None:
-    """Skip without Chromium, except under CI, where its absence is a failure."""
-    if CHROMIUM is None:
-        missing = "chromium is not installed (apt-get install -y chromium)"
-        if under_ci():
-            pytest.fail(f"{missing}: CI must run the browser test (.ci/run installs it)")
-        pytest.skip(missing)
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)"
+    ),
+]
 
 
 def screenshot(page: Path, shot: Path, size: str = "1200,2400") -> None:

@@ -18,6 +18,8 @@ from chaosraysvc.targets.base import Endpoint
 from .. import seed
 from .conftest import StartCluster
 
+pytestmark = pytest.mark.fast
+
 
 def test_a_stalled_api_times_out_naming_the_server(start_cluster: StartCluster) -> None:
     cluster = start_cluster(stall=1.0)

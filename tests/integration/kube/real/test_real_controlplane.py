@@ -21,6 +21,8 @@ from chaosraysvc.runtime import sessions as procs
 from chaosraysvc_lab.controlplane import ControlPlane
 from tests.support.polling import wait_for
 
+pytestmark = pytest.mark.apiserver
+
 CLI = [sys.executable, "-m", "chaosraysvc_lab.cli", "controlplane"]
 
 

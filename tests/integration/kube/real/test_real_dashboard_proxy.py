@@ -37,6 +37,8 @@ from .conftest import (
 )
 from .loader import in_namespace
 
+pytestmark = pytest.mark.node
+
 NAME = "shop-llm"  # not the sample's rayservice-ha
 HEAD_SVC = f"{NAME}-head-svc"
 NEW_HEAD = f"{seed.CLUSTER}-head-b2n4x".replace(seed.RAYSERVICE, NAME)

@@ -33,6 +33,8 @@ from chaosraysvc.runtime.ports import free_port
 from .. import seed, seed_risks
 from .conftest import RealCluster, SeedCluster
 
+pytestmark = pytest.mark.apiserver
+
 
 class Dashboard:
     """A Ray dashboard double: answers the Serve details and node summary it is given."""

@@ -20,6 +20,8 @@ from chaosraysvc_lab import kubeconfig
 
 from .conftest import RealPlane, SeedCluster
 
+pytestmark = pytest.mark.apiserver
+
 
 def test_a_token_the_server_does_not_know_answers_401_without_showing_it(
     seed_cluster: SeedCluster, kube_env: Path, monkeypatch: pytest.MonkeyPatch

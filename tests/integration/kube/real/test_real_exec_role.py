@@ -20,6 +20,8 @@ from tests.support.polling import wait_for
 
 from .conftest import ACCOUNT, RealCluster, deploy_manifest
 
+pytestmark = pytest.mark.apiserver
+
 
 def _head(cluster: RealCluster) -> Any:
     target = cluster.target()

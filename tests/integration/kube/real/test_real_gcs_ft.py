@@ -15,6 +15,8 @@ from .. import seed
 from .conftest import SeedCluster
 from .loader import Loader, in_namespace
 
+pytestmark = pytest.mark.apiserver
+
 
 def test_gcs_ft_from_gcs_fault_tolerance_options(seed_cluster: SeedCluster) -> None:
     target = seed_cluster(seed.ha_sample("options"), wait_slices=False).target()

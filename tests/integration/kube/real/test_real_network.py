@@ -16,7 +16,7 @@ from chaosraysvc_lab.network import NodeNetwork, ip
 
 from .conftest import requires_namespaces
 
-pytestmark = requires_namespaces
+pytestmark = [pytest.mark.node, requires_namespaces]
 
 
 @pytest.fixture

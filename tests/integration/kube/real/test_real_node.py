@@ -38,7 +38,7 @@ from tests.support.terminal import Terminal
 
 from .conftest import requires_namespaces
 
-pytestmark = requires_namespaces
+pytestmark = [pytest.mark.node, requires_namespaces]
 REPO = Path(__file__).resolve().parents[4]
 CHAOS = Path(sys.executable).parent / "chaos"
 

@@ -21,6 +21,8 @@ from chaosraysvc_lab import binaries, kubeconfig
 from chaosraysvc_lab.controlplane import ControlPlane
 from tests.support.polling import wait_for
 
+pytestmark = pytest.mark.apiserver
+
 NS = "default"
 
 

@@ -16,7 +16,10 @@ import pytest
 from chaosraysvc.runtime import containers
 from chaosraysvc_lab.podrun import _mount_script
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="bind mounts need root")
+pytestmark = [
+    pytest.mark.node,
+    pytest.mark.skipif(os.geteuid() != 0, reason="bind mounts need root"),
+]
 
 
 def _run(script: str, argv: list[str], cwd: Path) -> subprocess.CompletedProcess[bytes]:

@@ -23,7 +23,7 @@ from tests.support.polling import wait_for
 
 from .conftest import requires_namespaces
 
-pytestmark = requires_namespaces
+pytestmark = [pytest.mark.node, requires_namespaces]
 
 # PID 1 notes the signals it gets in /notes (a volume), as does a child it starts.
 TRAPPING = textwrap.dedent(

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.support.polling import wait_for
 
 from .. import seed
 from .conftest import RealCluster, SeedCluster
+
+pytestmark = pytest.mark.apiserver
 
 
 def test_a_second_raycluster_in_the_namespace_is_never_listed(seed_cluster: SeedCluster) -> None:

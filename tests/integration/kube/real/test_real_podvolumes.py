@@ -19,6 +19,8 @@ from tests.support.polling import wait_for
 
 from .conftest import NODE, RealPlane
 
+pytestmark = pytest.mark.apiserver
+
 BINARY = bytes(range(256))
 
 

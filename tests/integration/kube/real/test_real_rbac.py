@@ -45,6 +45,7 @@ def _through_the_api_server(conf: dict[str, Any]) -> dict[str, Any]:
     return {**conf, "dashboard_url": ""}
 
 
+@pytest.mark.fast  # reads deploy/role.yaml only
 def test_the_role_is_namespaced_and_has_no_wildcards() -> None:
     role = deploy_manifest("role.yaml")
     assert role["kind"] == "Role"
@@ -53,6 +54,7 @@ def test_the_role_is_namespaced_and_has_no_wildcards() -> None:
             assert "*" not in rule[key], rule
 
 
+@pytest.mark.apiserver
 def test_every_kubernetes_activity_and_the_doctor_succeed_with_the_role_as_shipped(
     as_account: RealCluster, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -81,6 +83,7 @@ def test_every_kubernetes_activity_and_the_doctor_succeed_with_the_role_as_shipp
     assert "forbidden" not in out.lower()
 
 
+@pytest.mark.node  # the dashboard double needs a network namespace
 def test_the_dashboard_is_read_through_the_api_server_with_the_role_as_shipped(
     as_account_with_dashboard: RealCluster,
 ) -> None:
@@ -90,6 +93,7 @@ def test_the_dashboard_is_read_through_the_api_server_with_the_role_as_shipped(
     assert serve_probes.serve_proxies_healthy(configuration=conf) is True
 
 
+@pytest.mark.node
 def test_the_serve_health_script_reads_the_dashboard_through_the_api_server(
     as_account_with_dashboard: RealCluster,
 ) -> None:
@@ -179,8 +183,15 @@ def _without(role: dict[str, Any], verb: str, group: str, resource: str) -> dict
 
 @pytest.mark.parametrize(
     ("verb", "group", "resource", "call"),
-    PERMISSIONS,
-    ids=[f"{v}-{r}" for v, _, r, _ in PERMISSIONS],
+    [
+        # `services/proxy` needs the dashboard double: a network namespace, so root.
+        pytest.param(
+            *p,
+            id=f"{p[0]}-{p[2]}",
+            marks=pytest.mark.node if p[2] == PROXY else pytest.mark.apiserver,
+        )
+        for p in PERMISSIONS
+    ],
 )
 def test_removing_one_permission_fails_the_activity_that_needs_it_by_name(
     request: pytest.FixtureRequest, verb: str, group: str, resource: str, call: Call

@@ -24,6 +24,8 @@ from tests.support.polling import wait_for
 
 from .conftest import ACCOUNT, RealCluster, deploy_manifest
 
+pytestmark = pytest.mark.node
+
 MARKER = "zz-audit-end"  # a last call, to know the log holds every call before it
 FALLBACK_ONLY = {("get", "", "endpoints")}
 

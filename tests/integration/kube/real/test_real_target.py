@@ -29,6 +29,8 @@ from .. import seed
 from .conftest import RealCluster, SeedCluster
 from .loader import Loader, in_namespace
 
+pytestmark = pytest.mark.apiserver
+
 
 def test_the_target_lists_the_active_clusters_pods_as_the_server_stores_them(
     seed_cluster: SeedCluster,

@@ -20,6 +20,8 @@ from chaosraysvc.errors import KubernetesApiError
 from .. import seed
 from .conftest import RealCluster, SeedCluster
 
+pytestmark = pytest.mark.apiserver
+
 ANNOTATION = rayservice_actions.RESTARTED_AT
 
 
