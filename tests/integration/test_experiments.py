@@ -93,20 +93,41 @@ def test_head_kill_keeps_serving_and_recovers(healthy_sandbox: Sandbox, tmp_path
     # The head in the serve Service loses at most the requests routed to its proxy and a few
     # seconds of stalls on the others (docs/findings.md); never the service.
     assert result["summary"]["failures"] <= 10
+    kept_serving(result["summary"])
 
 
-def test_worker_kill_recovers(healthy_sandbox: Sandbox, tmp_path: Path) -> None:
+def kept_serving(summary: dict) -> None:  # type: ignore[type-arg]
+    """Assert that requests succeeded while the pod was gone and while Serve recovered.
+
+    No bound on the failure count: how many requests were in flight on the deleted pod, and
+    whether a surviving proxy stalls, varies from run to run (docs/findings.md: worker-kill
+    0 to 7 failures over 35 runs); what holds in every run is that the service kept answering.
+    """
+    phases = summary["phases"]
+    for name in ("outage", "recovery"):
+        assert phases[name] is not None, f"no {name} phase: {summary['marks']}"
+        assert phases[name]["successes"] > 0, (name, phases[name])
+
+
+def test_worker_kill_keeps_serving_through_the_other_worker_and_recovers(
+    healthy_sandbox: Sandbox, tmp_path: Path
+) -> None:
     journal, traffic = run_experiment("worker-kill", healthy_sandbox, tmp_path)
     result = check_run(journal, traffic, "delete-worker-pod", "worker")
     print("worker-kill:", result["summary"]["failures"], "failures", result["seconds"])
+    kept_serving(result["summary"])
 
 
-def test_redis_kill_with_persistent_redis_recovers(
+def test_redis_kill_with_persistent_redis_keeps_serving_and_recovers(
     healthy_sandbox: Sandbox, tmp_path: Path
 ) -> None:
     journal, traffic = run_experiment("redis-kill", healthy_sandbox, tmp_path)
     result = check_run(journal, traffic, "delete-redis-pod", "redis")
     print("redis-kill:", result["summary"]["failures"], "failures", result["seconds"])
+    # The GCS state survives in Redis' append-only file: the workers' proxies keep serving
+    # while Redis and then the head restart (with an ephemeral Redis every endpoint fails:
+    # test_endpoint_ports.py).
+    kept_serving(result["summary"])
 
 
 def test_gcs_kill_restarts_the_head_in_place_and_recovers(
