@@ -13,12 +13,10 @@ post the deviated run, whose journal carries the report's summary.
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,6 +29,7 @@ import yaml
 from chaosraysvc.report.figures import run_figures
 from chaosraysvc.report.load import load_run
 from tests.support.deploy import cronjob_settings
+from tests.support.loopback import LoopbackServer, QuietHandler
 from tests.support.prometheus import expected_samples, samples
 
 pytestmark = pytest.mark.fast
@@ -52,46 +51,30 @@ class Loopback:
 
 @pytest.fixture(scope="module")
 def loopback() -> Iterator[Loopback]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
-    lb = Loopback(url=f"http://127.0.0.1:{server.server_address[1]}")
+    lb = Loopback(url="")
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"
 
-        def _answer(self, status: int, body: bytes = b"") -> None:
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
         def _handle(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = self.body()
             if self.path.startswith("/metrics/"):
                 lb.pushes.append((self.command, self.path, body.decode()))
-                self._answer(200)
+                self.answer(200)
             elif self.path == "/hook":
                 lb.hooks.append(json.loads(body))
-                self._answer(200)
+                self.answer(200)
             elif self.path.startswith("/control/"):
                 lb.failing = self.path == "/control/fail"
-                self._answer(200, b"ok")
+                self.answer(200, b"ok")
             else:
-                self._answer(503, b"down") if lb.failing else self._answer(200, b"12")
+                self.answer(503, b"down") if lb.failing else self.answer(200, b"12")
 
         do_GET = do_POST = do_PUT = _handle
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server.RequestHandlerClass = Handler
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with LoopbackServer(Handler) as server:
+        lb.url = server.url
         yield lb
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def _mark(event: str, before: float, **detail: Any) -> dict[str, Any]:

@@ -10,12 +10,10 @@ and JSON) is searched for both values.
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ import pytest
 
 from chaosraysvc.activities import traffic_actions, traffic_probes
 from chaosraysvc.traffic import TrafficEngine, build_settings, read_traffic_log, registry
+from tests.support.loopback import LoopbackServer, QuietHandler
 from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.fast
@@ -55,49 +54,32 @@ class Service:
 
 @pytest.fixture
 def service() -> Iterator[Service]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
-    svc = Service(url=f"http://127.0.0.1:{server.server_address[1]}")
+    svc = Service(url="")
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # headers and body are two writes
 
-        def _answer(self, status: int, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
         def _handle(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = self.body()
             svc.seen.append(Seen(self.command, self.path, dict(self.headers.items()), body))
             if svc.delay:
                 time.sleep(svc.delay)
             authorized = self.headers.get("Authorization") == f"Bearer {TOKEN}"
             if not authorized or self.headers.get("X-Api-Key") != KEY:
-                self._answer(401, b'"who are you?"')
+                self.answer(401, b'"who are you?"')
             elif self.path == "/created":
-                self._answer(201, b'"made"')
+                self.answer(201, b'"made"')
             elif self.path == "/fruit/" and self.command == "POST":
-                self._answer(200, b"12" if json.loads(body) == ["PEAR", 12] else b"0")
+                self.answer(200, b"12" if json.loads(body) == ["PEAR", 12] else b"0")
             else:
-                self._answer(200, b'"ok"')
+                self.answer(200, b'"ok"')
 
         do_GET = do_POST = _handle
 
-        def log_message(self, format: str, *args: Any) -> None:  # http.server's name
-            pass
-
-    server.RequestHandlerClass = Handler
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with LoopbackServer(Handler) as server:
+        svc.url = server.url
         yield svc
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-        assert not thread.is_alive()
 
 
 def run_for(engines: list[TrafficEngine], tmp_path: Path, seconds: float, **kwargs: Any) -> Any:

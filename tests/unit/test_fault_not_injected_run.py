@@ -11,19 +11,19 @@ notifications of the Chaos Toolkit settings file.
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from tests.support.loopback import LoopbackServer, QuietHandler
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAOS = Path(sys.executable).parent / "chaos"
@@ -35,38 +35,24 @@ class Loopback:
 
     def __init__(self) -> None:
         self.hooks: list[dict[str, Any]] = []
-        server = http.server.ThreadingHTTPServer(
-            ("127.0.0.1", 0), http.server.BaseHTTPRequestHandler
-        )
         hooks = self.hooks
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def _handle(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = self.body()
                 if self.path == "/hook":
                     hooks.append(json.loads(body))
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"12")
+                self.answer(200, b"12")
 
             do_GET = do_POST = _handle
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        server.RequestHandlerClass = Handler
-        self.server = server
-        self.url = f"http://127.0.0.1:{server.server_address[1]}"
-        self.thread = threading.Thread(target=server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = LoopbackServer(Handler)
+        self.url = self.server.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        self.server.close()
 
 
 @pytest.fixture

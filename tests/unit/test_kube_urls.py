@@ -7,13 +7,10 @@ tests/integration/kube/real/test_real_dashboard_proxy.py).
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -25,6 +22,7 @@ from chaosraysvc.kube.client import KubeApi
 from chaosraysvc.kube.proxy import ApiServerProxyDashboard
 from chaosraysvc.serve import nodes, rest
 from chaosraysvc.targets.kubernetes import KubernetesTarget
+from tests.support.loopback import LoopbackServer, QuietHandler
 
 SETTINGS = Settings(target="kubernetes", rayservice_name="rayservice-ha", rayservice_namespace="ml")
 PROXY_PATH = "/api/v1/namespaces/ml/services/rayservice-ha-head-svc:dashboard/proxy"
@@ -45,37 +43,21 @@ def apiserver() -> Iterator[ApiServerStandIn]:
     """A loopback HTTP server standing in for the API server's service proxy."""
     state = ApiServerStandIn(url="")
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def _answer(self) -> None:
             state.seen.append(
                 (self.command, self.path, {k.lower(): v for k, v in self.headers.items()})
             )
             status, document, delay = state.answer
             time.sleep(delay)
-            body = json.dumps(document).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.answer(status, document)
 
         do_GET = _answer  # http.server's names
         do_PUT = _answer
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with LoopbackServer(Handler) as server:
+        state.url = server.url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def _configuration(url: str) -> client.Configuration:

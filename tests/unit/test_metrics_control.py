@@ -8,10 +8,8 @@ the report's figures of the same journal and traffic log.
 from __future__ import annotations
 
 import base64
-import http.server
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from chaosraysvc.controls import metrics as control
 from chaosraysvc.report.figures import run_figures
 from chaosraysvc.report.load import load_run
 from chaosraysvc.runtime.ports import free_port
+from tests.support.loopback import LoopbackServer, QuietHandler
 from tests.support.prometheus import Key, expected_samples, samples
 from tests.support.report_samples import SECRET, passing_journal, traffic_records, write_run
 
@@ -47,31 +46,18 @@ class Gateway:
 
 @pytest.fixture
 def gateway() -> Iterator[Gateway]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
-    gw = Gateway(url=f"http://127.0.0.1:{server.server_address[1]}")
+    gw = Gateway(url="")
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def _store(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
-            gw.pushes.append((self.command, self.path, body))
-            self.send_response(gw.status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            gw.pushes.append((self.command, self.path, self.body().decode()))
+            self.answer(gw.status)
 
         do_PUT = do_POST = _store
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server.RequestHandlerClass = Handler
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with LoopbackServer(Handler) as server:
+        gw.url = server.url
         yield gw
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def _run(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -6,11 +6,9 @@ else is started.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -19,6 +17,7 @@ from chaosraysvc.errors import SandboxError
 from chaosraysvc.runtime.ports import free_port, listening_inodes
 from chaosraysvc.sandbox import service
 from chaosraysvc.sandbox.service import ServeService
+from tests.support.loopback import LoopbackServer, QuietHandler
 
 PERIOD = 0.1
 
@@ -32,37 +31,24 @@ class Backend:
         self.port = free_port()
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
-
-            def _answer(self, code: int, body: str) -> None:
-                data = body.encode()
-                self.send_response(code)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
 
             def do_GET(self) -> None:
                 if self.path == "/-/healthz":
                     ok = outer.healthy
-                    self._answer(200 if ok else 503, "success" if ok else "draining")
+                    self.answer(200 if ok else 503, "success" if ok else "draining")
                 else:
-                    self._answer(200, outer.name)
+                    self.answer(200, outer.name)
 
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                self._answer(200, outer.name)
+                self.body()
+                self.answer(200, outer.name)
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
+        self.server = LoopbackServer(Handler, port=self.port)
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
 
 
 @pytest.fixture

@@ -7,13 +7,10 @@ the RayService is read from the API (here a loopback server that answers 404 to 
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +24,7 @@ from chaosraysvc.runtime import sessions as procs
 from chaosraysvc.sandbox.spec import SandboxSpec
 from chaosraysvc.sandbox.state import PodRecord, SandboxState
 from chaosraysvc.traffic import registry
+from tests.support.loopback import LoopbackServer, QuietHandler
 
 # Activities that read only the traffic log, never the target.
 LOG_ONLY = {
@@ -141,39 +139,21 @@ def test_the_traffic_control_refuses_a_wrong_sandbox_name_before_any_request(
     assert registry.last_engine() is None and not log.exists()
 
 
-class _NotFound(BaseHTTPRequestHandler):
+class _NotFound(QuietHandler):
     """Answer every request 404, as an API server (or a dashboard) with nothing there."""
 
     def _answer(self) -> None:
-        body = json.dumps(
-            {
-                "kind": "Status",
-                "apiVersion": "v1",
-                "status": "Failure",
-                "code": 404,
-                "reason": "NotFound",
-                "message": "not found",
-            }
-        ).encode()
-        self.send_response(404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404}
+        self.answer(404, {**status, "reason": "NotFound", "message": "not found"})
 
     do_GET = do_POST = do_DELETE = _answer
-
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 @pytest.fixture
 def empty_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A kubeconfig reaching a loopback API server that has no RayService; yields its URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotFound)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
+    server = LoopbackServer(_NotFound)
+    url = server.url
     kubeconfig = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -188,9 +168,7 @@ def empty_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[s
     try:
         yield url
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+        server.close()
 
 
 @pytest.mark.parametrize(("name", "activity"), ACTIVITIES, ids=IDS)

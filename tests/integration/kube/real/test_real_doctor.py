@@ -13,12 +13,9 @@ seed's head address (a made-up one: nothing may be sent there); that route is te
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from chaoslib.exceptions import ActivityFailed
@@ -29,6 +26,7 @@ from chaosraysvc.cli import main
 from chaosraysvc.doctor.rules import Risk, evaluate
 from chaosraysvc.model.ha import HaFacts
 from chaosraysvc.runtime.ports import free_port
+from tests.support.loopback import LoopbackServer, documents_handler
 
 from .. import seed, seed_risks
 from .conftest import RealCluster, SeedCluster
@@ -41,25 +39,8 @@ class Dashboard:
 
     def __init__(self) -> None:
         self.documents: dict[str, Any] = {}
-        documents = self.documents
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # http.server's name
-                path = urlsplit(self.path).path.rstrip("/")
-                body = json.dumps(documents[path]).encode() if path in documents else b"{}"
-                self.send_response(200 if path in documents else 404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
+        self.server = LoopbackServer(documents_handler(self.documents))
+        self.url = self.server.url
 
     def show(self, placement: dict[str, list[str]], **kwargs: Any) -> None:
         """Serve `placement` (deployment -> pods holding a replica) on every Ray pod."""
@@ -70,9 +51,7 @@ class Dashboard:
         self.documents["/nodes"] = seed_risks.nodes_summary(pods)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(5)
+        self.server.close()
 
 
 CLOSED_DASHBOARD = f"http://127.0.0.1:{free_port()}"
