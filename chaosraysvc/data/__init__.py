@@ -8,7 +8,8 @@ data, see setup.cfg). `chaosraysvc experiments export DIR` writes them out, so t
     chaosraysvc experiments export .
     chaos run experiments/head-kill.json
 
-works without a clone.
+works without a clone. `chaosraysvc experiments check FILE` says in one line what is wrong
+with an experiment before `chaos run` shows a traceback for it.
 """
 
 from __future__ import annotations
