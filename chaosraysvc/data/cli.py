@@ -17,9 +17,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     for item in done:
         print(f"{'wrote' if item.written else 'unchanged'} {item.path}")
     written = sum(item.written for item in done)
+    here = directory.resolve() == Path.cwd().resolve()
     print(
         f"{written} file(s) written, {len(done) - written} unchanged; then: "
-        f"cd {directory} && chaos run experiments/head-kill.json"
+        f"{'' if here else f'cd {directory} && '}chaos run experiments/head-kill.json"
     )
     return 0
 

@@ -78,6 +78,10 @@ def test_export_from_an_installation_writes_the_repository_s_files(
     assert done.returncode == 0, done.stderr
     assert tree(out) == repo_files()
     assert f"wrote {out / 'experiments' / 'head-kill.json'}" in done.stdout.splitlines()
+    assert done.stdout.splitlines()[-1] == (
+        f"{len(repo_files())} file(s) written, 0 unchanged; then: cd {out} && "
+        "chaos run experiments/head-kill.json"
+    )
 
 
 def test_export_keeps_a_file_the_user_changed_unless_forced(
