@@ -8,8 +8,10 @@ import pytest
 from chaoslib.exceptions import ActivityFailed
 
 from chaosraysvc.activities.pod_actions import delete_head_pod
+from chaosraysvc.activities.pod_probes import restarts_only_in_role
 from chaosraysvc.activities.process_actions import kill_gcs_server
 from chaosraysvc.activities.repeated_actions import delete_pods
+from chaosraysvc.activities.serve_probes import serve_replicas_spread
 from chaosraysvc.config import number
 from chaosraysvc.errors import ConfigurationError
 
@@ -39,3 +41,14 @@ def test_the_actions_name_the_argument_that_is_no_number() -> None:
         ActivityFailed, match=r"delete_head_pod `grace_period` must be an integer, got 'two'"
     ):
         delete_head_pod(grace_period="two")  # type: ignore[arg-type]
+
+
+def test_the_probes_name_the_argument_that_is_no_number() -> None:
+    with pytest.raises(
+        ActivityFailed, match=r"restarts_only_in_role `max_restarts` must be an integer, got 'once'"
+    ):
+        restarts_only_in_role(max_restarts="once")  # type: ignore[arg-type]
+    with pytest.raises(
+        ActivityFailed, match=r"serve_replicas_spread `max_per_node` must be an integer, got 'x'"
+    ):
+        serve_replicas_spread(max_per_node="x")  # type: ignore[arg-type]
