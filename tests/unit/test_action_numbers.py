@@ -12,6 +12,7 @@ from chaosraysvc.activities.pod_probes import restarts_only_in_role
 from chaosraysvc.activities.process_actions import kill_gcs_server
 from chaosraysvc.activities.repeated_actions import delete_pods
 from chaosraysvc.activities.serve_probes import serve_replicas_spread
+from chaosraysvc.activities.traffic_probes import traffic_latency_ms, traffic_summary
 from chaosraysvc.config import number
 from chaosraysvc.errors import ConfigurationError
 
@@ -52,3 +53,14 @@ def test_the_probes_name_the_argument_that_is_no_number() -> None:
         ActivityFailed, match=r"serve_replicas_spread `max_per_node` must be an integer, got 'x'"
     ):
         serve_replicas_spread(max_per_node="x")  # type: ignore[arg-type]
+
+
+def test_the_traffic_probes_name_the_argument_that_is_no_number() -> None:
+    with pytest.raises(
+        ActivityFailed, match=r"traffic_latency_ms `percentile` must be a number, got 'p99'"
+    ):
+        traffic_latency_ms(percentile="p99")  # type: ignore[arg-type]
+    with pytest.raises(
+        ActivityFailed, match=r"traffic_summary `brownout_ratio` must be a number, got 'half'"
+    ):
+        traffic_summary(brownout_ratio="half")  # type: ignore[arg-type]
