@@ -1,4 +1,4 @@
-"""The `chaosraysvc` command: `sandbox up|down|status|logs`, `report`, `doctor`.
+"""The `chaosraysvc` command: `sandbox up|down|status|logs`, `report`, `doctor`, `experiments`.
 
 Each command group lives beside what it drives and registers itself here through a
 `register(subparsers)` function that sets `func(args) -> int` on its parsers. Only the group
@@ -20,6 +20,7 @@ COMMAND_MODULES = {
     "sandbox": "chaosraysvc.sandbox.cli",
     "report": "chaosraysvc.report.cli",
     "doctor": "chaosraysvc.doctor.cli",
+    "experiments": "chaosraysvc.data.cli",
 }
 MOVED_TO_LAB = ("controlplane",)
 

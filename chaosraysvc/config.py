@@ -12,6 +12,7 @@ environment variable, then a default::
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -54,6 +55,25 @@ def resolve_sandbox_dir(explicit: str | os.PathLike[str] = "") -> Path:
     chosen = str(explicit).strip() if explicit else ""
     chosen = chosen or os.environ.get("RAYSVC_SANDBOX_DIR", "").strip()
     return Path(chosen).expanduser() if chosen else default_sandbox_dir()
+
+
+def number(value: Any, what: str, *, integer: bool = False) -> float:
+    """Return `value` (a number, or text holding one: `"180"`) as a float.
+
+    `what` names the value in the error (e.g. "delete_head_pod `timeout`"). Raises
+    `ConfigurationError` for a bool, other types, text that is no number, NaN or infinity, and
+    with `integer` a fraction.
+    """
+    kind = "an integer" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigurationError(f"{what} must be {kind}, got {type(value).__name__} {value!r}")
+    try:
+        result = float(value)
+    except ValueError:
+        raise ConfigurationError(f"{what} must be {kind}, got {value!r}") from None
+    if not math.isfinite(result) or (integer and result != int(result)):
+        raise ConfigurationError(f"{what} must be {kind}, got {value!r}")
+    return result
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,9 @@ from typing import Any
 from chaoslib.types import Configuration, Secrets
 
 from chaosraysvc import recovery
-from chaosraysvc.activities.common import activity_errors, target_for
+from chaosraysvc.activities.common import activity_errors, limits, target_for
 from chaosraysvc.errors import (
     ChaosRaySvcError,
-    ConfigurationError,
     NotFoundError,
     RefusedError,
 )
@@ -95,10 +94,6 @@ def _delete(
     dry_run: bool,
 ) -> dict[str, Any]:
     """Delete `pod`, marking the fault in the traffic log; then wait for the milestones."""
-    if grace_period < 0 or recovery_timeout <= 0:
-        raise ConfigurationError(
-            f"grace_period must be >= 0 and timeout > 0 (got {grace_period}, {recovery_timeout})"
-        )
     baseline = recovery.Baseline.capture(target)
     logger.info(
         "Deleting %s pod %s (grace %ss%s)",
@@ -154,6 +149,8 @@ def delete_head_pod(
     each. Refuses (`ActivityFailed`) when GCS fault tolerance is not enabled, since the
     service would be lost with the head, unless `allow_without_gcs_ft` is true.
     """
+    with activity_errors():
+        grace_period, timeout = limits("delete_head_pod", grace_period, timeout)
     target = target_for(configuration, secrets)
     with activity_errors():
         if not allow_without_gcs_ft:
@@ -176,6 +173,8 @@ def delete_worker_pod(
     Returns what was deleted and the recovery milestones, as `delete_head_pod` does.
     Raises `ActivityFailed` when `name` is not a worker pod of the RayService.
     """
+    with activity_errors():
+        grace_period, timeout = limits("delete_worker_pod", grace_period, timeout)
     target = target_for(configuration, secrets)
     with activity_errors():
         workers = [p for p in pods_of_role(target, "worker") if p.phase == "Running"]
@@ -206,6 +205,8 @@ def delete_redis_pod(
     Without persistent storage, Redis comes back empty: the cluster restarts from
     scratch, which the recovery figures show.
     """
+    with activity_errors():
+        grace_period, timeout = limits("delete_redis_pod", grace_period, timeout)
     target = target_for(configuration, secrets)
     with activity_errors():
         ft = target.gcs_fault_tolerance()

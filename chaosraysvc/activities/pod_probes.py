@@ -15,6 +15,7 @@ import logging
 from chaoslib.types import Configuration, Secrets
 
 from chaosraysvc.activities.common import activity_errors, target_for
+from chaosraysvc.config import number
 from chaosraysvc.targets.base import pods_of_role
 
 __all__ = [
@@ -75,6 +76,10 @@ def restarts_only_in_role(
     times. A pod first seen later (a replacement) counts from 0. Redis pods are not part of the
     RayCluster and are not counted.
     """
+    with activity_errors():
+        max_restarts = int(
+            number(max_restarts, "restarts_only_in_role `max_restarts`", integer=True)
+        )
     target = target_for(configuration, secrets)
     with activity_errors():
         pods = [p for p in target.pods() if p.role in ("head", "worker")]

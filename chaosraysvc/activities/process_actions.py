@@ -20,9 +20,8 @@ from typing import Any
 from chaoslib.types import Configuration, Secrets
 
 from chaosraysvc import recovery
-from chaosraysvc.activities.common import activity_errors, target_for
+from chaosraysvc.activities.common import activity_errors, limits, target_for
 from chaosraysvc.activities.pod_actions import refuse_without_gcs_ft, running_head, setup_facts
-from chaosraysvc.errors import ConfigurationError
 from chaosraysvc.traffic.registry import mark
 
 __all__ = ["kill_gcs_server"]
@@ -46,8 +45,7 @@ def kill_gcs_server(
     Refuses without GCS fault tolerance (unless `allow_without_gcs_ft`); on the kubernetes
     target it needs `pods/exec` (the opt-in deploy/exec-role.yaml), else `ActivityFailed`.
     """
-    if timeout <= 0:
-        raise ConfigurationError(f"kill_gcs_server: timeout must be > 0, got {timeout}")
+    _, timeout = limits("kill_gcs_server", 0, timeout)
     target = target_for(configuration, secrets)
     with activity_errors():
         if not allow_without_gcs_ft:

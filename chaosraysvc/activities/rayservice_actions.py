@@ -22,7 +22,7 @@ from typing import Any
 from chaoslib.types import Configuration, Secrets
 
 from chaosraysvc import recovery, rollout
-from chaosraysvc.activities.common import activity_errors, target_for
+from chaosraysvc.activities.common import activity_errors, limits, target_for
 from chaosraysvc.errors import ConfigurationError, RefusedError, TargetNotReadyError
 from chaosraysvc.traffic.registry import mark
 
@@ -77,8 +77,7 @@ def upgrade_rayservice(
     the patch without storing it. Raises `ActivityFailed` on the sandbox, while another
     upgrade is under way, for a patch the RayService CRD rejects, or on timeout.
     """
-    if timeout <= 0:
-        raise ConfigurationError(f"upgrade_rayservice: timeout must be > 0, got {timeout}")
+    _, timeout = limits("upgrade_rayservice", 0, timeout)
     target = target_for(configuration, secrets)
     with activity_errors():
         change = _checked_patch({} if patch is None else patch) or restart_patch(datetime.now(UTC))

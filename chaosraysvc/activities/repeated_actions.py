@@ -23,8 +23,9 @@ from typing import Any
 from chaoslib.types import Configuration, Secrets
 
 from chaosraysvc import recovery
-from chaosraysvc.activities.common import activity_errors, target_for
+from chaosraysvc.activities.common import activity_errors, limits, target_for
 from chaosraysvc.activities.pod_actions import refuse_without_gcs_ft, setup_facts
+from chaosraysvc.config import number
 from chaosraysvc.errors import ConfigurationError, NotFoundError
 from chaosraysvc.model import Pod, Role
 from chaosraysvc.targets.base import Target, pods_of_role
@@ -35,23 +36,28 @@ logger = logging.getLogger("chaostoolkit")
 ROLES: tuple[Role, ...] = ("head", "worker", "redis")
 
 
-def _check(role: str, count: int, interval: float, repeat: int, grace: int, timeout: float) -> Role:
+def _check(
+    role: str, count: Any, interval: Any, repeat: Any, grace: Any, timeout: Any
+) -> tuple[Role, int, float, int, int, float]:
+    """Return the arguments as numbers, checked; else `ConfigurationError` naming each problem."""
+    n = int(number(count, "delete_pods `count`", integer=True))
+    gap = number(interval, "delete_pods `interval`")
+    rounds = int(number(repeat, "delete_pods `repeat`", integer=True))
+    grace_s, wait = limits("delete_pods", grace, timeout)
     problems = []
     if role not in ROLES:
         problems.append(f"role must be one of {', '.join(ROLES)} (got {role!r})")
-    if count < 1:
+    if n < 1:
         problems.append(f"count must be >= 1 (got {count})")
-    if role in ("head", "redis") and count > 1:
+    if role in ("head", "redis") and n > 1:
         problems.append(f"a RayService has one {role} pod: count must be 1 (got {count})")
-    if interval < 0:
+    if gap < 0:
         problems.append(f"interval must be >= 0 seconds (got {interval})")
-    if repeat < 1:
+    if rounds < 1:
         problems.append(f"repeat must be >= 1 (got {repeat})")
-    if grace < 0 or timeout <= 0:
-        problems.append(f"grace_period must be >= 0 and timeout > 0 (got {grace}, {timeout})")
     if problems:
         raise ConfigurationError("delete_pods: " + "; ".join(problems))
-    return next(r for r in ROLES if r == role)
+    return next(r for r in ROLES if r == role), n, gap, rounds, grace_s, wait
 
 
 def _pick(target: Target, role: Role, count: int) -> list[Pod]:
@@ -129,7 +135,9 @@ def delete_pods(
     arguments, too few running pods, a head or Redis kill without GCS fault tolerance
     (refused), or a recovery that did not come in time.
     """
-    checked = _check(role, count, interval, repeat, grace_period, timeout)
+    checked, count, interval, repeat, grace_period, timeout = _check(
+        role, count, interval, repeat, grace_period, timeout
+    )
     target = target_for(configuration, secrets)
     with activity_errors():
         if checked == "head":

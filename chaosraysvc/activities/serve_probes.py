@@ -17,6 +17,7 @@ from typing import Any
 from chaoslib.types import Configuration, Secrets
 
 from chaosraysvc.activities.common import activity_errors, target_for
+from chaosraysvc.config import number
 from chaosraysvc.serve import nodes, rest
 from chaosraysvc.targets.base import Target, ready_endpoint_count
 
@@ -126,6 +127,10 @@ def serve_replicas_spread(
     With `exclude_head` (default), a replica on the head also makes it False: losing
     the head would then take replicas down with it.
     """
+    with activity_errors():
+        max_per_node = int(
+            number(max_per_node, "serve_replicas_spread `max_per_node`", integer=True)
+        )
     placement = serve_replica_placement(configuration, secrets)
     for pod, info in placement["nodes"].items():
         counts = Counter(info["replicas"])

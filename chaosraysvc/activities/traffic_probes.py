@@ -41,6 +41,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from chaosraysvc.activities.common import activity_errors
+from chaosraysvc.config import number
 from chaosraysvc.traffic import registry
 from chaosraysvc.traffic.engine import TrafficEngine
 from chaosraysvc.traffic.log import read_traffic_log
@@ -114,9 +115,11 @@ def traffic_summary(
     is now; `brownout_ratio` sets the brownout threshold as a share of the baseline's
     successful requests per second. Raises `ActivityFailed` when no traffic ran.
     """
+    with activity_errors():
+        ratio = number(brownout_ratio, "traffic_summary `brownout_ratio`")
     engine = _engine()
     with activity_errors():
-        return journal_summary(engine.summary(brownout_ratio=float(brownout_ratio)))
+        return journal_summary(engine.summary(brownout_ratio=ratio))
 
 
 def traffic_latency_ms(
@@ -133,7 +136,8 @@ def traffic_latency_ms(
     Raises `ActivityFailed` for an unknown phase, a phase the run has not reached, or
     when no request of it succeeded.
     """
-    p = float(percentile)
+    with activity_errors():
+        p = number(percentile, "traffic_latency_ms `percentile`")
     if not 0 < p <= 100:
         raise ActivityFailed(f"percentile must be in (0, 100], got {percentile!r}")
     if phase and phase not in PHASES:

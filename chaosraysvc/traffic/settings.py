@@ -25,13 +25,13 @@ log name the headers sent (`secret_headers`), never their values.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from chaosraysvc.config import number
 from chaosraysvc.errors import ConfigurationError
 
 REQUEST_ID_HEADER = "X-Request-Id"  # each request's id; what Ray Serve logs as its request id
@@ -219,18 +219,7 @@ def _check_url(url: str, argument: str) -> str:
 
 
 def _number(value: Any, argument: str, integer: bool = False) -> float:
-    kind = "an integer" if integer else "a number"
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ConfigurationError(
-            f"traffic `{argument}` must be {kind}, got {type(value).__name__} {value!r}"
-        )
-    try:
-        number = float(value)
-    except ValueError:
-        raise ConfigurationError(f"traffic `{argument}` must be {kind}, got {value!r}") from None
-    if not math.isfinite(number) or (integer and number != int(number)):
-        raise ConfigurationError(f"traffic `{argument}` must be {kind}, got {value!r}")
-    return number
+    return number(value, f"traffic `{argument}`", integer=integer)
 
 
 def _text(value: Any, argument: str) -> str:

@@ -12,6 +12,7 @@ directory built elsewhere instead (CoreDNS then is `coredns` in it).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -67,8 +68,13 @@ def coredns_binary(*, build: bool = True) -> Path:
     return path
 
 
+@functools.cache
 def _build(script: Path, build: bool) -> str:
-    """Run a build script (or ask it for its cached result); return the last line it printed."""
+    """Run a build script (or ask it for its cached result); return the last line it printed.
+
+    Once per process and script (a failure is not remembered): `node up` looks the binaries
+    up in several places, and the script says "binaries cached in ..." on stderr each time.
+    """
     if not script.is_file():
         raise ConfigurationError(
             f"no control-plane binaries: set {ENV_VAR} to a directory built by "

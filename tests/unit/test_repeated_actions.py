@@ -18,7 +18,7 @@ from chaosraysvc.errors import ConfigurationError
         ({"interval": -1}, "interval must be >= 0 seconds (got -1)"),
         ({"repeat": 0}, "repeat must be >= 1 (got 0)"),
         ({"grace_period": -5}, "grace_period must be >= 0"),
-        ({"timeout": 0}, "timeout > 0"),
+        ({"timeout": 0}, "timeout must be > 0 (got 0)"),
     ],
 )
 def test_bad_arguments_are_refused_with_what_was_wrong(kwargs: dict, expected: str) -> None:  # type: ignore[type-arg]
