@@ -9,7 +9,7 @@ SANDBOX_DIR ?= $(CURDIR)/.sandbox
 SERVE_PORT ?= 8000
 DASHBOARD_PORT ?= 8265
 
-.PHONY: venv demo test lint unit integration controlplane node-deps clean
+.PHONY: venv demo test lint unit integration controlplane e2e node-deps clean
 
 $(STAMP): setup.cfg pyproject.toml lab/setup.cfg
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ controlplane:
 	bash lab/controlplane/build.sh >/dev/null
 	bash lab/coredns/build.sh >/dev/null
 
+# Kubernetes' own e2e tests (e2e.test), agnhost and Debian's busybox-static, for the node's
+# conformance subset (benchmarks/conformance.py; its fast part runs in `make test`): built
+# once per machine from lab/e2e/go.mod (~10 min more on 2 cores the first time).
+e2e: controlplane
+	bash lab/e2e/build.sh >/dev/null
+
 # The node's Service path needs Debian's nftables (kube-proxy's nftables mode, the node's
 # forward filter); its tests read conntrack. Installed when missing and root, else a hint.
 node-deps:
@@ -47,10 +53,10 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
-integration: $(STAMP) controlplane node-deps
+integration: $(STAMP) controlplane e2e node-deps
 	$(BIN)/pytest tests/integration -q -rs
 
-test: lint controlplane node-deps
+test: lint controlplane e2e node-deps
 	$(BIN)/pytest tests -q -rs --durations=15
 
 clean:

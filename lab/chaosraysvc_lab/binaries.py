@@ -6,7 +6,9 @@ pinned in `lab/controlplane/go.mod`, into a cache keyed by those pins, and copie
 and samples beside them; `lab/coredns/build.sh` builds CoreDNS from `lab/coredns/go.mod` (its
 own module: CoreDNS 1.14 needs client-go v0.35) into a sibling cache. A first build takes
 minutes; later calls return the cached directory at once. `$RAYSVC_KUBE_BIN_DIR` points at a
-directory built elsewhere instead (CoreDNS then is `coredns` in it).
+directory built elsewhere instead (CoreDNS then is `coredns` in it). `lab/e2e/build.sh` builds
+Kubernetes' own e2e tests and their images' binaries (`e2e_dir`), used by
+`benchmarks/conformance.py` and the node's image table.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ BINARIES = (
 )
 BUILD_SCRIPT = Path(__file__).resolve().parents[1] / "controlplane" / "build.sh"
 COREDNS_BUILD_SCRIPT = BUILD_SCRIPT.parents[1] / "coredns" / "build.sh"
+E2E_BUILD_SCRIPT = BUILD_SCRIPT.parents[1] / "e2e" / "build.sh"
+E2E_ENV_VAR = "RAYSVC_E2E_DIR"
 ENV_VAR = "RAYSVC_KUBE_BIN_DIR"
 
 
@@ -68,13 +72,26 @@ def coredns_binary(*, build: bool = True) -> Path:
     return path
 
 
+def e2e_dir(*, build: bool = True) -> Path:
+    """Return the directory of Kubernetes' e2e tests built by `lab/e2e/build.sh` (`e2e.test`,
+    `agnhost`, `busybox/bin/`), building it first if needed; `$RAYSVC_E2E_DIR` names one
+    built elsewhere. Raises `ConfigurationError` when it cannot be had (with `build=False`:
+    when it is not built yet)."""
+    explicit = os.environ.get(E2E_ENV_VAR, "")
+    path = Path(explicit) if explicit else Path(_build(E2E_BUILD_SCRIPT, build))
+    wanted = ("e2e.test", "agnhost", "ginkgo", "busybox/bin/sh")
+    missing = [name for name in wanted if not (path / name).exists()]
+    if missing:
+        raise ConfigurationError(
+            f"the e2e directory {path} lacks {', '.join(missing)}: build it with "
+            f"{E2E_BUILD_SCRIPT}" + (f" (or unset {E2E_ENV_VAR})" if explicit else "")
+        )
+    return path
+
+
 @functools.cache
 def _build(script: Path, build: bool) -> str:
-    """Run a build script (or ask it for its cached result); return the last line it printed.
-
-    Once per process and script (a failure is not remembered): `node up` looks the binaries
-    up in several places, and the script says "binaries cached in ..." on stderr each time.
-    """
+    """Run a build script (or ask it for its cached result); return the last line it printed."""
     if not script.is_file():
         raise ConfigurationError(
             f"no control-plane binaries: set {ENV_VAR} to a directory built by "

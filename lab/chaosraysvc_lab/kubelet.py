@@ -30,7 +30,6 @@ from chaosraysvc_lab.podrun import ConfigError, ContainerPlan, PodPlan, PodRun
 logger = logging.getLogger("chaosraysvc.kubelet")
 CLUSTER_DOMAIN = "cluster.local"
 API_SERVICE_IP = "198.19.0.1"  # the `kubernetes` Service (controlplane.API_SERVICE_IP)
-DEFAULT_COMMANDS = {"ray": ["bash"], "redis": ["redis-server"], "project": ["chaosraysvc"]}
 
 
 class Kubelet:
@@ -289,8 +288,7 @@ class Kubelet:
                 pod, spec, lookup, pod_ip, self.host_ip, service_env=self.service_env
             )
         )
-        argv = [*spec.get("command", []), *spec.get("args", [])] or DEFAULT_COMMANDS[runtime.name]
-        argv = podenv.expand(argv, env)
+        argv = podenv.expand(runtime.argv(spec.get("command") or [], spec.get("args") or []), env)
         env.setdefault("PATH", runtime.path())
         env.setdefault("HOME", "/root")
         env.setdefault("HOSTNAME", str(pod["metadata"]["name"]))

@@ -25,6 +25,7 @@ FAKE_GO = """#!/bin/bash
 # A stand-in for `go`: `build -o OUT` takes $FAKE_GO_SECONDS, noting its start and end.
 log="$FAKE_GO_LOG"
 if [ "$1" = build ]; then
+    echo "$*" >> "$FAKE_GO_LOG.args"
     while [ "$#" -gt 0 ]; do [ "$1" = -o ] && out="$2"; shift; done
     echo "start $$ $(date +%s.%N)" >> "$log"
     sleep "$FAKE_GO_SECONDS"
@@ -33,6 +34,7 @@ if [ "$1" = build ]; then
 elif [ "$1" = list ]; then
     case "$*" in
         *Dir*) echo "$FAKE_GO_MODULE" ;;
+        *"-f {{.Version}}"*) echo "v1.34.2" ;;
         *) echo "k8s.io/kubernetes v1.34.2" ;;
     esac
 fi
@@ -117,3 +119,17 @@ def test_a_build_whose_caller_died_stops(env: dict[str, str], tmp_path: Path) ->
     wait_for(gone, 10, what="the orphaned go build to stop")
     assert time.monotonic() - began < 10
     assert not list((tmp_path / "cache").glob("*/.complete"))
+
+
+def test_the_kubernetes_binaries_carry_their_release_version(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """Issue 25 item 10: the API server said v0.0.0-master+$Format:%H$ (no version stamped)."""
+    done = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True)
+
+    assert done.returncode == 0, done.stderr
+    builds = (tmp_path / "go.log.args").read_text().splitlines()
+    apiserver = next(line for line in builds if line.endswith("cmd/kube-apiserver"))
+    assert "-X k8s.io/component-base/version.gitVersion=v1.34.2" in apiserver
+    assert "-X k8s.io/client-go/pkg/version.gitVersion=v1.34.2" in apiserver
+    assert "version.gitMinor=34" in apiserver

@@ -27,6 +27,32 @@ def test_the_repository_drops_registry_library_tag_and_digest(image: str, reposi
     assert images.repository(image) == repository
 
 
+@pytest.mark.parametrize(
+    ("command", "args", "argv"),
+    [
+        ([], [], ["/agnhost", "pause"]),  # the image's ENTRYPOINT and CMD
+        ([], ["netexec", "--http-port=8080"], ["/agnhost", "netexec", "--http-port=8080"]),
+        (["/bin/sh", "-c"], [], ["/bin/sh", "-c"]),  # command drops the image's CMD too
+        (["/bin/sh", "-c"], ["exit 3"], ["/bin/sh", "-c", "exit 3"]),
+    ],
+)
+def test_command_replaces_the_entrypoint_and_args_replace_the_cmd(
+    command: list[str], args: list[str], argv: list[str]
+) -> None:
+    agnhost = images.Runtime("agnhost", (), entrypoint=("/agnhost",), cmd=("pause",))
+
+    assert agnhost.argv(command, args) == argv
+
+
+def test_the_project_image_runs_chaos_as_its_containerfile_says() -> None:
+    project = images.runtime_for("chaosraysvc:0.1.0")
+    containerfile = (images.SOURCE / "deploy" / "Containerfile").read_text()
+
+    assert f"ENTRYPOINT {list(project.entrypoint)}".replace("'", '"') in containerfile
+    assert f"CMD {list(project.cmd)}".replace("'", '"') in containerfile
+    assert project.argv([], ["run", "x.json"]) == ["chaos", "run", "x.json"]
+
+
 def test_images_map_to_local_runtimes_and_others_fail_to_pull() -> None:
     ray = images.runtime_for("rayproject/ray:2.46.0")
     redis = images.runtime_for("redis:7.4.0")
