@@ -91,7 +91,11 @@ def e2e_dir(*, build: bool = True) -> Path:
 
 @functools.cache
 def _build(script: Path, build: bool) -> str:
-    """Run a build script (or ask it for its cached result); return the last line it printed."""
+    """Run a build script (or ask it for its cached result); return the last line it printed.
+
+    Once per process and script (a failure is not remembered): `node up` looks the binaries
+    up in several places, and the script says "binaries cached in ..." on stderr each time.
+    """
     if not script.is_file():
         raise ConfigurationError(
             f"no control-plane binaries: set {ENV_VAR} to a directory built by "
