@@ -25,6 +25,7 @@ import dataclasses
 import datetime
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -50,6 +51,10 @@ def main() -> int:
     parser.add_argument("--keep-logs", default="", help="directory for e2e.log and ginkgo.json")
     parser.add_argument("--procs", type=int, default=4, help="tests run at once (Ginkgo's -p)")
     args = parser.parse_args()
+    # SIGTERM (and SIGINT, which a background job started by a script ignores) unwind: e2e.test
+    # is stopped and the node brought down by the `finally` clauses, nothing left behind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     focus, skip = e2etests.SUBSETS[args.subset]
     focus = args.focus or focus
     e2e = binaries.e2e_dir()  # built first if missing (~10 min on 2 cores)

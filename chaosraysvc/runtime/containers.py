@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chaosraysvc.runtime import sessions
+from chaosraysvc.runtime.executables import HOST_PATH, host_tool
 
 BACKOFF_INITIAL_S = 10.0
 BACKOFF_MAX_S = 300.0
@@ -52,9 +53,12 @@ def command(argv: list[str], *, setup_script: str = "", netns: str = "") -> list
     `setup_script` (shell lines, run by `/bin/sh` as PID 1 before it `exec`s `argv`) binds
     volumes; `netns` runs the container in that named network namespace.
     """
-    script = (setup_script.rstrip() + "\n" if setup_script else "") + 'exec "$@"'
+    script = 'exec "$@"'
+    if setup_script:  # with the host's tools; then `argv` looked up on the container's PATH
+        script = (f'crs_path="$PATH"; PATH={HOST_PATH}\n{setup_script.rstrip()}\n'
+                  f'PATH="$crs_path"\n{script}')  # fmt: skip
     inner = [sys.executable, "-I", str(LAUNCHER), "/bin/sh", "-c", script, "sh", *argv]
-    return ["ip", "netns", "exec", netns, *inner] if netns else inner
+    return [host_tool("ip"), "netns", "exec", netns, *inner] if netns else inner
 
 
 def spawn(

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
 from chaosraysvc.errors import ConfigurationError
+
+# Where the host's own tools (ip, nsenter, mount, wget, bash) are found: never a container's
+# PATH, whose first directories are its image's (busybox's `ip`, `mount` and `wget` differ).
+HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def host_tool(name: str) -> str:
+    """Return the host's `name` as an absolute path (the name itself when not found)."""
+    return shutil.which(name, path=HOST_PATH) or name
 
 
 def ray_executable() -> Path:

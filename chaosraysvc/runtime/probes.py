@@ -6,6 +6,8 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 
+from chaosraysvc.runtime.executables import host_tool
+
 
 @dataclass
 class ProbeState:
@@ -62,13 +64,13 @@ def command(spec: dict[str, Any], container: dict[str, Any], pod_ip: str) -> lis
         host = get.get("host") or pod_ip
         scheme = str(get.get("scheme", "HTTP")).lower()
         url = f"{scheme}://{host}:{_port(get['port'], container)}{get.get('path', '/')}"
-        return ["wget", "--tries", "1", "-T", str(timeout), "-q", "-O", "/dev/null",
+        return [host_tool("wget"), "--tries", "1", "-T", str(timeout), "-q", "-O", "/dev/null",
                 "--no-check-certificate", url]  # fmt: skip
     if "tcpSocket" in spec:
         sock = spec["tcpSocket"]
         host = sock.get("host") or pod_ip
         port = _port(sock["port"], container)
-        return ["bash", "-c", f"exec 3<>/dev/tcp/{host}/{port}"]
+        return [host_tool("bash"), "-c", f"exec 3<>/dev/tcp/{host}/{port}"]
     if "grpc" in spec:
         raise ValueError("grpc probes are not supported by this node")
     raise ValueError(f"a probe without a handler: {spec}")
@@ -80,7 +82,7 @@ def run(
     """Run `prefix + argv`; return (exit code 0 within timeout, last output)."""
     try:
         done = subprocess.run(
-            [*prefix, *argv],
+            [host_tool(prefix[0]), *prefix[1:], *argv] if prefix else argv,
             env=env,
             capture_output=True,
             text=True,

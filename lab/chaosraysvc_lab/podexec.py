@@ -29,6 +29,7 @@ from typing import Any
 
 from chaosraysvc.runtime import containers
 from chaosraysvc.runtime import sessions as procs
+from chaosraysvc.runtime.executables import host_tool
 
 CLONE_NEWNET = 0x40000000
 IO_GRACE_S = 1.0  # how long output may still arrive after the command exited
@@ -60,7 +61,7 @@ class ExecStreams:
 
 def command(target: ExecTarget, argv: list[str]) -> list[str]:
     return [
-        "nsenter", f"--target={target.pid1}", "--mount", "--pid", "--net",
+        host_tool("nsenter"), f"--target={target.pid1}", "--mount", "--pid", "--net",
         f"--wdns={target.workdir or '/'}", "--", *argv,
     ]  # fmt: skip
 

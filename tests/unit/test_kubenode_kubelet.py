@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from chaosraysvc.runtime import probes
+from chaosraysvc.runtime import containers, probes
+from chaosraysvc.runtime.executables import HOST_PATH
 from chaosraysvc_lab import images
 from chaosraysvc_lab.podrun import _mount_script
 
@@ -96,10 +98,24 @@ def test_probe_commands_for_each_handler() -> None:
         "198.18.10.12",
     )
     assert http[-1] == "http://198.18.10.12:8265/-/healthz" and "-T" in http
+    # the kubelet's own HTTP and TCP checks: the host's tools, not the image's (busybox's
+    # wget takes other flags) however the container's PATH begins
+    assert http[0] == shutil.which("wget", path=HOST_PATH)
     tcp = probes.command({"tcpSocket": {"port": 6379}}, container, "198.18.10.12")
-    assert tcp == ["bash", "-c", "exec 3<>/dev/tcp/198.18.10.12/6379"]
+    assert tcp == [shutil.which("bash", path=HOST_PATH), "-c", "exec 3<>/dev/tcp/198.18.10.12/6379"]
     with pytest.raises(ValueError, match="no container port named 'metrics'"):
         probes.command({"httpGet": {"port": "metrics"}}, container, "x")
+
+
+def test_a_container_s_setup_and_netns_use_the_host_s_tools_not_its_image_s() -> None:
+    """The e2e images put busybox first on PATH: its `ip` printed usage and every pod failed."""
+    argv = containers.command(["sleep", "1"], setup_script="mount --bind /a /b", netns="crs1-2")
+    script = argv[argv.index("-c") + 1]
+
+    assert argv[0] == shutil.which("ip", path=HOST_PATH)
+    lines = script.splitlines()
+    assert lines[0] == f'crs_path="$PATH"; PATH={HOST_PATH}'
+    assert lines[1:] == ["mount --bind /a /b", 'PATH="$crs_path"', 'exec "$@"']
 
 
 def test_a_probe_that_exits_non_zero_or_hangs_fails() -> None:
