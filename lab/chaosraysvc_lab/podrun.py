@@ -113,6 +113,8 @@ class Container:
 
     @property
     def ready(self) -> bool:
+        if self.exited is not None:  # an init container that completed is Ready (kubelet)
+            return self.exited.get("exitCode") == 0
         running = self.proc is not None and self.proc.poll() is None
         return running and (self.readiness is None or self.readiness.passed)
 

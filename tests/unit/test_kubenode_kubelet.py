@@ -158,3 +158,19 @@ def test_a_mount_over_the_directory_holding_other_sources_is_bound_last() -> Non
     assert script.index("mount --bind /tmp/node/pod/configmap/settings") < script.index(
         "mount --bind /tmp/node/pod/empty-dir/tmp /tmp"
     )
+
+
+@pytest.mark.parametrize(("code", "ready"), [(0, True), (1, False)])
+def test_an_init_container_that_completed_is_ready_as_the_kubelet_reports_it(
+    code: int, ready: bool
+) -> None:
+    """Kubernetes' e2e "should invoke init containers on a RestartNever pod" failed: an init
+    container that exited 0 must say `ready: true` (it said false: nothing was running)."""
+    from chaosraysvc_lab.podrun import Container
+
+    init = Container(None, "init1", "busybox", exited={"exitCode": code, "reason": "Completed"})
+
+    status = init.status()
+
+    assert status["ready"] is ready
+    assert status["state"] == {"terminated": {"exitCode": code, "reason": "Completed"}}
