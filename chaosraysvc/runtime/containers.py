@@ -47,17 +47,21 @@ MAIN_PID_WAIT_S = 5.0
 LAUNCHER = Path(__file__).with_name("pid1.py")  # stdlib only: run as a script, isolated
 
 
-def command(argv: list[str], *, setup_script: str = "", netns: str = "") -> list[str]:
+def command(
+    argv: list[str], *, setup_script: str = "", netns: str = "", hostname: str = ""
+) -> list[str]:
     """Return the command line that runs `argv` as PID 1 of a new PID namespace.
 
     `setup_script` (shell lines, run by `/bin/sh` as PID 1 before it `exec`s `argv`) binds
-    volumes; `netns` runs the container in that named network namespace.
+    volumes; `netns` runs the container in that named network namespace; `hostname` gives it
+    a UTS namespace of that name (a pod's hostname).
     """
     script = 'exec "$@"'
     if setup_script:  # with the host's tools; then `argv` looked up on the container's PATH
         script = (f'crs_path="$PATH"; PATH={HOST_PATH}\n{setup_script.rstrip()}\n'
                   f'PATH="$crs_path"\n{script}')  # fmt: skip
-    inner = [sys.executable, "-I", str(LAUNCHER), "/bin/sh", "-c", script, "sh", *argv]
+    named = [f"--hostname={hostname}"] if hostname else []
+    inner = [sys.executable, "-I", str(LAUNCHER), *named, "/bin/sh", "-c", script, "sh", *argv]
     return [host_tool("ip"), "netns", "exec", netns, *inner] if netns else inner
 
 

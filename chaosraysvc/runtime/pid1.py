@@ -1,6 +1,8 @@
 """Run a command as PID 1 of new PID and mount namespaces; exit with its status.
 
-    python -m chaosraysvc.runtime.pid1 ARGV...
+    python -m chaosraysvc.runtime.pid1 [--hostname=NAME] ARGV...
+
+With `--hostname`, also in a UTS namespace of its own named NAME (a pod's hostname).
 
 The container launcher of `chaosraysvc.runtime.containers` (what `unshare --pid --fork
 --mount-proc --kill-child` does, but exiting 128 + n when PID 1 dies of signal n, as a
@@ -18,6 +20,7 @@ import signal
 import sys
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x2, 0x4, 0x8
@@ -68,6 +71,9 @@ def _become_pid_1(argv: list[str]) -> None:
 
 
 def main(argv: list[str]) -> int:
+    hostname = ""
+    if argv and argv[0].startswith("--hostname="):
+        hostname, argv = argv[0].split("=", 1)[1], argv[1:]
     if not argv:
         print("usage: python -m chaosraysvc.runtime.pid1 ARGV...", file=sys.stderr)
         return 2
@@ -78,7 +84,11 @@ def main(argv: list[str]) -> int:
     try:
         if os.geteuid() != 0:
             _map_to_root()
-        _check(_libc.unshare(CLONE_NEWPID | CLONE_NEWNS), "unshare(CLONE_NEWPID|CLONE_NEWNS)")
+        _check(_libc.unshare(CLONE_NEWPID | CLONE_NEWNS | (CLONE_NEWUTS if hostname else 0)),
+               "unshare(CLONE_NEWPID|CLONE_NEWNS)")  # fmt: skip
+        if hostname:
+            name = hostname.encode()
+            _check(_libc.sethostname(name, len(name)), f"sethostname({hostname})")
     except OSError as exc:
         print(f"pid1: cannot create the container's namespaces: {exc}", file=sys.stderr)
         return EXIT_SETUP_FAILED

@@ -61,7 +61,7 @@ class ExecStreams:
 
 def command(target: ExecTarget, argv: list[str]) -> list[str]:
     return [
-        host_tool("nsenter"), f"--target={target.pid1}", "--mount", "--pid", "--net",
+        host_tool("nsenter"), f"--target={target.pid1}", "--mount", "--pid", "--net", "--uts",
         f"--wdns={target.workdir or '/'}", "--", *argv,
     ]  # fmt: skip
 

@@ -172,6 +172,13 @@ class PodRun:
     def pod_dir(self) -> Path:
         return self.ctx.state_dir / "pods" / self.uid
 
+    @property
+    def hostname(self) -> str:
+        """The pod's hostname as the kubelet sets it: `spec.hostname`, else its name cut to 63
+        characters (without a trailing `-` or `.`)."""
+        name = str(self.pod["spec"].get("hostname") or self.name)
+        return name[:63].rstrip("-.")
+
     def start(self) -> None:
         self.thread = threading.Thread(target=self._run, name=f"pod-{self.name}", daemon=True)
         self.thread.start()
@@ -270,7 +277,9 @@ class PodRun:
         # stdout and stderr are pipes the node writes to the CRI log (what containerd's shim
         # does), each line with its time and stream: `kubectl logs --timestamps`.
         container.proc = subprocess.Popen(
-            containers.command(plan.argv, setup_script=script, netns=self.netns),
+            containers.command(
+                plan.argv, setup_script=script, netns=self.netns, hostname=self.hostname
+            ),  # fmt: skip
             env=plan.env,
             cwd=self.pod_dir,
             stdin=subprocess.DEVNULL,
@@ -477,7 +486,7 @@ class PodRun:
         container (its mount, PID and network namespaces), the others in the pod's network."""
         pid1 = containers.main_pid(container.proc.pid, wait=0) if container.proc else None
         if "exec" in handler and pid1 is not None:
-            return ["nsenter", f"--target={pid1}", "--mount", "--pid", "--net", "--"]
+            return ["nsenter", f"--target={pid1}", "--mount", "--pid", "--net", "--uts", "--"]
         return ["ip", "netns", "exec", self.netns]
 
     # -- events -----------------------------------------------------------------------------

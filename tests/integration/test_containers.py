@@ -9,6 +9,7 @@ before SIGTERM, exit codes as a runtime reports them.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -181,3 +182,17 @@ def test_exit_codes_are_reported_as_a_runtime_reports_them(tmp_path: Path) -> No
     # PID 1 has no handler for SIGTERM sent from inside its own namespace: ignored, as in a
     # container; the shell then exits after its sleep with status 0.
     assert codes == [0, 3, 0]
+
+
+def test_a_pod_s_hostname_is_its_own_and_the_host_keeps_its_name() -> None:
+    """Kubernetes' e2e "node-pod communication" read the host's name from a pod's netexec
+    (`/hostName` answered "vm"): a pod's containers get a UTS namespace named for the pod."""
+    named = subprocess.run(
+        containers.command(["hostname"], hostname="netserver-0"),
+        capture_output=True, text=True, timeout=10,
+    )  # fmt: skip
+    plain = subprocess.run(containers.command(["hostname"]), capture_output=True, text=True,
+                           timeout=10)  # fmt: skip
+
+    assert named.stdout.strip() == "netserver-0", named.stderr
+    assert plain.stdout.strip() == socket.gethostname() != "netserver-0"
