@@ -123,6 +123,36 @@ def kill_session(sid: int, grace_period: float = 0.0, timeout: float = 5.0) -> b
         time.sleep(0.05)
 
 
+def record(directory: Path, sid: int) -> None:
+    """Note session `sid` (a container's launcher) in `directory`, so that whoever cleans up
+    finds it even when the process that started it died without ending it (a node agent
+    killed with SIGKILL): `end_recorded(directory)`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / str(sid)).write_text(str(start_time_of(sid) or 0))
+
+
+def end_recorded(directory: Path, timeout: float = 5.0) -> list[int]:
+    """End every session recorded in `directory` that still runs (the same process: its start
+    time is checked, a reused pid is left alone), forget the records; return the sessions
+    that could not be ended."""
+    left = []
+    for path in sorted(directory.glob("*")) if directory.is_dir() else []:
+        try:
+            sid, ticks = int(path.name), int(path.read_text() or 0)
+        except (ValueError, OSError):
+            continue
+        started = start_time_of(sid)
+        # ours: the leader itself, or (leader gone) what is left of its session; a leader
+        # with another start time is a reused pid, not ours
+        ours = started == ticks or (started is None and bool(session_pids(sid)))
+        if ours and not kill_session(sid, timeout=timeout):
+            left.append(sid)
+            continue
+        reap(sid)
+        path.unlink(missing_ok=True)
+    return left
+
+
 def raise_priority(pid: int, nice: int) -> bool:
     """Set `pid`'s nice value (its children inherit it); False when not permitted."""
     try:

@@ -26,6 +26,7 @@ Only names and routes this module created are removed, by name, on teardown.
 from __future__ import annotations
 
 import ipaddress
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -160,6 +161,10 @@ class NodeNetwork:
                 if slot.isdigit():
                     self.remove_pod(int(slot))
                 ip("netns", "delete", name, check=False)
+        # the pods' resolv.conf (`ip netns exec` binds /etc/netns/<ns>/), which a kubelet that
+        # died without removing its pods left behind
+        for leftover in Path("/etc/netns").glob(f"{self.netns_prefix}*"):
+            shutil.rmtree(leftover, ignore_errors=True)
 
     def destroy(self) -> None:
         """Remove every pod namespace of this node, the bridge, its route and filter."""

@@ -287,6 +287,8 @@ class PodRun:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
+        # where `node down` finds it if this kubelet dies without ending it (kill -9)
+        procs.record(self.ctx.state_dir / "sessions", container.proc.pid)
         container.logs = podlogs.LogWriter(log).start(container.proc.stdout,
                                                       container.proc.stderr)  # fmt: skip
         self._event(container, NORMAL, "Created", f"Created container: {container.name}")

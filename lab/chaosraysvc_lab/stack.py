@@ -203,6 +203,9 @@ class KubeNode:
                 time.sleep(0.2)
             procs.kill_session(agent["sid"])
             procs.reap(agent["sid"])
+        # Containers the kubelet did not end (it was killed: a kubelet's death leaves its
+        # containers running, as on Kubernetes), found by the sessions it recorded.
+        pods_left = procs.end_recorded(self.state_dir / "node" / "sessions")
         result = self.plane.down()
         if "node_index" in state:  # if the kubelet could not (or never started)
             lock = None if lock_held else try_lock()
@@ -221,6 +224,7 @@ class KubeNode:
         leftovers = list(result.leftovers)
         if agent and procs.session_pids(agent["sid"]):
             leftovers.append("kubelet")
+        leftovers += [f"container session {sid}" for sid in pods_left]
         if not leftovers:
             (self.state_dir / STATE_FILE).unlink(missing_ok=True)
         return leftovers

@@ -55,3 +55,26 @@ def test_listening_socket_is_attributed_to_its_process() -> None:
         assert netcheck.pids_listening(port, [os.getpid()]) == {os.getpid()}
     assert netcheck.pids_listening(port, [os.getpid()]) == set()
     assert not netcheck.port_open(port)
+
+
+def test_recorded_sessions_are_ended_and_a_reused_pid_is_left_alone(tmp_path: Path) -> None:
+    """Issue 25 item 3: a node agent killed with SIGKILL left its pods' processes running;
+    `node down` now ends what the kubelet recorded, checking the start time first."""
+    records = tmp_path / "sessions"
+    ours = procs.spawn(["sleep", "60"], {"PATH": "/usr/bin:/bin"}, tmp_path / "a.log", tmp_path)
+    other = procs.spawn(["sleep", "60"], {"PATH": "/usr/bin:/bin"}, tmp_path / "b.log", tmp_path)
+    try:
+        procs.record(records, ours.pid)
+        procs.record(records, other.pid)
+        (records / str(other.pid)).write_text("1")  # as if the pid were another process now
+
+        left = procs.end_recorded(records)
+
+        assert left == []
+        assert not procs.session_pids(ours.pid)  # killed (and reaped)
+        assert other.poll() is None  # not ours: untouched
+        assert not list(records.iterdir())
+    finally:
+        for proc in (ours, other):
+            proc.kill()
+            proc.wait()
