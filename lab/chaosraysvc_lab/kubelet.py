@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,9 @@ from chaosraysvc_lab.podrun import ConfigError, ContainerPlan, PodPlan, PodRun
 logger = logging.getLogger("chaosraysvc.kubelet")
 CLUSTER_DOMAIN = "cluster.local"
 API_SERVICE_IP = "198.19.0.1"  # the `kubernetes` Service (controlplane.API_SERVICE_IP)
+
+
+VOLUME_SYNC_S = 5.0
 
 
 class Kubelet:
@@ -193,10 +197,24 @@ class Kubelet:
                 run = PodRun(self, pod)
                 self.pods[uid] = run
                 run.start()
+            elif run is not None and run.phase == "Running":
+                self._sync_volumes(run, pod)
         for uid in list(self.pods):
             if uid not in seen:
                 run = self.pods.pop(uid)
                 threading.Thread(target=run.terminate, args=(0,), daemon=True).start()
+
+    def _sync_volumes(self, run: PodRun, pod: dict[str, Any]) -> None:
+        """Every `VOLUME_SYNC_S`, write a running pod's configMap, secret, projected and
+        downwardAPI volumes again from the API server (the kubelet's periodic sync: an update
+        reaches the containers in place; the real kubelet's delay is up to its sync period plus
+        its cache's TTL, about a minute)."""
+        now = time.monotonic()
+        if now - run.volumes_synced < VOLUME_SYNC_S:
+            return
+        run.volumes_synced = now
+        for failure in podvolumes.refresh(pod, podenv.ApiLookup(self.core), run.pod_dir):
+            logger.warning("pod %s/%s: volume not refreshed: %s", run.namespace, run.name, failure)
 
     def _bind(self, pod: dict[str, Any]) -> None:
         namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]

@@ -155,6 +155,7 @@ class PodRun:
     last_status: str = ""
     since: dict[str, tuple[bool | None, str]] = field(default_factory=dict)
     start_time: str = field(default_factory=now)
+    volumes_synced: float = 0.0  # monotonic time of the kubelet's last volume refresh
 
     @property
     def name(self) -> str:

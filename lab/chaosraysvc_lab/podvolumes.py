@@ -31,6 +31,8 @@ for mount in mounts(pod["spec"]["containers"][0], volumes, env):
 from __future__ import annotations
 
 import shutil
+import tempfile
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -82,15 +84,53 @@ def _relative(path: str) -> PurePosixPath:
 
 
 def _write(root: Path, files: Mapping[str, tuple[bytes, int]]) -> None:
-    """Replace `root` by a directory holding `files` (path -> (content, mode))."""
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True, mode=DIR_MODE)
+    """Make `root` hold `files` (path -> (content, mode)) as the kubelet's AtomicWriter does:
+    the files in a new timestamped directory, `..data` a symlink to it swapped in one rename,
+    each top-level name a symlink through `..data`. `root` itself stays, so a container that
+    bind-mounted it sees every later update (and never half of one)."""
+    root.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    current = root / "..data"
+    old = current.resolve() if current.is_symlink() else None
+    if old is not None and _same(old, files):
+        return
+    stamp = Path(tempfile.mkdtemp(prefix=time.strftime("..%Y_%m_%d_%H_%M_%S."), dir=root))
+    stamp.chmod(DIR_MODE)
     for path, (content, mode) in files.items():
-        target = root / _relative(path)
+        target = stamp / _relative(path)
         target.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
         target.write_bytes(content)
         target.chmod(mode)
+    swap = root / "..data_tmp"
+    swap.unlink(missing_ok=True)
+    swap.symlink_to(stamp.name)
+    swap.rename(current)
+    tops = {_relative(path).parts[0] for path in files}
+    for top in tops:
+        link = root / top
+        if not link.is_symlink():
+            if link.is_dir():
+                shutil.rmtree(link)
+            else:
+                link.unlink(missing_ok=True)
+            link.symlink_to(f"..data/{top}")
+    for entry in root.iterdir():
+        if entry.name.startswith(".."):
+            if entry.is_dir() and not entry.is_symlink() and entry != stamp:
+                shutil.rmtree(entry)  # an older timestamped directory
+        elif entry.name not in tops:
+            entry.unlink() if entry.is_symlink() or entry.is_file() else shutil.rmtree(entry)
+
+
+def _same(directory: Path, files: Mapping[str, tuple[bytes, int]]) -> bool:
+    """Whether `directory` holds exactly `files` (content and mode)."""
+    held = {p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file()}
+    if held != {_relative(path).as_posix() for path in files}:
+        return False
+    for path, (content, mode) in files.items():
+        target = directory / _relative(path)
+        if target.read_bytes() != content or (target.stat().st_mode & 0o7777) != mode:
+            return False
+    return True
 
 
 def _keys(
@@ -265,6 +305,57 @@ def materialize(
             ) from exc
         result[name] = path
     return result
+
+
+def refresh(pod: Mapping[str, Any], lookup: Lookup, pod_dir: Path) -> list[str]:
+    """Write the configMap, secret, projected and downwardAPI volumes of a running pod again
+    from what the API server holds now (the kubelet's periodic volume sync): a container sees
+    the update in place. Service account tokens are kept as they are (no new TokenRequest); a
+    volume whose content cannot be had now keeps its old content. Returns the volumes that
+    could not be refreshed, with why."""
+    namespace = str((pod.get("metadata") or {}).get("namespace") or "default")
+    failed = []
+    for volume in (pod.get("spec") or {}).get("volumes") or []:
+        name = volume["name"]
+        try:
+            if volume.get("configMap") or volume.get("secret"):
+                kind = "configMap" if volume.get("configMap") else "secret"
+                spec = volume[kind]
+                mode = spec.get("defaultMode", DEFAULT_MODE)
+                kind_name = "ConfigMap" if kind == "configMap" else "Secret"
+                _write(_plugin_dir(pod_dir, kind.lower(), name),
+                       _object_files(kind_name, spec, namespace, lookup, mode))  # fmt: skip
+            elif volume.get("projected"):
+                path = _plugin_dir(pod_dir, "projected", name)
+                _write(path, _projected_files(pod, volume["projected"], namespace, lookup,
+                                              _kept_token(path, volume["projected"])))  # fmt: skip
+            elif volume.get("downwardAPI"):
+                spec = volume["downwardAPI"]
+                mode = spec.get("defaultMode", DEFAULT_MODE)
+                _write(_plugin_dir(pod_dir, "downward-api", name),
+                       _downward_files(pod, spec.get("items") or [], mode))  # fmt: skip
+        except (_VolumeError, PodConfigError, OSError) as exc:
+            failed.append(f"{name}: {exc}")
+    return failed
+
+
+def _kept_token(path: Path, spec: Mapping[str, Any]) -> TokenSource:
+    """A token source that answers with the token already written (refresh keeps it)."""
+    written = {
+        source["serviceAccountToken"]["path"]: (path / source["serviceAccountToken"]["path"])
+        for source in spec.get("sources") or []
+        if source.get("serviceAccountToken")
+    }
+
+    order = iter(written.values())  # _projected_files asks in the sources' order
+
+    def kept(audience: str, expiration_seconds: int) -> str:
+        file = next(order, None)
+        if file is None or not file.exists():
+            raise _VolumeError("the service account token was never written")
+        return file.read_text()
+
+    return kept
 
 
 def _is_content(path: Path) -> bool:

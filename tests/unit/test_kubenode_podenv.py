@@ -42,6 +42,11 @@ class Objects:
         return self.secrets.get((namespace, name))
 
 
+def _listed(directory: Path) -> list[Path]:
+    """What `ls` shows of a volume: its keys, not the writer's `..data` and timestamped dirs."""
+    return sorted(p for p in directory.iterdir() if not p.name.startswith(".."))
+
+
 @pytest.fixture
 def objects() -> Objects:
     found = Objects()
@@ -355,7 +360,7 @@ def test_the_head_pod_gets_shared_memory_and_the_api_access_volume(
     assert volumes["shared-mem"].is_dir()
     access = volumes["kube-api-access-x7k2p"]
     assert access == pod_dir / "volumes/kubernetes.io~projected/kube-api-access-x7k2p"
-    assert sorted(p.name for p in access.iterdir()) == ["ca.crt", "namespace", "token"]
+    assert sorted(p.name for p in _listed(access)) == ["ca.crt", "namespace", "token"]
     assert (access / "token").read_text() == "jwt-1"
     assert tokens.asked == [("", 3607)]
     assert (access / "ca.crt").read_text() == CA
@@ -429,7 +434,7 @@ def test_config_map_and_secret_volumes_write_keys_items_modes_and_bytes(
     )
     volumes = materialize(pod, objects, None, tmp_path / "pod", tmp_path / "node")
 
-    assert {p.name: p.read_text() for p in volumes["all"].iterdir()} == {"a": "A", "b": "B"}
+    assert {p.name: p.read_text() for p in _listed(volumes["all"])} == {"a": "A", "b": "B"}
     assert _mode(volumes["all"] / "a") == 0o440
     assert (volumes["some"] / "sub/dir/a.txt").read_text() == "A"
     assert _mode(volumes["some"] / "sub/dir/a.txt") == 0o600
@@ -437,8 +442,8 @@ def test_config_map_and_secret_volumes_write_keys_items_modes_and_bytes(
     assert (volumes["sec"] / "blob").read_bytes() == binary
     assert (volumes["sec"] / "pw").read_text() == "hunter2"
     assert volumes["sec"] == tmp_path / "pod/volumes/kubernetes.io~secret/sec"
-    assert list(volumes["gone"].iterdir()) == []
-    assert list(volumes["gone-key"].iterdir()) == []
+    assert _listed(volumes["gone"]) == []
+    assert _listed(volumes["gone-key"]) == []
 
 
 @pytest.mark.parametrize(
@@ -561,3 +566,34 @@ def test_a_projected_token_needs_a_token_source(objects: Objects, tmp_path: Path
     with pytest.raises(PodConfigError, match="kube-api-access-x7k2p"):
         materialize(_api_access(seed.head_pod()), objects, None, tmp_path, tmp_path)
     assert podvolumes.FAILED_MOUNT == "FailedMount"
+
+
+def test_a_refresh_updates_a_volume_in_place_and_keeps_its_directory(
+    objects: Objects, tmp_path: Path
+) -> None:
+    """Kubernetes' e2e "[sig-storage] ConfigMap updates should be reflected in volume": the
+    kubelet writes a running pod's content volumes again; a container that bind-mounted the
+    volume's directory sees the new content (the directory itself is never replaced)."""
+    objects.config_maps[NS, "cm"] = {"data-1": "value-1", "old": "x"}
+    pod = _volume_pod({"name": "cfg", "configMap": {"name": "cm"}})
+    pod["metadata"]["labels"] = {"a": "1"}
+    pod["spec"]["volumes"].append(
+        {"name": "info", "downwardAPI": {"items": [
+            {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]}}
+    )  # fmt: skip
+    volumes = materialize(pod, objects, None, tmp_path / "pod", tmp_path / "node")
+    inode = volumes["cfg"].stat().st_ino
+    assert (volumes["cfg"] / "data-1").read_text() == "value-1"
+
+    objects.config_maps[NS, "cm"] = {"data-1": "value-2"}
+    pod["metadata"]["labels"] = {"a": "2"}
+    failed = podvolumes.refresh(pod, objects, tmp_path / "pod")
+
+    assert failed == []
+    assert volumes["cfg"].stat().st_ino == inode
+    assert [p.name for p in _listed(volumes["cfg"])] == ["data-1"]  # "old" is gone
+    assert (volumes["cfg"] / "data-1").read_text() == "value-2"
+    assert (volumes["info"] / "labels").read_text() == 'a="2"'
+    stamps = [p for p in volumes["cfg"].iterdir() if p.name.startswith("..") and p.is_dir()
+              and not p.is_symlink()]  # fmt: skip
+    assert len(stamps) == 1  # the old timestamped directory was removed
