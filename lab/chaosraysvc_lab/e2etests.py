@@ -153,7 +153,11 @@ def run(
                              f"{line.strip()[:100]}")  # fmt: skip
         finally:
             if proc.poll() is None:
-                proc.terminate()  # interrupted: e2e.test deletes its namespaces on SIGTERM
+                # interrupted: Ginkgo stops the tests and their clean-up deletes their
+                # namespaces; its output is still read (a full pipe would block it forever)
+                proc.terminate()
+                for line in proc.stdout:
+                    log.write(line)
             code = proc.wait()
     found = rows(json.loads(report.read_text())) if report.exists() else []
     return code, found
