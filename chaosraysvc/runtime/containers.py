@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chaosraysvc.runtime import sessions
-from chaosraysvc.runtime.executables import HOST_PATH, host_tool
+from chaosraysvc.runtime.executables import host_tool
 
 BACKOFF_INITIAL_S = 10.0
 BACKOFF_MAX_S = 300.0
@@ -48,20 +48,26 @@ LAUNCHER = Path(__file__).with_name("pid1.py")  # stdlib only: run as a script, 
 
 
 def command(
-    argv: list[str], *, setup_script: str = "", netns: str = "", hostname: str = ""
+    argv: list[str],
+    *,
+    setup_script: str = "",
+    netns: str = "",
+    hostname: str = "",
+    workdir: str = "",
 ) -> list[str]:
     """Return the command line that runs `argv` as PID 1 of a new PID namespace.
 
-    `setup_script` (shell lines, run by `/bin/sh` as PID 1 before it `exec`s `argv`) binds
-    volumes; `netns` runs the container in that named network namespace; `hostname` gives it
-    a UTS namespace of that name (a pod's hostname).
+    `setup_script` (shell lines PID 1 runs with `/bin/sh` and the host's tools before it
+    `exec`s `argv`) binds volumes; `workdir` is where `argv` then starts; `netns` runs the
+    container in that named network namespace; `hostname` gives it a UTS namespace of that
+    name (a pod's hostname). `argv` gets the environment the launcher is given, unchanged.
     """
-    script = 'exec "$@"'
-    if setup_script:  # with the host's tools; then `argv` looked up on the container's PATH
-        script = (f'crs_path="$PATH"; PATH={HOST_PATH}\n{setup_script.rstrip()}\n'
-                  f'PATH="$crs_path"\n{script}')  # fmt: skip
-    named = [f"--hostname={hostname}"] if hostname else []
-    inner = [sys.executable, "-I", str(LAUNCHER), *named, "/bin/sh", "-c", script, "sh", *argv]
+    options = [f"--hostname={hostname}"] if hostname else []
+    if setup_script:
+        options.append(f"--setup={setup_script}")
+    if workdir:
+        options.append(f"--workdir={workdir}")
+    inner = [sys.executable, "-I", str(LAUNCHER), *options, "--", *argv]
     return [host_tool("ip"), "netns", "exec", netns, *inner] if netns else inner
 
 

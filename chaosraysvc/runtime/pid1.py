@@ -1,8 +1,13 @@
 """Run a command as PID 1 of new PID and mount namespaces; exit with its status.
 
-    python -m chaosraysvc.runtime.pid1 [--hostname=NAME] ARGV...
+    python -m chaosraysvc.runtime.pid1 [--hostname=NAME] [--setup=SCRIPT] [--workdir=DIR] \
+        -- ARGV...
 
-With `--hostname`, also in a UTS namespace of its own named NAME (a pod's hostname).
+With `--hostname`, also in a UTS namespace of its own named NAME (a pod's hostname). With
+`--setup`, PID 1 first runs SCRIPT with `/bin/sh` and the host's tools (`HOST_PATH`) in the
+new mount namespace (a pod's volume mounts), then changes to DIR, then `exec`s ARGV with the
+environment it was given, untouched: no shell stands between (a shell would drop variables
+whose names it cannot hold, such as a ConfigMap's `data-1` given by `envFrom`).
 
 The container launcher of `chaosraysvc.runtime.containers` (what `unshare --pid --fork
 --mount-proc --kill-child` does, but exiting 128 + n when PID 1 dies of signal n, as a
@@ -29,6 +34,7 @@ PR_SET_PDEATHSIG = 1
 EXIT_SETUP_FAILED = 125  # as `docker run` / `podman run` for a runtime failure before exec
 EXIT_NOT_EXECUTABLE = 126
 EXIT_NOT_FOUND = 127
+HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # as executables.py
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -50,14 +56,25 @@ def _map_to_root() -> None:
         handle.write(f"0 {gid} 1")
 
 
-def _become_pid_1(argv: list[str]) -> None:
-    """In the child: die with the launcher, get a /proc of this namespace, exec `argv`."""
+def _become_pid_1(argv: list[str], setup: str = "", workdir: str = "") -> None:
+    """In the child: die with the launcher, get a /proc of this namespace, run `setup`, move
+    to `workdir`, exec `argv`."""
     _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
     _check(_libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
     _check(
         _libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None),
         "mount proc",
     )
+    if setup:
+        import subprocess  # only here: the launcher stays small for the sandbox's containers
+
+        done = subprocess.run(["/bin/sh", "-c", setup], env={"PATH": HOST_PATH}, check=False)
+        if done.returncode != 0:
+            print(f"pid1: the container's set-up failed (exit code {done.returncode})",
+                  file=sys.stderr)  # fmt: skip
+            os._exit(EXIT_SETUP_FAILED)
+    if workdir:
+        os.chdir(workdir)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     try:
@@ -71,9 +88,17 @@ def _become_pid_1(argv: list[str]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    hostname = ""
-    if argv and argv[0].startswith("--hostname="):
-        hostname, argv = argv[0].split("=", 1)[1], argv[1:]
+    options = {"hostname": "", "setup": "", "workdir": ""}
+    while argv and argv[0].startswith("--"):
+        flag, argv = argv[0], argv[1:]
+        if flag == "--":
+            break
+        key, _, value = flag[2:].partition("=")
+        if key not in options:
+            print(f"pid1: unknown option {flag}", file=sys.stderr)
+            return 2
+        options[key] = value
+    hostname = options["hostname"]
     if not argv:
         print("usage: python -m chaosraysvc.runtime.pid1 ARGV...", file=sys.stderr)
         return 2
@@ -97,7 +122,7 @@ def main(argv: list[str]) -> int:
     child = os.fork()
     if child == 0:
         try:
-            _become_pid_1(argv)
+            _become_pid_1(argv, options["setup"], options["workdir"])
         except OSError as exc:
             print(f"pid1: {exc}", file=sys.stderr)
         os._exit(EXIT_SETUP_FAILED)

@@ -279,7 +279,11 @@ class PodRun:
         # does), each line with its time and stream: `kubectl logs --timestamps`.
         container.proc = subprocess.Popen(
             containers.command(
-                plan.argv, setup_script=script, netns=self.netns, hostname=self.hostname
+                plan.argv,
+                setup_script=script,
+                netns=self.netns,
+                hostname=self.hostname,
+                workdir=plan.workdir,
             ),  # fmt: skip
             env=plan.env,
             cwd=self.pod_dir,
@@ -603,4 +607,4 @@ def _mount_script(
         if read_only:
             lines.append(f"mount -o remount,bind,ro {t}")
     lines.append(f"mkdir -p {shlex.quote(workdir)} && cd {shlex.quote(workdir)}")
-    return "\n".join(lines)  # then `exec "$@"` (runtime.containers.command)
+    return "\n".join(lines)  # run by the launcher's PID 1 (runtime.containers.command)

@@ -196,3 +196,16 @@ def test_a_pod_s_hostname_is_its_own_and_the_host_keeps_its_name() -> None:
 
     assert named.stdout.strip() == "netserver-0", named.stderr
     assert plain.stdout.strip() == socket.gethostname() != "netserver-0"
+
+
+def test_the_environment_reaches_the_command_untouched_even_names_a_shell_drops() -> None:
+    """Kubernetes' e2e "Secrets should be consumable via the environment": `envFrom` gives
+    `data-1=value-1`; a shell between the launcher and the command (dash) dropped it."""
+    env = {"PATH": "/usr/bin:/bin", "data-1": "value-1", "p-data-1": "x"}
+    for setup in ("", "true"):
+        done = subprocess.run(
+            containers.command(["env"], setup_script=setup, workdir="/tmp"),
+            env=env, capture_output=True, text=True, timeout=10,
+        )  # fmt: skip
+        assert "data-1=value-1" in done.stdout.splitlines(), (setup, done.stderr)
+        assert "p-data-1=x" in done.stdout.splitlines()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chaosraysvc.runtime import containers, probes
+from chaosraysvc.runtime import containers, pid1, probes
 from chaosraysvc.runtime.executables import HOST_PATH
 from chaosraysvc_lab import images
 from chaosraysvc_lab.podrun import _mount_script
@@ -108,14 +108,16 @@ def test_probe_commands_for_each_handler() -> None:
 
 
 def test_a_container_s_setup_and_netns_use_the_host_s_tools_not_its_image_s() -> None:
-    """The e2e images put busybox first on PATH: its `ip` printed usage and every pod failed."""
-    argv = containers.command(["sleep", "1"], setup_script="mount --bind /a /b", netns="crs1-2")
-    script = argv[argv.index("-c") + 1]
+    """The e2e images put busybox first on PATH: its `ip` printed usage and every pod failed.
+    The set-up script goes to the launcher, which runs it with the host's PATH; no shell
+    stands between the launcher and the container's command."""
+    argv = containers.command(["sleep", "1"], setup_script="mount --bind /a /b", netns="crs1-2",
+                              workdir="/w")  # fmt: skip
 
     assert argv[0] == shutil.which("ip", path=HOST_PATH)
-    lines = script.splitlines()
-    assert lines[0] == f'crs_path="$PATH"; PATH={HOST_PATH}'
-    assert lines[1:] == ["mount --bind /a /b", 'PATH="$crs_path"', 'exec "$@"']
+    assert argv[argv.index("--") :] == ["--", "sleep", "1"]
+    assert "--setup=mount --bind /a /b" in argv and "--workdir=/w" in argv
+    assert pid1.HOST_PATH == HOST_PATH  # the launcher runs isolated: its own copy
 
 
 def test_a_probe_that_exits_non_zero_or_hangs_fails() -> None:
