@@ -37,13 +37,15 @@ e2e: controlplane
 	bash lab/e2e/build.sh >/dev/null
 
 # The node's Service path needs Debian's nftables (kube-proxy's nftables mode, the node's
-# forward filter); its tests read conntrack; Kubernetes' DNS e2e tests run `dig` (their
-# jessie-dnsutils image: bind9-dnsutils). Installed when missing and root, else a hint.
+# forward filter); its tests read conntrack; Kubernetes' e2e tests run `dig` and `nc -v`
+# (their images' bind-tools and netcat-openbsd). Installed when missing and root, else a hint.
+NODE_DEBS := nftables conntrack bind9-dnsutils netcat-openbsd
 node-deps:
-	@command -v nft >/dev/null && command -v conntrack >/dev/null && command -v dig >/dev/null || \
+	@command -v nft >/dev/null && command -v conntrack >/dev/null && command -v dig >/dev/null \
+	    && command -v nc.openbsd >/dev/null || \
 	{ [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    --no-install-recommends nftables conntrack bind9-dnsutils >/dev/null; } || \
-	echo "the lab's node needs: sudo apt-get install nftables conntrack bind9-dnsutils"
+	    --no-install-recommends $(NODE_DEBS) >/dev/null; } || \
+	echo "the lab's node needs: sudo apt-get install $(NODE_DEBS)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

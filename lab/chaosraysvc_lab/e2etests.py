@@ -134,7 +134,9 @@ def run(
     report.unlink(missing_ok=True)
     ginkgo = [f"--focus={focus}", f"--skip={skip}", f"--json-report={report}",
               f"--timeout={timeout}", "--no-color", "-v"]  # fmt: skip
-    test = [f"--kubeconfig={kubeconfig}", "--provider=local", f"--report-dir={logs}"]
+    kubectl = binaries.binary_dir() / "kubectl"  # the pinned one, not whatever is on PATH
+    test = [f"--kubeconfig={kubeconfig}", "--provider=local", f"--report-dir={logs}",
+            f"--kubectl-path={kubectl}"]  # fmt: skip
     if procs > 1:
         cmd = [str(e2e / "ginkgo"), f"--procs={procs}", *ginkgo, str(e2e / "e2e.test"), "--", *test]
     else:

@@ -108,8 +108,11 @@ def _e2e_runtime(name: str) -> Runtime:
         ) from exc
     busybox = str(built / "busybox" / "bin")
     agnhost = str(built / "agnhost")
-    if name == "agnhost":  # ENTRYPOINT ["/agnhost"], CMD ["pause"]; an alpine (busybox) base
-        return Runtime(name, (busybox,), binds=((agnhost, "/agnhost"),),
+    if name == "agnhost":  # ENTRYPOINT ["/agnhost"], CMD ["pause"]; alpine (busybox) with
+        # bind-tools, curl, netcat-openbsd, iproute2 and bash added: the host's (Debian's
+        # bind9-dnsutils, curl, netcat-openbsd, iproute2, bash), then busybox for the rest
+        tools = (*SYSTEM_PATH.split(os.pathsep), busybox)
+        return Runtime(name, tools, binds=((agnhost, "/agnhost"),),
                        entrypoint=("/agnhost",), cmd=("pause",))  # fmt: skip
     if name == "pause":  # ENTRYPOINT ["/pause"]: sleeps until signalled
         pause = ("/pause", "pause")
