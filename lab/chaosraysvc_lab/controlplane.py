@@ -182,8 +182,10 @@ class ControlPlane:
         self.down()
         bins = bin_dir or binaries.binary_dir()
         started = time.monotonic()
-        for sub in ("pki", "logs", "etcd"):
+        for sub in ("pki", "etcd", "logs.previous"):
             shutil.rmtree(self.state_dir / sub, ignore_errors=True)
+        if self.log_dir.exists():  # a failed start's logs survive the next one
+            self.log_dir.rename(self.state_dir / "logs.previous")
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir()
         state = PlaneState(

@@ -150,12 +150,18 @@ class KubeNode:
                 return {"KUBECONFIG": str(self.plane.kubeconfig)}
             _apply(api, [*published_sample(exclude_head), dashboard_service()])
             progress("applied KubeRay's ray-service.high-availability.yaml")
-            self._wait(
-                lambda: _rayservice_ready(api, progress),
-                "RayService rayservice-ha to be Ready with every serve endpoint",
-                timeout,
-                log,
-            )
+            _pod_logs[0] = self.state_dir / "node" / "pods"
+            try:
+                self._wait(
+                    lambda: _rayservice_ready(api, progress),
+                    "RayService rayservice-ha to be Ready with every serve endpoint",
+                    timeout,
+                    log,
+                )
+            except NodeError as exc:
+                if _last_troubles[0]:  # the pods' own words first, not the kubelet's log
+                    raise NodeError(f"{exc}; failing: {_last_troubles[0]}") from exc
+                raise
             settings = _settings(api, self.plane.kubeconfig)
             if exclude_head:  # the experiments expect every endpoint: the workers only
                 settings["RAYSVC_EXPECTED_ENDPOINTS"] = "2"
@@ -273,6 +279,10 @@ def _rayservice_ready(api: Any, progress: Progress) -> bool:
         f"{status.get('serviceStatus') or 'not ready'}, "
         f"{status.get('numServeEndpoints', 0)} serve endpoint(s)"
     )
+    troubles = [t for pod in pods for t in _troubles(pod)]
+    _last_troubles[0] = "; ".join(troubles)
+    if troubles:
+        line += "; " + _last_troubles[0]
     if line != _last[0]:
         progress(line)
         _last[0] = line
@@ -281,6 +291,45 @@ def _rayservice_ready(api: Any, progress: Progress) -> bool:
         for c in status.get("conditions") or []
     )
     return ready and int(status.get("numServeEndpoints") or 0) >= _expected_endpoints(service)
+
+
+_pod_logs = [Path()]  # the node's pods directory (set by `up`)
+_last_troubles = [""]  # what kept pods from running at the last look
+
+
+def _troubles(pod: Any) -> list[str]:
+    """What keeps a pod's containers from running, as a user should see it during `up`:
+    container, reason (CrashLoopBackOff, ErrImagePull, ...) or last exit code, the last line
+    of its log, and where that log is (the pod's, not the kubelet's)."""
+    found = []
+    statuses = [*(pod.status.init_container_statuses or []), *(pod.status.container_statuses or [])]
+    for status in statuses:
+        waiting = status.state.waiting if status.state else None
+        last = status.last_state.terminated if status.last_state else None
+        if waiting and waiting.reason not in (None, "ContainerCreating", "PodInitializing"):
+            reason = str(waiting.reason)
+        elif last is not None and last.exit_code not in (0, None) and status.restart_count:
+            reason = f"exit code {last.exit_code}"
+        else:
+            continue
+        logs = _pod_logs[0] / str(pod.metadata.uid) / "logs" / status.name
+        newest = max(logs.glob("*.log"), key=lambda p: p.stat().st_mtime, default=None)
+        text = _last_line(newest) if newest else ""
+        where = f" (log: {newest})" if newest else ""
+        found.append(f"{pod.metadata.name}/{status.name} {reason}: {text!r}{where}")
+    return found
+
+
+def _last_line(path: Path) -> str:
+    """The last non-empty line a container wrote (a CRI log line: time, stream, tag, text)."""
+    try:
+        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    if not lines:
+        return ""
+    parts = lines[-1].split(" ", 3)
+    return (parts[3] if len(parts) == 4 else lines[-1])[:160]
 
 
 def _expected_endpoints(service: dict[str, Any]) -> int:
