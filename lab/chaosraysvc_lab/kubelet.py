@@ -320,6 +320,13 @@ class Kubelet:
                 source.mkdir(parents=True, exist_ok=True)
                 mounts.append((str(source), path, False))
         mounts += [(host, path, True) for host, path in runtime.binds]
+        # terminationMessagePath: a file of the pod's the container may write, read at its exit
+        message = pod_dir / "termination" / str(spec["name"])
+        message.parent.mkdir(parents=True, exist_ok=True)
+        message.write_bytes(b"")
+        message.chmod(0o666)
+        mounts.append((str(message), str(spec.get("terminationMessagePath")
+                                         or "/dev/termination-log"), False))  # fmt: skip
         # Parents before children, as containerd's CRI orders a container's mounts (by the
         # destination's path depth): the image's VOLUME /home/ray must not hide a configMap
         # mounted at /home/ray/samples (the HA sample's ray-pod).

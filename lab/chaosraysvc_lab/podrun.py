@@ -239,7 +239,8 @@ class PodRun:
             if self.stop.is_set():
                 return False
             code = containers.exit_code(container.proc.returncode)
-            finished = {"exitCode": code, "startedAt": container.started_at, "finishedAt": now()}
+            finished = {"exitCode": code, "startedAt": container.started_at, "finishedAt": now(),
+                        **self._termination_message(container, code)}  # fmt: skip
             if code == 0:
                 container.exited = {**finished, "reason": "Completed"}
                 self._write_status()
@@ -269,10 +270,15 @@ class PodRun:
             if any(t == "/tmp" for _, t, _ in plan.mounts)
             else [(str(self.pod_dir / "tmp"), "/tmp", False)]
         )
-        script = _mount_script([*plan.mounts, *private_tmp], plan.workdir, images.host_paths())
+        # parents before children (the pod's private /tmp before a file mounted under it)
+        every = sorted([*plan.mounts, *private_tmp], key=lambda m: len(Path(m[1]).parts))
+        script = _mount_script(every, plan.workdir, images.host_paths())
         self._event(container, NORMAL, "Pulled",
                     f'Container image "{container.image}" already present on machine')  # fmt: skip
         container.instance = container.restarts
+        message = self.termination_log(container.name)
+        if message.exists():  # each instance's own message, as the kubelet's file per instance
+            message.write_bytes(b"")
         log = self.log_path(container.name, container.instance)
         self._prune_logs(container)
         # stdout and stderr are pipes the node writes to the CRI log (what containerd's shim
@@ -330,6 +336,7 @@ class PodRun:
                 "reason": containers.reason(code),
                 "startedAt": container.started_at,
                 "finishedAt": now(),
+                **self._termination_message(container, code),
             }
             procs.kill_session(proc.pid)  # the namespace died with PID 1; the launcher too
             container.proc = None
@@ -512,6 +519,30 @@ class PodRun:
             if container.name == name:
                 return container
         raise LookupError(f'container "{name}" in pod "{self.name}" is not available')
+
+    def termination_log(self, container: str) -> Path:
+        """The host file mounted at the container's `terminationMessagePath`."""
+        return self.pod_dir / "termination" / container
+
+    def _termination_message(self, container: Container, code: int) -> dict[str, str]:
+        """The kubelet's `message` of a terminated container: what it wrote to its
+        `terminationMessagePath` (at most 4096 bytes); with `FallbackToLogsOnError` and a
+        failure that wrote none, the end of its log (80 lines, 2048 bytes at most)."""
+        spec = container.plan.spec if container.plan else {}
+        try:
+            message = self.termination_log(container.name).read_bytes()[:4096]
+        except OSError:
+            message = b""
+        policy = spec.get("terminationMessagePolicy", "File")
+        if not message.strip() and code != 0 and policy == "FallbackToLogsOnError":
+            if container.logs is not None:
+                container.logs.join(2.0)
+            path = self.log_path(container.name, container.instance)
+            lines = [line.split(" ", 3)[3] if line.count(" ") >= 3 else line
+                     for line in path.read_text(errors="replace").splitlines()[-80:]]  # fmt: skip
+            message = "\n".join(lines).encode()[-2048:] if lines else b""
+        text = message.decode(errors="replace")
+        return {"message": text} if text else {}
 
     def log_path(self, container: str, instance: int) -> Path:
         """Where instance `instance` (its restartCount) of `container` logs."""

@@ -166,3 +166,63 @@ def test_a_crashing_container_restarts_at_once_then_after_the_kubelets_back_off(
     reasons = [reason for _, _, reason, _ in node.recorded]
     assert reasons[:6] == ["Pulled", "Created", "Started"] * 2  # the kubelet's, each start
     assert "BackOff" in reasons
+
+
+class MessageNode(StandInNode):
+    """Mounts the pod's termination-message file as the kubelet does."""
+
+    def resolve(self, pod: dict[str, Any], pod_ip: str, pod_dir: Path) -> PodPlan:
+        spec = pod["spec"]["containers"][0]
+        message = pod_dir / "termination" / spec["name"]
+        message.parent.mkdir(parents=True, exist_ok=True)
+        message.write_bytes(b"")
+        path = spec.get("terminationMessagePath", "/dev/termination-log")
+        env = {"PATH": "/usr/bin:/bin", "HOME": "/root"}
+        return PodPlan([], [ContainerPlan(spec, self.argv, env, [(str(message), path, False)])])
+
+
+@pytest.mark.parametrize(
+    ("script", "policy", "code", "message"),
+    [
+        ("echo -n DONE > /dev/termination-log; exit 0", "File", 0, "DONE"),
+        (
+            "echo -n DONE > /dev/termination-custom-log; exit 1",
+            "File",
+            1,
+            "DONE",
+        ),  # a non-default path
+        ("echo first; echo DONE; exit 1", "FallbackToLogsOnError", 1, "first\nDONE"),
+        ("echo DONE; exit 0", "FallbackToLogsOnError", 0, None),  # success: no fallback
+    ],
+)
+def test_a_terminated_container_reports_its_termination_message(
+    net: network.NodeNetwork,
+    tmp_path: Path,
+    script: str,
+    policy: str,
+    code: int,
+    message: str | None,
+) -> None:
+    """Kubernetes' e2e "Container Runtime blackbox test on terminated container" tests."""
+    container = {"name": "main", "image": "x", "terminationMessagePolicy": policy}
+    if "custom" in script:
+        container["terminationMessagePath"] = "/dev/termination-custom-log"
+    node = MessageNode(tmp_path, net, ["sh", "-c", script], tmp_path)
+    run = PodRun(node, _pod(container, restart_policy="Never"))  # type: ignore[arg-type]
+    run.start()
+
+    def terminated() -> dict[str, Any]:
+        statuses = node.statuses[-1]["containerStatuses"] if node.statuses else [{}]
+        return statuses[0].get("state", {}).get("terminated") or {}
+
+    created = [p for p in (Path("/dev/termination-log"), Path("/dev/termination-custom-log"))
+               if not p.exists()]  # fmt: skip
+    try:
+        wait_for(lambda: "exitCode" in terminated(), 15, what="the container to end")
+    finally:
+        run.terminate(0)
+        for mountpoint in created:  # the kubelet removes the mountpoints it made; so do we
+            mountpoint.unlink(missing_ok=True)
+
+    assert terminated()["exitCode"] == code
+    assert terminated().get("message") == message
