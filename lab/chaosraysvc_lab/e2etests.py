@@ -14,14 +14,18 @@ assert all(row.state == "passed" for row in rows)
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from chaosraysvc_lab import binaries
 
@@ -114,6 +118,25 @@ def rows(report: list[dict[str, Any]]) -> list[Row]:
     return out
 
 
+def _interrupt(proc: subprocess.Popen[str], log: IO[str], grace: float = 90) -> None:
+    """Stop Ginkgo and its test processes: SIGTERM first (their clean-up deletes their
+    namespaces) while their output is still read (a full pipe would block them), SIGKILL to
+    the whole group if they are not gone within `grace` seconds (seen: stuck after SIGTERM)."""
+    assert proc.stdout is not None
+    stdout = proc.stdout
+    drain = threading.Thread(target=lambda: [log.write(line) for line in stdout], daemon=True)
+    drain.start()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    drain.join(5)
+
+
 def run(
     kubeconfig: Path,
     focus: str,
@@ -143,7 +166,8 @@ def run(
         cmd = [str(e2e / "e2e.test"), *test, *(f"--ginkgo.{flag.lstrip('-')}" for flag in ginkgo)]
     started = time.monotonic()
     with open(logs / "e2e.log", "w") as log:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)  # fmt: skip
         assert proc.stdout is not None
         try:
             done = 0
@@ -155,11 +179,7 @@ def run(
                              f"{line.strip()[:100]}")  # fmt: skip
         finally:
             if proc.poll() is None:
-                # interrupted: Ginkgo stops the tests and their clean-up deletes their
-                # namespaces; its output is still read (a full pipe would block it forever)
-                proc.terminate()
-                for line in proc.stdout:
-                    log.write(line)
+                _interrupt(proc, log)
             code = proc.wait()
     found = rows(json.loads(report.read_text())) if report.exists() else []
     return code, found
