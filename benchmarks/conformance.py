@@ -25,6 +25,7 @@ import dataclasses
 import datetime
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -58,8 +59,12 @@ def main() -> int:
     focus, skip = e2etests.SUBSETS[args.subset]
     focus = args.focus or focus
     e2e = binaries.e2e_dir()  # built first if missing (~10 min on 2 cores)
-    state = Path(tempfile.mkdtemp(prefix="crs-conformance-"))
-    logs = Path(args.keep_logs) if args.keep_logs else state / "e2e"
+    keep = Path(args.keep_logs) if args.keep_logs else None
+    if keep:
+        keep.mkdir(parents=True, exist_ok=True)
+    # the node's state (its pods' logs) goes with the kept logs, else it is removed at the end
+    state = Path(tempfile.mkdtemp(prefix="crs-conformance-", dir=keep))
+    logs = keep or state / "e2e"
     while (lock := try_lock()) is None:
         print("waiting for the machine's node lock (another node is up)", flush=True)
         time.sleep(10)
@@ -102,7 +107,12 @@ def main() -> int:
     print(f"{len(ran)} tests: " + ", ".join(f"{n} {s}" for s, n in counts.most_common()))
     for name in unexplained:
         print(f"  not explained in {DOC.relative_to(ROOT)}: {name}")
-    print(f"results: {out}; e2e log: {logs / 'e2e.log'}")
+    failed = bool(unexplained or leftovers or not ran)
+    if keep is None and not failed:
+        shutil.rmtree(state, ignore_errors=True)  # nothing to read: the JSON says it all
+        print(f"results: {out}")
+    else:
+        print(f"results: {out}; e2e log: {logs / 'e2e.log'}; the node's pod logs: {state}")
     if not ran:
         print("no test ran: see the e2e log (did the suite's set-up fail?)")
         return 1
