@@ -452,12 +452,28 @@ class PodRun:
         ]
         for thread in stoppers:
             thread.start()
-        for thread in stoppers:
-            thread.join()
-        if self.thread is not None:
-            self.thread.join(timeout=5)
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join(timeout=5)  # the pod's loop ends its pass: probes are ours now
+        self._probe_while_terminating(stoppers)
         self.ctx.remove_pod_network(self.uid)
         shutil.rmtree(self.pod_dir / "tmp", ignore_errors=True)
+
+    def _probe_while_terminating(self, stoppers: list[threading.Thread]) -> None:
+        """Until every container has stopped, go on with readiness probes and the status, as
+        the kubelet does during a pod's grace period: a container whose readiness probe fails
+        while it drains turns the pod NotReady (its endpoint `serving: false`)."""
+        while any(thread.is_alive() for thread in stoppers):
+            clock = time.monotonic()
+            for container in self.containers:
+                probe = container.readiness
+                if probe is None or not container.running or clock < probe.next_at:
+                    continue
+                probe.next_at = clock + probe.period
+                self._probe(container, probe)
+            self._write_status()
+            for thread in stoppers:
+                thread.join(timeout=0.2)
+        self._write_status()
 
     def _grace(self, probe_spec: dict[str, Any] | None = None) -> float:
         """The pod's terminationGracePeriodSeconds (a probe's own overrides it), default 30."""

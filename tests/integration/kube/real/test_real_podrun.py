@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -226,3 +227,39 @@ def test_a_terminated_container_reports_its_termination_message(
 
     assert terminated()["exitCode"] == code
     assert terminated().get("message") == message
+
+
+def test_readiness_is_probed_while_the_pod_terminates(
+    net: network.NodeNetwork, tmp_path: Path
+) -> None:
+    """Kubernetes' e2e "should mark readiness on pods to false while pod is in progress of
+    terminating": the kubelet goes on probing during the grace period; a container that fails
+    its readiness probe while it drains turns the pod NotReady before it exits."""
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    script = ("touch /notes/ready; trap 'rm -f /notes/ready; sleep 6; exit 0' TERM; "
+              "while true; do sleep 0.1; done")  # fmt: skip
+    probe = {"exec": {"command": ["cat", "/notes/ready"]}, "periodSeconds": 1,
+             "failureThreshold": 1}  # fmt: skip
+    container = {"name": "main", "image": "x", "readinessProbe": probe}
+    node = StandInNode(tmp_path, net, ["sh", "-c", script], notes)
+    run = PodRun(node, _pod(container))  # type: ignore[arg-type]
+    run.start()
+
+    def ready() -> bool | None:
+        if not node.statuses:
+            return None
+        return next(c["status"] == "True" for c in node.statuses[-1]["conditions"]
+                    if c["type"] == "Ready")  # fmt: skip
+
+    stopping = threading.Thread(target=run.terminate, args=(10,), daemon=True)
+    try:
+        wait_for(lambda: ready() is True, 20, what="the pod to be Ready")
+        stopping.start()
+        wait_for(lambda: ready() is False, 5, what="Ready=False during the grace period")
+        still_running = stopping.is_alive()  # the container drains for 6 s yet
+    finally:
+        stopping.join(15)
+        run.terminate(0)
+
+    assert still_running
