@@ -192,6 +192,9 @@ class PodRun:
             Container(None, c["name"], c["image"]) for c in spec.get("initContainers", [])
         ]
         self.containers = [Container(None, c["name"], c["image"]) for c in spec["containers"]]
+        if self.inits:  # the kubelet's reason while init containers have not all completed
+            for container in self.containers:
+                container.waiting = ("PodInitializing", "")
         try:
             self.netns, self.pod_ip = self.ctx.add_pod_network(self.uid)
             (self.pod_dir / "tmp").mkdir(parents=True, exist_ok=True)
