@@ -99,6 +99,7 @@ class Container:
     last_exit: dict[str, Any] | None = None
     readiness: probes.ProbeState | None = None
     liveness: probes.ProbeState | None = None
+    startup: probes.ProbeState | None = None
     begun: float = 0.0
     next_restart: float = 0.0
     exited_at: float = 0.0
@@ -116,7 +117,14 @@ class Container:
         if self.exited is not None:  # an init container that completed is Ready (kubelet)
             return self.exited.get("exitCode") == 0
         running = self.proc is not None and self.proc.poll() is None
-        return running and (self.readiness is None or self.readiness.passed)
+        return (running and self.started_up
+                and (self.readiness is None or self.readiness.passed))  # fmt: skip
+
+    @property
+    def started_up(self) -> bool:
+        """Its startup probe succeeded (or it has none): until then no readiness or liveness
+        probe runs, and the status says `started: false`."""
+        return self.startup is None or self.startup.passed
 
     def status(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -125,7 +133,7 @@ class Container:
             "imageID": f"chaosraysvc-local://{images.repository(self.image)}",
             "ready": self.ready,
             "restartCount": self.restarts,
-            "started": self.proc is not None and self.proc.poll() is None,
+            "started": self.proc is not None and self.proc.poll() is None and self.started_up,
         }
         if self.exited is not None:
             body["state"] = {"terminated": self.exited}
@@ -212,6 +220,7 @@ class PodRun:
                 container.plan = cplan
                 container.readiness = _probe(cplan.spec, "readinessProbe")
                 container.liveness = _probe(cplan.spec, "livenessProbe")
+                container.startup = _probe(cplan.spec, "startupProbe")
                 self._launch(container)
             self.phase = "Running"
             self._supervise()
@@ -309,7 +318,7 @@ class PodRun:
         self._event(container, NORMAL, "Started", f"Started container {container.name}")
         container.started_at = now()
         container.begun = time.monotonic()
-        for probe in (container.readiness, container.liveness):
+        for probe in (container.readiness, container.liveness, container.startup):
             if probe is not None:
                 probe.successes = probe.failures = 0
                 probe.passed = False
@@ -364,7 +373,11 @@ class PodRun:
             return
         if container.proc is None:
             return
-        for probe, kind in ((container.readiness, "readiness"), (container.liveness, "liveness")):
+        if not container.started_up:  # only the startup probe until it succeeds
+            due = [(container.startup, "startup")]
+        else:
+            due = [(container.readiness, "readiness"), (container.liveness, "liveness")]
+        for probe, kind in due:
             if probe is None or clock < probe.next_at:
                 continue
             probe.next_at = clock + probe.period
@@ -372,11 +385,15 @@ class PodRun:
             if probe.failures:
                 self._event(container, WARNING, "Unhealthy",
                             f"{kind.capitalize()} probe failed: {probe.last_output}")  # fmt: skip
-            if kind == "liveness" and probe.failed_out():
-                logger.info("pod %s: container %s failed liveness; restarting", self.name,
-                            container.name)  # fmt: skip
+            if kind == "startup" and probe.passed:  # the others start at once
+                for other in (container.readiness, container.liveness):
+                    if other is not None:
+                        other.next_at = min(other.next_at, clock)
+            if kind in ("liveness", "startup") and probe.failed_out():
+                logger.info("pod %s: container %s failed %s; restarting", self.name,
+                            container.name, kind)  # fmt: skip
                 self._event(container, NORMAL, "Killing", f"Container {container.name} failed "
-                            "liveness probe, will be restarted")  # fmt: skip
+                            f"{kind} probe, will be restarted")  # fmt: skip
                 self._stop_container(container, self._grace(probe.spec))
 
     def _probe(self, container: Container, probe: probes.ProbeState) -> None:

@@ -263,3 +263,39 @@ def test_readiness_is_probed_while_the_pod_terminates(
         run.terminate(0)
 
     assert still_running
+
+
+def test_a_startup_probe_holds_the_other_probes_until_it_succeeds(
+    net: network.NodeNetwork, tmp_path: Path
+) -> None:
+    """Kubernetes' e2e startupProbe tests: no readiness or liveness probe runs (and the
+    container is not `started`) until the startup probe succeeds; then readiness at once."""
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    every_second = {"periodSeconds": 1, "failureThreshold": 1}
+    container = {
+        "name": "main", "image": "x",
+        "startupProbe": {"exec": {"command": ["cat", "/notes/up"]}, "periodSeconds": 1,
+                         "failureThreshold": 30},
+        "readinessProbe": {"exec": {"command": ["true"]}, **every_second},
+        "livenessProbe": {"exec": {"command": ["cat", "/notes/up"]}, **every_second},
+    }  # fmt: skip
+    node = StandInNode(tmp_path, net, ["sh", "-c", "sleep 600"], notes)
+    run = PodRun(node, _pod(container))  # type: ignore[arg-type]
+    run.start()
+
+    def main() -> dict[str, Any]:
+        return node.statuses[-1]["containerStatuses"][0] if node.statuses else {}
+
+    try:
+        wait_for(lambda: "running" in main().get("state", {}), 20, what="the container to run")
+        time.sleep(3)  # the liveness probe would have restarted it three times by now
+        before = main()
+        (notes / "up").touch()
+        wait_for(lambda: main().get("ready") is True, 5, what="Ready after the startup probe")
+        after = main()
+    finally:
+        run.terminate(0)
+
+    assert (before["started"], before["ready"], before["restartCount"]) == (False, False, 0)
+    assert (after["started"], after["restartCount"]) == (True, 0)
