@@ -104,6 +104,24 @@ def main_pid(launcher: int, wait: float = MAIN_PID_WAIT_S) -> int | None:
         time.sleep(0.01)
 
 
+def wait_started(launcher: int, timeout: float = MAIN_PID_WAIT_S) -> int | None:
+    """Wait until the container's command runs (PID 1 has `exec`ed it, its mounts done);
+    return PID 1's host pid, or None if that did not happen within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    pid1 = main_pid(launcher, wait=timeout)
+    while pid1 is not None:
+        try:
+            cmdline = Path(f"/proc/{pid1}/cmdline").read_bytes()
+        except OSError:
+            return None
+        if LAUNCHER.name.encode() not in cmdline:
+            return pid1
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.02)
+    return None
+
+
 def exit_code(returncode: int) -> int:
     """The container's exit code from its launcher's return code (signals as 128 + n)."""
     return returncode if returncode >= 0 else 128 - returncode

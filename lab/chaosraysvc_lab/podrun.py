@@ -323,6 +323,28 @@ class PodRun:
                 probe.successes = probe.failures = 0
                 probe.passed = False
                 probe.next_at = time.monotonic() + probe.initial_delay
+        hook = ((container.plan.spec if container.plan else {}).get("lifecycle") or {}).get(
+            "postStart"
+        )
+        if hook:
+            self._post_start(container, hook)
+
+    def _post_start(self, container: Container, hook: dict[str, Any]) -> None:
+        """Run a postStart hook right after the container started, as the kubelet does (it
+        holds the container's start until the hook returns); a failing hook kills the
+        container (`FailedPostStartHook`), which then restarts as its policy says."""
+        assert container.plan is not None and container.proc is not None
+        containers.wait_started(container.proc.pid)  # its mounts done, its command running
+        spec = {**hook, "timeoutSeconds": 30}
+        try:
+            argv = probes.command(spec, container.plan.spec, self.pod_ip)
+            ok, output = probes.run(self._inside(container, spec), argv, container.plan.env, 30)
+        except ValueError as exc:
+            ok, output = False, str(exc)
+        if not ok:
+            self._event(container, WARNING, "FailedPostStartHook",
+                        f"PostStartHook failed: {output}")  # fmt: skip
+            self._stop_container(container, self._grace())
 
     def _supervise(self) -> None:
         policy = self.pod["spec"].get("restartPolicy", "Always")

@@ -8,6 +8,7 @@ that keeps crashing restarts at once, then after the kubelet's 10 s back-off.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import textwrap
 import threading
@@ -90,12 +91,16 @@ class StandInNode:
 
 @pytest.fixture
 def net() -> Iterator[network.NodeNetwork]:
+    made = not Path("/notes").exists()  # the mountpoint the containers' /notes leaves
     net = network.NodeNetwork.pick()
     net.create()
     try:
         yield net
     finally:
         net.destroy()
+        if made:
+            with contextlib.suppress(OSError):
+                Path("/notes").rmdir()
 
 
 def _pod(container: dict[str, Any], restart_policy: str = "Always") -> dict[str, Any]:
@@ -299,3 +304,36 @@ def test_a_startup_probe_holds_the_other_probes_until_it_succeeds(
 
     assert (before["started"], before["ready"], before["restartCount"]) == (False, False, 0)
     assert (after["started"], after["restartCount"]) == (True, 0)
+
+
+def test_a_post_start_hook_runs_inside_the_container_and_a_failing_one_kills_it(
+    net: network.NodeNetwork, tmp_path: Path
+) -> None:
+    """Kubernetes' e2e "should execute poststart exec hook properly" (and its failure rule)."""
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    ok = {"exec": {"command": ["sh", "-c", "ls /proc > /notes/post-start"]}}
+    node = StandInNode(tmp_path, net, ["sh", "-c", "sleep 600"], notes)
+    run = PodRun(node, _pod({"name": "main", "image": "x", "lifecycle": {"postStart": ok}}))  # type: ignore[arg-type]
+    run.start()
+    try:
+        wait_for(lambda: (notes / "post-start").exists(), 20, what="the postStart hook")
+    finally:
+        run.terminate(0)
+    pids = sorted(int(w) for w in (notes / "post-start").read_text().split() if w.isdigit())
+    assert pids[0] == 1  # inside the container's PID namespace
+
+    failing = {"exec": {"command": ["false"]}}
+    node = StandInNode(tmp_path, net, ["sh", "-c", "sleep 600"], notes)
+    pod = _pod({"name": "main", "image": "x", "lifecycle": {"postStart": failing}})
+    pod["spec"]["terminationGracePeriodSeconds"] = 1  # sh as PID 1 ignores SIGTERM
+    run = PodRun(node, pod)  # type: ignore[arg-type]
+    run.start()
+    try:
+        wait_for(lambda: any(r == "FailedPostStartHook" for _, _, r, _ in node.recorded), 20,
+                 what="FailedPostStartHook")  # fmt: skip
+        wait_for(lambda: bool(node.statuses)
+                 and node.statuses[-1]["containerStatuses"][0]["restartCount"] >= 1, 20,
+                 what="the container killed and restarted")  # fmt: skip
+    finally:
+        run.terminate(0)
