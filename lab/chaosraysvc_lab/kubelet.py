@@ -115,6 +115,11 @@ class Kubelet:
             self, self.api, self.node_name, self.host_ip, pair.cert, pair.key, client_ca
         ).start()
 
+    def pod_objects(self) -> list[dict[str, Any]]:
+        """The pods this kubelet runs as it last listed them (the kubelet API's `/pods`):
+        a deletion it observed shows as the pod's `deletionTimestamp`."""
+        return [run.seen for run in list(self.pods.values())]
+
     def find_pod(self, namespace: str, name: str) -> PodRun | None:
         """The pod `namespace/name` this kubelet runs (the newest, if a replacement has the
         name of one still terminating), or None."""
@@ -184,6 +189,8 @@ class Kubelet:
                 continue
             seen.add(uid)
             run = self.pods.get(uid)
+            if run is not None:
+                run.seen = pod
             if meta.get("deletionTimestamp"):
                 if run is not None and not run.stop.is_set():
                     grace = float(meta.get("deletionGracePeriodSeconds") or 0)

@@ -18,6 +18,7 @@ This server does what the kubelet's does for those paths:
 - `/portForward/{ns}/{pod}` over SPDY/3.1 (`portforward.k8s.io`: kubectl's WebSocket tunnel is
   unwrapped by the API server), one data and one error stream per connection, or over a
   WebSocket (`?ports=`, the Python client's `portforward()`);
+- `GET /pods`: the pods this kubelet runs, as it last saw them (a PodList);
 - `GET /healthz`.
 
 It runs an asyncio loop in a thread of the kubelet (`start()`, `stop()`).
@@ -69,6 +70,8 @@ class ContainerView(Protocol):
 
 class PodSource(Protocol):
     def find_pod(self, namespace: str, name: str) -> ContainerView | None: ...
+
+    def pod_objects(self) -> list[dict[str, Any]]: ...
 
 
 REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
@@ -198,6 +201,10 @@ class KubeletApi:
             await self._exec(reader, writer, headers, multi, path[1], path[2], path[-1], query)
         elif route == "portForward" and len(path) in (3, 4):
             await self._port_forward(reader, writer, headers, multi, path[1], path[2], query)
+        elif route == "pods" and len(path) == 1 and method == "GET":
+            body = {"kind": "PodList", "apiVersion": "v1", "metadata": {},
+                    "items": self.source.pod_objects()}  # fmt: skip
+            await _respond(writer, 200, json.dumps(body).encode(), "application/json")
         else:
             raise HttpError(404, f"404 page not found: {url.path}")
 
@@ -635,10 +642,13 @@ def _upgrade(writer: asyncio.StreamWriter, protocol: str) -> None:
     writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
 
 
-async def _respond(writer: asyncio.StreamWriter, status: int, body: bytes) -> None:
+async def _respond(
+    writer: asyncio.StreamWriter, status: int, body: bytes, content_type: str = ""
+) -> None:
     reason = REASONS.get(status, "OK" if status == 200 else "Error")
+    kind = content_type or "text/plain; charset=utf-8"
     writer.write(
-        f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: {kind}\r\n"
         f"X-Content-Type-Options: nosniff\r\nContent-Length: {len(body) + 1}\r\n"
         "Connection: close\r\n\r\n".encode()
         + body

@@ -164,6 +164,10 @@ class PodRun:
     since: dict[str, tuple[bool | None, str]] = field(default_factory=dict)
     start_time: str = field(default_factory=now)
     volumes_synced: float = 0.0  # monotonic time of the kubelet's last volume refresh
+    seen: dict[str, Any] = field(default_factory=dict)  # the pod as the kubelet last listed it
+
+    def __post_init__(self) -> None:
+        self.seen = self.seen or self.pod
 
     @property
     def name(self) -> str:

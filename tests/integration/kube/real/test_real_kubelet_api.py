@@ -528,3 +528,16 @@ def test_pod_events_are_written_as_the_kubelet_and_scheduler_write_them(node: No
     )
     assert crashing["Started"]["count"] >= 2  # restarted at once, then backed off
     assert re.search(r"Warning\s+BackOff\s+.*kubelet\s+Back-off restarting", described)
+
+
+def test_the_kubelet_lists_its_pods_through_the_node_proxy(node: Node, counter: str) -> None:
+    """Kubernetes' e2e "Pods Extended Delete Grace Period" reads the kubelet's `/pods`
+    through the API server's node proxy, to see that the kubelet observed a deletion."""
+    pod = node.core.read_namespaced_pod(counter, NAMESPACE)
+    raw = node.kubectl("get", "--raw", f"/api/v1/nodes/{pod.spec.node_name}/proxy/pods")
+
+    assert raw.returncode == 0, raw.stderr
+    listed = json.loads(raw.stdout)
+    assert listed["kind"] == "PodList"
+    names = {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in listed["items"]}
+    assert (NAMESPACE, counter) in names
