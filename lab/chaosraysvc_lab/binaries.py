@@ -79,7 +79,7 @@ def e2e_dir(*, build: bool = True) -> Path:
     when it is not built yet)."""
     explicit = os.environ.get(E2E_ENV_VAR, "")
     path = Path(explicit) if explicit else Path(_build(E2E_BUILD_SCRIPT, build))
-    wanted = ("e2e.test", "agnhost", "ginkgo", "busybox/bin/sh")
+    wanted = ("e2e.test", "agnhost", "ginkgo", "busybox/bin/sh", "localhost.crt")
     missing = [name for name in wanted if not (path / name).exists()]
     if missing:
         raise ConfigurationError(

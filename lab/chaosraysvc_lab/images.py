@@ -112,7 +112,10 @@ def _e2e_runtime(name: str) -> Runtime:
         # bind-tools, curl, netcat-openbsd, iproute2 and bash added: the host's (Debian's
         # bind9-dnsutils, curl, netcat-openbsd, iproute2, bash), then busybox for the rest
         tools = (*SYSTEM_PATH.split(os.pathsep), busybox)
-        return Runtime(name, tools, binds=((agnhost, "/agnhost"),),
+        files = [(agnhost, "/agnhost")] + [
+            (str(built / f), f"/{f}") for f in ("localhost.crt", "localhost.key")
+        ]  # its Dockerfile's ADDs
+        return Runtime(name, tools, binds=tuple(files),
                        entrypoint=("/agnhost",), cmd=("pause",))  # fmt: skip
     if name == "pause":  # ENTRYPOINT ["/pause"]: sleeps until signalled
         pause = ("/pause", "pause")

@@ -165,6 +165,8 @@ class PodRun:
     start_time: str = field(default_factory=now)
     volumes_synced: float = 0.0  # monotonic time of the kubelet's last volume refresh
     seen: dict[str, Any] = field(default_factory=dict)  # the pod as the kubelet last listed it
+    reason: tuple[str, str] | None = None  # the pod's own status reason and message
+    began: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
         self.seen = self.seen or self.pod
@@ -353,6 +355,10 @@ class PodRun:
     def _supervise(self) -> None:
         policy = self.pod["spec"].get("restartPolicy", "Always")
         while not self.stop.is_set():
+            deadline = self.seen["spec"].get("activeDeadlineSeconds")  # may be updated
+            if deadline is not None and time.monotonic() - self.began > float(deadline):
+                self._deadline_exceeded()
+                return
             for container in self.containers:
                 self._check(container, policy)
             if all(c.exited is not None for c in self.containers):
@@ -363,6 +369,16 @@ class PodRun:
                 return
             self._write_status()
             self.stop.wait(0.2)
+
+    def _deadline_exceeded(self) -> None:
+        """activeDeadlineSeconds ran out: the kubelet kills the containers and fails the pod."""
+        self.reason = ("DeadlineExceeded",
+                       "Pod was active on the node longer than the specified deadline")  # fmt: skip
+        for container in self.containers:
+            if container.proc is not None:
+                self._stop_container(container, self._grace())
+        self.phase = "Failed"
+        self._write_status()
 
     def _check(self, container: Container, policy: str) -> None:
         proc = container.proc
@@ -439,12 +455,16 @@ class PodRun:
     def status(self) -> dict[str, Any]:
         started = self.phase == "Running"
         ready = started and all(c.ready for c in self.containers)
+        # readinessGates: Ready also waits for the conditions others set on the pod
+        gates = [g.get("conditionType") for g in self.seen["spec"].get("readinessGates") or []]
+        held = {c.get("type"): c.get("status")
+                for c in (self.seen.get("status") or {}).get("conditions") or []}  # fmt: skip
         conditions = [
             ("PodScheduled", True),
             ("PodReadyToStartContainers", bool(self.pod_ip)),
             ("Initialized", self.initialized),
             ("ContainersReady", ready),
-            ("Ready", ready),
+            ("Ready", ready and all(held.get(gate) == "True" for gate in gates)),
         ]
         for kind, value in conditions:
             if self.since.get(kind, (None, ""))[0] != value:
@@ -469,6 +489,8 @@ class PodRun:
         if self.pod_ip:
             body["podIP"] = self.pod_ip
             body["podIPs"] = [{"ip": self.pod_ip}]
+        if self.reason:
+            body["reason"], body["message"] = self.reason
         return body
 
     def _write_status(self) -> None:

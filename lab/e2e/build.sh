@@ -3,7 +3,8 @@
 # agnhost (the one binary of their test image) and Ginkgo's CLI (runs it in parallel) from the
 # Kubernetes pinned in lab/e2e/go.mod (the control plane's version), and fetch Debian's busybox-static for the
 # busybox image, once per machine (lab/gobuild.sh). ~10 min on 2 cores the first time.
-# Prints the directory on stdout (last line): e2e.test, agnhost, ginkgo, busybox/bin/<applets>.
+# Prints the directory on stdout (last line): e2e.test, agnhost, ginkgo, busybox/bin/<applets>,
+# and the agnhost image's localhost.crt/.key.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/../gobuild.sh"
@@ -16,6 +17,9 @@ version_flags+=" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component
 echo "e2e: building agnhost and ginkgo (1/2)" >&2
 CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$tmp/agnhost" k8s.io/kubernetes/test/images/agnhost
 CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$tmp/ginkgo" github.com/onsi/ginkgo/v2/ginkgo
+# the agnhost image's own files: porter's test certificate (at /localhost.crt, .key)
+agnhost_src="$(go list -m -f '{{.Dir}}' k8s.io/kubernetes)/test/images/agnhost"
+cp "$agnhost_src/porter/localhost.crt" "$agnhost_src/porter/localhost.key" "$tmp/"
 echo "e2e: building e2e.test (2/2, $(crs_elapsed) so far)" >&2
 CGO_ENABLED=0 go test -c -trimpath -ldflags="-s -w$version_flags" -o "$tmp/e2e.test" \
     k8s.io/kubernetes/test/e2e

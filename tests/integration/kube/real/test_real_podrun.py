@@ -337,3 +337,32 @@ def test_a_post_start_hook_runs_inside_the_container_and_a_failing_one_kills_it(
                  what="the container killed and restarted")  # fmt: skip
     finally:
         run.terminate(0)
+
+
+def test_active_deadline_fails_the_pod_and_readiness_gates_hold_ready(
+    net: network.NodeNetwork, tmp_path: Path
+) -> None:
+    """Kubernetes' e2e "should allow activeDeadlineSeconds to be updated" and "should support
+    pod readiness gates": Ready waits for the gate's condition; past its deadline the pod
+    fails with reason DeadlineExceeded."""
+    node = StandInNode(tmp_path, net, ["sh", "-c", "sleep 600"], tmp_path)
+    pod = _pod({"name": "main", "image": "x"})
+    pod["spec"].update(terminationGracePeriodSeconds=1, activeDeadlineSeconds=3,
+                       readinessGates=[{"conditionType": "example.com/gate"}])  # fmt: skip
+    run = PodRun(node, pod)  # type: ignore[arg-type]
+    run.start()
+
+    def condition(kind: str) -> str:
+        return next((c["status"] for c in node.statuses[-1]["conditions"] if c["type"] == kind),
+                    "") if node.statuses else ""  # fmt: skip
+
+    try:
+        wait_for(lambda: condition("ContainersReady") == "True", 20, what="ContainersReady")
+        gated = condition("Ready")
+        wait_for(lambda: node.statuses[-1].get("phase") == "Failed", 10, what="the deadline")
+        failed = node.statuses[-1]
+    finally:
+        run.terminate(0)
+
+    assert gated == "False"
+    assert failed["reason"] == "DeadlineExceeded"
