@@ -141,6 +141,40 @@ class Kubelet:
             "KUBERNETES_PORT_443_TCP_PROTO": "tcp",
         }
 
+    def service_links(self, pod: dict[str, Any]) -> dict[str, str]:
+        """The service variables the kubelet gives a container: the `kubernetes` Service's,
+        and with `enableServiceLinks` (the default) those of every Service of the pod's
+        namespace that has a ClusterIP (`<NAME>_SERVICE_HOST`, `<NAME>_PORT_<port>_TCP`...,
+        Docker links' form), as they are when the container starts."""
+        env = dict(self.service_env)
+        if pod["spec"].get("enableServiceLinks", True) is False:
+            return env
+        try:
+            listed = self.core.list_namespaced_service(pod["metadata"]["namespace"])
+        except Exception as exc:  # noqa: BLE001 - the kubelet starts the container anyway
+            logger.warning("service links of %s not read: %s", pod["metadata"]["name"], exc)
+            return env
+        for service in self.api.sanitize_for_serialization(listed).get("items", []):
+            ip, ports = service["spec"].get("clusterIP"), service["spec"].get("ports") or []
+            if not ip or ip == "None" or not ports:
+                continue
+            name = str(service["metadata"]["name"]).upper().replace("-", "_")
+            first = ports[0]
+            env[f"{name}_SERVICE_HOST"] = ip
+            env[f"{name}_SERVICE_PORT"] = str(first["port"])
+            env[f"{name}_PORT"] = f"{first.get('protocol', 'TCP').lower()}://{ip}:{first['port']}"
+            for port in ports:
+                proto = str(port.get("protocol", "TCP")).upper()
+                if port.get("name"):
+                    key = str(port["name"]).upper().replace("-", "_")
+                    env[f"{name}_SERVICE_PORT_{key}"] = str(port["port"])
+                prefix = f"{name}_PORT_{port['port']}_{proto}"
+                env[prefix] = f"{proto.lower()}://{ip}:{port['port']}"
+                env[f"{prefix}_PROTO"] = proto.lower()
+                env[f"{prefix}_PORT"] = str(port["port"])
+                env[f"{prefix}_ADDR"] = ip
+        return env
+
     def stop(self) -> None:
         """Kill every pod (no grace: the node goes away), end the Service path, free the network."""
         self._stop.set()
@@ -310,7 +344,7 @@ class Kubelet:
         env = dict(runtime.env)
         env.update(
             podenv.resolve_env(
-                pod, spec, lookup, pod_ip, self.host_ip, service_env=self.service_env
+                pod, spec, lookup, pod_ip, self.host_ip, service_env=self.service_links(pod)
             )
         )
         argv = podenv.expand(runtime.argv(spec.get("command") or [], spec.get("args") or []), env)
