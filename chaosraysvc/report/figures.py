@@ -87,6 +87,7 @@ TRAFFIC_KEYS: dict[str, Any] = {
     "by_endpoint": {},
     "longest_failure_window": None,
     "failure_windows": None,
+    "failure_time": None,  # None too in journals written before it was summarized
     "failed_requests": [],
     "failures_after_fault": None,
     "fault_to_last_failure_s": None,
@@ -566,9 +567,18 @@ def run_figures(run: RunInput, index: int = 0) -> dict[str, Any]:
 
 
 def trend_row(figures: dict[str, Any]) -> dict[str, Any]:
-    """Return one trend-table row: date, experiment, verdict, requests, failures, times."""
+    """Return one trend-table row: date, experiment, verdict, requests, failures, times.
+
+    `failure_time_s` is None when the run's summary predates the failure time (and
+    without traffic), 0.0 when no request failed.
+    """
     traffic = figures.get("traffic") or {}
     window = traffic.get("longest_failure_window") or {}
+    failing = traffic.get("failure_time")
+    if isinstance(failing, dict):
+        failure_time_s = number(failing.get("seconds"))
+    else:
+        failure_time_s = 0.0 if traffic and traffic.get("failures") == 0 else None
     first = next((f for f in figures["faults"] if f["confirmed"] and not f["dry_run"]), None)
     return {
         "id": figures["id"],
@@ -579,6 +589,7 @@ def trend_row(figures: dict[str, Any]) -> dict[str, Any]:
         "requests": traffic.get("requests"),
         "failures": traffic.get("failures"),
         "failure_window_s": (window.get("duration_s") or 0.0) if traffic else None,
+        "failure_time_s": failure_time_s,
         "recovery_s": first["recovery_s"] if first else None,
         "recovered": first["recovered"] if first else None,
         "journal": figures["journal"],

@@ -119,7 +119,10 @@ def short_value(value: Any, limit: int = SHORT) -> str:
         if "requests" in value and "failures" in value:
             p99 = number(as_dict(value.get("latency_ms")).get("p99"))
             tail = f", p99 {p99:.1f} ms" if p99 is not None else ""
-            return f"{_count(value['requests'])} requests, {_count(value['failures'])} failed{tail}"
+            failing = number(as_dict(value.get("failure_time")).get("seconds"))
+            during = f" over {failing:.1f} s" if failing is not None else ""
+            counts = f"{_count(value['requests'])} requests, {_count(value['failures'])} failed"
+            return f"{counts}{during}{tail}"
     if isinstance(value, str):
         return clip(mask(value), limit)
     try:

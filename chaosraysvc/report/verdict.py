@@ -63,6 +63,19 @@ def _count(n: Any) -> str:
     return f"{int(n):,}" if isinstance(n, int | float) else "?"
 
 
+def _failing_clause(failing: dict[str, Any]) -> str:
+    """Say how long requests failed and how fast they went (the failure time), or ""."""
+    seconds = failing.get("seconds")
+    if not isinstance(seconds, int | float):
+        return ""
+    text = f" over {seconds:.1f} s with failures"
+    rps, before = failing.get("requests_rps"), failing.get("before_fault_rps")
+    if isinstance(rps, int | float):
+        text += f" ({rps:.1f} requests/s in those seconds"
+        text += f", {before:.1f}/s before the fault)" if isinstance(before, int | float) else ")"
+    return text
+
+
 def _traffic_sentence(traffic: dict[str, Any] | None, incomplete: bool = False) -> str:
     if not traffic:
         return "No traffic was recorded with this run."
@@ -77,6 +90,7 @@ def _traffic_sentence(traffic: dict[str, Any] | None, incomplete: bool = False) 
     if not failed:
         return f"Serve answered all {_count(n)} requests (0 failed)."
     text = f"{_count(failed)} of {_count(n)} requests failed ({100.0 * failed / n:.2f} %)"
+    text += _failing_clause(as_dict(traffic.get("failure_time")))
     window = as_dict(traffic.get("longest_failure_window"))
     if window:
         text += f"; the longest failure window lasted {window.get('duration_s') or 0:.1f} s"

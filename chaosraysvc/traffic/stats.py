@@ -22,6 +22,14 @@ puts into the journal and what reports are drawn from. Conventions:
   last failure (`ongoing` is then True).
 - A brownout is a run of consecutive whole one-second bins whose `success_rps` is below
   `brownout_ratio` times the baseline's `success_rps`.
+- The failure time is how long requests were failing, at one-second resolution: the
+  total length of the one-second bins of the `timeline` in which at least one request
+  (by start time) failed, the last bin cut at the run's end. Unlike the count of failed
+  requests it does not depend on how fast the traffic sends: a Service refusing
+  connections for 10 s counts 10 s whether 30 or 1,700 refused requests went out. Beside
+  it: the requests started in those seconds and their rate, and the request rate before
+  the fault (the baseline phase's `throughput_rps`; None without a fault), so that a
+  count inflated by fast refusals shows as a rate well above the one before.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ __all__ = [
     "PHASES",
     "Phase",
     "Window",
+    "failure_time",
     "failure_windows",
     "journal_summary",
     "latency_percentiles",
@@ -234,6 +243,51 @@ def timeline(log: TrafficLog) -> list[dict[str, Any]]:
     return rows
 
 
+def failure_time(log: TrafficLog, before_fault_rps: float | None = None) -> dict[str, Any] | None:
+    """Return how long requests were failing and at what rate (None without a failure).
+
+    Keys: `seconds` (the total length of the one-second bins with a failed request, see
+    the module docstring), `spans` (runs of consecutive such bins), `first_offset_s` and
+    `last_offset_s` (where the first starts and the last ends), `requests` and `failures`
+    started in those bins, `requests_rps` and `failures_rps` (each divided by `seconds`)
+    and `before_fault_rps` as given.
+    """
+    bounds = run_bounds(log)
+    if bounds is None or not any(not r["ok"] for r in log.requests):
+        return None
+    start, end = bounds
+    last_start = log.requests[-1]["t"]
+    count = max(int(math.floor(max(end, last_start) - start)) + 1, 1)
+    seconds, requests, failures, spans = 0.0, 0, 0, 0
+    first: int | None = None
+    last = -2
+    for i, reqs in enumerate(_bins(log, start, count)):
+        failed = sum(1 for r in reqs if not r["ok"])
+        if not failed:
+            continue
+        if first is None:
+            first = i
+        if i != last + 1:
+            spans += 1
+        last = i
+        seconds += min(max(end - (start + i), 0.0), 1.0)
+        requests += len(reqs)
+        failures += failed
+    if first is None:  # every failure started outside the run's bins
+        return None
+    return {
+        "seconds": round(seconds, 3),
+        "spans": spans,
+        "first_offset_s": float(first),
+        "last_offset_s": round(min(last + 1.0, end - start), 3),
+        "requests": requests,
+        "failures": failures,
+        "requests_rps": round(requests / seconds, 3) if seconds > 0 else None,
+        "failures_rps": round(failures / seconds, 3) if seconds > 0 else None,
+        "before_fault_rps": before_fault_rps,
+    }
+
+
 def longest_brownout(
     log: TrafficLog, baseline_success_rps: float, ratio: float = 0.5
 ) -> dict[str, Any] | None:
@@ -360,7 +414,9 @@ def summarize(log: TrafficLog, brownout_ratio: float = 0.5) -> dict[str, Any]:
     (p50/p95/p99/max/mean) with `latency_method`, `failures_by_error`,
     `failures_by_endpoint` and `by_endpoint` (label "-" for requests without one; each
     with the group statistics and its own `longest_failure_window` and `failure_windows`),
-    `longest_failure_window`, `failure_windows`, `failed_requests` (the first
+    `longest_failure_window`, `failure_windows`, `failure_time` (how long requests were
+    failing and at what rate, beside the rate before the fault; None without a failure),
+    `failed_requests` (the first
     `FAILED_LISTED` failed requests by start time: t, offset_s, after_fault_s, err, code,
     ep, ms and the request id to look for in the service's logs),
     `fault_to_last_failure_s`, `phases`
@@ -436,6 +492,8 @@ def summarize(log: TrafficLog, brownout_ratio: float = 0.5) -> dict[str, Any]:
     baseline_rps = (baseline or {}).get("success_rps") or 0.0
     summary["brownout_ratio"] = brownout_ratio
     summary["brownout"] = longest_brownout(log, baseline_rps, brownout_ratio)
+    before = (baseline or {}).get("throughput_rps") if phases.get("outage") else None
+    summary["failure_time"] = failure_time(log, before)
     summary["timeline"] = timeline(log)
     summary["marks"] = [
         {

@@ -317,3 +317,50 @@ def test_a_refused_fault_then_an_injected_one_counts_from_the_injected_one() -> 
     s = summarize(mk(steady(0, 20), marks, end=20))
     assert s["phases"]["baseline"]["duration_s"] == 9.0
     assert s["phases"]["outage"]["duration_s"] == 11.0
+
+
+def test_failure_time_does_not_grow_with_the_speed_of_refusals() -> None:
+    # The Service dies at +10 s for 5 s: refusals come back at 170/s, timeouts at 0.5/s.
+    marks = [(10, "fault"), (15, "pod_ready"), (16, "endpoints_restored")]
+    fast = steady(0, 10) + steady(10, 15, per_s=170, ok=False, err="connect_refused", ms=1.0)
+    slow = steady(0, 10) + steady(10, 15, per_s=2, ok=False, err="timeout", ms=2000.0)
+    fast_s = summarize(mk(fast + steady(15, 30), marks, end=30))
+    slow_s = summarize(mk(slow + steady(15, 30), marks, end=30))
+
+    assert (fast_s["failures"], slow_s["failures"]) == (850, 10)
+    for s in (fast_s, slow_s):
+        ft = s["failure_time"]
+        assert (ft["seconds"], ft["spans"]) == (5.0, 1)
+        assert (ft["first_offset_s"], ft["last_offset_s"]) == (10.0, 15.0)
+        assert ft["before_fault_rps"] == 10.0
+    fast_t = fast_s["failure_time"]
+    assert (fast_t["requests"], fast_t["failures"]) == (850, 850)
+    assert fast_t["requests_rps"] == fast_t["failures_rps"] == 170.0
+    assert slow_s["failure_time"]["requests_rps"] == 2.0
+
+
+def test_failure_time_is_the_union_of_seconds_with_a_failure() -> None:
+    # Two bursts: one lone failure at +2.5 s, then +6.2 to +8.3 s; successes in between.
+    reqs = steady(0, 10)
+    for i, r in enumerate(reqs):  # 10 a second: request i starts at +i/10 s
+        if i == 25 or 62 <= i < 84:
+            r.update(ok=False, code=None, err="http_503")
+    ft = summarize(mk(reqs, end=10))["failure_time"]
+    # seconds 2, 6, 7 and 8 each hold a failure
+    assert (ft["seconds"], ft["spans"]) == (4.0, 2)
+    assert (ft["first_offset_s"], ft["last_offset_s"]) == (2.0, 9.0)
+    assert (ft["requests"], ft["failures"]) == (40, 23)
+    assert ft["requests_rps"] == 10.0 and ft["failures_rps"] == 5.75
+    assert ft["before_fault_rps"] is None  # no fault: nothing to compare with
+
+
+def test_failure_time_cuts_the_last_second_at_the_end_of_the_run() -> None:
+    reqs = steady(0, 5) + steady(5, 5.5, per_s=100, ok=False, err="connect_refused", ms=1.0)
+    ft = summarize(mk(reqs, [(5, "fault")], end=5.5))["failure_time"]
+    assert ft["seconds"] == 0.5 and ft["last_offset_s"] == 5.5
+    assert ft["requests_rps"] == 100.0 and ft["before_fault_rps"] == 10.0
+
+
+def test_no_failure_has_no_failure_time() -> None:
+    assert summarize(mk(steady(0, 10), [(5, "fault")], end=10))["failure_time"] is None
+    assert summarize(TrafficLog(path=Path("e.jsonl")))["failure_time"] is None
