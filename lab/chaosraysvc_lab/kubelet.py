@@ -36,6 +36,47 @@ API_SERVICE_IP = "198.19.0.1"  # the `kubernetes` Service (controlplane.API_SERV
 VOLUME_SYNC_S = 5.0
 
 
+def resolv_conf(pod: dict[str, Any], dns_ip: str) -> str:
+    """A pod's /etc/resolv.conf as the kubelet writes it: `dnsPolicy` ClusterFirst (the
+    default: the cluster DNS, the namespace's search path, ndots:5), Default (the node's own
+    resolv.conf) or None (only `dnsConfig`); then `dnsConfig`'s nameservers (3 at most) and
+    searches appended, its options merged by name."""
+    namespace = str(pod["metadata"].get("namespace") or "default")
+    policy = pod["spec"].get("dnsPolicy") or "ClusterFirst"
+    config = pod["spec"].get("dnsConfig") or {}
+    servers: list[str] = []
+    searches: list[str] = []
+    options: dict[str, str | None] = {}
+    if policy in ("ClusterFirst", "ClusterFirstWithHostNet"):
+        servers = [dns_ip]
+        searches = [f"{namespace}.svc.{CLUSTER_DOMAIN}", f"svc.{CLUSTER_DOMAIN}", CLUSTER_DOMAIN]
+        options = {"ndots": "5"}
+    elif policy == "Default":
+        with contextlib.suppress(OSError):
+            for line in Path("/etc/resolv.conf").read_text().splitlines():
+                words = line.split()
+                if words and words[0] == "nameserver":
+                    servers += words[1:2]
+                elif words and words[0] == "search":
+                    searches += words[1:]
+    for server in config.get("nameservers") or []:
+        if server not in servers:
+            servers.append(server)
+    for domain in config.get("searches") or []:
+        if domain not in searches:
+            searches.append(domain)
+    for option in config.get("options") or []:
+        options[option["name"]] = option.get("value")
+    lines = [f"nameserver {server}" for server in servers[:3]]
+    if searches:
+        lines.append("search " + " ".join(searches))
+    if options:
+        lines.append(
+            "options " + " ".join(k if v is None else f"{k}:{v}" for k, v in options.items())
+        )
+    return "\n".join(lines) + "\n"
+
+
 class Kubelet:
     """Run the pods bound to `node_name` as local processes; `stop()` ends all of them."""
 
@@ -297,14 +338,9 @@ class Kubelet:
         netns, pod_ip = self.net.add_pod(slot)
         etc = Path("/etc/netns") / netns
         etc.mkdir(parents=True, exist_ok=True)
-        namespace = "default"
-        for run in self.pods.values():
-            if run.uid == pod_uid:
-                namespace = run.namespace
-        search = f"{namespace}.svc.{CLUSTER_DOMAIN} svc.{CLUSTER_DOMAIN} {CLUSTER_DOMAIN}"
-        (etc / "resolv.conf").write_text(
-            f"nameserver {self.dns_ip}\nsearch {search}\noptions ndots:5\n"
-        )
+        pod = next((run.seen for run in self.pods.values() if run.uid == pod_uid), None)
+        body = pod or {"metadata": {"namespace": "default"}, "spec": {}}
+        (etc / "resolv.conf").write_text(resolv_conf(body, self.dns_ip))
         return netns, pod_ip
 
     def remove_pod_network(self, pod_uid: str) -> None:

@@ -207,7 +207,7 @@ class PodRun:
         ]
         self.containers = [Container(None, c["name"], c["image"]) for c in spec["containers"]]
         if self.inits:  # the kubelet's reason while init containers have not all completed
-            for container in self.containers:
+            for container in self.inits[1:] + self.containers:
                 container.waiting = ("PodInitializing", "")
         try:
             self.netns, self.pod_ip = self.ctx.add_pod_network(self.uid)

@@ -176,3 +176,30 @@ def test_an_init_container_that_completed_is_ready_as_the_kubelet_reports_it(
 
     assert status["ready"] is ready
     assert status["state"] == {"terminated": {"exitCode": code, "reason": "Completed"}}
+
+
+def test_resolv_conf_follows_dns_policy_and_dns_config() -> None:
+    """Kubernetes' e2e "should support configurable pod DNS nameservers" and "...resolv.conf"."""
+    from chaosraysvc_lab.kubelet import resolv_conf
+
+    plain = {"metadata": {"namespace": "ml"}, "spec": {}}
+    custom = {
+        "metadata": {"namespace": "ml"},
+        "spec": {
+            "dnsPolicy": "None",
+            "dnsConfig": {"nameservers": ["1.1.1.1"], "searches": ["resolv.conf.local"],
+                          "options": [{"name": "ndots", "value": "2"}, {"name": "edns0"}]},
+        },
+    }  # fmt: skip
+    merged = {"metadata": {"namespace": "ml"},
+              "spec": {"dnsConfig": {"searches": ["extra.local"],
+                                     "options": [{"name": "ndots", "value": "1"}]}}}  # fmt: skip
+
+    assert resolv_conf(plain, "198.19.0.10") == (
+        "nameserver 198.19.0.10\nsearch ml.svc.cluster.local svc.cluster.local cluster.local\n"
+        "options ndots:5\n"
+    )
+    assert resolv_conf(custom, "198.19.0.10") == (
+        "nameserver 1.1.1.1\nsearch resolv.conf.local\noptions ndots:2 edns0\n"
+    )
+    assert "cluster.local extra.local\noptions ndots:1\n" in resolv_conf(merged, "198.19.0.10")
