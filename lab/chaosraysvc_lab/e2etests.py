@@ -89,7 +89,7 @@ class Row:
 
 def plain(name: str) -> str:
     """A test's name without the labels Kubernetes appends (`[NodeConformance] [Conformance]`)."""
-    return re.sub(r"( \[[^\]]+\])+$", "", name)
+    return re.sub(r"( \[[^\]]+\])+$", "", name.strip()).strip()
 
 
 def spec_name(spec: dict[str, Any]) -> str:
