@@ -46,6 +46,9 @@ from chaosraysvc.traffic.log import TrafficLog, injected_fault
 
 DISCONNECTS = {"connect_refused", "connect_error", "disconnected"}
 NEAR_FAULT_S = 1.0
+# `pod_terminated` is recorded when the recovery watcher's poll (0.5 s apart, each poll
+# reading pods, endpoints and Serve) first misses the pod: up to this long after its end.
+OBSERVED_END_LAG_S = 2.0
 HEAD_IN_SVC = "head-in-serve-svc"
 EPHEMERAL = "gcs-storage-ephemeral"
 # The doctor risk each recorded set-up fact decides, and the value that means "present".
@@ -105,14 +108,17 @@ def likely_causes(
     on_pod = [r for r in failed if r.get("ep") == pod]
     # A pod deleted with a grace period ends later than its deletion: Ray drains its node
     # after SIGTERM, then the kubelet's SIGKILL (or Ray's teardown) drops what is left.
-    ends = [fault["t"]] + [
-        m["t"] for m in log.marks if m["event"] == "pod_terminated" and m["t"] >= fault["t"]
+    # (start, end) of each window: the deletion, and the pod's end as the watcher saw it.
+    windows = [(fault["t"] - 0.5, fault["t"] + NEAR_FAULT_S)] + [
+        (m["t"] - OBSERVED_END_LAG_S, m["t"] + NEAR_FAULT_S)
+        for m in log.marks
+        if m["event"] == "pod_terminated" and m["t"] >= fault["t"]
     ][:1]
     near = [
         r
         for r in failed
         if not r.get("ep")
-        and any(-0.5 <= r["t"] - end <= NEAR_FAULT_S for end in ends)
+        and any(start <= r["t"] <= end for start, end in windows)
         and (r["err"] in DISCONNECTS or str(r["err"]).startswith("http_5"))
     ]
     if role == "head" and head_out and near and not on_pod:
@@ -134,7 +140,7 @@ def likely_causes(
             if on_pod
             else f"{len(hits)} request(s) in flight on, or routed to, the deleted pod {pod} "
             f"(its proxy or one of its replicas) failed within {NEAR_FAULT_S:.0f} s of its "
-            + ("deletion or of its end" if len(ends) > 1 else "deletion")
+            + ("deletion or of its end" if len(windows) > 1 else "deletion")
         )
         if role == "head":
             evidence += _unverified(HEAD_IN_SVC, known, "the head is a serve endpoint")

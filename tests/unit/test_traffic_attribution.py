@@ -133,6 +133,20 @@ def test_a_drop_when_a_draining_pod_ends_is_the_deleted_pods_fault(tmp_path: Pat
     assert "deleted-pod-proxy" not in without_end  # 30 s after the deletion: not explained
 
 
+def test_a_drop_seen_before_the_watcher_noticed_the_pod_gone_is_the_deleted_pods_fault(
+    tmp_path: Path,
+) -> None:
+    # Sandbox, grace 30 s: the drop 30.0 s after the deletion, `pod_terminated` marked 0.6 s
+    # later (the recovery watcher polls; its mark lags the pod's end).
+    reqs = [ok(t / 10) for t in range(100)] + [ok(10 + t / 10) for t in range(300)]
+    reqs += [bad(40.0, "disconnected")] + [ok(40.1 + t / 10) for t in range(50)]
+    marks = [fault("worker", "worker-1"), {"t": T0 + 40.62, "event": "pod_terminated"}]
+    found = causes(write_log(tmp_path / "t.jsonl", reqs, marks))
+    assert found["deleted-pod-proxy"]["failures"] == 1
+    late = [fault("worker", "worker-1"), {"t": T0 + 42.5, "event": "pod_terminated"}]
+    assert "deleted-pod-proxy" not in causes(write_log(tmp_path / "u.jsonl", reqs, late))
+
+
 def one_drop_after_a_head_kill(path: Path, **facts: Any) -> Path:
     """The run of issue 10: one `disconnected` 20 ms after the head's deletion, no label."""
     reqs = [ok(t / 100) for t in range(1000)] + [bad(10.02, "disconnected")]
