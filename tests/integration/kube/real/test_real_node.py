@@ -92,9 +92,10 @@ def node() -> Iterator[tuple[Path, dict[str, str]]]:
 
 
 def _run(
-    experiment: str, settings: dict[str, str], tmp_path: Path, timeout: float = 600, **extra: str
+    experiment: str, settings: dict[str, str], tmp_path: Path, timeout: float = 900, **extra: str
 ) -> dict[str, Any]:
-    env = {**os.environ, **settings, **extra}
+    env = {**os.environ, **settings, "RAYSVC_RECOVERY_TIMEOUT": str(NODE_RECOVERY_BUDGET_S)}
+    env.update(extra)
     done = subprocess.run(
         [str(CHAOS), "run", "--journal-path", str(tmp_path / "journal.json"),
          str(REPO / "experiments" / experiment)],
@@ -141,6 +142,10 @@ DELETE_HEAD = (
 QUERY_LINE = r"req_index : (\d+), num_fail: (\d+)"  # what the sample's query.py prints
 RESPONSE_LINE = r"response: (.*)"
 FRUIT_DEPLOYMENTS = {"MangoStand", "OrangeStand", "PearStand", "FruitMarket"}
+# Recovery budget of the experiments run here: a new head on this node under a full test run
+# took 17-146 s to be Ready (campaign-node-kill-grace30.json), over the experiments' 180 s once
+# on a fresh clone (issue 25 item 13). What a run recovers in is printed, not bounded here.
+NODE_RECOVERY_BUDGET_S = 420
 RESPONSES_EACH_PHASE = 20  # "response: 12" lines awaited before the deletion and after recovery
 
 
@@ -531,6 +536,13 @@ def test_the_cronjob_runs_head_kill_in_the_cluster_and_leaves_a_report_on_the_pv
         ),
         spec=cron.spec.job_template.spec,
     )  # fmt: skip
+    # The CronJob's 180 s recovery budget is for a cluster; this node under a full test run
+    # has taken 17-146 s to bring a new head to Ready (docs/findings.md: two head restarts of
+    # ten with a 70-92 s stall in `ray start` before gcs_server started), and one fresh-clone
+    # `make test` ran out of the 180 s (issue 25 item 13). The budget here follows the node.
+    (container,) = job.spec.template.spec.containers
+    budget = next(e for e in container.env if e.name == "RAYSVC_RECOVERY_TIMEOUT")
+    budget.value = str(NODE_RECOVERY_BUDGET_S)
     batch.create_namespaced_job("default", job)
 
     def finished() -> str:
@@ -540,7 +552,8 @@ def test_the_cronjob_runs_head_kill_in_the_cluster_and_leaves_a_report_on_the_pv
                 return str(condition.type)
         return ""
 
-    outcome = wait_for(finished, 600, interval=2, what="the Job to finish")
+    job_budget = 300 + 2 * NODE_RECOVERY_BUDGET_S  # the action's wait, then the rollback's
+    outcome = wait_for(finished, job_budget, interval=2, what="the Job to finish")
 
     runs = sorted((state_dir / "node" / "pvc" / "default" / "chaosraysvc-artifacts").iterdir())
     assert len(runs) == 1, runs
@@ -554,4 +567,6 @@ def test_the_cronjob_runs_head_kill_in_the_cluster_and_leaves_a_report_on_the_pv
     assert ">kubernetes<" in report, journal["experiment"].get("configuration")
     assert deleted["recovery"]["recovered"] is True
     assert outcome == ("Failed" if journal["deviated"] else "Complete")
-    print("CronJob run:", outcome, _traffic(journal)["requests"], _traffic(journal)["failures"])
+    seconds = deleted["recovery"]["seconds_to"]["applications_running"]
+    print("CronJob run:", outcome, _traffic(journal)["requests"], _traffic(journal)["failures"],
+          f"recovered in {seconds:.1f} s")  # fmt: skip
