@@ -22,6 +22,7 @@ from chaosraysvc.sandbox.manager import Sandbox
 from chaosraysvc.sandbox.spec import SandboxSpec
 from chaosraysvc.traffic import registry
 from chaosraysvc.traffic.engine import TrafficEngine
+from tests.support.wheel import WheelVenv, installed_wheel
 
 
 @contextmanager
@@ -46,6 +47,13 @@ def running_sandbox(**settings: Any) -> Iterator[Sandbox]:
         result = box.down()
         shutil.rmtree(state_dir, ignore_errors=True)
         assert not result.leftovers, f"sandbox processes left behind: {result.leftovers}"
+
+
+@pytest.fixture(scope="session")
+def user_wheel(tmp_path_factory: pytest.TempPathFactory) -> WheelVenv:
+    """The extension's wheel installed in a fresh venv (built once per session, ~2 min)."""
+    root = Path(__file__).resolve().parents[2]
+    return installed_wheel(root, tmp_path_factory.mktemp("wheel"))
 
 
 @pytest.fixture(scope="session")

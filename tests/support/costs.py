@@ -37,6 +37,7 @@ FIXTURE_COSTS: dict[str, tuple[str, ...]] = {
     "start_sandbox": ("sandbox",),
     "real_plane": ("apiserver", "node"),
     "dashboard_heads": ("node",),
+    "user_wheel": ("sandbox", "node"),
 }
 
 

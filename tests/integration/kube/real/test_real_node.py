@@ -35,6 +35,7 @@ from chaosraysvc_lab.agent import try_lock
 from chaosraysvc_lab.stack import KubeNode
 from tests.support.polling import wait_for
 from tests.support.terminal import Terminal
+from tests.support.wheel import WheelVenv
 
 from .conftest import requires_namespaces
 
@@ -92,12 +93,18 @@ def node() -> Iterator[tuple[Path, dict[str, str]]]:
 
 
 def _run(
-    experiment: str, settings: dict[str, str], tmp_path: Path, timeout: float = 900, **extra: str
+    experiment: str,
+    settings: dict[str, str],
+    tmp_path: Path,
+    timeout: float = 900,
+    chaos: Path = CHAOS,
+    **extra: str,
 ) -> dict[str, Any]:
-    env = {**os.environ, **settings, "RAYSVC_RECOVERY_TIMEOUT": str(NODE_RECOVERY_BUDGET_S)}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env |= {**settings, "RAYSVC_RECOVERY_TIMEOUT": str(NODE_RECOVERY_BUDGET_S)}
     env.update(extra)
     done = subprocess.run(
-        [str(CHAOS), "run", "--journal-path", str(tmp_path / "journal.json"),
+        [str(chaos), "run", "--journal-path", str(tmp_path / "journal.json"),
          str(REPO / "experiments" / experiment)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
@@ -446,12 +453,13 @@ def test_head_kill_through_the_kubernetes_target_the_real_operator_recreates_the
     print("head-kill on the real node:", recovery["seconds_to"], traffic["failures"])
 
 
-def test_worker_kill_through_the_kubernetes_target_recovers(
-    node: tuple[Path, dict[str, str]], tmp_path: Path
+def test_worker_kill_from_the_extensions_wheel_through_the_kubernetes_target_recovers(
+    node: tuple[Path, dict[str, str]], tmp_path: Path, user_wheel: WheelVenv
 ) -> None:
+    # `chaos` of a fresh venv holding only the extension's wheel: a cluster needs no lab code.
     _, settings = node
 
-    journal = _run("worker-kill.json", settings, tmp_path)
+    journal = _run("worker-kill.json", settings, tmp_path, chaos=user_wheel.bin / "chaos")
 
     _replaced(journal, "delete-worker-pod", "worker")
     traffic = _traffic(journal)
