@@ -23,21 +23,66 @@ from chaosraysvc.errors import ConfigurationError
 
 TARGETS = ("sandbox", "kubernetes")
 
-# configuration key -> (environment variable, default)
-_KEYS: dict[str, tuple[str, str]] = {
-    "raysvc_target": ("RAYSVC_TARGET", "sandbox"),
-    "rayservice_name": ("RAYSVC_NAME", "rayservice-ha"),
-    "rayservice_namespace": ("RAYSVC_NAMESPACE", "default"),
-    "sandbox_state_dir": ("RAYSVC_SANDBOX_DIR", ""),
-    "serve_url": ("RAYSVC_SERVE_URL", ""),
-    "dashboard_url": ("RAYSVC_DASHBOARD_URL", ""),
-    "redis_label_selector": ("RAYSVC_REDIS_LABEL_SELECTOR", ""),
-    "traffic_log": ("RAYSVC_TRAFFIC_LOG", ""),
-    # chaosraysvc.controls.metrics: where a run's figures are published ("" = not there)
-    "metrics_pushgateway_url": ("RAYSVC_METRICS_PUSHGATEWAY", ""),
-    "metrics_textfile": ("RAYSVC_METRICS_TEXTFILE", ""),
-    "metrics_job": ("RAYSVC_METRICS_JOB", "chaosraysvc"),
-}
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting, declared once: its configuration key, variable, default, group and doc.
+
+    `group` says who reads it: `target` (where activities act: `Settings`, the report's
+    configuration table), `metrics` (the metrics control), `traffic` (the traffic control).
+    The README's tables of configuration keys are checked against `SETTINGS`
+    (tests/unit/test_settings_declared_once.py), so `doc` is the sentence users read.
+    """
+
+    key: str
+    env: str
+    default: str
+    group: str
+    doc: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("raysvc_target", "RAYSVC_TARGET", "sandbox", "target",
+            "`kubernetes` (default `sandbox`)"),
+    Setting("rayservice_name", "RAYSVC_NAME", "rayservice-ha", "target",
+            "the RayService (default `rayservice-ha`)"),
+    Setting("rayservice_namespace", "RAYSVC_NAMESPACE", "default", "target",
+            "its namespace (default `default`)"),
+    Setting("sandbox_state_dir", "RAYSVC_SANDBOX_DIR", "", "target",
+            "the sandbox's state directory (default `~/.local/state/chaosraysvc/sandbox`)"),
+    Setting("serve_url", "RAYSVC_SERVE_URL", "", "target",
+            "Serve's base URL for the traffic; required outside the cluster (never proxied "
+            "through the API server)"),
+    Setting("dashboard_url", "RAYSVC_DASHBOARD_URL", "", "target",
+            "the dashboard's base URL; optional: in a pod the head Service, outside the head "
+            "Service through the API server's service proxy"),
+    Setting("redis_label_selector", "RAYSVC_REDIS_LABEL_SELECTOR", "", "target",
+            "find the Redis pods by labels instead of by the GCS address"),
+    Setting("traffic_log", "RAYSVC_TRAFFIC_LOG", "", "traffic",
+            "where the traffic log goes (default: beside the journal)"),
+    Setting("metrics_pushgateway_url", "RAYSVC_METRICS_PUSHGATEWAY", "", "metrics",
+            "push each run to this Pushgateway (`push_to_gateway`, replacing the run's group)"),
+    Setting("metrics_job", "RAYSVC_METRICS_JOB", "chaosraysvc", "metrics",
+            "the Pushgateway job (default `chaosraysvc`)"),
+    Setting("metrics_textfile", "RAYSVC_METRICS_TEXTFILE", "", "metrics",
+            "write a `.prom` file for node-exporter's textfile collector (atomically)"),
+)  # fmt: skip
+_BY_KEY = {s.key: s for s in SETTINGS}
+
+
+def declared(key: str) -> Setting:
+    """The declaration of setting `key` (KeyError for a key never declared)."""
+    return _BY_KEY[key]
+
+
+TARGET_KEYS = tuple(s.key for s in SETTINGS if s.group == "target")
+
+
+def settings_table(group: str) -> str:
+    """The Markdown table of `group`'s settings, as the README shows it."""
+    rows = ["| configuration key | environment | meaning |", "|---|---|---|"]
+    rows += [f"| `{s.key}` | `{s.env}` | {s.doc} |" for s in SETTINGS if s.group == group]
+    return "\n".join(rows) + "\n"
 
 
 def default_sandbox_dir() -> Path:
@@ -95,10 +140,11 @@ def setting(configuration: Mapping[str, Any] | None, key: str) -> str:
     Raises `ConfigurationError` when the configured value is not a plain value.
     """
     configuration = configuration or {}
-    env_name, default = _KEYS[key]
+    spec = declared(key)
+    env_name = spec.env
     raw = configuration.get(key)
     if raw is None or raw == "":
-        raw = os.environ.get(env_name, default)
+        raw = os.environ.get(env_name, spec.default)
     if not isinstance(raw, str | int | float):
         raise ConfigurationError(
             f"configuration key {key!r} must be a string, got {type(raw).__name__}: "

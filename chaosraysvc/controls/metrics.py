@@ -43,7 +43,7 @@ from typing import Any
 
 from chaoslib.run import RunEventHandler
 
-from chaosraysvc.config import setting
+from chaosraysvc.config import declared, setting
 from chaosraysvc.report.load import writable_extension
 from chaosraysvc.report.metrics import (
     MetricsPublishError,
@@ -94,7 +94,7 @@ def publish(journal: dict[str, Any], configuration: Mapping[str, Any] | None = N
             "or metrics_textfile ($RAYSVC_METRICS_TEXTFILE)"
         )
     if url:
-        job = setting(configuration, "metrics_job") or "chaosraysvc"
+        job = setting(configuration, "metrics_job") or declared("metrics_job").default
         group = {k: v for k, v in metrics.labels.items() if v}
         try:
             seconds = push(registry, url, job, group)

@@ -40,6 +40,7 @@ import re
 from typing import Any
 
 from chaosraysvc import __version__
+from chaosraysvc.config import TARGET_KEYS
 from chaosraysvc.report.faults import find_faults
 from chaosraysvc.report.load import RunInput, chaosraysvc_extension
 from chaosraysvc.report.values import (
@@ -58,18 +59,8 @@ from chaosraysvc.report.values import (
 )
 from chaosraysvc.report.verdict import verdict
 
-__all__ = ["TARGET_KEYS", "run_figures", "trend_row"]
+__all__ = ["run_figures", "trend_row"]
 
-# The configuration keys of `chaosraysvc.config`: where the experiment acts.
-TARGET_KEYS = (
-    "raysvc_target",
-    "rayservice_name",
-    "rayservice_namespace",
-    "sandbox_state_dir",
-    "serve_url",
-    "dashboard_url",
-    "redis_label_selector",
-)
 # What a report takes from a traffic summary (the journal's copy holds more: settings),
 # with the value used when a summary lacks it (an older or hand-made journal).
 TRAFFIC_KEYS: dict[str, Any] = {

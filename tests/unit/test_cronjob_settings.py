@@ -7,7 +7,7 @@ import re
 
 from chaoslib.control import get_global_controls, load_global_controls, reset_global_controls
 
-from chaosraysvc.config import _KEYS
+from chaosraysvc.config import SETTINGS
 from tests.support.deploy import CRONJOB, cronjob_objects, cronjob_settings
 
 
@@ -40,7 +40,7 @@ def test_the_settings_load_the_metrics_control_as_chaos_does() -> None:
 
 def test_the_environment_variables_shown_are_those_the_control_reads() -> None:
     shown = set(re.findall(r"name: (RAYSVC_METRICS_\w+)", CRONJOB.read_text()))
-    read = {env for key, (env, _) in _KEYS.items() if key.startswith("metrics_")}
+    read = {s.env for s in SETTINGS if s.group == "metrics"}
     assert shown and shown <= read
 
 
