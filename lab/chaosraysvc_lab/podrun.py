@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from chaosraysvc.runtime import containers, probes
+from chaosraysvc.runtime import container_probes, containers
 from chaosraysvc.runtime import sessions as procs
 from chaosraysvc_lab import images, podexec, podlogs
 from chaosraysvc_lab.events import NORMAL, WARNING, EventRecorder, pod_ref
@@ -97,9 +97,9 @@ class Container:
     started_at: str = ""
     waiting: tuple[str, str] = ("ContainerCreating", "")
     last_exit: dict[str, Any] | None = None
-    readiness: probes.ProbeState | None = None
-    liveness: probes.ProbeState | None = None
-    startup: probes.ProbeState | None = None
+    readiness: container_probes.ProbeState | None = None
+    liveness: container_probes.ProbeState | None = None
+    startup: container_probes.ProbeState | None = None
     begun: float = 0.0
     next_restart: float = 0.0
     exited_at: float = 0.0
@@ -343,8 +343,10 @@ class PodRun:
         containers.wait_started(container.proc.pid)  # its mounts done, its command running
         spec = {**hook, "timeoutSeconds": 30}
         try:
-            argv = probes.command(spec, container.plan.spec, self.pod_ip)
-            ok, output = probes.run(self._inside(container, spec), argv, container.plan.env, 30)
+            argv = container_probes.command(spec, container.plan.spec, self.pod_ip)
+            ok, output = container_probes.run(
+                self._inside(container, spec), argv, container.plan.env, 30
+            )
         except ValueError as exc:
             ok, output = False, str(exc)
         if not ok:
@@ -438,16 +440,16 @@ class PodRun:
                             f"{kind} probe, will be restarted")  # fmt: skip
                 self._stop_container(container, self._grace(probe.spec))
 
-    def _probe(self, container: Container, probe: probes.ProbeState) -> None:
+    def _probe(self, container: Container, probe: container_probes.ProbeState) -> None:
         assert container.plan is not None
         try:
-            argv = probes.command(probe.spec, container.plan.spec, self.pod_ip)
+            argv = container_probes.command(probe.spec, container.plan.spec, self.pod_ip)
         except ValueError as exc:
             probe.record(False, str(exc))
             return
         timeout = float(probe.spec.get("timeoutSeconds", 1)) + 1
-        ok, output = probes.run(self._inside(container, probe.spec), argv, container.plan.env,
-                                timeout)  # fmt: skip
+        inside = self._inside(container, probe.spec)
+        ok, output = container_probes.run(inside, argv, container.plan.env, timeout)
         probe.record(ok, output)
 
     # -- status -------------------------------------------------------------------------------
@@ -574,8 +576,10 @@ class PodRun:
         """Run a preStop hook (exec inside the container, httpGet from the pod's network)."""
         assert container.plan is not None
         spec = {**hook, "timeoutSeconds": max(int(timeout), 1)}
-        argv = probes.command(spec, container.plan.spec, self.pod_ip)
-        ok, output = probes.run(self._inside(container, spec), argv, container.plan.env, timeout)
+        argv = container_probes.command(spec, container.plan.spec, self.pod_ip)
+        ok, output = container_probes.run(
+            self._inside(container, spec), argv, container.plan.env, timeout
+        )
         if not ok:
             raise RuntimeError(output or "failed")
 
@@ -680,8 +684,8 @@ class PodRun:
         ]
 
 
-def _probe(spec: dict[str, Any], key: str) -> probes.ProbeState | None:
-    return probes.ProbeState(spec[key]) if spec.get(key) else None
+def _probe(spec: dict[str, Any], key: str) -> container_probes.ProbeState | None:
+    return container_probes.ProbeState(spec[key]) if spec.get(key) else None
 
 
 def _mount_script(

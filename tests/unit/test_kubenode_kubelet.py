@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chaosraysvc.runtime import containers, pid1, probes
+from chaosraysvc.runtime import container_probes, containers, pid1
 from chaosraysvc.runtime.executables import HOST_PATH
 from chaosraysvc_lab import images
 from chaosraysvc_lab.podrun import _mount_script
@@ -70,7 +70,7 @@ def test_images_map_to_local_runtimes_and_others_fail_to_pull() -> None:
 
 
 def test_readiness_flips_at_its_thresholds() -> None:
-    probe = probes.ProbeState({"successThreshold": 2, "failureThreshold": 3})
+    probe = container_probes.ProbeState({"successThreshold": 2, "failureThreshold": 3})
 
     probe.record(True, "")
     assert probe.passed is False  # one success of two
@@ -87,12 +87,14 @@ def test_readiness_flips_at_its_thresholds() -> None:
 def test_probe_commands_for_each_handler() -> None:
     container = {"ports": [{"name": "dashboard", "containerPort": 8265}]}
 
-    assert probes.command({"exec": {"command": ["bash", "-c", "true"]}}, container, "1.2.3.4") == [
+    assert container_probes.command(
+        {"exec": {"command": ["bash", "-c", "true"]}}, container, "1.2.3.4"
+    ) == [
         "bash",
         "-c",
         "true",
     ]
-    http = probes.command(
+    http = container_probes.command(
         {"httpGet": {"path": "/-/healthz", "port": "dashboard"}, "timeoutSeconds": 2},
         container,
         "198.18.10.12",
@@ -101,10 +103,10 @@ def test_probe_commands_for_each_handler() -> None:
     # the kubelet's own HTTP and TCP checks: the host's tools, not the image's (busybox's
     # wget takes other flags) however the container's PATH begins
     assert http[0] == shutil.which("wget", path=HOST_PATH)
-    tcp = probes.command({"tcpSocket": {"port": 6379}}, container, "198.18.10.12")
+    tcp = container_probes.command({"tcpSocket": {"port": 6379}}, container, "198.18.10.12")
     assert tcp == [shutil.which("bash", path=HOST_PATH), "-c", "exec 3<>/dev/tcp/198.18.10.12/6379"]
     with pytest.raises(ValueError, match="no container port named 'metrics'"):
-        probes.command({"httpGet": {"port": "metrics"}}, container, "x")
+        container_probes.command({"httpGet": {"port": "metrics"}}, container, "x")
 
 
 def test_a_container_s_setup_and_netns_use_the_host_s_tools_not_its_image_s() -> None:
@@ -121,12 +123,14 @@ def test_a_container_s_setup_and_netns_use_the_host_s_tools_not_its_image_s() ->
 
 
 def test_a_probe_that_exits_non_zero_or_hangs_fails() -> None:
-    assert probes.run([], ["true"], {"PATH": "/usr/bin:/bin"}, 5) == (True, "")
-    assert probes.run([], ["sh", "-c", "echo no; exit 1"], {"PATH": "/usr/bin:/bin"}, 5) == (
+    assert container_probes.run([], ["true"], {"PATH": "/usr/bin:/bin"}, 5) == (True, "")
+    assert container_probes.run(
+        [], ["sh", "-c", "echo no; exit 1"], {"PATH": "/usr/bin:/bin"}, 5
+    ) == (
         False,
         "no",
     )
-    ok, output = probes.run([], ["sleep", "5"], {"PATH": "/usr/bin:/bin"}, 0.3)
+    ok, output = container_probes.run([], ["sleep", "5"], {"PATH": "/usr/bin:/bin"}, 0.3)
     assert not ok and "timed out" in output
 
 
