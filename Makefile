@@ -25,10 +25,12 @@ demo: $(STAMP)
 
 # The real Kubernetes control plane, kube-proxy and KubeRay operator, built once per machine from
 # the Go modules pinned in lab/controlplane/go.mod (first build ~8 min on 2 cores, then cached),
-# and CoreDNS from lab/coredns/go.mod (its own module: ~1.5 min more).
+# and CoreDNS from lab/coredns/go.mod (its own module: ~1.5 min more), and kube-router (the
+# node's NetworkPolicy engine) from lab/netpol/go.mod (its own module: ~3-7 min more).
 controlplane:
 	bash lab/controlplane/build.sh >/dev/null
 	bash lab/coredns/build.sh >/dev/null
+	bash lab/netpol/build.sh >/dev/null
 
 # Kubernetes' own e2e tests (e2e.test), agnhost and Debian's busybox-static, for the node's
 # conformance subset (benchmarks/conformance.py; its fast part runs in `make test`): built
@@ -38,11 +40,13 @@ e2e: controlplane
 
 # The node's Service path needs Debian's nftables (kube-proxy's nftables mode, the node's
 # forward filter); its tests read conntrack; Kubernetes' e2e tests run `dig` and `nc -v`
-# (their images' bind-tools and netcat-openbsd). Installed when missing and root, else a hint.
-NODE_DEBS := nftables conntrack bind9-dnsutils netcat-openbsd
+# (their images' bind-tools and netcat-openbsd); kube-router's NetworkPolicy firewall runs
+# iptables (nf_tables backend) and ipset. Installed when missing and root, else a hint.
+NODE_DEBS := nftables conntrack bind9-dnsutils netcat-openbsd iptables ipset
 node-deps:
 	@command -v nft >/dev/null && command -v conntrack >/dev/null && command -v dig >/dev/null \
-	    && command -v nc.openbsd >/dev/null || \
+	    && command -v nc.openbsd >/dev/null && command -v iptables >/dev/null \
+	    && command -v ipset >/dev/null || \
 	{ [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    --no-install-recommends $(NODE_DEBS) >/dev/null; } || \
 	echo "the lab's node needs: sudo apt-get install $(NODE_DEBS)"

@@ -1,12 +1,13 @@
 """The node agent process: the kubelet (with kube-proxy and CoreDNS) until SIGTERM.
 
     python -m chaosraysvc_lab.agent --kubeconfig K --state-dir D --node-index N \
-        [--proxy-kubeconfig P] [--dns-kubeconfig C]
+        [--proxy-kubeconfig P] [--dns-kubeconfig C] [--netpol-kubeconfig R]
 
 Started by `chaosraysvc_lab.stack` in a session of its own (kube-proxy and CoreDNS are its
 children, in that session); on SIGTERM (or SIGINT) it kills the pods it runs, ends kube-proxy
 (removing its nftables tables) and CoreDNS, and removes the node's network before exiting.
-kube-proxy and CoreDNS use the admin kubeconfig unless given their own.
+kube-proxy and CoreDNS use the admin kubeconfig unless given their own; kube-router's
+NetworkPolicy controller runs (and is ended, its chains and ipsets removed) when given one.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--node-name", default="chaosraysvc-node")
     parser.add_argument("--proxy-kubeconfig", default="")
     parser.add_argument("--dns-kubeconfig", default="")
+    parser.add_argument("--netpol-kubeconfig", default="", help="run kube-router's firewall")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # One node per machine: the Service CIDR's route, kube-proxy's nftables table and the
@@ -67,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         network.NodeNetwork(args.node_index),
         proxy_kubeconfig=Path(args.proxy_kubeconfig or args.kubeconfig),
         dns_kubeconfig=Path(args.dns_kubeconfig or args.kubeconfig),
+        netpol_kubeconfig=Path(args.netpol_kubeconfig) if args.netpol_kubeconfig else None,
     )
     try:
         kubelet.start()

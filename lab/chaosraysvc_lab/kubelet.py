@@ -5,8 +5,9 @@ bound here (there is one node; kube-scheduler is optional); a pod bound here get
 a pod marked for deletion is terminated with its grace period, then removed from the API
 server (the kubelet's final delete, grace 0 with a UID precondition); a pod that vanished is
 killed at once. The node's network (bridge, one netns per pod) and its Service path, the
-real kube-proxy (`kubeproxy.py`) and CoreDNS (`coredns.py`), come up with it and go down with
-it; pods' resolv.conf names the `kube-dns` ClusterIP. So does the kubelet API
+real kube-proxy (`kubeproxy.py`) and CoreDNS (`coredns.py`), and the NetworkPolicy engine,
+kube-router's firewall (`netpol.py`), come up with it and go down with it; pods' resolv.conf
+names the `kube-dns` ClusterIP. So does the kubelet API
 (`chaosraysvc_lab.kubeletapi`: logs, exec, port-forward through the API server) on the
 bridge address, the Node's InternalIP, port 10250, with a serving certificate the cluster
 CA signed for that address; pod events are written as the kubelet writes them
@@ -22,7 +23,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chaosraysvc_lab import binaries, coredns, images, kubeletapi, network, pki, podenv, podvolumes
+from chaosraysvc_lab import (
+    binaries,
+    controlplane,
+    coredns,
+    images,
+    kubeletapi,
+    netpol,
+    network,
+    pki,
+    podenv,
+    podvolumes,
+)
 from chaosraysvc_lab.events import EventRecorder
 from chaosraysvc_lab.kubeproxy import KubeProxy
 from chaosraysvc_lab.node import NodeHeartbeat
@@ -88,6 +100,7 @@ class Kubelet:
         net: network.NodeNetwork | None = None,
         proxy_kubeconfig: Path | None = None,
         dns_kubeconfig: Path | None = None,
+        netpol_kubeconfig: Path | None = None,
     ) -> None:
         from kubernetes import client
 
@@ -100,6 +113,7 @@ class Kubelet:
         self.dns_ip = coredns.DNS_SERVICE_IP
         self.proxy_kubeconfig = proxy_kubeconfig
         self.dns_kubeconfig = dns_kubeconfig
+        self.netpol_kubeconfig = netpol_kubeconfig  # None: no NetworkPolicy engine
         self.pods: dict[str, PodRun] = {}
         self.slots: dict[str, int] = {}
         self._stop = threading.Event()
@@ -132,7 +146,8 @@ class Kubelet:
         return self
 
     def _start_service_path(self) -> None:
-        """kube-proxy (it reads the Node's address), then CoreDNS behind the kube-dns Service."""
+        """kube-proxy (it reads the Node's address), then CoreDNS behind the kube-dns Service,
+        then (with its kubeconfig) kube-router's NetworkPolicy controller (`netpol.py`)."""
         if self.proxy_kubeconfig is None or self.dns_kubeconfig is None:
             raise ValueError("the kubelet needs kubeconfigs for kube-proxy and CoreDNS")
         proxy = KubeProxy(
@@ -145,6 +160,12 @@ class Kubelet:
             self.node_name, self.state_dir,
         )  # fmt: skip
         self._services.append(dns.start())
+        if self.netpol_kubeconfig is not None:
+            engine = netpol.NetworkPolicyEngine(
+                self.api, binaries.kube_router_binary(build=False), self.netpol_kubeconfig,
+                self.node_name, controlplane.SERVICE_CIDR, self.state_dir,
+            )  # fmt: skip
+            self._services.append(engine.start())
 
     def _start_kubelet_api(self) -> kubeletapi.KubeletApi:
         """Get a serving certificate for the node's address and serve the kubelet API there."""

@@ -28,7 +28,7 @@ import yaml
 from chaosraysvc.errors import ChaosRaySvcError
 from chaosraysvc.fruit.config import IMPORT_PATH
 from chaosraysvc.runtime import sessions as procs
-from chaosraysvc_lab import binaries, coredns, kubeconfig, kubeproxy, network
+from chaosraysvc_lab import binaries, coredns, kubeconfig, kubeproxy, netpol, network
 from chaosraysvc_lab.agent import try_lock
 from chaosraysvc_lab.controlplane import ControlPlane
 
@@ -103,8 +103,12 @@ class KubeNode:
         timeout: float = 300,
         progress: Progress = print,
         sample: bool = True,
+        network_policy: bool = True,
     ) -> dict[str, str]:
         """Bring everything up; return the settings for the kubernetes target.
+
+        With `network_policy` the node enforces NetworkPolicy (kube-router's firewall,
+        `netpol.py`), as a cluster whose CNI does; without it a NetworkPolicy does nothing.
 
         Without `sample`, returns once the node is Ready, with no RayService applied (the
         settings then hold only KUBECONFIG): a node for tests that run pods of their own.
@@ -124,6 +128,8 @@ class KubeNode:
         started = time.monotonic()
         try:
             binaries.coredns_binary()  # built now if missing (the agent only looks it up)
+            if network_policy:
+                binaries.kube_router_binary()
             # The node's address (the bridge's) comes first: the API server listens on it.
             net = network.NodeNetwork.pick()
             self._save({"node_index": net.index})
@@ -140,6 +146,9 @@ class KubeNode:
                 + str(self.plane.client_kubeconfig("kube-proxy", "system:kube-proxy")),
                 f"--dns-kubeconfig={self.plane.client_kubeconfig('coredns', coredns.USER)}",
             ]  # fmt: skip
+            if network_policy:
+                path = self.plane.client_kubeconfig("kube-router", netpol.USER)
+                cmd.append(f"--netpol-kubeconfig={path}")
             probe.close()  # held until now; the agent takes it for its lifetime
             proc = procs.spawn(cmd, dict(os.environ), log, self.state_dir)
             agent = {"sid": proc.pid, "ticks": procs.start_time_of(proc.pid) or 0}
@@ -190,13 +199,15 @@ class KubeNode:
             time.sleep(1)
 
     def down(self, timeout: float = 30, *, lock_held: bool = False) -> list[str]:
-        """End the kubelet (pods, kube-proxy, CoreDNS), the control plane, then the network.
+        """End the kubelet (pods, kube-proxy, CoreDNS, kube-router), the control plane, then the
+        network.
 
         In that order: the API server's shutdown waits for its watchers (kube-proxy, CoreDNS)
         and removes its own endpoint through its address, the bridge's, so the bridge goes
-        last. Returns what was left behind. The network this directory's state names is
-        removed only by the holder of the machine's node lock (`lock_held`, or taken here once
-        this node's agent is gone): when another node holds it, the index may be that node's
+        last. Returns what was left behind (processes; kube-router's chains and ipsets). The
+        network this directory's state names (and the host's kube-router rules) are removed only
+        by the holder of the machine's node lock (`lock_held`, or taken here once this node's
+        agent is gone): when another node holds it, the index may be that node's
         now, and is left alone.
         """
         state = self._state()
@@ -213,11 +224,14 @@ class KubeNode:
         # containers running, as on Kubernetes), found by the sessions it recorded.
         pods_left = procs.end_recorded(self.state_dir / "node" / "sessions")
         result = self.plane.down()
+        cleaned = False  # this node's network and host rules removed here
         if "node_index" in state:  # if the kubelet could not (or never started)
             lock = None if lock_held else try_lock()
             if lock_held or lock is not None:  # no other node runs: what is left is this one's
                 kubeproxy.remove_tables()
+                netpol.remove_leftovers()
                 network.NodeNetwork(state["node_index"]).destroy()
+                cleaned = True
             else:
                 logger.warning(
                     "another node holds the machine's lock: network %s (named by the stale "
@@ -231,6 +245,8 @@ class KubeNode:
         if agent and procs.session_pids(agent["sid"]):
             leftovers.append("kubelet")
         leftovers += [f"container session {sid}" for sid in pods_left]
+        if cleaned:
+            leftovers += netpol.leftovers()  # kube-router's chains and ipsets
         if not leftovers:
             (self.state_dir / STATE_FILE).unlink(missing_ok=True)
         return leftovers
