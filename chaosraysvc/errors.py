@@ -32,6 +32,10 @@ class RefusedError(ChaosRaySvcError):
     """A fault was refused because it would be unsafe or meaningless."""
 
 
+class FaultNotEffectiveError(ChaosRaySvcError):
+    """A fault was applied but did not take effect (e.g. a NetworkPolicy nobody enforces)."""
+
+
 class RecoveryTimeoutError(ChaosRaySvcError):
     """Recovery did not complete in time; the message names what was awaited."""
 

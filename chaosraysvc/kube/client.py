@@ -159,6 +159,7 @@ class KubeApi:
         self._core = client.CoreV1Api(api_client)
         self._discovery = client.DiscoveryV1Api(api_client)
         self._custom = client.CustomObjectsApi(api_client)
+        self._networking = client.NetworkingV1Api(api_client)
 
     @classmethod
     def from_secrets(
@@ -389,6 +390,45 @@ class KubeApi:
             ),
         )
 
+    def create_network_policy(
+        self, namespace: str, body: Mapping[str, Any], dry_run: bool = False
+    ) -> None:
+        """Create the NetworkPolicy `body`; `dry_run` asks the API server to validate it only.
+
+        Raises `RefusedError` when one of that name exists already (a partition not healed:
+        run the rollback), `KubernetesApiError` naming deploy/networkpolicy-role.yaml on 403.
+        """
+        name = str(body["metadata"]["name"])
+        call = _Call("create", "networkpolicies", "networking.k8s.io", namespace, name)
+        extra: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
+        policy: Any = dict(body)  # the client serializes a plain dict as it is
+        self._run(
+            call,
+            lambda: self._networking.create_namespaced_network_policy(
+                namespace, policy, _request_timeout=self._timeout, **extra
+            ),
+            conflict=(
+                f"NetworkPolicy '{name}' exists already in namespace '{namespace}': a partition "
+                "not healed yet? Delete it (the heal_redis_partition rollback does)"
+            ),
+            forbidden=NETWORKPOLICY_ROLE,
+        )
+
+    def delete_network_policy(self, namespace: str, name: str) -> bool:
+        """Delete NetworkPolicy `name`; return False when there was none."""
+        call = _Call("delete", "networkpolicies", "networking.k8s.io", namespace, name)
+        try:
+            self._run(
+                call,
+                lambda: self._networking.delete_namespaced_network_policy(
+                    name, namespace, _request_timeout=self._timeout
+                ),
+                forbidden=NETWORKPOLICY_ROLE,
+            )
+        except NotFoundError:
+            return False
+        return True
+
     def exec_in_pod(
         self, namespace: str, name: str, container: str, argv: list[str], timeout: float = 30.0
     ) -> tuple[int, str]:
@@ -444,16 +484,17 @@ class KubeApi:
         fn: Callable[[], T],
         not_found: str = "",
         conflict: str = "",
+        forbidden: str = "",
     ) -> T:
         try:
             return fn()
         except ApiException as exc:
-            raise self._api_error(call, exc, not_found, conflict) from exc
+            raise self._api_error(call, exc, not_found, conflict, forbidden) from exc
         except urllib3.exceptions.HTTPError as exc:
             raise self._transport_error(call, exc) from exc
 
     def _api_error(
-        self, call: _Call, exc: ApiException, not_found: str, conflict: str
+        self, call: _Call, exc: ApiException, not_found: str, conflict: str, forbidden: str = ""
     ) -> ChaosRaySvcError:
         status = int(exc.status or 0)
         said = _server_message(exc)
@@ -477,8 +518,8 @@ class KubeApi:
                 f"forbidden (403): the account may not '{call.verb}' resource "
                 f"'{call.resource}' (API group {group}) in namespace '{call.namespace}'; "
                 f"grant verb '{call.verb}' on '{call.resource}' in its Role "
-                f"(deploy/role.yaml ships the rules chaosraysvc needs). The API server said: "
-                f"{said}",
+                f"({forbidden or 'deploy/role.yaml ships the rules chaosraysvc needs'}). The "
+                f"API server said: {said}",
                 status=403,
                 verb=call.verb,
                 resource=call.resource,
@@ -522,6 +563,10 @@ class KubeApi:
         )
 
 
+NETWORKPOLICY_ROLE = (
+    "the opt-in deploy/networkpolicy-role.yaml and deploy/networkpolicy-rolebinding.yaml grant "
+    "it, for partition_redis and its rollback"
+)
 ERROR_CHANNEL = 3  # where the kubelet (or the API server) writes the exec's final Status
 
 

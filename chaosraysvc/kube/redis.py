@@ -11,8 +11,11 @@ or network volume) is mounted at Redis' data directory. The KubeRay HA sample's 
 from __future__ import annotations
 
 import logging
+import re
 import shlex
+from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from kubernetes import client
 
@@ -26,6 +29,8 @@ __all__ = [
     "embedded_storage_persistent",
     "find_redis_pods",
     "redis_container",
+    "redis_endpoint",
+    "redis_labels",
     "storage_persistent",
     "volume_keeps_data",
 ]
@@ -91,6 +96,69 @@ def find_redis_pods(
         logger.info("Service %s/%s has no selector: no Redis pod to act on", namespace, name)
         return []
     return api.list_pods(service_namespace, label_selector(selector))
+
+
+# Labels a controller sets per revision or per pod: never part of what selects "the Redis pods".
+_PER_REVISION_LABELS = {
+    "pod-template-hash",
+    "controller-revision-hash",
+    "statefulset.kubernetes.io/pod-name",
+    "apps.kubernetes.io/pod-index",
+}
+_EQUALITY = re.compile(r"^\s*([A-Za-z0-9./_-]+)\s*==?\s*([A-Za-z0-9._-]*)\s*$")
+
+
+def redis_labels(
+    api: KubeApi,
+    namespace: str,
+    ft: GcsFtConfig,
+    explicit_selector: str,
+    pods: Sequence[client.V1Pod],
+) -> dict[str, str]:
+    """Return labels that select the Redis `pods` (and no pod replaced later would lack).
+
+    The equality terms of `explicit_selector` when it has some, else the selector of the
+    Service the GCS fault-tolerance address names, else the labels all `pods` share but the
+    per-revision ones (pod-template-hash, ...). {} when nothing selects them.
+    """
+    if explicit_selector:
+        terms = [_EQUALITY.match(term) for term in explicit_selector.split(",")]
+        found = {m.group(1): m.group(2) for m in terms if m}
+        if found:
+            return found
+    ref = redis_service_ref(ft.redis_address, namespace) if ft.redis_address else None
+    if ref is not None and not explicit_selector:
+        service = api.get_service(ref[1], ref[0], purpose="the Service in front of Redis")
+        selector = dict((service.spec and service.spec.selector) or {})
+        if selector:
+            return {str(k): str(v) for k, v in selector.items()}
+    shared: dict[str, str] | None = None
+    for pod in pods:
+        labels = {
+            str(k): str(v)
+            for k, v in ((pod.metadata and pod.metadata.labels) or {}).items()
+            if k not in _PER_REVISION_LABELS
+        }
+        if shared is None:
+            shared = labels
+        else:
+            shared = {k: v for k, v in shared.items() if labels.get(k) == v}
+    return shared or {}
+
+
+def redis_endpoint(address: str) -> tuple[str, int]:
+    """Return (host, port) of a Redis address ("redis:6379", "redis://h:p", "h"; port 6379)."""
+    text = address.strip()
+    if "://" not in text:
+        text = f"redis://{text}"
+    try:
+        parts = urlsplit(text)
+        port = parts.port or 6379
+    except ValueError as exc:
+        raise ValueError(f"cannot read host and port from Redis address {address!r}") from exc
+    if not parts.hostname:
+        raise ValueError(f"no host in Redis address {address!r}")
+    return parts.hostname, port
 
 
 def redis_container(pod: client.V1Pod) -> client.V1Container | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["Endpoint", "GcsFaultTolerance", "Pod", "Role"]
+__all__ = ["Endpoint", "GcsFaultTolerance", "Pod", "RedisPartition", "Role"]
 
 Role = Literal["head", "worker", "redis"]
 
@@ -49,3 +49,13 @@ class GcsFaultTolerance:
     redis_address: str = ""
     persistent: bool | None = None  # Redis keeps data across a pod deletion (None: unknown)
     source: str = ""  # which field, annotation or env var told us
+
+
+@dataclass(frozen=True)
+class RedisPartition:
+    """The NetworkPolicies that cut a RayCluster off from its GCS Redis (made, or to be)."""
+
+    cluster: str  # the RayCluster whose pods are cut off (label ray.io/cluster)
+    policies: tuple[str, ...]  # "namespace/name" of each NetworkPolicy
+    redis_pods: tuple[str, ...]  # the Redis pods behind the GCS fault-tolerance address
+    redis_address: str  # host:port the GCS connects to

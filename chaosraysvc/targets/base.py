@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from chaosraysvc.model import Endpoint, GcsFaultTolerance, Pod, Role
+from chaosraysvc.model import Endpoint, GcsFaultTolerance, Pod, RedisPartition, Role
 from chaosraysvc.model.ha import HaFacts
 from chaosraysvc.serve.dashboard import Dashboard
 from chaosraysvc.serve.nodes import RayNode
@@ -68,6 +68,26 @@ class Target(Protocol):
 
         Raises `RefusedError` where the target cannot reach inside a pod.
         """
+        ...
+
+    def exec_in_pod(self, pod: Pod, argv: Sequence[str], timeout: float = 30.0) -> tuple[int, str]:
+        """Run `argv` in `pod`'s first container (as `kubectl exec`); return (exit code, output).
+
+        Raises `RefusedError` where the target cannot reach inside a pod, or for a pod that is
+        not the RayService's own.
+        """
+        ...
+
+    def partition_redis(self, dry_run: bool = False) -> RedisPartition:
+        """Cut the active Ray cluster's pods off from the GCS Redis pods (both directions).
+
+        Raises `RefusedError` where the target has no network policy to do it with, or when
+        the cluster has no Redis; `dry_run` validates without changing anything.
+        """
+        ...
+
+    def heal_redis_partition(self) -> list[str]:
+        """Undo `partition_redis`; return what was removed ([] when nothing was there)."""
         ...
 
     def ray_clusters(self) -> tuple[str, str]:

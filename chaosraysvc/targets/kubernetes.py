@@ -39,14 +39,21 @@ from chaosraysvc.errors import (
 from chaosraysvc.kube import urls
 from chaosraysvc.kube.client import DEFAULT_REQUEST_TIMEOUT, KubeApi
 from chaosraysvc.kube.endpoints import read_serve_endpoints, serve_service_name
+from chaosraysvc.kube.networkpolicy import egress_policy, ingress_policy, policy_names
 from chaosraysvc.kube.pods import cluster_selector, names_by_ip, role_of, to_pod
-from chaosraysvc.kube.rayservice import GcsFtConfig, active_cluster_name, gcs_ft_config
+from chaosraysvc.kube.rayservice import (
+    GcsFtConfig,
+    active_cluster_name,
+    gcs_ft_config,
+    redis_service_ref,
+)
 from chaosraysvc.kube.redis import (
     embedded_storage_persistent,
     find_redis_pods,
+    redis_labels,
     storage_persistent,
 )
-from chaosraysvc.model import Endpoint, GcsFaultTolerance, Pod, Role
+from chaosraysvc.model import Endpoint, GcsFaultTolerance, Pod, RedisPartition, Role
 from chaosraysvc.model.ha import HaFacts
 from chaosraysvc.serve.dashboard import Dashboard
 from chaosraysvc.serve.nodes import RayNode
@@ -253,10 +260,8 @@ class KubernetesTarget:
         )
         self.api.delete_pod(namespace, pod.name, pod.uid or live_uid, grace_period, dry_run)
 
-    def kill_process(self, pod: Pod, process: str) -> None:
-        """SIGKILL `process` in `pod` through `pods/exec` (`pkill -KILL -x <process>` in its
-        first container, as KubeRay's HA test runs `pkill gcs_server`). Needs the opt-in
-        deploy/exec-role.yaml: chaosraysvc's Role does not grant `pods/exec`."""
+    def _own_container(self, pod: Pod) -> str:
+        """Return the first container of `pod`, refusing a pod that is not the RayService's."""
         _, listed = self._all_pods()
         found = [p for p, _ in listed if p.metadata and p.metadata.name == pod.name]
         if not found or not found[0].spec:
@@ -264,7 +269,20 @@ class KubernetesTarget:
                 f"refusing to exec in pod '{pod.name}': it is not a pod of RayService "
                 f"'{self.name}' in namespace '{self.namespace}'"
             )
-        container = found[0].spec.containers[0].name  # KubeRay's ray-head / ray-worker
+        return str(found[0].spec.containers[0].name)  # KubeRay's ray-head / ray-worker
+
+    def exec_in_pod(self, pod: Pod, argv: Sequence[str], timeout: float = 30.0) -> tuple[int, str]:
+        """Run `argv` in `pod`'s first container through `pods/exec`; return (exit code, output).
+
+        Needs the opt-in deploy/exec-role.yaml (a 403 names it)."""
+        container = self._own_container(pod)
+        return self.api.exec_in_pod(self.namespace, pod.name, container, list(argv), timeout)
+
+    def kill_process(self, pod: Pod, process: str) -> None:
+        """SIGKILL `process` in `pod` through `pods/exec` (`pkill -KILL -x <process>` in its
+        first container, as KubeRay's HA test runs `pkill gcs_server`). Needs the opt-in
+        deploy/exec-role.yaml: chaosraysvc's Role does not grant `pods/exec`."""
+        container = self._own_container(pod)
         logger.info("Killing %s in pod %s/%s through pods/exec", process, self.namespace,
                     pod.name)  # fmt: skip
         code, output = self.api.exec_in_pod(
@@ -277,6 +295,91 @@ class KubernetesTarget:
                 f"`pkill -KILL -x {process}` in pod '{pod.name}' exited with {code}: "
                 f"{output.strip()[:300]}"
             )
+
+    def partition_redis(self, dry_run: bool = False) -> RedisPartition:
+        """Create the NetworkPolicies of `kube.networkpolicy`: the active RayCluster's pods may
+        not reach the Redis pods, nor the Redis pods be reached by them.
+
+        `dry_run` has the API server validate both (schema and RBAC) without storing them.
+        Raises `RefusedError` without a Redis backend (or with one of the policies left by an
+        earlier partition), `NotFoundError` when no Redis pod runs, `KubernetesApiError` naming
+        deploy/networkpolicy-role.yaml when the account may not create NetworkPolicies.
+        Whether a policy is enforced is the network plugin's business: see `partition_redis`
+        the action, which checks.
+        """
+        rayservice = self.rayservice()
+        cluster = active_cluster_name(rayservice)
+        ft = gcs_ft_config(rayservice)
+        if ft.backend != "redis":
+            raise RefusedError(
+                f"refusing to cut the Ray pods off from Redis: the GCS fault-tolerance backend "
+                f"is {ft.backend!r}, so there is no Redis ({ft.source or 'no GCS FT settings'})"
+            )
+        pods = self._redis_pods(ft)
+        if not pods:
+            raise NotFoundError(
+                f"no Redis pod found behind the GCS fault-tolerance address "
+                f"{ft.redis_address!r} of RayService '{self.name}' in namespace "
+                f"'{self.namespace}': set redis_label_selector to name its pods"
+            )
+        meta = [p.metadata or client.V1ObjectMeta() for p in pods]
+        redis_namespace = str(meta[0].namespace or self.namespace)
+        labels = redis_labels(
+            self.api, self.namespace, ft, self.settings.redis_label_selector, pods
+        )
+        if not labels:
+            raise RefusedError(
+                "refusing to cut the Ray pods off from Redis: no label selects the Redis pods "
+                "(its Service has no selector and they share no label); set "
+                "redis_label_selector"
+            )
+        ips = [str(p.status.pod_ip) for p in pods if p.status and p.status.pod_ip]
+        egress = egress_policy(self.name, cluster, labels, ips)
+        ingress = ingress_policy(self.name, cluster, labels)
+        made = [(self.namespace, egress), (redis_namespace, ingress)]
+        logger.info(
+            "%s NetworkPolicies %s cutting RayCluster %s off from Redis %s",
+            "Dry-run creating" if dry_run else "Creating",
+            ", ".join(f"{ns}/{body['metadata']['name']}" for ns, body in made),
+            cluster,
+            ", ".join(str(m.name) for m in meta),
+        )
+        created: list[tuple[str, str]] = []
+        try:
+            for namespace, body in made:
+                self.api.create_network_policy(namespace, body, dry_run)
+                created.append((namespace, str(body["metadata"]["name"])))
+        except ChaosRaySvcError:
+            if not dry_run:  # no half partition left behind
+                for namespace, name in created:
+                    self.api.delete_network_policy(namespace, name)
+            raise
+        return RedisPartition(
+            cluster=cluster,
+            policies=tuple(f"{ns}/{body['metadata']['name']}" for ns, body in made),
+            redis_pods=tuple(str(m.name) for m in meta),
+            redis_address=ft.redis_address,
+        )
+
+    def heal_redis_partition(self) -> list[str]:
+        """Delete the NetworkPolicies of `partition_redis` (by name, in the RayService's and
+        the Redis Service's namespaces); return the "namespace/name" of those deleted."""
+        egress, ingress = policy_names(self.name)
+        namespaces = [self.namespace]
+        try:
+            ft = gcs_ft_config(self.rayservice())
+        except NotFoundError:  # the RayService is gone: its namespace still holds them
+            ft = None
+        ref = redis_service_ref(ft.redis_address, self.namespace) if ft else None
+        if ref is not None and ref[1] not in namespaces:
+            namespaces.append(ref[1])
+        deleted = []
+        for namespace in namespaces:
+            for name in (egress, ingress):
+                if self.api.delete_network_policy(namespace, name):
+                    deleted.append(f"{namespace}/{name}")
+        logger.info("Deleted NetworkPolicies %s", ", ".join(deleted) or "(none were there)")
+        return deleted
 
     # -- upgrades ----------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from chaosraysvc.config import Settings
 from chaosraysvc.errors import NotFoundError, RefusedError
-from chaosraysvc.model import Endpoint, GcsFaultTolerance, Pod, Role
+from chaosraysvc.model import Endpoint, GcsFaultTolerance, Pod, RedisPartition, Role
 from chaosraysvc.model.ha import HaFacts
 from chaosraysvc.sandbox.manager import Sandbox
 from chaosraysvc.sandbox.status import SandboxStatus
@@ -22,6 +22,16 @@ from chaosraysvc.targets.sandbox_ha import gather_sandbox_facts
 
 ROLES: tuple[Role, ...] = ("head", "worker", "redis")
 STATUS_TTL_S = 0.2
+
+
+# Why the sandbox refuses partition_redis (its message, word for word, in the tests).
+PARTITION_REFUSED = (
+    "refusing to cut the Ray pods off from Redis on the sandbox: a NetworkPolicy is a "
+    "Kubernetes object, and the sandbox's head, workers and Redis are processes sharing this "
+    "machine's loopback, with no network between them to cut. Run it against the kubernetes "
+    "target (a cluster whose network plugin enforces NetworkPolicy; the lab's node does, with "
+    "kube-router)"
+)
 
 
 class SandboxTarget:
@@ -126,6 +136,18 @@ class SandboxTarget:
 
     def kill_process(self, pod: Pod, process: str) -> None:
         self.sandbox.kill_process(pod.name, process)
+
+    def exec_in_pod(self, pod: Pod, argv: Sequence[str], timeout: float = 30.0) -> tuple[int, str]:
+        raise RefusedError(
+            f"the sandbox cannot run a command inside pod '{pod.name}': its pods are process "
+            "groups on this machine's loopback, without a network namespace of their own"
+        )
+
+    def partition_redis(self, dry_run: bool = False) -> RedisPartition:
+        raise RefusedError(PARTITION_REFUSED)
+
+    def heal_redis_partition(self) -> list[str]:
+        return []  # partition_redis never runs here: nothing to heal
 
     def ray_clusters(self) -> tuple[str, str]:
         current = self.sandbox.state()
