@@ -20,6 +20,7 @@ ACTION_MODULES = (
     "chaosraysvc.activities.process_actions",
     "chaosraysvc.activities.repeated_actions",
     "chaosraysvc.activities.rayservice_actions",
+    "chaosraysvc.activities.network_actions",
     "chaosraysvc.activities.traffic_actions",
 )
 

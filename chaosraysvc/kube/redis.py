@@ -15,7 +15,6 @@ import re
 import shlex
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from kubernetes import client
 
@@ -29,7 +28,6 @@ __all__ = [
     "embedded_storage_persistent",
     "find_redis_pods",
     "redis_container",
-    "redis_endpoint",
     "redis_labels",
     "storage_persistent",
     "volume_keeps_data",
@@ -144,21 +142,6 @@ def redis_labels(
         else:
             shared = {k: v for k, v in shared.items() if labels.get(k) == v}
     return shared or {}
-
-
-def redis_endpoint(address: str) -> tuple[str, int]:
-    """Return (host, port) of a Redis address ("redis:6379", "redis://h:p", "h"; port 6379)."""
-    text = address.strip()
-    if "://" not in text:
-        text = f"redis://{text}"
-    try:
-        parts = urlsplit(text)
-        port = parts.port or 6379
-    except ValueError as exc:
-        raise ValueError(f"cannot read host and port from Redis address {address!r}") from exc
-    if not parts.hostname:
-        raise ValueError(f"no host in Redis address {address!r}")
-    return parts.hostname, port
 
 
 def redis_container(pod: client.V1Pod) -> client.V1Container | None:

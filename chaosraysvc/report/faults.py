@@ -2,8 +2,9 @@
 
 A fault is a pod deleted by one of chaosraysvc's delete actions, a RayService upgraded by
 `upgrade_rayservice` (role "rayservice", `pod` the old cluster, `new_pod` the new one), or the
-head's GCS process killed by `kill_gcs_server` (the head pod, restarted in place); each kill
-of `delete_pods` is a fault of its own.
+head's GCS process killed by `kill_gcs_server` (the head pod, restarted in place), or the
+Redis pod cut off from the Ray pods by `partition_redis` (NetworkPolicies, healed by its
+rollback); each kill of `delete_pods` is a fault of its own.
 Its facts come from the action's output in the journal (`deleted`, `deleted_at`,
 `recovery.at`) when the action succeeded, and from the traffic log's marks (`fault`,
 `pod_ready`, `endpoints_restored`, `applications_running`) otherwise: a delete action that timed
@@ -42,12 +43,13 @@ from chaosraysvc.report.values import (
     short_error,
 )
 
-__all__ = ["MILESTONES", "find_faults", "is_fault_action", "undone_fault_marks"]
+__all__ = ["MILESTONES", "PARTITION", "find_faults", "is_fault_action", "undone_fault_marks"]
 
 MILESTONES = ("pod_ready", "endpoints_restored", "applications_running")
 UPGRADE = "upgrade_rayservice"  # its fault: role "rayservice", pod = the old cluster's name
 KILL_GCS = "kill_gcs_server"  # its fault: the head pod whose GCS process was killed
 DELETE_PODS = "delete_pods"  # one fault per kill in its output's `kills`
+PARTITION = "partition_redis"  # its fault: the Redis pod cut off from the Ray pods
 
 
 def is_fault_action(result: dict[str, Any]) -> bool:
@@ -57,6 +59,7 @@ def is_fault_action(result: dict[str, Any]) -> bool:
         UPGRADE,
         KILL_GCS,
         DELETE_PODS,
+        PARTITION,
     )
 
 
@@ -94,12 +97,20 @@ def _fault_from_output(result: dict[str, Any]) -> dict[str, Any]:
     killed = as_dict(output.get("killed"))
     if killed:  # a process inside the pod; the pod restarts in place
         deleted = {"name": killed.get("pod"), "role": killed.get("role")}
+    partitioned = as_dict(output.get("partitioned"))
+    if partitioned:  # the Redis pod cut off from the Ray pods; nothing is replaced
+        deleted = {"name": partitioned.get("pod"), "role": partitioned.get("role")}
     recovery = output.get("recovery")
     fault = _new_fault(result)
     fault.update(
         pod=str(deleted.get("name") or ""),
         role=str(deleted.get("role") or ""),
-        at=number(output.get("deleted_at") or output.get("patched_at") or output.get("killed_at")),
+        at=number(
+            output.get("deleted_at")
+            or output.get("patched_at")
+            or output.get("killed_at")
+            or output.get("partitioned_at")
+        ),
         target=str(output.get("target") or ""),
         grace_period=number(output.get("grace_period")),
         dry_run=bool(output.get("dry_run")),
@@ -242,7 +253,10 @@ def find_faults(
         kills = output.get("kills")
         if isinstance(kills, list) and kills:
             faults += [_fault_from_output({**result, "output": k}) for k in kills]
-        elif any(isinstance(output.get(k), dict) for k in ("deleted", "upgraded", "killed")):
+        elif any(
+            isinstance(output.get(k), dict)
+            for k in ("deleted", "upgraded", "killed", "partitioned")
+        ):
             faults.append(_fault_from_output(result))
         else:  # failed, or ran dry: no fault in its output
             faults.append(_new_fault(result))

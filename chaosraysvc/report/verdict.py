@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaosraysvc.report.faults import KILL_GCS, is_fault_action
+from chaosraysvc.report.faults import KILL_GCS, PARTITION, is_fault_action
 from chaosraysvc.report.load import chaosraysvc_extension
 from chaosraysvc.report.values import (
     activity_name,
@@ -129,6 +129,8 @@ def _fault_sentence(fault: dict[str, Any], dry: str = "") -> str:
     pod = fault["pod"] or "(name not recorded)"
     if fault["role"] == "rayservice":
         text = f"The RayService was upgraded from cluster {pod}"
+    elif PARTITION in (fault["func"], fault["action"]):
+        text = f"The Redis pod {pod} was cut off from the Ray pods (NetworkPolicy)"
     elif KILL_GCS in (fault["func"], fault["action"]):
         text = f"The GCS server in the {fault['role'] or '?'} pod {pod} was killed"
     else:

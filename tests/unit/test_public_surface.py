@@ -35,6 +35,8 @@ CONTRACT = {
         "upgrade_rayservice",
         "kill_gcs_server",
         "delete_pods",
+        "partition_redis",
+        "heal_redis_partition",
         "wait_for_recovery",
         "start_traffic",
         "stop_traffic",
