@@ -31,7 +31,7 @@ from chaosraysvc.report.figures import run_figures
 from chaosraysvc.report.load import load_run
 from chaosraysvc.report.metrics import registry_of, run_metrics
 from chaosraysvc.report.verdict import verdict
-from chaosraysvc.targets.sandbox import SandboxTarget
+from chaosraysvc.targets.sandbox import PARTITION_REFUSED, SandboxTarget
 from tests.support.report_samples import (
     FIXTURES,
     figures_of,
@@ -61,6 +61,16 @@ def _pod(name: str, role: Any) -> Pod:
 
 def _refusal(target: str, func: str) -> str:
     """Return the error the `target` gives when the fault of `func` is attempted."""
+    if func == "partition_redis" and target == "sandbox":
+        return PARTITION_REFUSED  # before any mark: the sandbox has no network to cut
+    if func == "partition_redis":  # created, but a new connection still got through
+        return (
+            "the NetworkPolicies default/rayservice-ha-redis-partition-ray, "
+            "default/rayservice-ha-redis-partition-redis were created but a new connection "
+            f"from the head pod '{HEAD}' to Redis at redis:6379 still succeeded 30 s later "
+            "(148 tries): this cluster's network plugin does not enforce NetworkPolicy (e.g. "
+            "kindnet or flannel alone). They were deleted again: no partition happened"
+        )
     if func == "kill_gcs_server" and target == "kubernetes":
         return exec_forbidden("default", HEAD)  # without the opt-in exec Role, word for word
     if func == "upgrade_rayservice" and target == "sandbox":
@@ -83,9 +93,13 @@ def _marks(func: str, at: float) -> list[dict[str, Any]]:
     else:
         role = {"delete_worker_pod": "worker", "delete_pods": "worker"}.get(func, "head")
         pod = {"worker": WORKER, "head": HEAD}[role]
-        if func == "delete_redis_pod":
+        if func in ("delete_redis_pod", "partition_redis"):
             role, pod = "redis", REDIS
-        action = func if func in ("kill_gcs_server", "delete_pods") else f"delete_{role}_pod"
+        action = (
+            func
+            if func in ("kill_gcs_server", "delete_pods", "partition_redis")
+            else f"delete_{role}_pod"
+        )
         detail = {"pod": pod, "role": role, "action": action}
         gone = {"pod": pod}
     return [
@@ -163,6 +177,7 @@ def test_every_experiment_has_one_fault_action_and_the_verdict_control() -> None
         "gcs-kill",
         "head-kill",
         "redis-kill",
+        "redis-partition",
         "upgrade",
         "worker-kill-repeated",
         "worker-kill",
@@ -195,7 +210,8 @@ def test_a_failed_fault_action_never_passes(
     assert v["headline"].startswith(f"Inconclusive: the fault was not injected: action '{name}'")
     assert f"failed: ActivityFailed: {error[:60]}" in v["headline"]
     facts = " ".join(v["facts"])
-    for claim in (" was deleted", " was killed", " was upgraded", "recovered in", "held before"):
+    for claim in (" was deleted", " was killed", " was upgraded", " was cut off", "recovered in",
+                  "held before"):  # fmt: skip
         assert claim not in facts, facts
     assert all(not fault["confirmed"] and fault["injected"] is False for fault in f["faults"])
     assert f["trend"]["verdict"] == "Inconclusive" and f["deletion_offset_s"] is None

@@ -43,7 +43,13 @@ def test_the_kustomization_lists_the_manifests_and_names_the_image() -> None:
     [kustomization] = _docs(DEPLOY / "kustomization.yaml")
     resources = kustomization["resources"]
 
-    opt_in = {"artifacts-reader.yaml", "exec-role.yaml", "exec-rolebinding.yaml"}
+    opt_in = {
+        "artifacts-reader.yaml",
+        "exec-role.yaml",
+        "exec-rolebinding.yaml",
+        "networkpolicy-role.yaml",
+        "networkpolicy-rolebinding.yaml",
+    }
     assert sorted(resources) == sorted(set(MANIFESTS) - opt_in)
     assert all((DEPLOY / r).is_file() for r in resources)
     [image] = kustomization["images"]
@@ -88,6 +94,25 @@ def test_the_opt_in_exec_role_grants_pods_exec_only_to_the_service_account() -> 
     ]
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert [s["name"] for s in binding["subjects"]] == [account["metadata"]["name"]]
+
+
+def test_the_opt_in_networkpolicy_role_grants_only_networkpolicies_to_the_account() -> None:
+    [role] = _docs(DEPLOY / "networkpolicy-role.yaml")
+    [binding] = _docs(DEPLOY / "networkpolicy-rolebinding.yaml")
+    [account] = _docs(DEPLOY / "serviceaccount.yaml")
+    [base] = _docs(DEPLOY / "role.yaml")
+
+    assert role["rules"] == [
+        {
+            "apiGroups": ["networking.k8s.io"],
+            "resources": ["networkpolicies"],
+            "verbs": ["create", "delete", "get"],
+        }
+    ]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert [s["name"] for s in binding["subjects"]] == [account["metadata"]["name"]]
+    # chaosraysvc's own Role stays without it: the partition is opt-in
+    assert not [r for r in base["rules"] if "networkpolicies" in r["resources"]]
 
 
 def test_the_rolebinding_binds_the_role_to_the_service_account() -> None:
