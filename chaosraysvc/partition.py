@@ -192,31 +192,39 @@ def wait_new_connection(
         ) from exc
 
 
-def classify_held(lines: Sequence[str], since: float) -> tuple[str, dict[str, int]]:
-    """Say what happened to the held connection after `since` (the pod's clock).
+def classify_held(lines: Sequence[str], made: float, since: float) -> tuple[str, dict[str, int]]:
+    """Say what happened to the held connection once the cut was `made` and seen to hold
+    for new connections at `since` (the pod's clock).
 
-    "kept" when Redis answered on it after `since`, "cut" when it was tried after `since`
-    and never answered, "unknown" when it was not tried after `since` (it ended before).
-    Returns that and the count of each answer after `since` (ok, noreply, closed, ...).
+    "kept" when Redis answered on it after `since`; else "cut" when it went unanswered or
+    closed after `made` (a plugin that cuts established flows may do it before a new
+    connection is seen to fail); "unknown" when it was not tried after `made`. Returns that
+    and the count of each answer after `since` (ok, noreply, closed, ...).
     """
     counts: dict[str, int] = {}
+    failed_after_made = False
     for line in lines:
         parts = line.split()
-        if len(parts) == 2 and float(parts[0]) >= since:
-            counts[parts[1]] = counts.get(parts[1], 0) + 1
+        if len(parts) != 2:
+            continue
+        at, word = float(parts[0]), parts[1]
+        if at >= since:
+            counts[word] = counts.get(word, 0) + 1
+        if at >= made and word != "ok":
+            failed_after_made = True
     if counts.get("ok"):
         return "kept", counts
-    return ("cut" if counts else "unknown"), counts
+    return ("cut" if failed_after_made else "unknown"), counts
 
 
 def held_outcome(
-    target: Target, held: HeldConnection, since: float, window: float
+    target: Target, held: HeldConnection, made: float, since: float, window: float
 ) -> tuple[str, dict[str, int]]:
     """Let the held connection be tried for `window` seconds more, then read its log and end
-    its process; return `classify_held`'s answer for what came after `since` (the pod's
-    clock: when the cut was seen to hold)."""
+    its process; return `classify_held`'s answer (`made`: when the cut was made, `since`:
+    when it was seen to hold, the pod's clock)."""
     time.sleep(window + PING_EVERY_S)
-    return classify_held(release(target, held).splitlines(), since)
+    return classify_held(release(target, held).splitlines(), made, since)
 
 
 def release(target: Target, held: HeldConnection) -> str:

@@ -129,7 +129,9 @@ def partition_redis(
                 "plugin does not enforce NetworkPolicy (e.g. kindnet or flannel alone). They "
                 "were deleted again: no partition happened"
             )
-        established, counts = partition.held_outcome(target, held, new.at, established_window)
+        established, counts = partition.held_outcome(
+            target, held, partitioned_at, new.at, established_window
+        )
         seen_after = round(max(0.0, new.at - partitioned_at), 3)
         logger.info(
             "Redis %s cut off from RayCluster %s: a new connection from %s %s %.1f s after "

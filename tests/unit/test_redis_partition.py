@@ -97,13 +97,13 @@ def test_the_redis_address_gives_host_and_port(address: str, expected: tuple[str
 
 def test_the_held_connection_is_judged_on_what_came_after_the_cut() -> None:
     lines = ["10.0 ok", "10.5 ok", "11.0 noreply", "11.5 ok"]
-    assert partition.classify_held(lines, 10.9) == ("kept", {"noreply": 1, "ok": 1})
-    assert partition.classify_held(["10.0 ok", "11.0 noreply", "12.0 noreply"], 10.5) == (
-        "cut",
-        {"noreply": 2},
-    )
-    assert partition.classify_held(["10.0 ok", "11.0 closed"], 10.5)[0] == "cut"
-    assert partition.classify_held(["10.0 ok"], 10.5) == ("unknown", {})
+    # the cut was made at 10.2 and seen to hold (a new connection failed) at 10.9
+    assert partition.classify_held(lines, 10.2, 10.9) == ("kept", {"noreply": 1, "ok": 1})
+    lost = ["10.0 ok", "11.0 noreply", "12.0 noreply"]
+    assert partition.classify_held(lost, 10.2, 10.5) == ("cut", {"noreply": 2})
+    # closed before the new connection failed: cut all the same
+    assert partition.classify_held(["10.0 ok", "10.4 closed"], 10.2, 10.9) == ("cut", {})
+    assert partition.classify_held(["10.0 ok"], 10.2, 10.5) == ("unknown", {})
 
 
 # -- the action, against a Redis double and a fake target -----------------------------------
@@ -138,6 +138,8 @@ class RedisDouble:
 
     def refuse_new(self) -> None:
         self.stopped.set()
+        with contextlib.suppress(OSError):  # wakes the accept() and stops listening at once
+            self.server.shutdown(socket.SHUT_RDWR)
         self.server.close()
 
     def cut_established(self) -> None:
