@@ -1,0 +1,123 @@
+"""experiments/redis-partition.json through `chaos run` on the lab's node, kube-router enforcing.
+
+`KubeNode.up()` brings up the node with KubeRay's HA sample and the NetworkPolicy engine
+(kube-router's firewall); `chaos run` then uses the kubernetes target with the settings the
+node wrote (its admin kubeconfig: NetworkPolicy create/delete and pods/exec, which the
+opt-in deploy/networkpolicy-role.yaml and deploy/exec-role.yaml grant a ServiceAccount).
+
+What must hold: the partition took effect (a new connection from the head to Redis was
+refused within the action's timeout), the result says what the connection established
+before it saw, the rollback deleted both policies and Redis answered the head again, and
+the run is judged on an injected fault (not inconclusive). Without the engine the action
+fails ("does not enforce NetworkPolicy"), the run is inconclusive and this test fails. What
+the run measured (the verdict, the established connection, kube-router's CPU and memory) is
+printed. Needs root and the machine's node lock (marked `node`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from chaosraysvc_lab import kubeconfig, netpol
+from chaosraysvc_lab.agent import try_lock
+from chaosraysvc_lab.stack import KubeNode
+
+from .conftest import requires_namespaces
+
+pytestmark = [pytest.mark.node, requires_namespaces]
+REPO = Path(__file__).resolve().parents[4]
+CHAOS = Path(sys.executable).parent / "chaos"
+LOCK_WAIT_S = 900.0
+RECOVERY_BUDGET_S = 420  # a new head on this node took up to 146 s (test_real_node.py)
+
+
+@pytest.fixture(scope="module")
+def node() -> Iterator[tuple[KubeNode, dict[str, str]]]:
+    if netpol.tools_missing():
+        pytest.skip(f"kube-router needs {', '.join(netpol.tools_missing())} (make node-deps)")
+    state_dir = Path(tempfile.mkdtemp(prefix="crs-partition-"))
+    kube = KubeNode(state_dir)
+    try:
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while (lock := try_lock()) is None:
+            if time.monotonic() > deadline:
+                pytest.skip(f"another lab node held the node lock for {LOCK_WAIT_S:g} s")
+            time.sleep(5)
+        lock.close()
+        settings = kube.up(progress=print, timeout=600)
+        yield kube, settings
+    finally:
+        leftovers = kube.down()
+        shutil.rmtree(state_dir, ignore_errors=True)
+        assert not leftovers, leftovers
+
+
+def _kube_router_usage(state_dir: Path) -> str:
+    """kube-router's CPU seconds and resident memory so far (from /proc)."""
+    agent = json.loads((state_dir / "node.json").read_text())["agent"]
+    pids = subprocess.run(["pgrep", "-s", str(agent["sid"]), "-x", "kube-router"],
+                          capture_output=True, text=True, check=False).stdout.split()  # fmt: skip
+    if len(pids) != 1:
+        return f"kube-router processes: {pids}"
+    stat = Path(f"/proc/{pids[0]}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(stat[11]) + int(stat[12])) / ticks
+    alive = float(Path("/proc/uptime").read_text().split()[0]) - int(stat[19]) / ticks
+    rss = next(
+        line.split()[1] for line in Path(f"/proc/{pids[0]}/status").read_text().splitlines()
+        if line.startswith("VmRSS:")
+    )  # fmt: skip
+    return f"kube-router: {cpu:.1f} s CPU in {alive:.0f} s alive, RSS {int(rss) / 1024:.0f} MiB"
+
+
+def _activity(journal: dict[str, Any], phase: str, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(r for r in journal[phase] if r["activity"]["name"] == name)
+    return found
+
+
+def test_redis_partition_experiment_cuts_redis_off_and_heals(
+    node: tuple[KubeNode, dict[str, str]], tmp_path: Path
+) -> None:
+    kube, settings = node
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env |= {**settings, "RAYSVC_RECOVERY_TIMEOUT": str(RECOVERY_BUDGET_S)}
+    done = subprocess.run(
+        [str(CHAOS), "run", "--journal-path", str(tmp_path / "journal.json"),
+         str(REPO / "experiments" / "redis-partition.json")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert (tmp_path / "journal.json").exists(), done.stdout[-3000:] + done.stderr[-3000:]
+    journal: dict[str, Any] = json.loads((tmp_path / "journal.json").read_text())
+    verdict = next(e for e in journal["extensions"] if e.get("name") == "chaosraysvc")["verdict"]
+    print(f"status {journal['status']}, verdict {verdict['outcome']}: {verdict['headline']}")
+    print(_kube_router_usage(kube.state_dir))
+
+    cut = _activity(journal, "run", "partition-redis")
+    assert cut["status"] == "succeeded", cut.get("exception")  # no engine: "does not enforce"
+    output = cut["output"]
+    print(f"partition: {json.dumps(output, indent=1)}")
+    assert output["new_connection"]["error"] == "refused"  # kube-router's REJECT
+    assert output["new_connection"]["seen_after_s"] < 30
+    assert output["established_connection"]["outcome"] in ("kept", "cut")
+    assert len(output["policies"]) == 2
+    heal = _activity(journal, "rollbacks", "heal-redis-partition")
+    assert heal["status"] == "succeeded", heal.get("exception")
+    assert sorted(heal["output"]["deleted"]) == sorted(output["policies"])
+    assert heal["output"]["reconnected"] is not None
+    api = kubeconfig.api_client(Path(settings["KUBECONFIG"]))
+    left = client.NetworkingV1Api(api).list_network_policy_for_all_namespaces().items
+    assert left == []
+    assert verdict["outcome"] in ("passed", "deviated", "failed"), verdict  # not inconclusive
+    assert "cut off from the Ray pods" in " ".join(verdict["facts"]) + verdict["headline"]
