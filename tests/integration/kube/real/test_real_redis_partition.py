@@ -65,7 +65,8 @@ def node() -> Iterator[tuple[KubeNode, dict[str, str]]]:
 
 
 def _kube_router_usage(state_dir: Path) -> str:
-    """kube-router's CPU seconds and resident memory so far (from /proc)."""
+    """kube-router's CPU seconds (its own and its iptables/ipset children's) and resident
+    memory so far (from /proc)."""
     agent = json.loads((state_dir / "node.json").read_text())["agent"]
     pids = subprocess.run(["pgrep", "-s", str(agent["sid"]), "-x", "kube-router"],
                           capture_output=True, text=True, check=False).stdout.split()  # fmt: skip
@@ -73,7 +74,7 @@ def _kube_router_usage(state_dir: Path) -> str:
         return f"kube-router processes: {pids}"
     stat = Path(f"/proc/{pids[0]}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
-    cpu = (int(stat[11]) + int(stat[12])) / ticks
+    cpu = sum(int(field) for field in stat[11:15]) / ticks  # utime stime cutime cstime
     alive = float(Path("/proc/uptime").read_text().split()[0]) - int(stat[19]) / ticks
     rss = next(
         line.split()[1] for line in Path(f"/proc/{pids[0]}/status").read_text().splitlines()
