@@ -66,7 +66,7 @@ def test_with_the_role_the_account_partitions_and_heals(as_account: RealCluster)
     ray = stored[f"{seed.RAYSERVICE}-redis-partition-ray"].spec
     assert ray.pod_selector.match_labels == {"ray.io/cluster": seed.CLUSTER}
     [rule] = ray.egress
-    assert rule.to[1].ip_block.except_ == [f"{seed.IPS[seed.REDIS]}/32"]
+    assert rule.to[1].ip_block.var_except == [f"{seed.IPS[seed.REDIS]}/32"]
     redis = stored[f"{seed.RAYSERVICE}-redis-partition-redis"].spec
     assert redis.pod_selector.match_labels == {"app": "redis"}  # the redis Service's selector
     assert sorted(healed) == sorted(f"{as_account.namespace}/{n}" for n in names)
