@@ -104,6 +104,8 @@ def test_redis_partition_experiment_cuts_redis_off_and_heals(
     verdict = next(e for e in journal["extensions"] if e.get("name") == "chaosraysvc")["verdict"]
     print(f"status {journal['status']}, verdict {verdict['outcome']}: {verdict['headline']}")
     print(_kube_router_usage(kube.state_dir))
+    traffic = _activity(journal, "rollbacks", "stop-traffic").get("output") or {}
+    print(f"traffic: {traffic.get('requests')} requests, {traffic.get('failures')} failed")
 
     cut = _activity(journal, "run", "partition-redis")
     assert cut["status"] == "succeeded", cut.get("exception")  # no engine: "does not enforce"
@@ -117,6 +119,7 @@ def test_redis_partition_experiment_cuts_redis_off_and_heals(
     assert heal["status"] == "succeeded", heal.get("exception")
     assert sorted(heal["output"]["deleted"]) == sorted(output["policies"])
     assert heal["output"]["reconnected"] is not None
+    print(f"heal: {heal['output']}")
     api = kubeconfig.api_client(Path(settings["KUBECONFIG"]))
     left = client.NetworkingV1Api(api).list_network_policy_for_all_namespaces().items
     assert left == []

@@ -14,7 +14,8 @@ on Kubernetes, and what the userspace proxy of before did not give:
   while a new one is refused (kube-proxy's reject; the userspace proxy accepted, then closed);
 - with no ready endpoint left, a serving-terminating one takes new connections;
 - CoreDNS answers pods through the `kube-dns` ClusterIP, forwards and reverse (PTR);
-- `node down` leaves no nftables table, route, link, network namespace or process.
+- `node down` leaves no nftables table, route, link, network namespace or process, nor any
+  of kube-router's iptables chains and ipsets.
 
 Needs root, network namespaces and nftables: skipped with the reason otherwise (marked `node`:
 under CI, `$CI` set, that skip is a failure, tests/support/costs.py).
@@ -40,7 +41,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from chaosraysvc_lab import kubeconfig, network
+from chaosraysvc_lab import kubeconfig, netpol, network
 from chaosraysvc_lab.stack import KubeNode
 from tests.support.polling import wait_for
 
@@ -342,7 +343,7 @@ def _service_path_pids(node: Node) -> dict[str, int]:
         comm = ""
         with contextlib.suppress(OSError):
             comm = Path(f"/proc/{pid}/comm").read_text().strip()
-        if comm in ("kube-proxy", "coredns"):
+        if comm in ("kube-proxy", "coredns", "kube-router"):
             found[comm] = int(pid)
     return found
 
@@ -368,8 +369,9 @@ def _node_links_and_netns(net: network.NodeNetwork) -> set[str]:
 def test_node_down_leaves_no_table_route_link_netns_or_process(node: Node) -> None:
     pids = _service_path_pids(node)
     net = network.NodeNetwork(node.index)
-    assert set(pids) == {"kube-proxy", "coredns"}, pids
+    assert set(pids) == {"kube-proxy", "coredns", "kube-router"}, pids
     assert {"ip kube-proxy", f"ip {net.filter_table}"} <= set(network.nft_tables())
+    assert "KUBE-ROUTER-FORWARD" in netpol.chains()  # the NetworkPolicy engine's
     assert f"198.19.0.0/20 dev {net.bridge}" in network.ip("-4", "route", "show")
     before = _node_links_and_netns(net)
     assert f"{net.bridge}@" in " ".join(before) and f"{net.netns_prefix}" in " ".join(before)
@@ -378,6 +380,7 @@ def test_node_down_leaves_no_table_route_link_netns_or_process(node: Node) -> No
 
     assert down.returncode == 0, down.stdout + down.stderr
     assert not [t for t in network.nft_tables() if "kube-proxy" in t or "chaosraysvc" in t]
+    assert netpol.leftovers() == []  # no kube-router chain or ipset
     assert f"198.19.0.0/20 dev {net.bridge}" not in network.ip(
         "-4", "route", "show", "table", "all"
     )
