@@ -31,6 +31,7 @@ from chaoslib.types import Configuration, Secrets
 from chaosraysvc import partition
 from chaosraysvc.activities.common import activity_errors, limits, target_for
 from chaosraysvc.activities.pod_actions import running_head, setup_facts
+from chaosraysvc.config import number
 from chaosraysvc.errors import (
     ChaosRaySvcError,
     ConfigurationError,
@@ -85,7 +86,11 @@ def partition_redis(
     """
     with activity_errors():
         _, timeout = limits("partition_redis", 0, timeout)
-        _, established_window = limits("partition_redis", 0, established_window)
+        established_window = number(established_window, "partition_redis `established_window`")
+        if established_window <= 0:
+            raise ConfigurationError(
+                f"partition_redis: established_window must be > 0 (got {established_window:g})"
+            )
     target = target_for(configuration, secrets)
     with activity_errors():
         address, host, port = _endpoint(target)

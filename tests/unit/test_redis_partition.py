@@ -317,7 +317,8 @@ def test_a_dry_run_validates_and_changes_nothing(
     [
         ({"timeout": 0}, "timeout must be > 0"),
         ({"timeout": "soon"}, "partition_redis `timeout` must be a number"),
-        ({"established_window": -1}, "timeout must be > 0"),
+        ({"established_window": -1}, "established_window must be > 0"),
+        ({"established_window": "3 s"}, "`established_window` must be a number"),
     ],
 )
 def test_bad_arguments_are_refused_before_anything(
