@@ -3,7 +3,8 @@
 As on Kubernetes, a kubelet's death leaves its containers running; `node down` used to say
 "Kubernetes node down" and exit 0 with 15 of them (Ray, Redis, the sample's ray-pod) still
 running and `/etc/netns/crs<N>-*` left. It now ends them from the sessions the kubelet
-recorded, and says what it could not end. Needs root (a skip, a failure under CI).
+recorded, and says what it could not end; kube-router's chains and ipsets (which outlive
+it by design) go too. Needs root (a skip, a failure under CI).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 from kubernetes import client
 
 from chaosraysvc.runtime import sessions as procs
-from chaosraysvc_lab import kubeconfig
+from chaosraysvc_lab import kubeconfig, netpol
 from chaosraysvc_lab.stack import KubeNode
 from tests.support.polling import wait_for
 
@@ -65,6 +66,7 @@ def test_node_down_after_the_kubelet_was_killed_ends_every_container(node: KubeN
     assert len(containers) == 2 and all(procs.session_pids(sid) for sid in containers)
     state = json.loads((node.state_dir / "node.json").read_text())
     index = state["node_index"]
+    assert "KUBE-ROUTER-FORWARD" in netpol.chains()  # kube-router's, left by a SIGKILL too
 
     os.kill(state["agent"]["sid"], signal.SIGKILL)  # the kubelet's process, no clean-up
     wait_for(lambda: not procs.running(state["agent"]["sid"], state["agent"]["ticks"]), 10,
@@ -74,5 +76,6 @@ def test_node_down_after_the_kubelet_was_killed_ends_every_container(node: KubeN
     leftovers = node.down()
 
     assert leftovers == []
+    assert netpol.leftovers() == []
     assert not any(procs.session_pids(sid) for sid in containers)
     assert not list(Path("/etc/netns").glob(f"crs{index}-*"))
