@@ -1,8 +1,9 @@
 """The `chaosraysvc-lab` command: the lab's one-machine Kubernetes, apart from the extension.
 
-chaosraysvc-lab node up [--exclude-head-from-serve-svc] [--state-dir DIR]
-    a whole node: control plane, the real KubeRay operator, the process kubelet, and
-    KubeRay's HA sample applied; writes DIR/kube.env for the kubernetes target
+chaosraysvc-lab node up [--exclude-head-from-serve-svc] [--no-network-policy] [--state-dir DIR]
+    a whole node: control plane, the real KubeRay operator, the process kubelet (with
+    kube-proxy, CoreDNS and kube-router's NetworkPolicy firewall), and KubeRay's HA sample
+    applied; writes DIR/kube.env for the kubernetes target
 chaosraysvc-lab node down|status [--state-dir DIR]
 chaosraysvc-lab controlplane up|down|status [--operator] [--scheduler] [--state-dir DIR]
     the API server and controllers alone (no kubelet, no pods)
@@ -40,7 +41,12 @@ def cmd_node_up(args: argparse.Namespace) -> int:
     from chaosraysvc_lab.stack import KubeNode
 
     node = KubeNode(_node_dir(args))
-    node.up(exclude_head=args.exclude_head_from_serve_svc, timeout=args.timeout, progress=_say)
+    node.up(
+        exclude_head=args.exclude_head_from_serve_svc,
+        timeout=args.timeout,
+        progress=_say,
+        network_policy=not args.no_network_policy,
+    )
     _say(f"the kubernetes target's settings: source {node.env_file}")
     _say(f"stop it with: chaosraysvc-lab node down --state-dir {node.state_dir}")
     return 0
@@ -95,6 +101,12 @@ def _register_node(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "--exclude-head-from-serve-svc",
         action="store_true",
         help="set KubeRay's excludeHeadPodFromServeSvc on the sample's RayService",
+    )
+    up.add_argument(
+        "--no-network-policy",
+        action="store_true",
+        help="do not run kube-router's firewall: NetworkPolicies are then stored, not enforced "
+        "(as on a cluster whose network plugin ignores them)",
     )
     up.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (300)")
     up.set_defaults(func=cmd_node_up)

@@ -46,3 +46,16 @@ def test_the_cluster_role_is_upstreams_read_only_view_of_policies_and_pods() -> 
         "get",
         "watch",
     ]
+
+
+@pytest.mark.parametrize(("flags", "enforced"), [([], True), (["--no-network-policy"], False)])
+def test_node_up_enforces_network_policy_unless_told_not_to(
+    flags: list[str], enforced: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chaosraysvc_lab import cli, stack
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(stack.KubeNode, "up", lambda self, **kw: seen.update(kw) or {})
+
+    assert cli.main(["node", "up", "--state-dir", str(tmp_path), *flags]) == 0
+    assert seen["network_policy"] is enforced
