@@ -43,7 +43,12 @@ def test_the_kustomization_lists_the_manifests_and_names_the_image() -> None:
     [kustomization] = _docs(DEPLOY / "kustomization.yaml")
     resources = kustomization["resources"]
 
-    opt_in = {"artifacts-reader.yaml", "exec-role.yaml", "exec-rolebinding.yaml"}
+    opt_in = {
+        "artifacts-reader.yaml",
+        "exec-role.yaml",
+        "exec-rolebinding.yaml",
+        "node-reader-clusterrole.yaml",
+    }
     assert sorted(resources) == sorted(set(MANIFESTS) - opt_in)
     assert all((DEPLOY / r).is_file() for r in resources)
     [image] = kustomization["images"]
@@ -86,6 +91,16 @@ def test_the_opt_in_exec_role_grants_pods_exec_only_to_the_service_account() -> 
     assert role["rules"] == [
         {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["get", "create"]}
     ]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert [s["name"] for s in binding["subjects"]] == [account["metadata"]["name"]]
+
+
+def test_the_opt_in_node_reader_grants_only_node_list_to_the_service_account() -> None:
+    role, binding = _docs(DEPLOY / "node-reader-clusterrole.yaml")
+    [account] = _docs(DEPLOY / "serviceaccount.yaml")
+
+    assert (role["kind"], binding["kind"]) == ("ClusterRole", "ClusterRoleBinding")
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}]
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert [s["name"] for s in binding["subjects"]] == [account["metadata"]["name"]]
 
