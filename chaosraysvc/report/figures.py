@@ -60,7 +60,7 @@ from chaosraysvc.report.values import (
     short_value,
     utc,
 )
-from chaosraysvc.report.verdict import verdict
+from chaosraysvc.report.verdict import judge
 from chaosraysvc.traffic.summary import TrafficSummary
 
 __all__ = ["run_figures", "trend_row"]
@@ -510,7 +510,7 @@ def run_figures(run: RunInput, index: int = 0) -> dict[str, Any]:
         "origin_label": origin_label,
         "deletion_offset_s": deleted["offset_s"] if deleted else None,
         "deletion_label": f"the {deleted['role'] or '?'} pod deletion" if deleted else "",
-        "verdict": verdict(
+        "verdict": judge(
             journal,
             steady,
             traffic,
@@ -518,7 +518,7 @@ def run_figures(run: RunInput, index: int = 0) -> dict[str, Any]:
             interrupted=run.interrupted,
             log_end_s=round(log_end - origin, 3) if log_end and origin else None,
             evidence=[mask(e) for e in run.evidence],
-        ),
+        ).to_json(),
         "about": _about(run, summary, faults),
         "risks": _risks(journal),
         "faults": faults,

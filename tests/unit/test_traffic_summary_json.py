@@ -1,4 +1,5 @@
-"""The typed traffic summary keeps the journal's JSON: same keys, order and values."""
+"""The typed traffic summary keeps the journal's JSON: same keys, order and values; so does
+the typed verdict."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from chaosraysvc.report.verdict import OUTCOMES, Verdict
 from chaosraysvc.traffic.log import read_traffic_log
 from chaosraysvc.traffic.stats import journal_summary, summarize, summary_of
 from chaosraysvc.traffic.summary import FailureTime, LikelyCause, PhaseFigures, TrafficSummary
@@ -63,3 +65,10 @@ def test_old_and_hand_made_journals_get_defaults() -> None:
     assert typed.failure_time is None and typed.brownout is None
     assert typed.phases == {"baseline": None} and typed.likely_causes == []
     assert typed.latency_ms.p50 is None and typed.latency_method == ""
+
+
+def test_a_verdict_outcome_is_one_of_the_outcomes() -> None:
+    shown = Verdict("passed", "Passed", "it held", "completed", False, True, True).to_json()
+    assert shown["headline"] == "Passed: it held" and shown["outcome"] in OUTCOMES
+    with pytest.raises(ValueError, match="not one of"):
+        Verdict("great", "Great", "", "", False, None, None)
