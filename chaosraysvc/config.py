@@ -60,6 +60,9 @@ SETTINGS: tuple[Setting, ...] = (
             "find the Redis pods by labels instead of by the GCS address"),
     Setting("traffic_log", "RAYSVC_TRAFFIC_LOG", "", "traffic",
             "where the traffic log goes (default: beside the journal)"),
+    Setting("traffic_preset", "RAYSVC_TRAFFIC_PRESET", "", "traffic",
+            "a named traffic load when the control's arguments name none: `kuberay-ha` is "
+            "KubeRay's HA e2e load (10 req/s, at most 10 keep-alive connections, 150 s timeout)"),
     Setting("metrics_pushgateway_url", "RAYSVC_METRICS_PUSHGATEWAY", "", "metrics",
             "push each run to this Pushgateway (`push_to_gateway`, replacing the run's group)"),
     Setting("metrics_job", "RAYSVC_METRICS_JOB", "chaosraysvc", "metrics",

@@ -29,6 +29,7 @@ from typing import Any
 from chaoslib.types import Configuration, Secrets
 
 from chaosraysvc.activities.common import activity_errors
+from chaosraysvc.config import setting
 from chaosraysvc.traffic import registry
 from chaosraysvc.traffic.resolve import resolve_settings
 from chaosraysvc.traffic.settings import TrafficOptions, parse_options
@@ -88,7 +89,8 @@ def start_traffic(*args: Any, **kwargs: Any) -> dict[str, Any]:
     configuration: Configuration | None = arguments.pop("configuration", None)
     secrets: Secrets | None = arguments.pop("secrets", None)
     with activity_errors():
-        settings = resolve_settings(parse_options(arguments), configuration, secrets)
+        preset = setting(configuration, "traffic_preset")
+        settings = resolve_settings(parse_options(arguments, preset), configuration, secrets)
         engine, started = registry.start_engine(settings)
     return {"log": str(engine.log_path), "started": started, "settings": engine.settings.describe()}
 

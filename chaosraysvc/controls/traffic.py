@@ -53,7 +53,7 @@ from typing import Any
 from chaoslib.exceptions import InterruptExecution, InvalidControl
 from chaoslib.run import RunEventHandler
 
-from chaosraysvc.config import settings_from
+from chaosraysvc.config import setting, settings_from
 from chaosraysvc.errors import ChaosRaySvcError
 from chaosraysvc.traffic import registry
 from chaosraysvc.traffic.engine import TrafficEngine
@@ -181,7 +181,8 @@ def before_experiment_control(
     """
     known = {k: v for k, v in arguments.items() if k in ARGUMENTS}
     try:
-        settings = resolve_settings(parse_options(known), configuration, secrets)
+        preset = setting(configuration, "traffic_preset")
+        settings = resolve_settings(parse_options(known, preset), configuration, secrets)
         engine, _ = registry.start_engine(settings)
     except Exception as exc:  # chaoslib would swallow it and run without traffic
         logger.error("The traffic control cannot start the traffic: %s", exc)

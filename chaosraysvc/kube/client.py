@@ -216,6 +216,29 @@ class KubeApi:
         )
         return list(result.items or [])
 
+    def list_nodes(self) -> list[client.V1Node]:
+        """Return the cluster's nodes (cluster-scoped: needs deploy/node-reader-clusterrole.yaml).
+
+        A 403 raises `KubernetesApiError` (status 403) saying to grant node read.
+        """
+        call = _Call("list", "nodes", "", "")
+        try:
+            result = self._core.list_node(_request_timeout=self._timeout)
+        except ApiException as exc:
+            if int(exc.status or 0) == 403:
+                raise KubernetesApiError(
+                    "forbidden (403): the account may not list nodes (cluster-scoped): apply "
+                    "deploy/node-reader-clusterrole.yaml (a ClusterRole and its binding). "
+                    f"The API server said: {_server_message(exc)}",
+                    status=403,
+                    verb=call.verb,
+                    resource=call.resource,
+                ) from exc
+            raise self._api_error(call, exc, "", "") from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise self._transport_error(call, exc) from exc
+        return list(result.items or [])
+
     def get_service(self, namespace: str, name: str, purpose: str = "") -> client.V1Service:
         """Return the Service `name`; `purpose` says why it was looked up (for a 404)."""
         call = _Call("get", "services", "", namespace, name)

@@ -12,7 +12,7 @@ from typing import Any
 
 from kubernetes import client
 
-from chaosraysvc.model import Pod, Role
+from chaosraysvc.model import Node, Pod, Role
 
 __all__ = [
     "CLUSTER_LABEL",
@@ -21,6 +21,7 @@ __all__ = [
     "label_selector",
     "names_by_ip",
     "role_of",
+    "to_node",
     "to_pod",
 ]
 
@@ -81,6 +82,25 @@ def to_pod(pod: client.V1Pod, role: Role) -> Pod:
         restarts=sum(int(cs.restart_count or 0) for cs in status.container_statuses or []),
         labels=dict(meta.labels or {}),
         address=str(status.pod_ip or ""),
+        node=str((pod.spec and pod.spec.node_name) or ""),
+    )
+
+
+def to_node(node: client.V1Node) -> Node:
+    """Return `node` with its Ready condition ("Unknown" when it has none)."""
+    meta = node.metadata or client.V1ObjectMeta()
+    ready, since, reason = "Unknown", 0.0, "no Ready condition"
+    for condition in (node.status and node.status.conditions) or []:
+        if condition.type == "Ready":
+            ready = str(condition.status)
+            since = _epoch(condition.last_transition_time)
+            reason = str(condition.reason or "")
+    return Node(
+        name=str(meta.name or ""),
+        ready=ready,
+        since=since,
+        schedulable=not bool(node.spec and node.spec.unschedulable),
+        reason=reason,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["Endpoint", "GcsFaultTolerance", "Pod", "RedisPartition", "Role"]
+__all__ = ["Endpoint", "GcsFaultTolerance", "Node", "Pod", "RedisPartition", "Role"]
 
 Role = Literal["head", "worker", "redis"]
 
@@ -28,6 +28,18 @@ class Pod:
     restarts: int = 0
     labels: dict[str, str] = field(default_factory=dict)
     address: str = ""  # pod IP (kubernetes) or host (sandbox)
+    node: str = ""  # the node it is bound to (kubernetes; "" while unscheduled or in a sandbox)
+
+
+@dataclass(frozen=True)
+class Node:
+    """A Kubernetes node as recovery needs it: its Ready condition and since when."""
+
+    name: str
+    ready: str  # the Ready condition's status: "True" | "False" | "Unknown"
+    since: float  # epoch seconds of the condition's lastTransitionTime (0: unknown)
+    schedulable: bool = True  # False when cordoned (spec.unschedulable)
+    reason: str = ""  # e.g. NodeStatusUnknown (the kubelet stopped posting status)
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,10 @@ risks as the run recorded them (`ha_risks` probe outputs, the extension's `docto
 entry), or say that the run did not record them.
 
 `verdict` is `chaosraysvc.report.verdict.verdict`, `faults` those of
-`chaosraysvc.report.faults`, `traffic` the statistics of `chaosraysvc.traffic.stats`
-(without the per-second timeline, which only the chart uses), `trend` the run's row of
+`chaosraysvc.report.faults`, `traffic` the statistics of `chaosraysvc.traffic.stats`,
+read as a typed `chaosraysvc.traffic.summary.TrafficSummary` (missing keys of older
+journals get its defaults) and shown as its JSON without the per-second timeline (which
+only the chart uses), `trend` the run's row of
 a trend table (`trend_row`). Templates only format these values; `--format json`
 prints them.
 
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
+from dataclasses import replace
 from typing import Any
 
 from chaosraysvc import __version__
@@ -57,58 +60,21 @@ from chaosraysvc.report.values import (
     short_value,
     utc,
 )
-from chaosraysvc.report.verdict import verdict
+from chaosraysvc.report.verdict import judge
+from chaosraysvc.traffic.summary import TrafficSummary
 
 __all__ = ["run_figures", "trend_row"]
 
-# What a report takes from a traffic summary (the journal's copy holds more: settings),
-# with the value used when a summary lacks it (an older or hand-made journal).
-TRAFFIC_KEYS: dict[str, Any] = {
-    "run": {},
-    "requests": None,
-    "successes": None,
-    "failures": None,
-    "success_rate": None,
-    "throughput_rps": None,
-    "success_rps": None,
-    "latency_ms": {},
-    "latency_method": "",
-    "failures_by_error": {},
-    "failures_by_endpoint": {},
-    "by_endpoint": {},
-    "longest_failure_window": None,
-    "failure_windows": None,
-    "failure_time": None,  # None too in journals written before it was summarized
-    "failed_requests": [],
-    "failures_after_fault": None,
-    "fault_to_last_failure_s": None,
-    "phases": {},
-    "brownout_ratio": None,
-    "brownout": None,
-    "marks": [],
-    "rate_check": None,
-    "max_failures_exceeded": None,
-    "likely_causes": [],
-}
-LATENCY_KEYS = ("p50", "p95", "p99", "max", "mean")
-GROUP_KEYS = ("requests", "failures", "success_rate", "throughput_rps", "offset_s", "duration_s")
 
-
-def _group(stats: dict[str, Any]) -> dict[str, Any]:
-    """Return traffic statistics with every key a template reads (None when absent)."""
-    latency = as_dict(stats.get("latency_ms"))
-    return {**stats, "latency_ms": {k: number(latency.get(k)) for k in LATENCY_KEYS}}
-
-
-def _traffic(summary: dict[str, Any] | None) -> dict[str, Any] | None:
+def _traffic(summary: TrafficSummary | None) -> dict[str, Any] | None:
+    """Return the summary a report shows: masked, without the timeline (the chart's) and
+    without what the engine adds for the journal (log path, settings, running)."""
     if summary is None:
         return None
-    traffic: dict[str, Any] = {}
-    for key, default in TRAFFIC_KEYS.items():
-        value = summary.get(key)
-        same_type = default is None or isinstance(value, type(default))
-        traffic[key] = mask(value) if value is not None and same_type else default
-    return _group(traffic)
+    shown = replace(summary, timeline=None, log=None, settings=None, running=None)
+    traffic: dict[str, Any] = mask(shown.to_json())
+    # Shown (as null) when the run did not say whether the failure limit stopped it.
+    return traffic | {"max_failures_exceeded": summary.max_failures_exceeded}
 
 
 # --- what was run against what ------------------------------------------------------
@@ -156,7 +122,9 @@ def _versions(journal: dict[str, Any]) -> dict[str, dict[str, str]]:
     return versions
 
 
-def _about(run: RunInput, faults: list[dict[str, Any]]) -> dict[str, Any]:
+def _about(
+    run: RunInput, summary: TrafficSummary | None, faults: list[dict[str, Any]]
+) -> dict[str, Any]:
     journal = run.journal
     experiment = as_dict(journal.get("experiment"))
     configuration = as_dict(experiment.get("configuration"))
@@ -173,7 +141,7 @@ def _about(run: RunInput, faults: list[dict[str, Any]]) -> dict[str, Any]:
         if isinstance(recorded.get(field), str) and recorded[field]:
             value = str(mask(recorded[field]))
             target[key] = {"value": value, "env": "", "source": "the run's configuration"}
-    traffic_run = as_dict(as_dict(run.summary).get("run"))
+    traffic_run = summary.run if summary is not None else {}
     start, end = epoch(journal.get("start")), epoch(journal.get("end"))
     duration = number(journal.get("duration"))
     if run.interrupted:  # no journal: the traffic's own span is all there is
@@ -493,29 +461,35 @@ def _cut_off(faults: list[dict[str, Any]], log_end: float | None) -> None:
 # --- everything ---------------------------------------------------------------------
 
 
-def _phase_rows(traffic: dict[str, Any] | None) -> list[dict[str, Any]]:
-    phases = as_dict(as_dict(traffic).get("phases"))
-    return [
-        {"name": name, **dict.fromkeys(GROUP_KEYS), **_group(phase)}
-        for name, phase in phases.items()
-        if isinstance(phase, dict)
+def _phase_rows(summary: TrafficSummary | None) -> list[dict[str, Any]]:
+    if summary is None:
+        return []
+    rows: list[dict[str, Any]] = [
+        {"name": name, **mask(phase.to_json())}
+        for name, phase in summary.phases.items()
+        if phase is not None
     ]
+    return rows
 
 
 def run_figures(run: RunInput, index: int = 0) -> dict[str, Any]:
     """Return every figure of one run as plain data (see the module docstring)."""
-    journal, summary = run.journal, run.summary
+    journal = run.journal
+    summary = TrafficSummary.from_json(run.summary) if run.summary is not None else None
     traffic = _traffic(summary)
-    origin = number(as_dict(as_dict(summary).get("run")).get("started"))
+    origin = number(summary.run.get("started")) if summary is not None else None
     origin_label = "traffic start"
     if origin is None:
         origin, origin_label = epoch(journal.get("start")), "run start"
     faults = find_faults(
-        journal, as_list(as_dict(traffic).get("marks")), origin, logged=traffic is not None
+        journal,
+        mask(summary.marks) if summary is not None else [],
+        origin,
+        logged=summary is not None,
     )
     for fault in faults:
         fault.setdefault("cut_off", False)
-    log_end = number(as_dict(as_dict(traffic).get("run")).get("ended"))
+    log_end = number(summary.run.get("ended")) if summary is not None else None
     if run.interrupted:
         _cut_off(faults, log_end)
     steady = _steady_state(journal)
@@ -536,7 +510,7 @@ def run_figures(run: RunInput, index: int = 0) -> dict[str, Any]:
         "origin_label": origin_label,
         "deletion_offset_s": deleted["offset_s"] if deleted else None,
         "deletion_label": f"the {deleted['role'] or '?'} pod deletion" if deleted else "",
-        "verdict": verdict(
+        "verdict": judge(
             journal,
             steady,
             traffic,
@@ -544,12 +518,12 @@ def run_figures(run: RunInput, index: int = 0) -> dict[str, Any]:
             interrupted=run.interrupted,
             log_end_s=round(log_end - origin, 3) if log_end and origin else None,
             evidence=[mask(e) for e in run.evidence],
-        ),
-        "about": _about(run, faults),
+        ).to_json(),
+        "about": _about(run, summary, faults),
         "risks": _risks(journal),
         "faults": faults,
         "traffic": traffic,
-        "phases": _phase_rows(traffic),
+        "phases": _phase_rows(summary),
         "steady_state": steady,
         "activities": _activities(journal, origin, traffic),
     }

@@ -33,6 +33,7 @@ each action that failed, what evidence is missing, and how the traffic fared.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from chaosraysvc.report.faults import KILL_GCS, PARTITION, is_fault_action
@@ -44,7 +45,15 @@ from chaosraysvc.report.values import (
     short_error,
 )
 
-__all__ = ["FAILS_THE_RUN", "MILESTONE_WORDS", "NO_JOURNAL_STATUS", "OUTCOMES", "verdict"]
+__all__ = [
+    "FAILS_THE_RUN",
+    "MILESTONE_WORDS",
+    "NO_JOURNAL_STATUS",
+    "OUTCOMES",
+    "Verdict",
+    "judge",
+    "verdict",
+]
 
 OUTCOMES = ("passed", "deviated", "aborted", "failed", "inconclusive", "interrupted", "unknown")
 # Outcomes of a run that chaoslib ended "completed" but that must not count as one: the
@@ -55,6 +64,45 @@ MILESTONE_WORDS = {
     "endpoints_restored": "endpoints restored",
     "applications_running": "applications RUNNING",
 }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The verdict of a run: its outcome (one of OUTCOMES), in words, and the facts."""
+
+    outcome: str
+    label: str
+    reason: str
+    status: str
+    deviated: bool
+    steady_state_before: bool | None
+    steady_state_after: bool | None
+    facts: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.outcome not in OUTCOMES:
+            raise ValueError(f"verdict outcome {self.outcome!r} is not one of {OUTCOMES}")
+
+    @property
+    def headline(self) -> str:
+        """Return "<label>: <reason>"."""
+        return f"{self.label}: {self.reason}"
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the verdict as the JSON object reports and the verdict control use."""
+        return {
+            "outcome": self.outcome,
+            "label": self.label,
+            "reason": self.reason,
+            "headline": self.headline,
+            "status": self.status,
+            "deviated": self.deviated,
+            "steady_state_before": self.steady_state_before,
+            "steady_state_after": self.steady_state_after,
+            "facts": self.facts,
+        }
+
+
 _MET = {True: "met", False: "NOT met", None: "not checked"}
 NO_JOURNAL_STATUS = "interrupted — no journal; reported from the traffic log alone"
 
@@ -269,7 +317,7 @@ def _no_journal_facts(interrupted: str, log_end_s: float | None) -> list[str]:
     return facts
 
 
-def verdict(
+def judge(
     journal: dict[str, Any],
     steady: dict[str, Any],
     traffic: dict[str, Any] | None,
@@ -277,11 +325,11 @@ def verdict(
     interrupted: str = "",
     log_end_s: float | None = None,
     evidence: list[str] | None = None,
-) -> dict[str, Any]:
+) -> Verdict:
     """Return the verdict of a run.
 
-    Keys: `outcome` (one of OUTCOMES), `label` ("Passed", "Inconclusive", "Not
-    tested", ...), `reason`, `headline` ("<label>: <reason>"), `status`, `deviated`,
+    Its `outcome` is one of OUTCOMES, `label` "Passed", "Inconclusive", "Not tested",
+    ..., then `reason`, `headline` ("<label>: <reason>"), `status`, `deviated`,
     `steady_state_before` and `steady_state_after` (True, False or None when not
     checked) and `facts`. `faults` are those of `chaosraysvc.report.faults.find_faults`;
     `evidence` says what evidence is missing or contradicts the journal (e.g. a traffic
@@ -313,14 +361,26 @@ def verdict(
     facts.append(_traffic_sentence(traffic, incomplete=bool(evidence)))
     if traffic and traffic.get("max_failures_exceeded"):
         facts.append("The traffic's failure limit (max_failures) was crossed: the run was aborted.")
-    return {
-        "outcome": outcome,
-        "label": label,
-        "reason": reason,
-        "headline": f"{label}: {reason}",
-        "status": status or "unknown",
-        "deviated": deviated,
-        "steady_state_before": before,
-        "steady_state_after": after,
-        "facts": facts,
-    }
+    return Verdict(
+        outcome=outcome,
+        label=label,
+        reason=reason,
+        status=status or "unknown",
+        deviated=deviated,
+        steady_state_before=before,
+        steady_state_after=after,
+        facts=facts,
+    )
+
+
+def verdict(
+    journal: dict[str, Any],
+    steady: dict[str, Any],
+    traffic: dict[str, Any] | None,
+    faults: list[dict[str, Any]],
+    interrupted: str = "",
+    log_end_s: float | None = None,
+    evidence: list[str] | None = None,
+) -> dict[str, Any]:
+    """Return `judge(...)`'s verdict as JSON (the keys of `Verdict.to_json`)."""
+    return judge(journal, steady, traffic, faults, interrupted, log_end_s, evidence).to_json()

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from chaosraysvc.config import default_sandbox_dir, resolve_sandbox_dir
-from chaosraysvc.errors import ConfigurationError
+from chaosraysvc.errors import ConfigurationError, NotFoundError
 from chaosraysvc.sandbox.manager import Sandbox
 from chaosraysvc.sandbox.spec import SandboxSpec
 from chaosraysvc.sandbox.status import SandboxStatus
@@ -52,13 +52,40 @@ LAB_MOVED = (
 )
 
 
+# The file a lab node (`chaosraysvc-lab node up`) keeps its state in, and where, under a
+# state directory, an older `sandbox up --kubernetes` put it. Detected by files: the
+# extension never imports the lab (.importlinter).
+LAB_NODE_FILE = "node.json"
+LAB_NODE_PLACES = ("", "kube")
+
+
+def lab_node_dir(state_dir: Path) -> Path | None:
+    """Return the lab node's state directory in `state_dir` (itself or `kube/`), or None."""
+    for place in LAB_NODE_PLACES:
+        found = state_dir / place if place else state_dir
+        if (found / LAB_NODE_FILE).is_file():
+            return found
+    return None
+
+
+def lab_node_note(state_dir: Path, verb: str = "see it") -> str:
+    """Return the line naming the lab node's state in `state_dir` and its command, or ""."""
+    found = lab_node_dir(state_dir)
+    if found is None:
+        return ""
+    command = "status" if verb == "see it" else "down"
+    return (
+        f"a lab node's state is in {found}: {verb} with "
+        f"`chaosraysvc-lab node {command} --state-dir {state_dir}`"
+    )
+
+
 def _lab_state_note(state_dir: Path) -> None:
-    """Say where a node started by an older `sandbox up --kubernetes` in this dir is stopped."""
-    if (state_dir / "kube" / "node.json").exists():
-        _say(
-            f"a lab node's state is in {state_dir / 'kube'}: stop it with "
-            f"`chaosraysvc-lab node down --state-dir {state_dir / 'kube'}`"
-        )
+    """Say where a node started in this dir (by the lab, or an older `sandbox up
+    --kubernetes`) is stopped."""
+    note = lab_node_note(state_dir, verb="stop it")
+    if note:
+        _say(note)
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -75,16 +102,31 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    status = Sandbox(_state_dir(args)).status()
+    state_dir = _state_dir(args)
+    status = Sandbox(state_dir).status()
+    node = lab_node_dir(state_dir)
     if args.json:
-        print(json.dumps(status.to_json(), indent=2))
+        body = status.to_json()
+        body["lab_node_state_dir"] = str(node) if node else ""
+        print(json.dumps(body, indent=2))
     else:
         print(render_status(status))
+        if node is not None:
+            print(lab_node_note(state_dir))
     return 0 if status.state in ("up", "absent", "down") else 1
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    print(Sandbox(_state_dir(args)).logs(args.pod, args.lines))
+    state_dir = _state_dir(args)
+    try:
+        print(Sandbox(state_dir).logs(args.pod, args.lines))
+    except NotFoundError as exc:
+        note = lab_node_note(state_dir)
+        if not note:
+            raise
+        raise NotFoundError(
+            f"{exc}; {note} (its pods' logs: `kubectl logs` with its kube.env sourced)"
+        ) from exc
     return 0
 
 

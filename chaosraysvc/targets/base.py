@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from chaosraysvc.model import Endpoint, GcsFaultTolerance, Pod, RedisPartition, Role
+from chaosraysvc.model import Endpoint, GcsFaultTolerance, Node, Pod, RedisPartition, Role
 from chaosraysvc.model.ha import HaFacts
 from chaosraysvc.serve.dashboard import Dashboard
 from chaosraysvc.serve.nodes import RayNode
@@ -49,6 +49,13 @@ class Target(Protocol):
 
     def gcs_fault_tolerance(self) -> GcsFaultTolerance:
         """Return the cluster's GCS fault-tolerance set-up."""
+        ...
+
+    def nodes(self) -> list[Node]:
+        """Return the cluster's nodes with their Ready condition ([] where there are none).
+
+        Raises `KubernetesApiError` (status 403) when the account may not read nodes.
+        """
         ...
 
     def pod_names(self, nodes: Sequence[RayNode]) -> dict[str, str]:

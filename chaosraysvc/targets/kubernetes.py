@@ -40,7 +40,7 @@ from chaosraysvc.kube import urls
 from chaosraysvc.kube.client import DEFAULT_REQUEST_TIMEOUT, KubeApi
 from chaosraysvc.kube.endpoints import read_serve_endpoints, serve_service_name
 from chaosraysvc.kube.networkpolicy import egress_policy, ingress_policy, policy_names
-from chaosraysvc.kube.pods import cluster_selector, names_by_ip, role_of, to_pod
+from chaosraysvc.kube.pods import cluster_selector, names_by_ip, role_of, to_node, to_pod
 from chaosraysvc.kube.rayservice import (
     GcsFtConfig,
     active_cluster_name,
@@ -53,7 +53,7 @@ from chaosraysvc.kube.redis import (
     redis_labels,
     storage_persistent,
 )
-from chaosraysvc.model import Endpoint, GcsFaultTolerance, Pod, RedisPartition, Role
+from chaosraysvc.model import Endpoint, GcsFaultTolerance, Node, Pod, RedisPartition, Role
 from chaosraysvc.model.ha import HaFacts
 from chaosraysvc.serve.dashboard import Dashboard
 from chaosraysvc.serve.nodes import RayNode
@@ -174,6 +174,11 @@ class KubernetesTarget:
         _, found = self._all_pods()
         pods = [to_pod(pod, role) for pod, role in found]
         return sorted(pods, key=lambda p: (_ROLE_ORDER[p.role], p.created_at, p.name))
+
+    def nodes(self) -> list[Node]:
+        """Return the cluster's nodes with their Ready condition (a cluster-scoped read:
+        deploy/node-reader-clusterrole.yaml grants it; a 403 raises `KubernetesApiError`)."""
+        return [to_node(node) for node in self.api.list_nodes()]
 
     def serve_endpoints(self) -> list[Endpoint]:
         """Return every endpoint behind `<name>-serve-svc`, ready or not.

@@ -12,7 +12,7 @@ from typing import Any
 
 from chaosraysvc.config import Settings
 from chaosraysvc.errors import NotFoundError, RefusedError
-from chaosraysvc.model import Endpoint, GcsFaultTolerance, Pod, RedisPartition, Role
+from chaosraysvc.model import Endpoint, GcsFaultTolerance, Node, Pod, RedisPartition, Role
 from chaosraysvc.model.ha import HaFacts
 from chaosraysvc.sandbox.manager import Sandbox
 from chaosraysvc.sandbox.status import SandboxStatus
@@ -90,6 +90,10 @@ class SandboxTarget:
         if self._cached is None or now - self._cached[0] > STATUS_TTL_S:
             self._cached = (now, self.sandbox.status(check_serve=False))
         return self._cached[1]
+
+    def nodes(self) -> list[Node]:
+        """Return [] : the sandbox's pods are process groups on this machine, not on nodes."""
+        return []
 
     def pods(self) -> list[Pod]:
         status = self._status()

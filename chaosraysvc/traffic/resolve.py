@@ -149,4 +149,6 @@ def build_settings(
     **arguments: Any,
 ) -> TrafficSettings:
     """Parse `arguments` (the `TrafficOptions` knobs) and resolve them for a run."""
-    return resolve_settings(parse_options(arguments), configuration, secrets)
+    return resolve_settings(
+        parse_options(arguments, setting(configuration, "traffic_preset")), configuration, secrets
+    )

@@ -42,6 +42,7 @@ __all__ = [
     "METHODS",
     "MODES",
     "OPTION_NAMES",
+    "PRESETS",
     "REQUEST_ID_HEADER",
     "SECRETS_SCOPE",
     "SECRET_KEYS",
@@ -62,6 +63,18 @@ SERVE_ENDPOINTS = "serve_endpoints"
 # The experiment's `secrets` scope the traffic reads, and its keys (see `parse_secrets`).
 SECRETS_SCOPE = "traffic"
 SECRET_KEYS = ("authorization_token", "headers")
+PRESET_VARIABLE = "RAYSVC_TRAFFIC_PRESET"
+# Named sets of knobs; an argument given explicitly wins over its preset's value.
+# "kuberay-ha" is the load of KubeRay's own HA e2e test (rayservice_ha_test.go with
+# locust-cluster.const-rate.yaml): 10 Locust users, each waiting 1 s between its requests
+# on its own keep-alive connection, no client timeout, for 150 s; the test asserts zero
+# failures and more than zero requests. Here: 10 req/s on a fixed timeline with at most
+# 10 requests (so at most 10 keep-alive connections) in flight. The engine needs a
+# timeout, so "no client timeout" is the closest it has: a request may take 150 s, the
+# whole of upstream's run, so no request KubeRay's test would have counted is cut short.
+PRESETS: dict[str, dict[str, Any]] = {
+    "kuberay-ha": {"mode": "rate", "rate": 10.0, "concurrency": 10, "timeout": 150.0},
+}
 
 
 @dataclass(frozen=True)
@@ -92,7 +105,9 @@ class TrafficOptions:
     with at most `concurrency` in flight; `timeout` is per request, in seconds.
     `log_path` "" puts the log beside the journal. `max_failures` >= 0 aborts the
     experiment past that many failures. `failure_pause` is the sequential pause after
-    a failed request, so a refused port does not spin.
+    a failed request, so a refused port does not spin. `preset` names a set of these
+    knobs in `PRESETS` ("kuberay-ha": KubeRay's HA e2e load); arguments given explicitly
+    win over the preset's values.
     """
 
     url: str = ""
@@ -110,6 +125,7 @@ class TrafficOptions:
     endpoints: tuple[TargetEndpoint, ...] | str = ()
     endpoint_mode: str = "round_robin"
     failure_pause: float = 0.005
+    preset: str = ""
 
 
 OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(TrafficOptions))
@@ -161,6 +177,7 @@ class TrafficSettings:
             if any(name.lower() == REQUEST_ID_HEADER.lower() for name, _ in self.headers)
             else REQUEST_ID_HEADER,
             "max_failures": o.max_failures,
+            "preset": o.preset,
             "log": str(self.log_path),
         }
 
@@ -289,17 +306,36 @@ def _endpoints(raw: Any) -> tuple[TargetEndpoint, ...] | str:
     return parsed
 
 
-def parse_options(arguments: Mapping[str, Any]) -> TrafficOptions:
+def _preset(arguments: Mapping[str, Any], default: str) -> tuple[str, dict[str, Any]]:
+    raw = arguments.get("preset")
+    name = raw if raw not in (None, "") else default
+    if not isinstance(name, str):
+        raise ConfigurationError(f"traffic `preset` must be a name, got {name!r}")
+    name = name.strip()
+    if name and name not in PRESETS:
+        raise ConfigurationError(
+            f"traffic `preset` {name!r} (argument or ${PRESET_VARIABLE}) is not one of "
+            f"{', '.join(PRESETS)}: leave it empty to set the knobs one by one"
+        )
+    return name, dict(PRESETS.get(name, {}))
+
+
+def parse_options(arguments: Mapping[str, Any], preset: str = "") -> TrafficOptions:
     """Validate raw traffic arguments (missing ones take their default); no I/O.
 
-    Raises `ConfigurationError` naming the argument for an unknown name or any invalid
-    value. Credentials in `url` are kept out of `url` (see `TargetEndpoint`).
+    `preset` names the preset used when the arguments name none (the configuration's
+    `traffic_preset` or $RAYSVC_TRAFFIC_PRESET, read by the caller); its knobs fill in
+    the arguments not given. Raises `ConfigurationError` naming the argument for an
+    unknown name or any invalid value. Credentials in `url` are kept out of `url`
+    (see `TargetEndpoint`).
     """
     unknown = sorted(set(arguments) - set(OPTION_NAMES))
     if unknown:
         raise ConfigurationError(
             f"unknown traffic argument(s) {', '.join(unknown)}: use {', '.join(OPTION_NAMES)}"
         )
+    preset_name, preset_knobs = _preset(arguments, preset)
+    arguments = {**preset_knobs, **{k: v for k, v in arguments.items() if k != "preset"}}
     raw = {f.name: arguments.get(f.name, f.default) for f in fields(TrafficOptions)}
     mode, endpoint_mode, path = raw["mode"], raw["endpoint_mode"], raw["path"]
     if mode not in MODES:
@@ -378,6 +414,7 @@ def parse_options(arguments: Mapping[str, Any]) -> TrafficOptions:
         endpoints=endpoints,
         endpoint_mode=endpoint_mode,
         failure_pause=pause,
+        preset=preset_name,
     )
 
 

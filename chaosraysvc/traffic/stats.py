@@ -42,6 +42,7 @@ from typing import Any
 
 from chaosraysvc.traffic.attribution import likely_causes
 from chaosraysvc.traffic.log import RequestRecord, TrafficLog, injected_fault
+from chaosraysvc.traffic.summary import TrafficSummary
 
 __all__ = [
     "FAILED_LISTED",
@@ -59,6 +60,7 @@ __all__ = [
     "phase_requests",
     "run_bounds",
     "summarize",
+    "summary_of",
     "timeline",
 ]
 
@@ -507,6 +509,11 @@ def summarize(log: TrafficLog, brownout_ratio: float = 0.5) -> dict[str, Any]:
     summary["rate_check"] = _rate_check(log)
     summary["likely_causes"] = likely_causes(log, summary)
     return summary
+
+
+def summary_of(log: TrafficLog, brownout_ratio: float = 0.5) -> TrafficSummary:
+    """Return `summarize(log, brownout_ratio)` as a typed `TrafficSummary`."""
+    return TrafficSummary.from_json(summarize(log, brownout_ratio))
 
 
 def journal_summary(summary: dict[str, Any]) -> dict[str, Any]:

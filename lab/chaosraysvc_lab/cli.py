@@ -33,8 +33,24 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
+def node_dir(state_dir: Path) -> Path:
+    """The node's own directory: `state_dir`, or `state_dir/kube` when the node's state is
+    there (where `chaosraysvc sandbox up --kubernetes` put it under a sandbox state dir)."""
+    from chaosraysvc_lab.stack import STATE_FILE
+
+    if not (state_dir / STATE_FILE).is_file() and (state_dir / "kube" / STATE_FILE).is_file():
+        return state_dir / "kube"
+    return state_dir
+
+
 def _node_dir(args: argparse.Namespace) -> Path:
+    """The directory `node up` starts a node in: --state-dir as given, else the default."""
     return Path(args.state_dir) if args.state_dir else default_node_dir()
+
+
+def _existing_node_dir(args: argparse.Namespace) -> Path:
+    """The directory of the node `node status|down` reads: --state-dir, or its `kube/`."""
+    return node_dir(_node_dir(args))
 
 
 def cmd_node_up(args: argparse.Namespace) -> int:
@@ -55,7 +71,7 @@ def cmd_node_up(args: argparse.Namespace) -> int:
 def cmd_node_down(args: argparse.Namespace) -> int:
     from chaosraysvc_lab.stack import KubeNode
 
-    node = KubeNode(_node_dir(args))
+    node = KubeNode(_existing_node_dir(args))
     was_up = node.running() or (node.state_dir / "node.json").exists()
     leftovers = node.down()
     if leftovers:
@@ -68,7 +84,7 @@ def cmd_node_down(args: argparse.Namespace) -> int:
 def cmd_node_status(args: argparse.Namespace) -> int:
     from chaosraysvc_lab.stack import KubeNode
 
-    node = KubeNode(_node_dir(args))
+    node = KubeNode(_existing_node_dir(args))
     up = node.running()
     body = {"state_dir": str(node.state_dir), "up": up, "env_file": str(node.env_file)}
     if args.json:

@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from chaosraysvc_lab.controlplane import ControlPlane
+from chaosraysvc_lab.controlplane import STATE_FILE, ControlPlane
 
 ENV_VAR = "RAYSVC_CONTROLPLANE_DIR"
 
@@ -20,10 +20,24 @@ def default_state_dir() -> Path:
     return Path.home() / ".local" / "state" / "chaosraysvc" / "controlplane"
 
 
+# Where, under a state directory, a control plane may keep its state: a node's
+# (`chaosraysvc-lab node up --state-dir DIR`: DIR/cp) or a node under a sandbox's state
+# directory (DIR/kube/cp).
+PLANE_PLACES = ("cp", "kube/cp")
+
+
 def plane_dir(state_dir: Path) -> Path:
-    """The control plane's own directory: `state_dir`, or `state_dir/cp` when a whole node
-    (`chaosraysvc-lab node up`) keeps its control plane there."""
-    return state_dir / "cp" if (state_dir / "cp").is_dir() else state_dir
+    """The control plane's own directory: `state_dir` when its state is there, else the first
+    of `state_dir/cp` and `state_dir/kube/cp` that holds one (or is a directory)."""
+    if (state_dir / STATE_FILE).is_file():
+        return state_dir
+    for place in PLANE_PLACES:
+        if (state_dir / place / STATE_FILE).is_file():
+            return state_dir / place
+    for place in PLANE_PLACES:
+        if (state_dir / place).is_dir():
+            return state_dir / place
+    return state_dir
 
 
 def _plane(args: argparse.Namespace) -> ControlPlane:

@@ -49,6 +49,7 @@ def test_the_kustomization_lists_the_manifests_and_names_the_image() -> None:
         "exec-rolebinding.yaml",
         "networkpolicy-role.yaml",
         "networkpolicy-rolebinding.yaml",
+        "node-reader-clusterrole.yaml",
     }
     assert sorted(resources) == sorted(set(MANIFESTS) - opt_in)
     assert all((DEPLOY / r).is_file() for r in resources)
@@ -113,6 +114,16 @@ def test_the_opt_in_networkpolicy_role_grants_only_networkpolicies_to_the_accoun
     assert [s["name"] for s in binding["subjects"]] == [account["metadata"]["name"]]
     # chaosraysvc's own Role stays without it: the partition is opt-in
     assert not [r for r in base["rules"] if "networkpolicies" in r["resources"]]
+
+
+def test_the_opt_in_node_reader_grants_only_node_list_to_the_service_account() -> None:
+    role, binding = _docs(DEPLOY / "node-reader-clusterrole.yaml")
+    [account] = _docs(DEPLOY / "serviceaccount.yaml")
+
+    assert (role["kind"], binding["kind"]) == ("ClusterRole", "ClusterRoleBinding")
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert [s["name"] for s in binding["subjects"]] == [account["metadata"]["name"]]
 
 
 def test_the_rolebinding_binds_the_role_to_the_service_account() -> None:

@@ -207,3 +207,12 @@ def test_resolv_conf_follows_dns_policy_and_dns_config() -> None:
         "nameserver 1.1.1.1\nsearch resolv.conf.local\noptions ndots:2 edns0\n"
     )
     assert "cluster.local extra.local\noptions ndots:1\n" in resolv_conf(merged, "198.19.0.10")
+
+
+def test_pod_ips_are_handed_out_in_rotation_not_reused_at_once() -> None:
+    from chaosraysvc_lab.kubelet import next_slot
+
+    assert next_slot(0, set()) == 1
+    assert next_slot(3, {1, 2}) == 4  # slot 3 was just freed: not given again at once
+    assert next_slot(239, {2}) == 1  # wraps round
+    assert next_slot(5, {6, 7}) == 8
