@@ -61,10 +61,10 @@ unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
 
 integration: $(STAMP) controlplane e2e node-deps
-	$(BIN)/pytest tests/integration -q -rs
+	$(BIN)/pytest tests/integration -q -rfEs
 
 test: lint controlplane e2e node-deps
-	$(BIN)/pytest tests -q -rs --durations=15
+	$(BIN)/pytest tests -q -rfEs --durations=15
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
