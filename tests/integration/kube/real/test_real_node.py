@@ -396,9 +396,13 @@ def test_gcs_kill_through_pods_exec_restarts_only_the_head_once(
     node: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:
     """KubeRay's HA test on the real node: `pkill gcs_server` in the head through pods/exec
-    (the kubelet API), then the same head pod with restartCount == 1 and every pod Ready.
-    Second in this module, after the quickstart's head deletion (so on the operator's new head,
-    restartCount 0). Main refused the kill on Kubernetes."""
+    (the kubelet API), then the same head pod restarted once more and every pod Ready.
+    Second in this module, after the quickstart's head deletion, so on the operator's new head.
+    KubeRay's test asserts restartCount 0 before and 1 after; here the count is compared with
+    the one before the kill, because on this node a new head's first `ray start` can fail
+    under CPU load and be restarted by the kubelet before this test begins (its raylet waits
+    15 s for the dashboard agent's port file, then exits: docs/findings.md), which says
+    nothing about what the kill restarted. Main refused the kill on Kubernetes."""
     from kubernetes import client
 
     _, settings = node
@@ -421,7 +425,7 @@ def test_gcs_kill_through_pods_exec_restarts_only_the_head_once(
     assert killed["recovery"]["recovered"] is True
     assert killed["recovery"]["new_pod"] == head  # the same pod, restarted in place
     after = restarts()
-    assert before[head] == 0 and after[head] == 1, (before, after)  # KubeRay's assertion
+    assert after[head] == before[head] + 1, (before, after)  # KubeRay's: 0, then 1
     assert {n: c for n, c in after.items() if n != head} == {
         n: c for n, c in before.items() if n != head
     }
@@ -437,7 +441,7 @@ def test_gcs_kill_through_pods_exec_restarts_only_the_head_once(
     assert probe["tolerance_met"] is True
     traffic = _traffic(journal)
     print("gcs-kill on the real node:", killed["recovery"]["seconds_to"], traffic["failures"],
-          "failed of", traffic["requests"])  # fmt: skip
+          "failed of", traffic["requests"], "restarts before/after:", before, after)  # fmt: skip
 
 
 def test_head_kill_through_the_kubernetes_target_the_real_operator_recreates_the_head(
