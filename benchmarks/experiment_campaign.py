@@ -380,6 +380,11 @@ def main() -> int:
     )
     parser.add_argument("--exclude-head-from-serve-svc", action="store_true")
     parser.add_argument(
+        "--no-network-policy",
+        action="store_true",
+        help="with --kubernetes: the node without kube-router (NetworkPolicies not enforced)",
+    )
+    parser.add_argument(
         "--endpoint-ports",
         action="store_true",
         help="each proxy on its own port behind the sandbox's kube-proxy-like Service",
@@ -445,7 +450,12 @@ def main() -> int:
 
     def write() -> None:
         where = (
-            {"node": {"exclude_head": not spec.head_in_serve_svc}}
+            {
+                "node": {
+                    "exclude_head": not spec.head_in_serve_svc,
+                    "network_policy": not args.no_network_policy,
+                }
+            }
             if node
             else {"sandbox": spec.to_json()}
         )
@@ -457,6 +467,7 @@ def main() -> int:
         if node is not None:
             env = node.up(
                 exclude_head=not spec.head_in_serve_svc,
+                network_policy=not args.no_network_policy,
                 timeout=600,
                 progress=lambda m: print(m, flush=True),
             )
