@@ -42,7 +42,6 @@ SERVICE_IP_BASE = "198.19.0."
 HOST_IP = "198.18.0.2"
 
 
-
 def _named(api: client.ApiClient, ns: str, plural: str, name: str) -> Obj:
     data: Obj = client.CustomObjectsApi(api).get_namespaced_custom_object(
         "ray.io", "v1", ns, plural, name, _request_timeout=20
@@ -98,10 +97,10 @@ def read_once(api: client.ApiClient, ns: str, rayservice: str) -> list[Obj] | st
     ]
     if not all(_ready(p) for p in pods):
         return "a pod is not Running and Ready, or is being deleted"
-    heads = [p for p in pods if p["metadata"].get("labels", {}).get("ray.io/node-type") == "head"]
-    workers = [p for p in pods if p["metadata"].get("labels", {}).get("ray.io/node-type") == "worker"]
-    if len(heads) != 1 or len(workers) != len(WORKER_SUFFIXES):
-        return f"{len(heads)} head(s) and {len(workers)} worker(s)"
+    types = [p["metadata"].get("labels", {}).get("ray.io/node-type") for p in pods]
+    heads, workers = types.count("head"), types.count("worker")
+    if heads != 1 or workers != len(WORKER_SUFFIXES):
+        return f"{heads} head(s) and {workers} worker(s)"
     services = [s for s in listed["Service"] if s["metadata"]["name"] != "kubernetes"]
     names = {s["metadata"]["name"] for s in services}
     slices = [
@@ -129,7 +128,6 @@ def _renames(objects: list[Obj]) -> tuple[dict[str, str], dict[str, str]]:
     ordered: list[tuple[Obj, str]] = []
     for pod in pods:
         labels = pod["metadata"].get("labels", {})
-        name = pod["metadata"]["name"]
         if labels.get("ray.io/node-type") == "head":
             ordered.append((pod, f"{stable_cluster}-head-{HEAD_SUFFIX}"))
     workers = sorted(
@@ -140,7 +138,6 @@ def _renames(objects: list[Obj]) -> tuple[dict[str, str], dict[str, str]]:
         group = pod["metadata"]["labels"]["ray.io/group"]
         ordered.append((pod, f"{stable_cluster}-{group}-worker-{suffix}"))
     for pod in pods:
-        name = pod["metadata"]["name"]
         if pod["metadata"].get("labels", {}).get("app") == "redis":
             rs_hash = pod["metadata"]["labels"]["pod-template-hash"]
             names[f"redis-{rs_hash}"] = f"redis-{REDIS_HASH}"
@@ -282,13 +279,19 @@ def main(argv: list[str] | None = None) -> int:
             "recorded": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
             "by": "scripts/record_operator_objects.py",
             "note": (
-                "Read-only snapshot; managedFields, resourceVersion, container ids and the ServiceAccount admission plugin's kube-api-access volume dropped; "
+                "Read-only snapshot; managedFields, resourceVersion, container ids and the "
+                "ServiceAccount admission plugin's kube-api-access volume dropped; "
                 f"times set to {FIXED_TIME}; uids uuid5('seed/<Kind>/<name>'); generated "
                 "suffixes, pod and Service IPs replaced by the seed's."
             ),
         },
         "objects": normalize(result),
     }
+    spec = result[0]["spec"]
+    if spec.get("excludeHeadPodFromServeSvc"):
+        fixture["header"]["lab_changes"] = (
+            "spec.excludeHeadPodFromServeSvc: true (not in the published sample)"
+        )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(fixture, indent=1, sort_keys=True) + "\n")

@@ -8,12 +8,14 @@ references), the serve and head Services with their EndpointSlices' metadata, th
 Deployment pod and Service, and the `ray-pod` query client. Generated names and addresses were
 replaced by the stable ones below when recording.
 
-Derived here by small explicit transformations of the recorded objects: the GCS FT forms other
-than the recorded `gcsFaultToleranceOptions` (the `ray.io/ft-enabled` annotation, embedded
-`rocksdb`, none), the Redis volumes, a RayService with no active cluster yet, worker restart
-counts, the unrelated second RayCluster `raycluster-kuberay` (its head and worker are ours,
-renamed, without the RayService's labels) and its head Service, the core Endpoints (KubeRay does
-not make them; the stand-in fills them) and emptied EndpointSlices (the stand-in fills them).
+Derived here by small explicit transformations of the recorded objects: the GCS FT forms
+other than the recorded `gcsFaultToleranceOptions` (the `ray.io/ft-enabled` annotation,
+embedded `rocksdb`, none), the head back in the serve Service (the lab ran the sample with
+`excludeHeadPodFromServeSvc: true`; the published sample has no such field, so the head's
+`ray.io/serve` is "true" here), the Redis volumes, a RayService with no active cluster yet,
+worker restart counts, the unrelated second RayCluster `raycluster-kuberay` (its head and
+worker are ours renamed, without the RayService's labels) and its head Service, the core
+Endpoints (KubeRay does not make them) and emptied EndpointSlices (the stand-in fills both).
 
 Pod addresses are in 198.18.0.0/15 and Service addresses in 198.19.0.0/20 (the benchmarking range;
 nothing is sent to them).
@@ -107,6 +109,10 @@ def _cluster_config(config: dict[str, Any], ft: FtForm) -> dict[str, Any]:
 def rayservice(ft: FtForm = "options", active: bool = True) -> dict[str, Any]:
     """Return RayService `rayservice-ha` as KubeRay reports it once running."""
     service = recorded("RayService", RAYSERVICE)
+    # The lab node recorded ran the sample with the head out of the serve Service; the
+    # published sample keeps it in (the head's proxy serves too).
+    service["spec"].pop("excludeHeadPodFromServeSvc", None)
+    service["status"]["numServeEndpoints"] = 1 + len(WORKERS)
     service["spec"]["rayClusterConfig"] = _cluster_config(service["spec"]["rayClusterConfig"], ft)
     if ft == "annotation":
         service["metadata"]["annotations"] = {"ray.io/ft-enabled": "true"}
@@ -152,9 +158,11 @@ def head_pod(ft: FtForm = "options", cluster: str = CLUSTER, name: str = HEAD) -
         pod["spec"]["volumes"].append(
             {"name": "gcs-storage", "persistentVolumeClaim": {"claimName": f"{CLUSTER}-gcs-pvc"}}
         )
+    pod["metadata"]["labels"]["ray.io/serve"] = "true"  # in the serve Service, as published
     if not ours:
         pod = _other(pod)
     pod = _renamed(pod, HEAD.replace(CLUSTER, cluster), name)
+    pod["metadata"]["uid"] = _uid(f"Pod/{name}")
     pod["status"]["podIP"] = pod["status"]["podIPs"][0]["ip"] = IPS[name]
     return pod
 
@@ -178,6 +186,7 @@ def worker_pod(
         pod = _other(pod)
     pod = _renamed(pod, WORKERS[0].replace(CLUSTER, cluster), name)
     pod["metadata"]["labels"]["ray.io/group"] = group
+    pod["metadata"]["uid"] = _uid(f"Pod/{name}")
     pod["metadata"]["generateName"] = f"{cluster}-{group}-worker-"
     pod["status"]["podIP"] = pod["status"]["podIPs"][0]["ip"] = IPS[name]
     pod["status"]["containerStatuses"][0]["restartCount"] = restarts
@@ -207,8 +216,9 @@ def services() -> list[dict[str, Any]]:
     """Return the serve and head Services of the RayService, the other cluster's and Redis'."""
     other = _renamed(recorded("Service", f"{CLUSTER}-head-svc"), CLUSTER, OTHER_CLUSTER)
     other["metadata"]["ownerReferences"][0]["uid"] = _uid(f"RayCluster/{OTHER_CLUSTER}")
-    return [recorded("Service", SERVE_SVC), recorded("Service", HEAD_SVC), other] + [
-        recorded("Service", "redis")
+    return [recorded("Service", n) for n in (SERVE_SVC, HEAD_SVC)] + [
+        other,
+        recorded("Service", "redis"),
     ]
 
 
