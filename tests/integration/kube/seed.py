@@ -6,7 +6,9 @@ RayService `rayservice-ha` (spec and status), its RayCluster `rayservice-ha-k8xq
 cluster's head and two workers (KubeRay's labels, env, annotations, probes, ports, owner
 references), the serve and head Services with their EndpointSlices' metadata, the sample's Redis
 Deployment pod and Service, and the `ray-pod` query client. Generated names and addresses were
-replaced by the stable ones below when recording.
+replaced by the stable ones below when recording. Kept as the lab ran them: `serveConfigV2`
+(the lab imports the fruit app locally, no `runtime_env`). Recorded but not seeded: the lab's
+`rayservice-ha-dashboard` Service and the cluster's own head Service.
 
 Derived here by small explicit transformations of the recorded objects: the GCS FT forms
 other than the recorded `gcsFaultToleranceOptions` (the `ray.io/ft-enabled` annotation,
