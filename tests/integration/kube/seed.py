@@ -1,27 +1,39 @@
-"""The objects a kind cluster holds after `kubectl apply -f ray-service.high-availability.yaml`.
+"""The objects a cluster holds after `kubectl apply -f ray-service.high-availability.yaml`.
 
-Shaped as KubeRay 1.x creates them for the sample: the RayService `rayservice-ha` (status
-with `activeServiceStatus`), its RayCluster `rayservice-ha-k8xq2`, that cluster's head and two
-workers (KubeRay's labels, env and annotations), the serve and head Services with their
-EndpointSlices and Endpoints, the sample's Redis Deployment pod and Service, and the `ray-pod`
-query client. A second, unrelated RayCluster (`raycluster-kuberay`, with its own head and
-worker) sits in the same namespace and must never be touched.
+Recorded (`recorded/ha-sample.json`, written by `scripts/record_operator_objects.py` from what a
+real KubeRay operator made on a lab node; its header names the operator version and date): the
+RayService `rayservice-ha` (spec and status), its RayCluster `rayservice-ha-k8xq2`, that
+cluster's head and two workers (KubeRay's labels, env, annotations, probes, ports, owner
+references), the serve and head Services with their EndpointSlices' metadata, the sample's Redis
+Deployment pod and Service, and the `ray-pod` query client. Generated names and addresses were
+replaced by the stable ones below when recording. Kept as the lab ran them: `serveConfigV2`
+(the lab imports the fruit app locally, no `runtime_env`). Recorded but not seeded: the lab's
+`rayservice-ha-dashboard` Service and the cluster's own head Service.
+
+Derived here by small explicit transformations of the recorded objects: the GCS FT forms
+other than the recorded `gcsFaultToleranceOptions` (the `ray.io/ft-enabled` annotation,
+embedded `rocksdb`, none), the head back in the serve Service (the lab ran the sample with
+`excludeHeadPodFromServeSvc: true`; the published sample has no such field, so the head's
+`ray.io/serve` is "true" here), the Redis volumes, a RayService with no active cluster yet,
+worker restart counts, the unrelated second RayCluster `raycluster-kuberay` (its head and
+worker are ours renamed, without the RayService's labels) and its head Service, the core
+Endpoints (KubeRay does not make them) and emptied EndpointSlices (the stand-in fills both).
 
 Pod addresses are in 198.18.0.0/15 and Service addresses in 198.19.0.0/20 (the benchmarking range;
-nothing is sent to them). `ha_sample()` varies the GCS fault-tolerance form,
-the Redis volume and which objects exist.
+nothing is sent to them).
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import uuid
+from pathlib import Path
 from typing import Any, Literal
 
 NAMESPACE = "default"
 RAYSERVICE = "rayservice-ha"
 CLUSTER = "rayservice-ha-k8xq2"
-CLUSTER_UID = "0b8e6c1e-3c35-4f5a-9d43-8e1f3b7a2c10"
 HEAD = f"{CLUSTER}-head-7vqbn"
 WORKERS = (f"{CLUSTER}-worker-worker-2m9xd", f"{CLUSTER}-worker-worker-c4tlp")
 REDIS = "redis-6d9b7c5f8-x7k2p"
@@ -41,620 +53,192 @@ IPS = {
     OTHER_WORKER: "198.18.1.31",
     QUERY_POD: "198.18.1.40",
 }
-RAY_IMAGE = "rayproject/ray:2.52.0"
-CREATED = "2025-06-02T09:00:00Z"
 
 FtForm = Literal["options", "annotation", "embedded", "none"]
 RedisVolume = Literal["none", "pvc", "emptyDir", "hostPath"]
+
+RECORDED_PATH = Path(__file__).with_name("recorded") / "ha-sample.json"
+_FIXTURE = json.loads(RECORDED_PATH.read_text())
+HEADER: dict[str, str] = _FIXTURE["header"]
+_RECORDED: dict[tuple[str, str], dict[str, Any]] = {
+    (o["kind"], o["metadata"]["name"]): o for o in _FIXTURE["objects"]
+}
+
+
+def recorded(kind: str, name: str) -> dict[str, Any]:
+    """Return a copy of the recorded object `kind`/`name`."""
+    return copy.deepcopy(_RECORDED[(kind, name)])
+
+
+CLUSTER_UID: str = _RECORDED[("RayCluster", CLUSTER)]["metadata"]["uid"]
+RAY_IMAGE: str = _RECORDED[("Pod", HEAD)]["spec"]["containers"][0]["image"]
+CREATED: str = _RECORDED[("RayCluster", CLUSTER)]["metadata"]["creationTimestamp"]
+SERVE_CONFIG: str = _RECORDED[("RayService", RAYSERVICE)]["spec"]["serveConfigV2"]
+_PASSWORD_REF = {"secretKeyRef": {"name": "redis-password-secret", "key": "password"}}
+_REDIS_ENV = ("RAY_REDIS_ADDRESS", "REDIS_PASSWORD", "RAY_external_storage_namespace")
 
 
 def _uid(name: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"seed/{name}"))
 
 
-def _meta(name: str, **extra: Any) -> dict[str, Any]:
-    meta: dict[str, Any] = {
-        "name": name,
-        "namespace": NAMESPACE,
-        "uid": _uid(name),
-        "resourceVersion": "1000",
-        "creationTimestamp": CREATED,
-    }
-    meta.update(extra)
-    return meta
+def _renamed(obj: dict[str, Any], old: str, new: str) -> dict[str, Any]:
+    """Return `obj` with every occurrence of `old` in its strings replaced by `new`."""
+    renamed: dict[str, Any] = json.loads(json.dumps(obj).replace(old, new))
+    return renamed
 
 
-SERVE_CONFIG = """applications:
-  - name: fruit_app
-    import_path: fruit.deployment_graph
-    route_prefix: /fruit
-    runtime_env:
-      working_dir: "https://github.com/ray-project/test_dag/archive/4d2c9a59d9eabfd4c8a9e04a7aae44fc8f5b416f.zip"
-    deployments:
-      - name: MangoStand
-        num_replicas: 2
-        max_replicas_per_node: 1
-        user_config:
-          price: 3
-        ray_actor_options:
-          num_cpus: 0.1
-      - name: OrangeStand
-        num_replicas: 2
-        max_replicas_per_node: 1
-        user_config:
-          price: 2
-        ray_actor_options:
-          num_cpus: 0.1
-      - name: PearStand
-        num_replicas: 2
-        max_replicas_per_node: 1
-        user_config:
-          price: 1
-        ray_actor_options:
-          num_cpus: 0.1
-      - name: FruitMarket
-        num_replicas: 2
-        max_replicas_per_node: 1
-        ray_actor_options:
-          num_cpus: 0.1
-"""
-
-
-def _cluster_config(ft: FtForm) -> dict[str, Any]:
-    head_env: list[dict[str, Any]] = []
-    config: dict[str, Any] = {"rayVersion": "2.52.0"}
+def _cluster_config(config: dict[str, Any], ft: FtForm) -> dict[str, Any]:
+    """Turn the recorded `rayClusterConfig` (GCS FT options form) into form `ft`."""
+    options = config.pop("gcsFaultToleranceOptions", None)
+    head = config["headGroupSpec"]
     if ft == "options":
-        config["gcsFaultToleranceOptions"] = {
-            "redisAddress": "redis:6379",
-            "redisPassword": {
-                "valueFrom": {"secretKeyRef": {"name": "redis-password-secret", "key": "password"}}
-            },
-        }
+        config["gcsFaultToleranceOptions"] = options
     elif ft == "annotation":
-        head_env = [
+        head["template"]["spec"]["containers"][0]["env"] = [
             {"name": "RAY_REDIS_ADDRESS", "value": "redis:6379"},
-            {
-                "name": "REDIS_PASSWORD",
-                "valueFrom": {"secretKeyRef": {"name": "redis-password-secret", "key": "password"}},
-            },
+            {"name": "REDIS_PASSWORD", "valueFrom": copy.deepcopy(_PASSWORD_REF)},
         ]
+        head["rayStartParams"]["redis-password"] = "$REDIS_PASSWORD"
     elif ft == "embedded":
         config["gcsFaultToleranceOptions"] = {
             "backend": "rocksdb",
             "storage": {"storageClassName": "standard", "size": "1Gi"},
         }
-    head_container: dict[str, Any] = {
-        "name": "ray-head",
-        "image": RAY_IMAGE,
-        "resources": {
-            "limits": {"cpu": "1", "memory": "5Gi"},
-            "requests": {"cpu": "1", "memory": "2Gi"},
-        },
-    }
-    if head_env:
-        head_container["env"] = head_env
-    rayStartParams = {"num-cpus": "0"}
-    if ft == "annotation":
-        rayStartParams["redis-password"] = "$REDIS_PASSWORD"
-    config["headGroupSpec"] = {
-        "rayStartParams": rayStartParams,
-        "template": {"spec": {"containers": [head_container]}},
-    }
-    config["workerGroupSpecs"] = [
-        {
-            "replicas": 2,
-            "minReplicas": 1,
-            "maxReplicas": 5,
-            "groupName": "worker",
-            "rayStartParams": {},
-            "template": {
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "ray-worker",
-                            "image": RAY_IMAGE,
-                            "resources": {
-                                "limits": {"cpu": "1", "memory": "2Gi"},
-                                "requests": {"cpu": "1", "memory": "2Gi"},
-                            },
-                        }
-                    ]
-                }
-            },
-        }
-    ]
     return config
 
 
 def rayservice(ft: FtForm = "options", active: bool = True) -> dict[str, Any]:
     """Return RayService `rayservice-ha` as KubeRay reports it once running."""
-    annotations = {"ray.io/ft-enabled": "true"} if ft == "annotation" else {}
-    meta = _meta(RAYSERVICE, generation=1)
-    if annotations:
-        meta["annotations"] = annotations
-    deployments = ("MangoStand", "OrangeStand", "PearStand", "FruitMarket")
-    status: dict[str, Any] = {
-        "observedGeneration": 1,
-        "serviceStatus": "Running",
-        "numServeEndpoints": 3,
-        "conditions": [
-            {
-                "type": "Ready",
-                "status": "True",
-                "reason": "NonZeroServeEndpoints",
-                "message": "Number of serve endpoints is greater than 0",
-                "lastTransitionTime": CREATED,
-                "observedGeneration": 1,
-            },
-            {
-                "type": "UpgradeInProgress",
-                "status": "False",
-                "reason": "NoPendingCluster",
-                "message": "Active Ray cluster exists and no pending Ray cluster",
-                "lastTransitionTime": CREATED,
-                "observedGeneration": 1,
-            },
-        ],
-        "activeServiceStatus": {
-            "rayClusterName": CLUSTER,
-            "applicationStatuses": {
-                "fruit_app": {
-                    "status": "RUNNING",
-                    "serveDeploymentStatuses": {d: {"status": "HEALTHY"} for d in deployments},
-                }
-            },
-            "rayClusterStatus": {
-                "state": "ready",
-                "readyWorkerReplicas": 2,
-                "availableWorkerReplicas": 2,
-                "desiredWorkerReplicas": 2,
-                "head": {"podIP": IPS[HEAD], "serviceIP": "198.19.0.11", "podName": HEAD},
-            },
-        },
-        "pendingServiceStatus": {},
-    }
+    service = recorded("RayService", RAYSERVICE)
+    # The lab node recorded ran the sample with the head out of the serve Service; the
+    # published sample keeps it in (the head's proxy serves too).
+    service["spec"].pop("excludeHeadPodFromServeSvc", None)
+    service["status"]["numServeEndpoints"] = 1 + len(WORKERS)
+    service["spec"]["rayClusterConfig"] = _cluster_config(service["spec"]["rayClusterConfig"], ft)
+    if ft == "annotation":
+        service["metadata"]["annotations"] = {"ray.io/ft-enabled": "true"}
     if not active:
+        status = service["status"]
         status.update(
             serviceStatus="",
             numServeEndpoints=0,
             activeServiceStatus={},
             pendingServiceStatus={"rayClusterName": CLUSTER},
         )
-        status["conditions"][0].update(
-            status="False", reason="Initializing", message="RayService is initializing"
-        )
-    return {
-        "apiVersion": "ray.io/v1",
-        "kind": "RayService",
-        "metadata": meta,
-        "spec": {
-            "serveConfigV2": SERVE_CONFIG,
-            "rayClusterConfig": _cluster_config(ft),
-        },
-        "status": status,
-    }
+        ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+        ready.update(status="False", reason="Initializing", message="RayService is initializing")
+    return service
 
 
 def raycluster(ft: FtForm = "options") -> dict[str, Any]:
     """Return the RayService's RayCluster."""
-    meta = _meta(
-        CLUSTER,
-        uid=CLUSTER_UID,
-        labels={
-            "ray.io/originated-from-cr-name": RAYSERVICE,
-            "ray.io/originated-from-crd": "RayService",
-        },
-        annotations={"ray.io/ft-enabled": "true"}
-        if ft in ("options", "annotation", "embedded")
-        else {},
-        ownerReferences=[
-            {
-                "apiVersion": "ray.io/v1",
-                "kind": "RayService",
-                "name": RAYSERVICE,
-                "uid": _uid(RAYSERVICE),
-                "controller": True,
-                "blockOwnerDeletion": True,
-            }
-        ],
-    )
-    return {
-        "apiVersion": "ray.io/v1",
-        "kind": "RayCluster",
-        "metadata": meta,
-        "spec": _cluster_config(ft),
-        "status": {"state": "ready", "readyWorkerReplicas": 2, "desiredWorkerReplicas": 2},
-    }
-
-
-def _ray_labels(cluster: str, node_type: str, group: str, serve: str) -> dict[str, str]:
-    labels = {
-        "ray.io/cluster": cluster,
-        "ray.io/node-type": node_type,
-        "ray.io/group": group,
-        "ray.io/identifier": f"{cluster}-{node_type}",
-        "ray.io/is-ray-node": "yes",
-        "app.kubernetes.io/name": "kuberay",
-        "app.kubernetes.io/created-by": "kuberay-operator",
-    }
-    if serve:
-        labels["ray.io/serve"] = serve
-        labels["ray.io/originated-from-cr-name"] = RAYSERVICE
-        labels["ray.io/originated-from-crd"] = "RayService"
-    return labels
-
-
-def _running_status(name: str, containers: list[str], restarts: int = 0) -> dict[str, Any]:
-    ip = IPS[name]
-    return {
-        "phase": "Running",
-        "hostIP": "198.18.0.2",
-        "podIP": ip,
-        "podIPs": [{"ip": ip}],
-        "startTime": CREATED,
-        "conditions": [
-            {"type": kind, "status": "True", "lastTransitionTime": CREATED}
-            for kind in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
-        ],
-        "containerStatuses": [
-            {
-                "name": container,
-                "image": RAY_IMAGE if container.startswith("ray-") else "redis:7.4.0",
-                "imageID": "",
-                "ready": True,
-                "started": True,
-                "restartCount": restarts,
-                "state": {"running": {"startedAt": CREATED}},
-            }
-            for container in containers
-        ],
-    }
-
-
-def _owner(kind: str, name: str, uid: str, api_version: str = "ray.io/v1") -> dict[str, Any]:
-    return {
-        "apiVersion": api_version,
-        "kind": kind,
-        "name": name,
-        "uid": uid,
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
+    cluster = recorded("RayCluster", CLUSTER)
+    cluster["spec"] = _cluster_config(cluster["spec"], ft)
+    return cluster
 
 
 def head_pod(ft: FtForm = "options", cluster: str = CLUSTER, name: str = HEAD) -> dict[str, Any]:
     """Return a head pod as KubeRay builds it (GCS FT env and annotations included)."""
+    pod = recorded("Pod", HEAD)
     ours = cluster == CLUSTER
-    env: list[dict[str, Any]] = [
-        {
-            "name": "RAY_CLUSTER_NAME",
-            "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['ray.io/cluster']"}},
-        },
-        {
-            "name": "RAY_CLOUD_INSTANCE_ID",
-            "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
-        },
-        {
-            "name": "RAY_NODE_TYPE_NAME",
-            "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['ray.io/group']"}},
-        },
-        {
-            "name": "KUBERAY_GEN_RAY_START_CMD",
-            "value": (
-                "ray start --head  --block  --dashboard-agent-listen-port=52365  "
-                "--dashboard-host=0.0.0.0  --metrics-export-port=8080  --num-cpus=0  "
-                "--redis-password=$REDIS_PASSWORD"
-            ),
-        },
-        {"name": "RAY_PORT", "value": "6379"},
-        {"name": "RAY_ADDRESS", "value": "127.0.0.1:6379"},
-        {"name": "RAY_USAGE_STATS_KUBERAY_IN_USE", "value": "1"},
-        {
-            "name": "RAY_USAGE_STATS_EXTRA_TAGS",
-            "value": "kuberay_version=v1.4.0;kuberay_crd=RayService",
-        },
-        {"name": "RAY_DASHBOARD_ENABLE_K8S_DISK_USAGE", "value": "1"},
-    ]
-    annotations = {"ray.io/ft-enabled": "false"}
-    mounts: list[dict[str, Any]] = [{"name": "shared-mem", "mountPath": "/dev/shm"}]
-    volumes: list[dict[str, Any]] = [
-        {"name": "shared-mem", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}}
-    ]
-    if ours and ft in ("options", "annotation"):
-        annotations = {
-            "ray.io/ft-enabled": "true",
-            "ray.io/external-storage-namespace": CLUSTER_UID,
-        }
-        env += [
-            {"name": "RAY_external_storage_namespace", "value": CLUSTER_UID},
-            {"name": "RAY_REDIS_ADDRESS", "value": "redis:6379"},
-            {
-                "name": "REDIS_PASSWORD",
-                "valueFrom": {"secretKeyRef": {"name": "redis-password-secret", "key": "password"}},
-            },
-        ]
-    elif ours and ft == "embedded":
-        annotations = {"ray.io/ft-enabled": "true"}
-        env += [
+    if not ours:
+        ft = "none"
+    container = pod["spec"]["containers"][0]
+    annotations = pod["metadata"]["annotations"]
+    if ft in ("embedded", "none"):
+        container["env"] = [e for e in container["env"] if e["name"] not in _REDIS_ENV]
+        annotations.pop("ray.io/external-storage-namespace", None)
+        annotations["ray.io/ft-enabled"] = "false"
+    if ft == "embedded":
+        annotations["ray.io/ft-enabled"] = "true"
+        container["env"] += [
             {"name": "RAY_gcs_storage", "value": "rocksdb"},
             {"name": "RAY_GCS_STORAGE_PATH", "value": "/data/gcs"},
         ]
-        mounts.append({"name": "gcs-storage", "mountPath": "/data/gcs"})
-        volumes.append(
+        container["volumeMounts"].append({"name": "gcs-storage", "mountPath": "/data/gcs"})
+        pod["spec"]["volumes"].append(
             {"name": "gcs-storage", "persistentVolumeClaim": {"claimName": f"{CLUSTER}-gcs-pvc"}}
         )
-    if ours:
-        env += [
-            {"name": "RAY_timeout_ms_task_wait_for_death_info", "value": "0"},
-            {"name": "RAY_gcs_server_request_timeout_seconds", "value": "5"},
-            {"name": "RAY_SERVE_KV_TIMEOUT_S", "value": "5"},
-            {"name": "RAY_SERVE_ENABLE_EXPERIMENTAL_STREAMING", "value": "1"},
-        ]
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": _meta(
-            name,
-            generateName=f"{cluster}-head-",
-            labels=_ray_labels(cluster, "head", "headgroup", "true" if ours else ""),
-            annotations=annotations,
-            ownerReferences=[_owner("RayCluster", cluster, CLUSTER_UID if ours else _uid(cluster))],
-        ),
-        "spec": {
-            "containers": [
-                {
-                    "name": "ray-head",
-                    "image": RAY_IMAGE,
-                    "command": ["/bin/bash", "-lc", "--"],
-                    "args": ["ulimit -n 65536; $KUBERAY_GEN_RAY_START_CMD"],
-                    "env": env,
-                    "ports": [
-                        {"name": "gcs-server", "containerPort": 6379, "protocol": "TCP"},
-                        {"name": "dashboard", "containerPort": 8265, "protocol": "TCP"},
-                        {"name": "client", "containerPort": 10001, "protocol": "TCP"},
-                        {"name": "serve", "containerPort": 8000, "protocol": "TCP"},
-                        {"name": "metrics", "containerPort": 8080, "protocol": "TCP"},
-                    ],
-                    "resources": {
-                        "limits": {"cpu": "1", "memory": "5Gi"},
-                        "requests": {"cpu": "1", "memory": "2Gi"},
-                    },
-                    "volumeMounts": mounts,
-                }
-            ],
-            "volumes": volumes,
-            "restartPolicy": "Always",
-            "nodeName": "kind-worker",
-            "terminationGracePeriodSeconds": 30,
-        },
-        "status": _running_status(name, ["ray-head"]),
-    }
+    pod["metadata"]["labels"]["ray.io/serve"] = "true"  # in the serve Service, as published
+    if not ours:
+        pod = _other(pod)
+    pod = _renamed(pod, HEAD.replace(CLUSTER, cluster), name)
+    pod["metadata"]["uid"] = _uid(f"Pod/{name}")
+    pod["status"]["podIP"] = pod["status"]["podIPs"][0]["ip"] = IPS[name]
+    return pod
+
+
+def _other(pod: dict[str, Any]) -> dict[str, Any]:
+    """Move a pod of ours to the unrelated RayCluster (no RayService labels, no Serve)."""
+    pod = _renamed(pod, CLUSTER, OTHER_CLUSTER)
+    labels = pod["metadata"]["labels"]
+    for key in ("ray.io/serve", "ray.io/originated-from-cr-name", "ray.io/originated-from-crd"):
+        labels.pop(key, None)
+    pod["metadata"]["ownerReferences"][0]["uid"] = _uid(f"RayCluster/{OTHER_CLUSTER}")
+    return pod
 
 
 def worker_pod(
     name: str, cluster: str = CLUSTER, group: str = "worker", restarts: int = 0
 ) -> dict[str, Any]:
     """Return a worker pod as KubeRay builds it (readiness on the Serve proxy's /-/healthz)."""
-    ours = cluster == CLUSTER
-    fq_ip = f"{cluster}-head-svc.{NAMESPACE}.svc.cluster.local"
-    env = [
-        {"name": "FQ_RAY_IP", "value": fq_ip},
-        {"name": "RAY_IP", "value": f"{cluster}-head-svc"},
-        {
-            "name": "RAY_CLUSTER_NAME",
-            "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['ray.io/cluster']"}},
-        },
-        {
-            "name": "KUBERAY_GEN_RAY_START_CMD",
-            "value": (
-                f"ray start  --address={fq_ip}:6379  --block  "
-                "--dashboard-agent-listen-port=52365  --metrics-export-port=8080"
-            ),
-        },
-        {"name": "RAY_PORT", "value": "6379"},
-    ]
-    if ours:
-        env.append({"name": "RAY_gcs_rpc_server_reconnect_timeout_s", "value": "600"})
-    readiness = {
-        "exec": {
-            "command": [
-                "bash",
-                "-c",
-                "wget -T 2 -q -O- http://localhost:52365/api/local_raylet_healthz | grep success "
-                "&& wget -T 2 -q -O- http://localhost:8000/-/healthz | grep success",
-            ]
-        },
-        "initialDelaySeconds": 10,
-        "timeoutSeconds": 2,
-        "periodSeconds": 5,
-        "successThreshold": 1,
-        "failureThreshold": 1,
-    }
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": _meta(
-            name,
-            generateName=f"{cluster}-{group}-worker-",
-            labels=_ray_labels(cluster, "worker", group, "true" if ours else ""),
-            annotations={},
-            ownerReferences=[_owner("RayCluster", cluster, CLUSTER_UID if ours else _uid(cluster))],
-        ),
-        "spec": {
-            "initContainers": [
-                {
-                    "name": "wait-gcs-ready",
-                    "image": RAY_IMAGE,
-                    "command": ["/bin/bash", "-lc", "--"],
-                    "args": [
-                        f"until ray health-check --address {fq_ip}:6379 > /dev/null 2>&1; "
-                        "do sleep 5; done"
-                    ],
-                }
-            ],
-            "containers": [
-                {
-                    "name": "ray-worker",
-                    "image": RAY_IMAGE,
-                    "command": ["/bin/bash", "-lc", "--"],
-                    "args": ["ulimit -n 65536; $KUBERAY_GEN_RAY_START_CMD"],
-                    "env": env,
-                    "ports": [{"name": "metrics", "containerPort": 8080, "protocol": "TCP"}],
-                    "readinessProbe": readiness,
-                    "volumeMounts": [{"name": "shared-mem", "mountPath": "/dev/shm"}],
-                }
-            ],
-            "volumes": [
-                {"name": "shared-mem", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}}
-            ],
-            "restartPolicy": "Always",
-            "nodeName": "kind-worker",
-            "terminationGracePeriodSeconds": 30,
-        },
-        "status": _running_status(name, ["ray-worker"], restarts),
-    }
+    pod = recorded("Pod", WORKERS[0])
+    if cluster != CLUSTER:
+        pod = _other(pod)
+    pod = _renamed(pod, WORKERS[0].replace(CLUSTER, cluster), name)
+    pod["metadata"]["labels"]["ray.io/group"] = group
+    pod["metadata"]["uid"] = _uid(f"Pod/{name}")
+    pod["metadata"]["generateName"] = f"{cluster}-{group}-worker-"
+    pod["status"]["podIP"] = pod["status"]["podIPs"][0]["ip"] = IPS[name]
+    pod["status"]["containerStatuses"][0]["restartCount"] = restarts
+    return pod
 
 
 def redis_pod(volume: RedisVolume = "none") -> dict[str, Any]:
     """Return the sample's Redis Deployment pod; `volume` adds storage at /data."""
-    mounts: list[dict[str, Any]] = [
-        {"name": "config", "mountPath": "/usr/local/etc/redis/redis.conf", "subPath": "redis.conf"}
-    ]
-    volumes: list[dict[str, Any]] = [{"name": "config", "configMap": {"name": "redis-config"}}]
+    pod = recorded("Pod", REDIS)
     if volume != "none":
-        mounts.append({"name": "data", "mountPath": "/data"})
+        pod["spec"]["containers"][0]["volumeMounts"].append({"name": "data", "mountPath": "/data"})
         source: dict[str, Any] = {
             "pvc": {"persistentVolumeClaim": {"claimName": "redis-data"}},
             "emptyDir": {"emptyDir": {}},
             "hostPath": {"hostPath": {"path": "/var/lib/redis", "type": "DirectoryOrCreate"}},
         }[volume]
-        volumes.append({"name": "data", **source})
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": _meta(
-            REDIS,
-            generateName="redis-6d9b7c5f8-",
-            labels={"app": "redis", "pod-template-hash": "6d9b7c5f8"},
-            ownerReferences=[_owner("ReplicaSet", "redis-6d9b7c5f8", _uid("rs"), "apps/v1")],
-        ),
-        "spec": {
-            "containers": [
-                {
-                    "name": "redis",
-                    "image": "redis:7.4.0",
-                    "command": ["sh", "-c", "redis-server /usr/local/etc/redis/redis.conf"],
-                    "ports": [{"containerPort": 6379, "protocol": "TCP"}],
-                    "volumeMounts": mounts,
-                }
-            ],
-            "volumes": volumes,
-            "restartPolicy": "Always",
-            "nodeName": "kind-worker",
-            "terminationGracePeriodSeconds": 30,
-        },
-        "status": _running_status(REDIS, ["redis"]),
-    }
+        pod["spec"]["volumes"].append({"name": "data", **source})
+    return pod
 
 
 def query_pod() -> dict[str, Any]:
     """Return the sample's `ray-pod` (runs the query loop; belongs to no cluster)."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": _meta(QUERY_POD),
-        "spec": {
-            "containers": [
-                {
-                    "name": "ray-container",
-                    "image": RAY_IMAGE,
-                    "command": ["/bin/bash", "-c", "--"],
-                    "args": ["while true; do sleep 30; done;"],
-                }
-            ]
-        },
-        "status": _running_status(QUERY_POD, ["ray-container"]),
-    }
-
-
-def _service(
-    name: str, selector: dict[str, str], ports: list[tuple[str, int]], ip: str, **labels: str
-) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": _meta(name, labels=dict(labels)),
-        "spec": {
-            "type": "ClusterIP",
-            "clusterIP": ip,
-            "clusterIPs": [ip],
-            "selector": selector,
-            "ports": [{"name": n, "port": p, "targetPort": p, "protocol": "TCP"} for n, p in ports],
-        },
-    }
+    return recorded("Pod", QUERY_POD)
 
 
 def services() -> list[dict[str, Any]]:
-    """Return the serve and head Services of the RayService, the cluster's own and Redis'."""
-    head_ports = [
-        ("client", 10001),
-        ("dashboard", 8265),
-        ("gcs-server", 6379),
-        ("metrics", 8080),
-        ("serve", 8000),
-    ]
-    return [
-        _service(
-            SERVE_SVC,
-            {"ray.io/cluster": CLUSTER, "ray.io/serve": "true"},
-            [("serve", 8000)],
-            "198.19.0.10",
-            **{
-                "ray.io/originated-from-cr-name": RAYSERVICE,
-                "ray.io/originated-from-crd": "RayService",
-                "ray.io/serve": f"{RAYSERVICE}-serve",
-            },
-        ),
-        _service(
-            HEAD_SVC,
-            {"ray.io/cluster": CLUSTER, "ray.io/node-type": "head"},
-            head_ports,
-            "198.19.0.11",
-            **{
-                "ray.io/originated-from-cr-name": RAYSERVICE,
-                "ray.io/originated-from-crd": "RayService",
-                "ray.io/node-type": "head",
-            },
-        ),
-        _service(
-            f"{OTHER_CLUSTER}-head-svc",
-            {"ray.io/cluster": OTHER_CLUSTER, "ray.io/node-type": "head"},
-            head_ports,
-            "198.19.0.12",
-            **{"ray.io/cluster": OTHER_CLUSTER, "ray.io/node-type": "head"},
-        ),
-        _service("redis", {"app": "redis"}, [("redis", 6379)], "198.19.0.13", app="redis"),
+    """Return the serve and head Services of the RayService, the other cluster's and Redis'."""
+    other = _renamed(recorded("Service", f"{CLUSTER}-head-svc"), CLUSTER, OTHER_CLUSTER)
+    other["metadata"]["ownerReferences"][0]["uid"] = _uid(f"RayCluster/{OTHER_CLUSTER}")
+    return [recorded("Service", n) for n in (SERVE_SVC, HEAD_SVC)] + [
+        other,
+        recorded("Service", "redis"),
     ]
 
 
 def endpoint_slice(service: str, suffix: str) -> dict[str, Any]:
     """Return an (empty) EndpointSlice of `service`; the stand-in fills it from the pods."""
-    return {
-        "apiVersion": "discovery.k8s.io/v1",
-        "kind": "EndpointSlice",
-        "metadata": _meta(
-            f"{service}-{suffix}",
-            generateName=f"{service}-",
-            labels={
-                "kubernetes.io/service-name": service,
-                "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
-            },
-            ownerReferences=[_owner("Service", service, _uid(service), "v1")],
-        ),
-        "addressType": "IPv4",
-        "endpoints": [],
-        "ports": [],
+    by_service = {
+        o["metadata"]["labels"]["kubernetes.io/service-name"]: o
+        for (kind, _), o in _RECORDED.items()
+        if kind == "EndpointSlice"
     }
+    template = by_service.get(service) or _renamed(
+        by_service[f"{CLUSTER}-head-svc"], CLUSTER, OTHER_CLUSTER
+    )
+    eps = copy.deepcopy(template)
+    eps["metadata"]["name"] = f"{service}-{suffix}"
+    eps["metadata"]["uid"] = _uid(f"EndpointSlice/{service}-{suffix}")
+    eps.update(endpoints=[], ports=[])
+    return eps
 
 
 def endpoints(service: str) -> dict[str, Any]:
@@ -662,7 +246,13 @@ def endpoints(service: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Endpoints",
-        "metadata": _meta(service, labels={"app.kubernetes.io/managed-by": "kuberay"}),
+        "metadata": {
+            "name": service,
+            "namespace": NAMESPACE,
+            "uid": _uid(f"Endpoints/{service}"),
+            "creationTimestamp": CREATED,
+            "labels": {"app.kubernetes.io/managed-by": "kuberay"},
+        },
         "subsets": [],
     }
 
@@ -690,14 +280,12 @@ def ha_sample(
     else:
         objects.append(redis_pod(redis_volume))
     if other_cluster:
+        other = _renamed(raycluster("none"), CLUSTER, OTHER_CLUSTER)
+        other["metadata"].pop("ownerReferences", None)
+        other["metadata"].pop("labels", None)
+        other["metadata"]["uid"] = _uid(f"RayCluster/{OTHER_CLUSTER}")
         objects += [
-            {
-                "apiVersion": "ray.io/v1",
-                "kind": "RayCluster",
-                "metadata": _meta(OTHER_CLUSTER),
-                "spec": _cluster_config("none"),
-                "status": {"state": "ready"},
-            },
+            other,
             head_pod("none", cluster=OTHER_CLUSTER, name=OTHER_HEAD),
             worker_pod(OTHER_WORKER, cluster=OTHER_CLUSTER, group="small-group"),
         ]
