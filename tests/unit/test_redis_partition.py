@@ -185,9 +185,9 @@ class FakeTarget:
             self.dry_runs += 1
         elif self.enforce != "none":
             self.partitioned = True
-            self.redis.refuse_new()
-            if self.enforce == "cut":
+            if self.enforce == "cut":  # before new connections fail: nothing answers after that
                 self.redis.cut_established()
+            self.redis.refuse_new()
         return RedisPartition("rs-raycluster-abc", ("default/a", "default/b"), (REDIS.name,),
                               f"127.0.0.1:{self.redis.port}")  # fmt: skip
 
