@@ -35,7 +35,7 @@ from tests.support.polling import wait_for
 from .. import seed
 from .loader import Loaded, Loader
 
-NODE = "kind-worker"  # the seed's pods are bound to it
+NODE = seed.NODE  # the seed's pods are bound to it (the recorded node's name)
 DEPLOY = Path(__file__).resolve().parents[4] / "deploy"
 ACCOUNT = "chaosraysvc"
 
