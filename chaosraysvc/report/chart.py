@@ -65,6 +65,8 @@ def _milestone_lines(figures: dict[str, Any]) -> list[tuple[float, str, str, str
         colour, style, label = MILESTONE_STYLE["fault"]
         if "partition_redis" in (fault.get("func"), fault.get("action")):
             label = "Redis cut off from the Ray pods"
+        if "hang_redis" in (fault.get("func"), fault.get("action")):
+            label = "Redis paused (CLIENT PAUSE ALL)"
         deleted = float(fault["offset_s"])
         lines.append((deleted, colour, style, f"{label.format(role=role)} (+{deleted:.1f} s)"))
         for name, at in (fault.get("milestones_at") or {}).items():
