@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import datetime
-import itertools
 import json
 import os
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +14,7 @@ import pytest
 from chaosraysvc.sandbox.manager import Sandbox
 from chaosraysvc.traffic.log import read_traffic_log
 from chaosraysvc.traffic.stats import summarize
+from tests.support.redis_watch import RedisWatch
 
 pytestmark = pytest.mark.sandbox
 ROOT = Path(__file__).resolve().parents[2]
@@ -234,49 +232,11 @@ def test_a_grace_period_sends_sigterm_to_pid_1_and_ray_drains_its_node_until_kil
     assert result["summary"]["requests"] > 100
 
 
-class RedisWatch:
-    """An authenticated connection to the sandbox's Redis, opened before the fault, that PINGs
-    every 0.25 s and records when each answer came: what a client that keeps its connection
-    (the GCS) sees, measured apart from the action's own check."""
-
-    def __init__(self, sandbox: Sandbox) -> None:
-        import socket
-
-        password = (sandbox.state_dir / "redis-password").read_text().strip()
-        self.conn = socket.create_connection(("127.0.0.1", sandbox.spec().redis_port), 10)
-        self.conn.sendall(f"AUTH {password}\r\n".encode())
-        assert self.conn.recv(64) == b"+OK\r\n"
-        self.answers: list[float] = []
-        self.closed = False
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._ping, daemon=True)
-        self.thread.start()
-
-    def _ping(self) -> None:
-        self.conn.settimeout(120)
-        while not self.stop.is_set():
-            self.conn.sendall(b"PING\r\n")
-            if self.conn.recv(64) != b"+PONG\r\n":
-                self.closed = True
-                return
-            self.answers.append(time.time())
-            self.stop.wait(0.25)
-
-    def longest_silence(self, start: float, end: float) -> float:
-        """Return the longest time without an answer between `start` and `end`."""
-        inside = [start] + [t for t in self.answers if start < t < end] + [end]
-        return max(b - a for a, b in itertools.pairwise(inside))
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(timeout=30)
-        self.conn.close()
-
-
 def test_redis_hang_stops_redis_answering_keeps_its_connections_and_serving(
     healthy_sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    watch = RedisWatch(healthy_sandbox)
+    password = (healthy_sandbox.state_dir / "redis-password").read_text().strip()
+    watch = RedisWatch("127.0.0.1", healthy_sandbox.spec().redis_port, password)
     heads = {p.name: p.restarts for p in healthy_sandbox.require_up().pods if p.role == "head"}
     try:
         journal, traffic = run_experiment(
