@@ -130,6 +130,9 @@ def _fault_from_output(result: dict[str, Any]) -> dict[str, Any]:
         dry_run=bool(output.get("dry_run")),
         awaited=False,
     )
+    hung_at, answered = number(output.get("hung_at")), number(output.get("answered_again_after_s"))
+    if hung and hung_at is not None and answered is not None:  # Redis answered again then
+        fault["ended_at"] = hung_at + answered
     if isinstance(recovery, dict):
         at = as_dict(recovery.get("at"))
         fault["new_pod"] = str(recovery.get("new_pod") or recovery.get("new_cluster") or "")

@@ -71,8 +71,8 @@ def _refusal(target: str, func: str) -> str:
             "(148 tries): this cluster's network plugin does not enforce NetworkPolicy (e.g. "
             "kindnet or flannel alone). They were deleted again: no partition happened"
         )
-    if func == "hang_redis" and target == "kubernetes":  # redis-cli in the Redis pod: exec
-        return exec_forbidden("default", REDIS)
+    if func == "hang_redis" and target == "kubernetes":  # the GCS's password, read in the head
+        return exec_forbidden("default", HEAD)
     if func == "hang_redis":  # paused, but another connection's PING still got an answer
         return (
             "Redis at 127.0.0.1:6379 accepted CLIENT PAUSE 15000 ALL but answered a PING from "

@@ -415,3 +415,44 @@ def test_kubernetes_without_the_exec_role_names_it(redis: int) -> None:
 
     with pytest.raises(ChaosRaySvcError, match="deploy/exec-role.yaml"):
         target.redis_command(["PING"], timeout=5)
+
+
+# -- the report: the hang as a fault, its start and its end on the timeline -------------------
+
+
+def test_the_report_marks_the_hang_and_when_redis_answered_again() -> None:
+    from chaosraysvc.report.chart import _milestone_lines
+    from chaosraysvc.report.faults import find_faults
+    from chaosraysvc.report.verdict import _fault_sentence
+
+    output = {
+        "target": "sandbox",
+        "dry_run": False,
+        "hung": {"pod": REDIS.name, "role": "redis", "mode": "ALL"},
+        "hung_at": 1000.0,
+        "answered_again_after_s": 15.1,
+        "recovery": None,
+    }
+    provider = {"type": "python", "module": "chaosraysvc.activities.redis_actions",
+                "func": "hang_redis"}  # fmt: skip
+    result = {
+        "activity": {"name": "hang-redis", "type": "action", "provider": provider},
+        "status": "succeeded",
+        "output": output,
+        "start": "2026-12-05T12:20:12",
+        "end": "2026-12-05T12:20:28",
+    }
+    mark = {"kind": "mark", "t": 1000.0, "event": "fault", "detail": {"pod": REDIS.name}}
+
+    [fault] = find_faults({"run": [result]}, [mark], origin=990.0)
+
+    assert fault["pod"] == REDIS.name and fault["role"] == "redis" and fault["offset_s"] == 10.0
+    assert fault["ended_at"] == pytest.approx(1015.1)
+    assert _fault_sentence(fault).startswith(
+        f"The Redis pod {REDIS.name} stopped answering (CLIENT PAUSE ALL)"
+    )
+    lines = [text for _, _, _, text in _milestone_lines({"origin": 990.0, "faults": [fault]})]
+    assert lines == [
+        "Redis paused (CLIENT PAUSE ALL) (+10.0 s)",
+        "Redis answering again (+25.1 s) = pause + 15.1 s",
+    ]
