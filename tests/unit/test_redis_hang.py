@@ -31,6 +31,7 @@ from chaosraysvc.runtime.executables import redis_executable
 from chaosraysvc.runtime.ports import free_port
 from chaosraysvc.sandbox.redis import send_command
 from chaosraysvc.targets.kubernetes import KubernetesTarget
+from tests.support.polling import wait_for
 
 PASSWORD = "s3cret-5241590000000000"
 REDIS = Pod("redis-7c9f8d6b5-q4wzt", "redis", "Running", True, "u2", 2.0)
@@ -131,12 +132,12 @@ def test_redis_hangs_for_the_duration_and_keeps_its_connections(
     _use(monkeypatch, target)
     gcs = _authenticated(redis)  # a client connected before the hang, as the GCS is
     result: dict[str, Any] = {}
-    started = time.monotonic()
     worker = threading.Thread(
         target=lambda: result.update(redis_actions.hang_redis(duration=2, check_timeout=0.5))
     )
     worker.start()
-    time.sleep(0.3)
+    wait_for(lambda: ["CLIENT", "PAUSE", "2000", "ALL"] in target.sent, 10, what="the pause")
+    time.sleep(0.2)  # the pause is on its way on loopback: Redis has it by now
     sent = time.monotonic()
     gcs.sendall(b"PING\r\n")
     answer = gcs.recv(64)  # held until the pause ends, then answered on the same connection
@@ -144,12 +145,11 @@ def test_redis_hangs_for_the_duration_and_keeps_its_connections(
     worker.join(timeout=30)
 
     assert answer == b"+PONG\r\n"
-    assert 1.2 < held < 2.5
+    assert 1.0 < held < 2.5
     assert result["hung"] == {"pod": REDIS.name, "role": "redis", "mode": "ALL"}
     assert result["check"] == {"ping_unanswered_s": 0.5, "answer": "no answer"}
     assert 1.9 <= result["answered_again_after_s"] < 4
-    assert started <= time.monotonic() and result["dry_run"] is False
-    assert ["CLIENT", "PAUSE", "2000", "ALL"] in target.sent
+    assert result["dry_run"] is False
     assert [event for event, _ in marks] == ["fault", "hang_ended"]
     assert marks[0][1]["pod"] == REDIS.name and marks[0][1]["action"] == "hang_redis"
     assert marks[1][1]["after_s"] == result["answered_again_after_s"]
@@ -201,13 +201,13 @@ def test_a_dry_run_asks_redis_for_a_ping_and_pauses_nothing(
 def test_a_redis_that_rejects_the_password_is_not_hung(
     redis: int, marks: list[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    target = SandboxLike(redis, password="wrong")
+    target = SandboxLike(redis, password="not-the-password-0000")
     _use(monkeypatch, target)
 
     with pytest.raises(ActivityFailed, match="nothing to hang") as failed:
         redis_actions.hang_redis(duration=3)
 
-    assert "WRONGPASS" in str(failed.value) and "wrong" not in str(failed.value).split("'")[0]
+    assert "WRONGPASS" in str(failed.value) and "not-the-password" not in str(failed.value)
     assert target.sent == [["PING"]] and marks == []
 
 
@@ -388,7 +388,7 @@ def test_kubernetes_runs_redis_cli_in_the_redis_pod_with_the_heads_password_on_s
     assert target.redis_command(["CLIENT", "PAUSE", "2000", "ALL"], 5) == RedisReply("OK")
     started = time.monotonic()
     assert target.redis_command(["PING"], timeout=0.5) is None  # `timeout` ended redis-cli
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 2
     assert target.redis_command(["NOSUCHCOMMAND"], timeout=5) == RedisReply(
         "ERR unknown command `NOSUCHCOMMAND`, with args beginning with:", error=True
     )
