@@ -65,8 +65,14 @@ def _milestone_lines(figures: dict[str, Any]) -> list[tuple[float, str, str, str
         colour, style, label = MILESTONE_STYLE["fault"]
         if "partition_redis" in (fault.get("func"), fault.get("action")):
             label = "Redis cut off from the Ray pods"
+        if "hang_redis" in (fault.get("func"), fault.get("action")):
+            label = "Redis paused (CLIENT PAUSE ALL)"
         deleted = float(fault["offset_s"])
         lines.append((deleted, colour, style, f"{label.format(role=role)} (+{deleted:.1f} s)"))
+        if fault.get("ended_at") is not None and origin is not None:  # a hang's end
+            ended = float(fault["ended_at"]) - origin
+            text = f"Redis answering again (+{ended:.1f} s) = pause + {ended - deleted:.1f} s"
+            lines.append((ended, colour, "--", text))
         for name, at in (fault.get("milestones_at") or {}).items():
             if name in MILESTONE_STYLE and origin is not None:
                 colour, style, label = MILESTONE_STYLE[name]

@@ -4,7 +4,8 @@ A fault is a pod deleted by one of chaosraysvc's delete actions, a RayService up
 `upgrade_rayservice` (role "rayservice", `pod` the old cluster, `new_pod` the new one), or the
 head's GCS process killed by `kill_gcs_server` (the head pod, restarted in place), or the
 Redis pod cut off from the Ray pods by `partition_redis` (NetworkPolicies, healed by its
-rollback); each kill of `delete_pods` is a fault of its own.
+rollback), or the Redis pod paused by `hang_redis` (CLIENT PAUSE, no pod replaced); each
+kill of `delete_pods` is a fault of its own.
 Its facts come from the action's output in the journal (`deleted`, `deleted_at`,
 `recovery.at`) when the action succeeded, and from the traffic log's marks (`fault`,
 `pod_ready`, `endpoints_restored`, `applications_running`) otherwise: a delete action that timed
@@ -43,13 +44,21 @@ from chaosraysvc.report.values import (
     short_error,
 )
 
-__all__ = ["MILESTONES", "PARTITION", "find_faults", "is_fault_action", "undone_fault_marks"]
+__all__ = [
+    "HANG",
+    "MILESTONES",
+    "PARTITION",
+    "find_faults",
+    "is_fault_action",
+    "undone_fault_marks",
+]
 
 MILESTONES = ("pod_ready", "endpoints_restored", "applications_running")
 UPGRADE = "upgrade_rayservice"  # its fault: role "rayservice", pod = the old cluster's name
 KILL_GCS = "kill_gcs_server"  # its fault: the head pod whose GCS process was killed
 DELETE_PODS = "delete_pods"  # one fault per kill in its output's `kills`
 PARTITION = "partition_redis"  # its fault: the Redis pod cut off from the Ray pods
+HANG = "hang_redis"  # its fault: the Redis pod paused (CLIENT PAUSE ALL)
 
 
 def is_fault_action(result: dict[str, Any]) -> bool:
@@ -60,6 +69,7 @@ def is_fault_action(result: dict[str, Any]) -> bool:
         KILL_GCS,
         DELETE_PODS,
         PARTITION,
+        HANG,
     )
 
 
@@ -100,6 +110,9 @@ def _fault_from_output(result: dict[str, Any]) -> dict[str, Any]:
     partitioned = as_dict(output.get("partitioned"))
     if partitioned:  # the Redis pod cut off from the Ray pods; nothing is replaced
         deleted = {"name": partitioned.get("pod"), "role": partitioned.get("role")}
+    hung = as_dict(output.get("hung"))
+    if hung:  # the Redis pod paused; nothing is replaced
+        deleted = {"name": hung.get("pod"), "role": hung.get("role")}
     recovery = output.get("recovery")
     fault = _new_fault(result)
     fault.update(
@@ -110,12 +123,16 @@ def _fault_from_output(result: dict[str, Any]) -> dict[str, Any]:
             or output.get("patched_at")
             or output.get("killed_at")
             or output.get("partitioned_at")
+            or output.get("hung_at")
         ),
         target=str(output.get("target") or ""),
         grace_period=number(output.get("grace_period")),
         dry_run=bool(output.get("dry_run")),
         awaited=False,
     )
+    hung_at, answered = number(output.get("hung_at")), number(output.get("answered_again_after_s"))
+    if hung and hung_at is not None and answered is not None:  # Redis answered again then
+        fault["ended_at"] = hung_at + answered
     if isinstance(recovery, dict):
         at = as_dict(recovery.get("at"))
         fault["new_pod"] = str(recovery.get("new_pod") or recovery.get("new_cluster") or "")
@@ -255,7 +272,7 @@ def find_faults(
             faults += [_fault_from_output({**result, "output": k}) for k in kills]
         elif any(
             isinstance(output.get(k), dict)
-            for k in ("deleted", "upgraded", "killed", "partitioned")
+            for k in ("deleted", "upgraded", "killed", "partitioned", "hung")
         ):
             faults.append(_fault_from_output(result))
         else:  # failed, or ran dry: no fault in its output

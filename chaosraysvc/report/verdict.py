@@ -36,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaosraysvc.report.faults import KILL_GCS, PARTITION, is_fault_action
+from chaosraysvc.report.faults import HANG, KILL_GCS, PARTITION, is_fault_action
 from chaosraysvc.report.load import chaosraysvc_extension
 from chaosraysvc.report.values import (
     activity_name,
@@ -177,6 +177,8 @@ def _fault_sentence(fault: dict[str, Any], dry: str = "") -> str:
     pod = fault["pod"] or "(name not recorded)"
     if fault["role"] == "rayservice":
         text = f"The RayService was upgraded from cluster {pod}"
+    elif HANG in (fault["func"], fault["action"]):
+        text = f"The Redis pod {pod} stopped answering (CLIENT PAUSE ALL)"
     elif PARTITION in (fault["func"], fault["action"]):
         text = f"The Redis pod {pod} was cut off from the Ray pods (NetworkPolicy)"
     elif KILL_GCS in (fault["func"], fault["action"]):
