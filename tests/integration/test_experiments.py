@@ -103,11 +103,19 @@ def kept_serving(summary: dict) -> None:  # type: ignore[type-arg]
     No bound on the failure count: how many requests were in flight on the deleted pod, and
     whether a surviving proxy stalls, varies from run to run (docs/findings.md: worker-kill
     0 to 7 failures over 35 runs); what holds in every run is that the service kept answering.
+    The recovery phase runs from the first milestone to the last; when the recovery watcher
+    saw all three in one poll (tens of ms apart, shorter than one request), the requests
+    answered right after it (the `after` phase) stand for it.
     """
     phases = summary["phases"]
     for name in ("outage", "recovery"):
         assert phases[name] is not None, f"no {name} phase: {summary['marks']}"
-        assert phases[name]["successes"] > 0, (name, phases[name])
+    assert phases["outage"]["successes"] > 0, ("outage", phases["outage"])
+    recovery, after = phases["recovery"], phases.get("after") or {}
+    if recovery["duration_s"] < 0.1:  # the milestones came together: no request fits in it
+        assert after.get("successes", 0) > 0, ("recovery", recovery, "after", after)
+    else:
+        assert recovery["successes"] > 0, ("recovery", recovery)
 
 
 def test_worker_kill_keeps_serving_through_the_other_worker_and_recovers(
