@@ -9,12 +9,14 @@ session, even on failure, and the session fails if any of its processes is left.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +29,11 @@ from kubernetes import client
 from chaosraysvc.config import Settings
 from chaosraysvc.targets.kubernetes import KubernetesTarget
 from chaosraysvc_lab import kubeconfig
+from chaosraysvc_lab.agent import try_lock
 from chaosraysvc_lab.controlplane import ControlPlane
 from chaosraysvc_lab.network import used_subnets
 from chaosraysvc_lab.node import NodeHeartbeat
+from chaosraysvc_lab.stack import KubeNode
 from tests.support.polling import wait_for
 
 from .. import seed
@@ -351,3 +355,32 @@ def head_endpoint_addresses(cluster: RealCluster, service: str) -> set[str]:
     except client.ApiException:
         return set()
     return {a.ip for s in endpoints.subsets or [] for a in s.addresses or []}
+
+
+NODE_LOCK_WAIT_S = 900.0  # one lab node per machine: a module waits this long for the lock
+
+
+def wait_for_node_lock(wait_s: float = NODE_LOCK_WAIT_S) -> None:
+    """Wait until no other lab node holds the machine's node lock, or skip the module."""
+    deadline = time.monotonic() + wait_s
+    while (lock := try_lock()) is None:
+        if time.monotonic() > deadline:
+            pytest.skip(f"another lab node held the node lock for {wait_s:g} s")
+        time.sleep(5)
+    lock.close()
+
+
+@contextlib.contextmanager
+def own_node(prefix: str, **up: Any) -> Iterator[tuple[KubeNode, dict[str, str]]]:
+    """Bring up a lab node of the module's own in a new state directory (`up` goes to
+    `KubeNode.up`), yield it and its settings, and take it down: nothing may be left."""
+    state_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    kube = KubeNode(state_dir)
+    try:
+        wait_for_node_lock()
+        settings = kube.up(**{"progress": print, "timeout": 600, **up})
+        yield kube, settings
+    finally:
+        leftovers = kube.down()
+        shutil.rmtree(state_dir, ignore_errors=True)
+        assert not leftovers, leftovers

@@ -37,11 +37,10 @@ import pytest
 from kubernetes import client
 
 from chaosraysvc_lab import kubeconfig, netpol, network
-from chaosraysvc_lab.agent import try_lock
 from chaosraysvc_lab.stack import KubeNode
 from tests.support.polling import wait_for
 
-from .conftest import NAMESPACES_REFUSED
+from .conftest import NAMESPACES_REFUSED, wait_for_node_lock
 
 pytestmark = pytest.mark.node
 
@@ -49,7 +48,6 @@ NAMESPACE = "default"
 IMAGE = "rayproject/ray:2.9.0"  # the Ray installed here: bash and python
 PORT = 9000
 ENFORCED_WITHIN_S = 15.0
-LOCK_WAIT_S = 900.0
 ECHO = """
 import socket, threading
 srv = socket.socket()
@@ -114,12 +112,7 @@ def node() -> Iterator[Node]:
     state_dir = Path(tempfile.mkdtemp(prefix="crs-netpol-"))
     kube = KubeNode(state_dir)
     try:
-        deadline = time.monotonic() + LOCK_WAIT_S
-        while (lock := try_lock()) is None:
-            if time.monotonic() > deadline:
-                pytest.skip(f"another lab node held the node lock for {LOCK_WAIT_S:g} s")
-            time.sleep(5)
-        lock.close()
+        wait_for_node_lock()
         kube.up(sample=False, progress=print)
         api = kubeconfig.api_client(kube.plane.kubeconfig)
         wait_for(

@@ -19,11 +19,8 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,37 +31,22 @@ from kubernetes import client
 from chaosraysvc.traffic.log import read_traffic_log
 from chaosraysvc.traffic.stats import summarize
 from chaosraysvc_lab import kubeconfig
-from chaosraysvc_lab.agent import try_lock
 from chaosraysvc_lab.stack import KubeNode
 from tests.support.redis_watch import RedisWatch
 
-from .conftest import requires_namespaces
+from .conftest import own_node, requires_namespaces
 
 pytestmark = [pytest.mark.node, requires_namespaces]
 REPO = Path(__file__).resolve().parents[4]
 CHAOS = Path(sys.executable).parent / "chaos"
-LOCK_WAIT_S = 900.0
 RECOVERY_BUDGET_S = 420  # a new head on this node took up to 146 s (test_real_node.py)
 HANG_S = 15
 
 
 @pytest.fixture(scope="module")
 def node() -> Iterator[tuple[KubeNode, dict[str, str]]]:
-    state_dir = Path(tempfile.mkdtemp(prefix="crs-hang-"))
-    kube = KubeNode(state_dir)
-    try:
-        deadline = time.monotonic() + LOCK_WAIT_S
-        while (lock := try_lock()) is None:
-            if time.monotonic() > deadline:
-                pytest.skip(f"another lab node held the node lock for {LOCK_WAIT_S:g} s")
-            time.sleep(5)
-        lock.close()
-        settings = kube.up(progress=print, timeout=600)
-        yield kube, settings
-    finally:
-        leftovers = kube.down()
-        shutil.rmtree(state_dir, ignore_errors=True)
-        assert not leftovers, leftovers
+    with own_node("crs-hang-") as started:
+        yield started
 
 
 def _activity(journal: dict[str, Any], phase: str, name: str) -> dict[str, Any]:

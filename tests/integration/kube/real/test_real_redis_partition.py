@@ -18,11 +18,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,15 +28,13 @@ import pytest
 from kubernetes import client
 
 from chaosraysvc_lab import kubeconfig, netpol
-from chaosraysvc_lab.agent import try_lock
 from chaosraysvc_lab.stack import KubeNode
 
-from .conftest import requires_namespaces
+from .conftest import own_node, requires_namespaces
 
 pytestmark = [pytest.mark.node, requires_namespaces]
 REPO = Path(__file__).resolve().parents[4]
 CHAOS = Path(sys.executable).parent / "chaos"
-LOCK_WAIT_S = 900.0
 RECOVERY_BUDGET_S = 420  # a new head on this node took up to 146 s (test_real_node.py)
 
 
@@ -47,21 +42,8 @@ RECOVERY_BUDGET_S = 420  # a new head on this node took up to 146 s (test_real_n
 def node() -> Iterator[tuple[KubeNode, dict[str, str]]]:
     if netpol.tools_missing():
         pytest.skip(f"kube-router needs {', '.join(netpol.tools_missing())} (make node-deps)")
-    state_dir = Path(tempfile.mkdtemp(prefix="crs-partition-"))
-    kube = KubeNode(state_dir)
-    try:
-        deadline = time.monotonic() + LOCK_WAIT_S
-        while (lock := try_lock()) is None:
-            if time.monotonic() > deadline:
-                pytest.skip(f"another lab node held the node lock for {LOCK_WAIT_S:g} s")
-            time.sleep(5)
-        lock.close()
-        settings = kube.up(progress=print, timeout=600)
-        yield kube, settings
-    finally:
-        leftovers = kube.down()
-        shutil.rmtree(state_dir, ignore_errors=True)
-        assert not leftovers, leftovers
+    with own_node("crs-partition-") as started:
+        yield started
 
 
 def _kube_router_usage(state_dir: Path) -> str:
