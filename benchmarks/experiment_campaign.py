@@ -49,6 +49,8 @@ from common import machine_info
 
 from chaosraysvc.config import Settings
 from chaosraysvc.recovery import wait_until_healthy
+from chaosraysvc.report.figures import run_figures
+from chaosraysvc.report.load import load_run
 from chaosraysvc.runtime.ports import free_port
 from chaosraysvc.sandbox.manager import Sandbox
 from chaosraysvc.sandbox.spec import SandboxSpec
@@ -256,7 +258,7 @@ def run_once(
     return {
         "experiment": name,
         "status": journal["status"],
-        "deviated": journal["deviated"],
+        **judged(journal_path),
         "requests": summary["requests"],
         "failures": summary["failures"],
         "failures_by_error": summary.get("failures_by_error", {}),
@@ -290,6 +292,22 @@ def run_once(
     }
 
 
+# A run counts in a cell only when its fault was tested: a run "Not tested" (the steady
+# state did not hold before the fault) or inconclusive (the fault did not happen, or its
+# evidence is incomplete) proves nothing, whatever chaoslib's `deviated` says.
+TESTED = ("passed", "deviated")
+
+
+def judged(journal_path: Path) -> dict[str, Any]:
+    """Return the run's verdict as the report gives it: outcome, label, deviated."""
+    verdict = run_figures(load_run(journal_path))["verdict"]
+    return {
+        "outcome": verdict["outcome"],
+        "verdict": verdict["label"],
+        "deviated": verdict["outcome"] == "deviated",
+    }
+
+
 def fmt(value: Any) -> str:
     if value is None:
         return "-"
@@ -300,6 +318,7 @@ def fmt(value: Any) -> str:
 
 COLUMNS = [
     "experiment",
+    "verdict",
     "deviated",
     "requests",
     "failures",
@@ -322,11 +341,14 @@ def medians(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for name in dict.fromkeys(r["experiment"] for r in rows):
         mine = [r for r in rows if r["experiment"] == name]
+        tested = [r for r in mine if r.get("outcome", "deviated") in TESTED]
         row: dict[str, Any] = {
-            "experiment": f"{name} (median of {len(mine)})",
-            "deviated": f"{sum(r['deviated'] for r in mine)}/{len(mine)}",
+            "experiment": f"{name} (median of {len(tested)} tested)",
+            "verdict": f"{len(mine) - len(tested)} not tested",
+            "deviated": f"{sum(r['deviated'] for r in tested)}/{len(tested)}",
         }
-        for col in COLUMNS[2:]:
+        mine = tested
+        for col in COLUMNS[3:]:
             values = [r[col] for r in mine if isinstance(r.get(col), (int, float))]
             row[col] = statistics.median(values) if values else None
         out.append(row)
@@ -334,12 +356,21 @@ def medians(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def spread(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Return per experiment: runs, deviated, failures (min/median/max, list), milestones."""
+    """Return per experiment: runs, deviated, failures (min/median/max, list), milestones.
+
+    Only tested runs (outcome passed or deviated) count; the others are listed by outcome.
+    """
     out: dict[str, Any] = {}
     for name in dict.fromkeys(r["experiment"] for r in rows):
-        mine = [r for r in rows if r["experiment"] == name]
+        every = [r for r in rows if r["experiment"] == name]
+        mine = [r for r in every if r.get("outcome", "deviated") in TESTED]
         entry: dict[str, Any] = {
             "runs": len(mine),
+            "not_counted": {
+                r["run_dir"].rsplit("/", 1)[-1]: r.get("verdict", r.get("outcome"))
+                for r in every
+                if r not in mine
+            },
             "deviated": sum(bool(r["deviated"]) for r in mine),
             "runs_with_failures": sum(1 for r in mine if r["failures"]),
             "failures_per_run": [r["failures"] for r in mine],
@@ -365,6 +396,28 @@ def spread(rows: list[dict[str, Any]]) -> dict[str, Any]:
             )
         out[name] = entry
     return out
+
+
+def rejudge(path: Path) -> int:
+    """Judge each run of the result file `path` again from its journal; rewrite the file."""
+    payload = json.loads(path.read_text())
+    changed = []
+    for row in payload["runs"]:
+        journal = Path(row["run_dir"]) / "journal.json"
+        if not journal.is_file():
+            print(f"{path}: {journal} is gone: its run cannot be judged again", file=sys.stderr)
+            return 1
+        now = judged(journal)
+        if any(row.get(k) != v for k, v in now.items()):
+            changed.append(f"{Path(row['run_dir']).name}: {row.get('verdict')} -> {now['verdict']}")
+        row.update(now)
+    payload["spread"] = spread(payload["runs"])
+    payload["rejudged"] = {"at": _now(), "code": commit_of(ROOT), "changed": changed}
+    path.write_text(json.dumps(payload, indent=1) + "\n")
+    print(f"{path}: {len(payload['runs'])} runs judged again, {len(changed)} changed")
+    for line in changed:
+        print(f"  {line}")
+    return 0
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -407,8 +460,17 @@ def main() -> int:
         "through the kubernetes target instead of the process sandbox",
     )
     parser.add_argument("--work-dir", default="", help="run directories (default: a new /tmp dir)")
+    parser.add_argument(
+        "--rejudge",
+        metavar="RESULT_JSON",
+        default="",
+        help="run nothing: judge again every run of a campaign's result file from its run "
+        "directory with this code's verdict, and rewrite the file's outcomes and spread",
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "campaign.json"))
     args = parser.parse_args()
+    if args.rejudge:
+        return rejudge(Path(args.rejudge))
     signal.signal(signal.SIGTERM, _terminate)
     names = [n.strip() for n in args.experiments.split(",") if n.strip()]
     unknown = [n for n in names if n not in ACTIONS]

@@ -11,7 +11,8 @@ and then from what the method did:
 - `deviated`: the steady state did not hold after the fault;
 - `aborted`: the run was stopped (a failure limit or a continuous hypothesis);
 - `failed`: the experiment could not run to its end, e.g. the steady state did not
-  hold before the fault, so no fault was injected ("not tested"); or the fault was
+  hold before the fault, so no fault was injected ("not tested", whether chaoslib ended
+  the run `completed` or `failed`); or the fault was
   injected but its action failed (e.g. the recovery did not come in time);
 - `inconclusive`: the run proves nothing about the fault: a fault action failed before
   its fault, the target refused it, it ran dry, another action of the method failed, or
@@ -231,12 +232,14 @@ def _probe_sentences(steady: dict[str, Any], event: str) -> list[str]:
 def _outcome(status: str, deviated: bool, before: bool | None) -> tuple[str, str, str]:
     if deviated:
         return "deviated", "Deviated", "the steady state did not hold after the fault"
+    # chaoslib ends a run whose hypothesis before was out of tolerance "completed" (not
+    # deviated) when every probe ran, "failed" when one errored: the method never ran
+    if before is False and status in ("completed", "failed"):
+        return "failed", "Not tested", "the steady state did not hold before the fault"
     if status == "completed":
         return "passed", "Passed", "the steady state held before and after the fault"
     if status == "aborted":
         return "aborted", "Aborted", "the run was stopped before its end"
-    if status == "failed" and before is False:
-        return "failed", "Not tested", "the steady state did not hold before the fault"
     if status == "failed":
         return "failed", "Failed", "the experiment could not run to its end"
     if status == "interrupted":

@@ -414,3 +414,35 @@ def test_the_campaign_copies_the_ray_logs_of_the_node_pods_once(
         p.relative_to(tmp_path / "ray-logs") for p in (tmp_path / "ray-logs").rglob("*.log")
     )
     assert copied == [Path("uid-1/tmp/ray/session_1/logs/serve/proxy_198.18.1.2.log")]
+
+
+def test_a_campaign_counts_only_runs_whose_fault_was_tested(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A run "Not tested" (chaoslib: `completed`, not deviated, the hypothesis before out of
+    tolerance) is neither a pass nor a deviation of its cell; --rejudge finds it again."""
+    from tests.support.report_samples import passing_journal, traffic_records, write_run
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    campaign = importlib.import_module("experiment_campaign")
+    journal = passing_journal()
+    journal.update(status="completed", deviated=False, run=[], rollbacks=[])
+    journal["steady_states"]["before"]["steady_state_met"] = False
+    journal["steady_states"]["before"]["probes"][0].update(output=1, tolerance_met=False)
+    journal["steady_states"]["after"] = None
+    untested = write_run(tmp_path / "w-2", journal, [])
+    passed = write_run(tmp_path / "w-1", passing_journal(), traffic_records())
+    assert campaign.judged(untested) == {
+        "outcome": "failed", "verdict": "Not tested", "deviated": False
+    }  # fmt: skip
+    row = {"experiment": "w", "failures": 0, "requests": 5}
+    rows = [
+        row | {"run_dir": str(passed.parent), "deviated": True},  # stale: --rejudge fixes it
+        row | {"run_dir": str(untested.parent), "deviated": False},
+    ]
+    result = tmp_path / "campaign.json"
+    result.write_text(json.dumps({"runs": rows}))
+    assert campaign.rejudge(result) == 0
+    spread = json.loads(result.read_text())["spread"]["w"]
+    assert spread["runs"] == 1 and spread["deviated"] == 0
+    assert spread["not_counted"] == {"w-2": "Not tested"}

@@ -412,3 +412,30 @@ def test_settled_twice_the_journal_keeps_the_status_chaoslib_gave(tmp_path: Path
     assert journal["status"] == "failed"
     path.write_text(json.dumps(journal))
     assert run_figures(load_run(path))["verdict"]["headline"] == first["headline"]
+
+
+def test_a_hypothesis_out_of_tolerance_before_the_fault_never_passes(tmp_path: Path) -> None:
+    """chaoslib ends such a run `completed`, not deviated, with no method run (seen in a
+    node campaign: one request timed out before the fault); it is "Not tested" in the
+    report, the metrics and the journal's status (so `chaos run` exits 1)."""
+    journal = passing_journal()
+    journal.update(status="completed", deviated=False, run=[], rollbacks=[])
+    before = journal["steady_states"]["before"]
+    before["steady_state_met"] = False
+    before["probes"][0].update(output=1, tolerance_met=False)
+    journal["steady_states"]["after"] = None
+    records = [r for r in traffic_records() if r["kind"] != "mark"]
+    path = write_run(tmp_path, journal, records)
+    f = run_figures(load_run(path))
+    v = f["verdict"]
+    assert (v["outcome"], v["label"]) == ("failed", "Not tested")
+    assert f["trend"]["verdict"] == "Not tested"
+    files, _ = build([path], None, tmp_path / "report.html", "html")
+    html = files[tmp_path / "report.html"].decode()
+    assert "<title>Passed" not in html and "Not tested" in html
+    metrics = run_metrics(f)
+    assert metrics.outcome == "failed"
+    journal = json.loads(path.read_text())
+    journal["extensions"][0]["traffic"]["log"] = str(tmp_path / "journal-traffic.jsonl")
+    settled = verdict_control.settle(journal)
+    assert settled["outcome"] == "failed" and journal["status"] == "failed"
