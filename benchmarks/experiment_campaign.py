@@ -438,6 +438,14 @@ def main() -> int:
         help="with --kubernetes: the node without kube-router (NetworkPolicies not enforced)",
     )
     parser.add_argument(
+        "--ray-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="with --kubernetes: add this variable to every Ray container of the RayService "
+        "(repeatable), for a measured comparison of a Ray setting",
+    )
+    parser.add_argument(
         "--endpoint-ports",
         action="store_true",
         help="each proxy on its own port behind the sandbox's kube-proxy-like Service",
@@ -493,6 +501,9 @@ def main() -> int:
     )
     sandbox = Sandbox(spec.state_dir)
     node = KubeNode(work / "node" / "kube") if args.kubernetes else None
+    ray_env = dict(item.split("=", 1) for item in args.ray_env if "=" in item)
+    if len(ray_env) != len(args.ray_env) or (ray_env and node is None):
+        parser.error("--ray-env takes NAME=VALUE, and only with --kubernetes")
     if node is not None and (args.endpoint_ports or args.redis_storage != "persistent"):
         parser.error("--kubernetes runs KubeRay's HA sample as published: no --endpoint-ports, "
                      "and its Redis has no volume (--redis-storage does not apply)")  # fmt: skip
@@ -516,6 +527,7 @@ def main() -> int:
                 "node": {
                     "exclude_head": not spec.head_in_serve_svc,
                     "network_policy": not args.no_network_policy,
+                    "ray_env": ray_env,
                 }
             }
             if node
@@ -530,6 +542,7 @@ def main() -> int:
             env = node.up(
                 exclude_head=not spec.head_in_serve_svc,
                 network_policy=not args.no_network_policy,
+                ray_env=ray_env or None,
                 timeout=600,
                 progress=lambda m: print(m, flush=True),
             )

@@ -43,10 +43,21 @@ class NodeError(ChaosRaySvcError):
     """The node could not be brought up (names what was awaited and the log to read)."""
 
 
-def published_sample(exclude_head: bool = False) -> list[dict[str, Any]]:
+def published_sample(
+    exclude_head: bool = False, ray_env: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     """KubeRay's HA sample, its Serve app imported locally; `exclude_head` sets KubeRay's field."""
     path = binaries.binary_dir() / "samples" / "ray-service.high-availability.yaml"
-    docs = [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return adapt_sample(path.read_text(), exclude_head, ray_env)
+
+
+def adapt_sample(
+    text: str, exclude_head: bool = False, ray_env: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The sample's documents with our changes; `ray_env` is added to every Ray container's
+    environment (head and worker groups), replacing a variable of the same name: for a
+    measured comparison of a Ray setting (e.g. `RAY_gcs_grpc_max_reconnect_backoff_ms`)."""
+    docs = [doc for doc in yaml.safe_load_all(text) if doc]
     for doc in docs:
         if doc["kind"] != "RayService":
             continue
@@ -57,6 +68,14 @@ def published_sample(exclude_head: bool = False) -> list[dict[str, Any]]:
         doc["spec"]["serveConfigV2"] = yaml.safe_dump(config, sort_keys=False)
         if exclude_head:
             doc["spec"]["excludeHeadPodFromServeSvc"] = True
+        cluster = doc["spec"]["rayClusterConfig"]
+        groups = [cluster["headGroupSpec"], *cluster.get("workerGroupSpecs", [])]
+        added = [{"name": k, "value": v} for k, v in (ray_env or {}).items()]
+        for group in groups if added else []:
+            for container in group["template"]["spec"]["containers"]:
+                names = {e["name"] for e in added}
+                kept = [e for e in container.get("env", []) if e["name"] not in names]
+                container["env"] = kept + [dict(e) for e in added]
     return docs
 
 
@@ -104,6 +123,7 @@ class KubeNode:
         progress: Progress = print,
         sample: bool = True,
         network_policy: bool = True,
+        ray_env: dict[str, str] | None = None,
     ) -> dict[str, str]:
         """Bring everything up; return the settings for the kubernetes target.
 
@@ -157,7 +177,7 @@ class KubeNode:
             progress(f"process kubelet up: pods on {net.pod_cidr} ({_since(started)})")
             if not sample:
                 return {"KUBECONFIG": str(self.plane.kubeconfig)}
-            _apply(api, [*published_sample(exclude_head), dashboard_service()])
+            _apply(api, [*published_sample(exclude_head, ray_env), dashboard_service()])
             progress("applied KubeRay's ray-service.high-availability.yaml")
             _pod_logs[0] = self.state_dir / "node" / "pods"
             try:
