@@ -446,3 +446,36 @@ def test_a_campaign_counts_only_runs_whose_fault_was_tested(
     spread = json.loads(result.read_text())["spread"]["w"]
     assert spread["runs"] == 1 and spread["deviated"] == 0
     assert spread["not_counted"] == {"w-2": "Not tested"}
+
+
+def test_replica_stacks_places_a_stall_against_the_failed_request(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    stacks = importlib.import_module("replica_stacks")
+
+    def dump(t: float, pid: int, frame: str) -> str:
+        return (
+            f"=== {t:.3f} {t + 0.02:.3f} pid {pid}\nProcess {pid}: ray::ServeReplica\n\n"
+            f'Thread 1 (active): "AsyncIO Thread: default"\n    {frame} (x.py:1)\n\n'
+        )
+
+    idle = "Thread.run"
+    kv = "FunctionActorManager._load_actor_class_from_gcs"
+    text = "".join(
+        dump(100 + 0.2 * i, pid, kv if pid == 7 and 3 <= i <= 12 else idle)
+        for i in range(20)
+        for pid in (7, 8)
+    )
+    (tmp_path / "cell-head-kill-1.txt").write_text(text)
+    assert stacks.spans(text, stacks.FRAME) == [{"pid": 7, "start": 100.6, "sampled_s": 1.8}]
+    failed = [
+        {"t": 100.5, "after_fault_s": 40.5, "err": "timeout", "id": "a"},  # waits in the stall
+        {"t": 90.0, "after_fault_s": 30.0, "err": "disconnected", "id": "b"},
+    ]
+    result = tmp_path / "cell.json"
+    run = {"run_dir": "/x/head-kill-1", "fault_t": 60.0, "failed_requests": failed}
+    result.write_text(json.dumps({"runs": [run]}))
+    [row] = stacks.summarize(tmp_path, [result], stacks.FRAME)["runs"]
+    assert row["stalls"] == [{"pid": 7, "after_fault_s": 40.6, "sampled_s": 1.8}]
+    assert [f["in_a_stall"] for f in row["failed_requests"]] == [True, False]
