@@ -447,9 +447,12 @@ def gcs_reconnect_timeout(facts: HaFacts) -> list[Risk]:
 GRACE_EVIDENCE = (
     "worker-kill signalled as the kubelet signals a pod (SIGTERM to PID 1, `ray start --block`): "
     "on the sandbox grace 0 lost 1-2 requests in 7 of 10 runs, grace 30 s (= Ray's drain "
-    "timeout) none in 10; on the lab's node grace 30 s still lost 1 request in 3 of 10, at the "
-    "SIGKILL, on the keep-alive connection kube-proxy kept on the draining proxy "
-    "(benchmarks/results/campaign-{sandbox,node}-pid1-worker-grace{0,30}.json)"
+    "timeout) none in 10; on the lab's node, with pods on new IPs as on Kubernetes, grace 30 s "
+    "still lost the request on the keep-alive connection kube-proxy kept on the draining pod, "
+    "at the SIGKILL, in 5 of 12 runs (and a request as the new worker joined in 8 of 12), "
+    "grace 0 lost the requests in flight at once in 9 of 18 "
+    "(benchmarks/results/campaign-sandbox-pid1-worker-grace{0,30}.json, "
+    "campaign-node-new-ips-head-in-grace{0,30}.json)"
 )
 
 
