@@ -358,16 +358,19 @@ def medians(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def spread(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Return per experiment: runs, deviated, failures (min/median/max, list), milestones.
 
-    Only tested runs (outcome passed or deviated) count; the others are listed by outcome.
+    Only tested runs (outcome passed or deviated) count; the others are listed by outcome,
+    as are runs given a `left_out` reason by hand (e.g. disturbed by something else).
     """
     out: dict[str, Any] = {}
     for name in dict.fromkeys(r["experiment"] for r in rows):
         every = [r for r in rows if r["experiment"] == name]
-        mine = [r for r in every if r.get("outcome", "deviated") in TESTED]
+        mine = [
+            r for r in every if r.get("outcome", "deviated") in TESTED and not r.get("left_out")
+        ]
         entry: dict[str, Any] = {
             "runs": len(mine),
             "not_counted": {
-                r["run_dir"].rsplit("/", 1)[-1]: r.get("verdict", r.get("outcome"))
+                r["run_dir"].rsplit("/", 1)[-1]: r.get("left_out") or r.get("verdict")
                 for r in every
                 if r not in mine
             },

@@ -446,6 +446,10 @@ def test_a_campaign_counts_only_runs_whose_fault_was_tested(
     spread = json.loads(result.read_text())["spread"]["w"]
     assert spread["runs"] == 1 and spread["deviated"] == 0
     assert spread["not_counted"] == {"w-2": "Not tested"}
+    judged = json.loads(result.read_text())["runs"]
+    judged[0]["left_out"] = "disturbed"  # a reason given by hand keeps a run out too
+    assert campaign.spread(judged)["w"]["runs"] == 0
+    assert campaign.spread(judged)["w"]["not_counted"] == {"w-1": "disturbed", "w-2": "Not tested"}
 
 
 def test_replica_stacks_places_a_stall_against_the_failed_request(
