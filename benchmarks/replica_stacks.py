@@ -1,15 +1,16 @@
-"""Sample Serve replicas' Python stacks during a node campaign's head-kills, and place the
+"""Sample Serve replicas' Python stacks during a node campaign's kills, and place the
 stalls against the failed requests.
 
-`sample` runs beside `experiment_campaign.py --kubernetes` on the same machine: while the
-campaign's log says a head-kill runs, it dumps every replica process whose command line
-names DEPLOYMENT (`py-spy dump --nonblocking`: the process is not paused) every 0.2 s, one
-text file per run. `summarize` reads a campaign's result JSON and those files and writes,
-per run, the spans in which a replica sat in one frame (by default Ray's synchronous GCS
-read while loading an actor class, `_load_actor_class_from_gcs`), beside the run's failed
-requests and milestones.
+`sample` runs beside `experiment_campaign.py --kubernetes` on the same machine: while
+the campaign's log says one of `--experiments` runs (head-kill by default), it dumps every
+replica process whose command line names DEPLOYMENT (`py-spy dump --nonblocking`: the
+process is not paused) every 0.2 s, one text file per run. `summarize` reads a campaign's
+result JSON and those files and writes, per run, the spans in which a replica sat in one
+frame (by default Ray's synchronous GCS read while loading an actor class,
+`_load_actor_class_from_gcs`), beside the run's failed requests and milestones.
 
-    python benchmarks/replica_stacks.py sample --py-spy PATH --out DIR LOG [LOG ...]
+    python benchmarks/replica_stacks.py sample --py-spy PATH --out DIR \
+        [--experiments head-kill,worker-kill] LOG [LOG ...]
     python benchmarks/replica_stacks.py summarize --stacks DIR --out OUT.json RESULT.json ...
 
 py-spy is not a dependency of the project: install it in a venv of its own
@@ -64,16 +65,16 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def sample(py_spy: str, out: Path, logs: list[Path], deployment: str) -> int:
+def sample(py_spy: str, out: Path, logs: list[Path], deployment: str, experiments: set[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGTERM, _stop)
     try:
         while True:
             run = _current(logs)
-            if run is None or run[2] != "head-kill":
+            if run is None or run[2] not in experiments:
                 time.sleep(1)
                 continue
-            path = out / f"{run[0]}-head-kill-{run[1]}.txt"
+            path = out / f"{run[0]}-{run[2]}-{run[1]}.txt"
             print(f"sampling {path.name}", flush=True)
             with path.open("a") as f:
                 while _current(logs) == run:
@@ -118,7 +119,7 @@ def summarize(stacks: Path, results: list[Path], frame: str) -> dict[str, Any]:
         for run in json.loads(result.read_text())["runs"]:
             name = Path(run["run_dir"]).name
             path = stacks / f"{cell}-{name}.txt"
-            if not name.startswith("head-kill") or not path.exists():
+            if not path.exists():
                 continue
             fault = run["fault_t"]
             found = spans(path.read_text(), frame)
@@ -127,6 +128,7 @@ def summarize(stacks: Path, results: list[Path], frame: str) -> dict[str, Any]:
                 {
                     "cell": cell,
                     "run": name,
+                    "experiment": run["experiment"],
                     "pod_ready_s": run.get("pod_ready_s"),
                     "applications_running_s": run.get("applications_running_s"),
                     "stalls": [
@@ -153,7 +155,7 @@ def summarize(stacks: Path, results: list[Path], frame: str) -> dict[str, Any]:
             )
     return {
         "method": "py-spy 0.4.3 `dump --nonblocking` of every FruitMarket replica every 0.2 s "
-        f"during head-kills; a stall is consecutive dumps showing {frame}; a failed request "
+        f"during the sampled kills; a stall is consecutive dumps showing {frame}; a failed request "
         "is in a stall when it started at most 2.1 s before the stall's first sample and no "
         "later than 0.2 s after its last",
         "frame": frame,
@@ -168,6 +170,11 @@ def main() -> int:
     one.add_argument("--py-spy", required=True)
     one.add_argument("--out", required=True)
     one.add_argument("--deployment", default="fruit_app:FruitMarket")
+    one.add_argument(
+        "--experiments",
+        default="head-kill",
+        help="comma-separated experiments to sample during (default: head-kill)",
+    )
     one.add_argument("logs", nargs="+")
     two = sub.add_parser("summarize")
     two.add_argument("--stacks", required=True)
@@ -176,10 +183,13 @@ def main() -> int:
     two.add_argument("results", nargs="+")
     args = parser.parse_args()
     if args.command == "sample":
-        return sample(args.py_spy, Path(args.out), [Path(p) for p in args.logs], args.deployment)
+        experiments = {e.strip() for e in args.experiments.split(",") if e.strip()}
+        return sample(
+            args.py_spy, Path(args.out), [Path(p) for p in args.logs], args.deployment, experiments
+        )
     summary = summarize(Path(args.stacks), [Path(p) for p in args.results], args.frame)
     Path(args.out).write_text(json.dumps(summary, indent=1) + "\n")
-    print(f"{args.out}: {len(summary['runs'])} sampled head-kill runs")
+    print(f"{args.out}: {len(summary['runs'])} sampled runs")
     return 0
 
 

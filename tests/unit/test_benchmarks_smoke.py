@@ -478,8 +478,23 @@ def test_replica_stacks_places_a_stall_against_the_failed_request(
         {"t": 90.0, "after_fault_s": 30.0, "err": "disconnected", "id": "b"},
     ]
     result = tmp_path / "cell.json"
-    run = {"run_dir": "/x/head-kill-1", "fault_t": 60.0, "failed_requests": failed}
-    result.write_text(json.dumps({"runs": [run]}))
-    [row] = stacks.summarize(tmp_path, [result], stacks.FRAME)["runs"]
+    run = {
+        "run_dir": "/x/head-kill-1",
+        "experiment": "head-kill",
+        "fault_t": 60.0,
+        "failed_requests": failed,
+    }
+    # a worker-kill sampled too (--experiments head-kill,worker-kill), with no stall;
+    # a run with no stack file (not sampled) is left out
+    (tmp_path / "cell-worker-kill-2.txt").write_text("".join(dump(200, 8, idle) for _ in "ab"))
+    worker = {**run, "run_dir": "/x/worker-kill-2", "experiment": "worker-kill"}
+    unsampled = {**run, "run_dir": "/x/head-kill-3"}
+    result.write_text(json.dumps({"runs": [run, worker, unsampled]}))
+    row, other = stacks.summarize(tmp_path, [result], stacks.FRAME)["runs"]
     assert row["stalls"] == [{"pid": 7, "after_fault_s": 40.6, "sampled_s": 1.8}]
     assert [f["in_a_stall"] for f in row["failed_requests"]] == [True, False]
+    assert (other["run"], other["experiment"], other["stalls"]) == (
+        "worker-kill-2",
+        "worker-kill",
+        [],
+    )
