@@ -21,6 +21,7 @@ ACTION_MODULES = (
     "chaosraysvc.activities.repeated_actions",
     "chaosraysvc.activities.rayservice_actions",
     "chaosraysvc.activities.network_actions",
+    "chaosraysvc.activities.redis_actions",
     "chaosraysvc.activities.traffic_actions",
 )
 

@@ -453,13 +453,22 @@ class KubeApi:
         return True
 
     def exec_in_pod(
-        self, namespace: str, name: str, container: str, argv: list[str], timeout: float = 30.0
+        self,
+        namespace: str,
+        name: str,
+        container: str,
+        argv: list[str],
+        timeout: float = 30.0,
+        stdin: str = "",
     ) -> tuple[int, str]:
         """Run `argv` in `container` of pod `name` through `pods/exec` (what `kubectl exec`
         does, over a WebSocket: an HTTP GET, so RBAC `get` on `pods/exec`, and `create` too
         from Kubernetes 1.35 on); return (exit code, output).
 
-        A refusal names deploy/exec-role.yaml, the opt-in Role that grants it.
+        `stdin`, when given, is written to the command's standard input (a secret goes there,
+        never in `argv`: the command line is part of the request's URL, which API servers
+        and kubelets log). A refusal names deploy/exec-role.yaml, the opt-in Role that
+        grants it.
         """
         from kubernetes.stream import stream
 
@@ -467,9 +476,11 @@ class KubeApi:
         try:
             answer = stream(
                 self._core.connect_get_namespaced_pod_exec, name, namespace,
-                container=container, command=argv, stdout=True, stderr=True, stdin=False,
-                tty=False, _preload_content=False,
+                container=container, command=argv, stdout=True, stderr=True,
+                stdin=bool(stdin), tty=False, _preload_content=False,
             )  # fmt: skip
+            if stdin:
+                answer.write_stdin(stdin)
             answer.run_forever(timeout=timeout)
             output = answer.read_stdout() + answer.read_stderr()
             if answer.is_open():

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["Endpoint", "GcsFaultTolerance", "Node", "Pod", "RedisPartition", "Role"]
+__all__ = ["Endpoint", "GcsFaultTolerance", "Node", "Pod", "RedisPartition", "RedisReply", "Role"]
 
 Role = Literal["head", "worker", "redis"]
 
@@ -71,3 +71,12 @@ class RedisPartition:
     policies: tuple[str, ...]  # "namespace/name" of each NetworkPolicy
     redis_pods: tuple[str, ...]  # the Redis pods behind the GCS fault-tolerance address
     redis_address: str  # host:port the GCS connects to
+
+
+@dataclass(frozen=True)
+class RedisReply:
+    """Redis' answer to one command: its text ("OK", "PONG") and whether it was an error reply
+    (then `text` is the error, e.g. "WRONGPASS invalid username-password pair")."""
+
+    text: str
+    error: bool = False

@@ -67,8 +67,14 @@ def _milestone_lines(figures: RunFigures) -> list[tuple[float, str, str, str]]:
         colour, style, label = MILESTONE_STYLE["fault"]
         if "partition_redis" in (fault.func, fault.action):
             label = "Redis cut off from the Ray pods"
+        if "hang_redis" in (fault.func, fault.action):
+            label = "Redis paused (CLIENT PAUSE ALL)"
         deleted = float(fault.offset_s)
         lines.append((deleted, colour, style, f"{label.format(role=role)} (+{deleted:.1f} s)"))
+        if fault.ended_at is not None and origin is not None:  # a hang's end
+            ended = float(fault.ended_at) - origin
+            text = f"Redis answering again (+{ended:.1f} s) = pause + {ended - deleted:.1f} s"
+            lines.append((ended, colour, "--", text))
         for name, at in fault.milestones_at.items():
             if name in MILESTONE_STYLE and origin is not None:
                 colour, style, label = MILESTONE_STYLE[name]

@@ -162,9 +162,7 @@ def build(
     runs = [load_path(j, traffic) for j in journals]
     runs.sort(key=_started)
     figures = [_figures(run, i, debug) for i, run in enumerate(runs)]
-    warnings = [
-        f"{r.source}: {w}" for r, f in zip(runs, figures, strict=True) for w in f.warnings
-    ]
+    warnings = [f"{r.source}: {w}" for r, f in zip(runs, figures, strict=True) for w in f.warnings]
     files: dict[Path, bytes] = {}
     if fmt == "json":
         files[out] = render_json(figures).encode("utf-8")

@@ -4,7 +4,8 @@ A fault is a pod deleted by one of chaosraysvc's delete actions, a RayService up
 `upgrade_rayservice` (role "rayservice", `pod` the old cluster, `new_pod` the new one), or the
 head's GCS process killed by `kill_gcs_server` (the head pod, restarted in place), or the
 Redis pod cut off from the Ray pods by `partition_redis` (NetworkPolicies, healed by its
-rollback); each kill of `delete_pods` is a fault of its own.
+rollback), or the Redis pod paused by `hang_redis` (CLIENT PAUSE, no pod replaced); each
+kill of `delete_pods` is a fault of its own.
 Its facts come from the action's output in the journal (`deleted`, `deleted_at`,
 `recovery.at`) when the action succeeded, and from the traffic log's marks (`fault`,
 `pod_ready`, `endpoints_restored`, `applications_running`) otherwise: a delete action that timed
@@ -49,6 +50,7 @@ from chaosraysvc.report.values import (
 )
 
 __all__ = [
+    "HANG",
     "MILESTONES",
     "PARTITION",
     "Fault",
@@ -62,6 +64,7 @@ UPGRADE = "upgrade_rayservice"  # its fault: role "rayservice", pod = the old cl
 KILL_GCS = "kill_gcs_server"  # its fault: the head pod whose GCS process was killed
 DELETE_PODS = "delete_pods"  # one fault per kill in its output's `kills`
 PARTITION = "partition_redis"  # its fault: the Redis pod cut off from the Ray pods
+HANG = "hang_redis"  # its fault: the Redis pod paused (CLIENT PAUSE ALL)
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ class Fault:
     missing: list[str] = field(default_factory=list)
     cut_off: bool = False
     log_end_after_s: float | None = None
+    ended_at: float | None = None  # a hang's end: when Redis answered again (epoch s)
 
     @property
     def happened(self) -> bool:
@@ -142,6 +146,8 @@ class Fault:
         }
         if self.cut_off:
             out["log_end_after_s"] = self.log_end_after_s
+        if self.ended_at is not None:
+            out["ended_at"] = self.ended_at
         return out
 
 
@@ -153,6 +159,7 @@ def is_fault_action(result: dict[str, Any]) -> bool:
         KILL_GCS,
         DELETE_PODS,
         PARTITION,
+        HANG,
     )
 
 
@@ -177,6 +184,7 @@ class _Draft:
     milestones_at: dict[str, float] = field(default_factory=dict)
     recovered: bool | None = None
     awaited: bool = False
+    ended_at: float | None = None
 
 
 def _new_fault(result: dict[str, Any] | None) -> _Draft:
@@ -206,6 +214,9 @@ def _fault_from_output(result: dict[str, Any]) -> _Draft:
     partitioned = as_dict(output.get("partitioned"))
     if partitioned:  # the Redis pod cut off from the Ray pods; nothing is replaced
         deleted = {"name": partitioned.get("pod"), "role": partitioned.get("role")}
+    hung = as_dict(output.get("hung"))
+    if hung:  # the Redis pod paused; nothing is replaced
+        deleted = {"name": hung.get("pod"), "role": hung.get("role")}
     recovery = output.get("recovery")
     fault = replace(
         _new_fault(result),
@@ -216,12 +227,16 @@ def _fault_from_output(result: dict[str, Any]) -> _Draft:
             or output.get("patched_at")
             or output.get("killed_at")
             or output.get("partitioned_at")
+            or output.get("hung_at")
         ),
         target=str(output.get("target") or ""),
         grace_period=number(output.get("grace_period")),
         dry_run=bool(output.get("dry_run")),
         awaited=False,
     )
+    hung_at, answered = number(output.get("hung_at")), number(output.get("answered_again_after_s"))
+    if hung and hung_at is not None and answered is not None:  # Redis answered again then
+        fault.ended_at = hung_at + answered
     if isinstance(recovery, dict):
         at = as_dict(recovery.get("at"))
         fault.new_pod = str(recovery.get("new_pod") or recovery.get("new_cluster") or "")
@@ -356,6 +371,7 @@ def _finish(draft: _Draft, origin: float | None, logged: bool) -> Fault:
         seconds_to=seconds_to,
         recovery_s=max(reached) if recovered and reached else None,
         missing=[m for m in MILESTONES if seconds_to[m] is None],
+        ended_at=draft.ended_at,
     )
 
 
@@ -378,7 +394,7 @@ def find_faults(
             faults += [_fault_from_output({**result, "output": k}) for k in kills]
         elif any(
             isinstance(output.get(k), dict)
-            for k in ("deleted", "upgraded", "killed", "partitioned")
+            for k in ("deleted", "upgraded", "killed", "partitioned", "hung")
         ):
             faults.append(_fault_from_output(result))
         else:  # failed, or ran dry: no fault in its output

@@ -36,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaosraysvc.report.faults import KILL_GCS, PARTITION, Fault, is_fault_action
+from chaosraysvc.report.faults import HANG, KILL_GCS, PARTITION, Fault, is_fault_action
 from chaosraysvc.report.load import chaosraysvc_extension
 from chaosraysvc.report.steady import SteadyState
 from chaosraysvc.report.values import (
@@ -179,6 +179,8 @@ def _fault_sentence(fault: Fault, dry: str = "") -> str:
     pod = fault.pod or "(name not recorded)"
     if fault.role == "rayservice":
         text = f"The RayService was upgraded from cluster {pod}"
+    elif HANG in (fault.func, fault.action):
+        text = f"The Redis pod {pod} stopped answering (CLIENT PAUSE ALL)"
     elif PARTITION in (fault.func, fault.action):
         text = f"The Redis pod {pod} was cut off from the Ray pods (NetworkPolicy)"
     elif KILL_GCS in (fault.func, fault.action):
@@ -189,9 +191,7 @@ def _fault_sentence(fault: Fault, dry: str = "") -> str:
         text += f" {fault.offset_s:.1f} s into the traffic"
     if fault.cut_off:
         reached = [
-            f"{MILESTONE_WORDS[m]} {s:.1f} s"
-            for m, s in fault.seconds_to.items()
-            if s is not None
+            f"{MILESTONE_WORDS[m]} {s:.1f} s" for m, s in fault.seconds_to.items() if s is not None
         ]
         missing = ", ".join(MILESTONE_WORDS[m] for m in fault.missing)
         after = fault.log_end_after_s
@@ -203,9 +203,7 @@ def _fault_sentence(fault: Fault, dry: str = "") -> str:
         )
     if fault.recovered:
         steps = ", ".join(
-            f"{MILESTONE_WORDS[m]} {s:.1f} s"
-            for m, s in fault.seconds_to.items()
-            if s is not None
+            f"{MILESTONE_WORDS[m]} {s:.1f} s" for m, s in fault.seconds_to.items() if s is not None
         )
         return f"{text}; the service recovered in {fault.recovery_s:.1f} s ({steps})."
     if not fault.awaited:

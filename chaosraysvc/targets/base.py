@@ -13,7 +13,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from chaosraysvc.model import Endpoint, GcsFaultTolerance, Node, Pod, RedisPartition, Role
+from chaosraysvc.model import (
+    Endpoint,
+    GcsFaultTolerance,
+    Node,
+    Pod,
+    RedisPartition,
+    RedisReply,
+    Role,
+)
 from chaosraysvc.model.ha import HaFacts
 from chaosraysvc.serve.dashboard import Dashboard
 from chaosraysvc.serve.nodes import RayNode
@@ -95,6 +103,16 @@ class Target(Protocol):
 
     def heal_redis_partition(self) -> list[str]:
         """Undo `partition_redis`; return what was removed ([] when nothing was there)."""
+        ...
+
+    def redis_command(self, argv: Sequence[str], timeout: float = 10.0) -> RedisReply | None:
+        """Send `argv` to the GCS's Redis as a new client authenticated as the GCS is (its
+        password); return the reply, or None when none came within `timeout` seconds.
+
+        Raises `RefusedError` when there is no Redis to reach (another GCS backend, or an
+        address with no pod behind it), `NotFoundError` when no Redis pod runs, and
+        `KubernetesApiError` (403, naming deploy/exec-role.yaml) when the account may not exec.
+        """
         ...
 
     def ray_clusters(self) -> tuple[str, str]:

@@ -53,7 +53,15 @@ from chaosraysvc.kube.redis import (
     redis_labels,
     storage_persistent,
 )
-from chaosraysvc.model import Endpoint, GcsFaultTolerance, Node, Pod, RedisPartition, Role
+from chaosraysvc.model import (
+    Endpoint,
+    GcsFaultTolerance,
+    Node,
+    Pod,
+    RedisPartition,
+    RedisReply,
+    Role,
+)
 from chaosraysvc.model.ha import HaFacts
 from chaosraysvc.serve.dashboard import Dashboard
 from chaosraysvc.serve.nodes import RayNode
@@ -64,6 +72,21 @@ __all__ = ["KubernetesTarget"]
 logger = logging.getLogger("chaostoolkit")
 
 _ROLE_ORDER: dict[Role, int] = {"head": 0, "worker": 1, "redis": 2}
+
+# Runs `redis-cli` in the Redis pod: the password comes on stdin (never in argv, which API
+# servers and kubelets log), as redis-cli's REDISCLI_AUTH; argv: port, seconds, command...
+# `timeout` (coreutils or busybox) ends a command Redis does not answer: exit code 124.
+REDIS_CLI = """IFS= read -r REDISCLI_AUTH || true
+if [ -n "$REDISCLI_AUTH" ]; then export REDISCLI_AUTH; else unset REDISCLI_AUTH; fi
+port=$1 wait=$2
+shift 2
+if command -v timeout >/dev/null 2>&1; then exec timeout "$wait" redis-cli -p "$port" "$@"; fi
+exec redis-cli -p "$port" "$@"
+"""
+NO_ANSWER = 124  # `timeout`'s exit code
+# The first word of a Redis error reply, as redis-cli prints it without a tty.
+REDIS_ERRORS = ("ERR", "WRONGPASS", "NOAUTH", "NOPERM", "WRONGTYPE", "LOADING", "BUSY",
+                "MISCONF", "READONLY", "MASTERDOWN", "UNBLOCKED")  # fmt: skip
 
 
 class KubernetesTarget:
@@ -90,6 +113,7 @@ class KubernetesTarget:
         self._api = api
         self._prefetched: dict[str, Any] | None = None
         self._dashboard: Dashboard | None = None
+        self._password: str | None = None  # the GCS's Redis password, once read
 
     @property
     def api(self) -> KubeApi:
@@ -276,12 +300,17 @@ class KubernetesTarget:
             )
         return str(found[0].spec.containers[0].name)  # KubeRay's ray-head / ray-worker
 
-    def exec_in_pod(self, pod: Pod, argv: Sequence[str], timeout: float = 30.0) -> tuple[int, str]:
+    def exec_in_pod(
+        self, pod: Pod, argv: Sequence[str], timeout: float = 30.0, stdin: str = ""
+    ) -> tuple[int, str]:
         """Run `argv` in `pod`'s first container through `pods/exec`; return (exit code, output).
 
-        Needs the opt-in deploy/exec-role.yaml (a 403 names it)."""
+        `stdin` is written to its standard input. Needs the opt-in deploy/exec-role.yaml (a
+        403 names it)."""
         container = self._own_container(pod)
-        return self.api.exec_in_pod(self.namespace, pod.name, container, list(argv), timeout)
+        return self.api.exec_in_pod(
+            self.namespace, pod.name, container, list(argv), timeout, stdin=stdin
+        )
 
     def kill_process(self, pod: Pod, process: str) -> None:
         """SIGKILL `process` in `pod` through `pods/exec` (`pkill -KILL -x <process>` in its
@@ -386,6 +415,63 @@ class KubernetesTarget:
         logger.info("Deleted NetworkPolicies %s", ", ".join(deleted) or "(none were there)")
         return deleted
 
+    def _redis_password(self) -> str:
+        """Return the password the GCS authenticates to Redis with: the head container's
+        `REDIS_PASSWORD` (KubeRay sets it from gcsFaultToleranceOptions.redisPassword, value or
+        Secret; the older form sets it by hand), read through `pods/exec` ("" when unset)."""
+        if self._password is None:
+            cluster = active_cluster_name(self.rayservice())
+            heads = [to_pod(p, r) for p, r in self._ray_pods(cluster) if r == "head"]
+            running = [p for p in heads if p.phase == "Running"]
+            if not running:
+                raise NotFoundError(
+                    f"no running head pod in RayCluster '{cluster}' to read the GCS's Redis "
+                    "password from (its REDIS_PASSWORD): is the RayService up?"
+                )
+            argv = ["sh", "-c", 'printf "%s" "${REDIS_PASSWORD:-}"']
+            code, output = self.exec_in_pod(running[0], argv, timeout=15)
+            if code != 0:
+                raise KubernetesApiError(
+                    f"reading REDIS_PASSWORD in the head pod '{running[0].name}' exited with "
+                    f"{code}"
+                )
+            self._password = output
+        return self._password
+
+    def redis_command(self, argv: Sequence[str], timeout: float = 10.0) -> RedisReply | None:
+        """Run `redis-cli <argv>` in the Redis pod behind the GCS fault-tolerance address
+        through `pods/exec` (deploy/exec-role.yaml), authenticated with the GCS's password
+        (the head's REDIS_PASSWORD, sent on stdin); None when Redis did not answer within
+        `timeout` seconds (`timeout` in the pod ended redis-cli)."""
+        ft = gcs_ft_config(self.rayservice())
+        if ft.backend != "redis" or not ft.redis_address:
+            raise RefusedError(
+                f"there is no Redis to send `{argv[0]}` to: the GCS fault-tolerance backend is "
+                f"{ft.backend!r} ({ft.source or 'no GCS FT settings'})"
+            )
+        pods = [to_pod(p, "redis") for p in self._redis_pods(ft)]
+        running = [p for p in pods if p.phase == "Running"]
+        if not running:
+            where = "no pod" if not pods else "no running pod"
+            raise (NotFoundError if pods else RefusedError)(
+                f"{where} behind the GCS fault-tolerance address {ft.redis_address!r} of "
+                f"RayService '{self.name}' in namespace '{self.namespace}' to run redis-cli "
+                "in (an address outside the cluster's Services has none: set "
+                "redis_label_selector to name the Redis pods)"
+            )
+        password = self._redis_password()
+        try:
+            port = int(ft.redis_address.rsplit(":", 1)[1]) if ":" in ft.redis_address else 6379
+        except ValueError:
+            port = 6379
+        code, output = self.exec_in_pod(
+            running[0],
+            ["sh", "-c", REDIS_CLI, "sh", str(port), f"{timeout:g}", *argv],
+            timeout=timeout + 15,
+            stdin=password + "\n",
+        )
+        return _redis_cli_reply(running[0].name, argv[0], code, output)
+
     # -- upgrades ----------------------------------------------------------------------------
 
     def ray_clusters(self) -> tuple[str, str]:
@@ -428,6 +514,21 @@ class KubernetesTarget:
         if self._dashboard is None:
             self._dashboard = urls.dashboard(self.settings, lambda: self.api)
         return self._dashboard
+
+
+def _redis_cli_reply(pod: str, command: str, code: int, output: str) -> RedisReply | None:
+    """Return redis-cli's answer: None when `timeout` ended it, else the reply (an error
+    when it starts with an error code: redis-cli without a tty prints errors bare, exit 0)."""
+    if code == NO_ANSWER:
+        return None
+    lines = [line for line in output.splitlines() if line and not line.startswith("Warning:")]
+    if code != 0 or not lines:
+        raise ChaosRaySvcError(
+            f"redis-cli `{command}` in pod '{pod}' exited with {code}: "
+            f"{' '.join(lines)[-300:] or 'no output'} (is redis-cli on the pod's PATH?)"
+        )
+    text = lines[0].strip()
+    return RedisReply(text, error=text.split(" ", 1)[0] in REDIS_ERRORS)
 
 
 def _combine(values: list[bool | None]) -> bool | None:

@@ -12,10 +12,20 @@ from typing import Any
 
 from chaosraysvc.config import Settings
 from chaosraysvc.errors import NotFoundError, RefusedError
-from chaosraysvc.model import Endpoint, GcsFaultTolerance, Node, Pod, RedisPartition, Role
+from chaosraysvc.model import (
+    Endpoint,
+    GcsFaultTolerance,
+    Node,
+    Pod,
+    RedisPartition,
+    RedisReply,
+    Role,
+)
 from chaosraysvc.model.ha import HaFacts
 from chaosraysvc.sandbox.manager import Sandbox
+from chaosraysvc.sandbox.redis import send_command
 from chaosraysvc.sandbox.status import SandboxStatus
+from chaosraysvc.sandbox.supervisor import read_password
 from chaosraysvc.serve.dashboard import Dashboard
 from chaosraysvc.serve.nodes import RayNode
 from chaosraysvc.targets.sandbox_ha import gather_sandbox_facts
@@ -152,6 +162,13 @@ class SandboxTarget:
 
     def heal_redis_partition(self) -> list[str]:
         return []  # partition_redis never runs here: nothing to heal
+
+    def redis_command(self, argv: Sequence[str], timeout: float = 10.0) -> RedisReply | None:
+        """Send `argv` to the sandbox's Redis on loopback, authenticated with its password
+        (the state directory's, which the head's GCS uses too)."""
+        self.sandbox.require_up()
+        password = read_password(self.spec.state_dir)
+        return send_command(self.spec.redis_port, password, argv, timeout)
 
     def ray_clusters(self) -> tuple[str, str]:
         current = self.sandbox.state()

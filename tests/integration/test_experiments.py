@@ -14,6 +14,7 @@ import pytest
 from chaosraysvc.sandbox.manager import Sandbox
 from chaosraysvc.traffic.log import read_traffic_log
 from chaosraysvc.traffic.stats import summarize
+from tests.support.redis_watch import RedisWatch
 
 pytestmark = pytest.mark.sandbox
 ROOT = Path(__file__).resolve().parents[2]
@@ -229,3 +230,48 @@ def test_a_grace_period_sends_sigterm_to_pid_1_and_ray_drains_its_node_until_kil
     pod_log = healthy_sandbox.state_dir / "logs" / f"{output['deleted']['name']}.log"
     assert "received SIGTERM. Draining" in pod_log.read_text(errors="replace")
     assert result["summary"]["requests"] > 100
+
+
+def test_redis_hang_stops_redis_answering_keeps_its_connections_and_serving(
+    healthy_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    password = (healthy_sandbox.state_dir / "redis-password").read_text().strip()
+    watch = RedisWatch("127.0.0.1", healthy_sandbox.spec().redis_port, password)
+    heads = {p.name: p.restarts for p in healthy_sandbox.require_up().pods if p.role == "head"}
+    try:
+        journal, traffic = run_experiment(
+            "redis-hang", healthy_sandbox, tmp_path, RAYSVC_HANG_DURATION="10"
+        )
+    finally:
+        watch.close()
+
+    assert journal["status"] == "completed", journal["status"]
+    log = read_traffic_log(traffic)
+    marks = {m["event"]: m for m in log.marks}
+    start, end = marks["fault"]["t"], marks["hang_ended"]["t"]
+    assert marks["fault"]["detail"]["action"] == "hang_redis"
+    # The hang, as a client that kept its connection saw it (whatever the action says): no
+    # answer for about the duration, then answers again on the same connection (not closed).
+    silence = watch.longest_silence(start, end + 5)
+    print(f"redis-hang: watched connection silent {silence:.1f} s; hang {end - start:.1f} s")
+    assert 9.0 <= silence < 15 and not watch.closed
+    assert watch.answers and watch.answers[-1] > end
+    hung = _action(journal, "hang-redis")
+    assert hung["status"] == "succeeded", hung.get("exception")
+    output = hung["output"]
+    assert output["hung"]["role"] == "redis" and output["check"]["answer"] == "no answer"
+    assert 9.5 <= output["answered_again_after_s"] < 20
+    # Serve kept answering through the hang (its data path does not go through Redis).
+    summary = summarize(log)
+    during = [r for r in log.requests if start <= r["t"] <= end]
+    assert sum(1 for r in during if r["ok"]) > 0, summary["failures"]
+    print("redis-hang:", summary["requests"], "requests,", summary["failures"], "failed,",
+          len(during), "during the hang")  # fmt: skip
+    after = {p.name: p.restarts for p in healthy_sandbox.require_up().pods if p.role == "head"}
+    print("redis-hang: head restarts before", heads, "after", after)
+    unpaused = next(r for r in journal["rollbacks"] if r["activity"]["name"] == "unpause-redis")
+    assert unpaused["status"] == "succeeded" and unpaused["output"]["unpaused"] is True
+    extension = next(e for e in journal["extensions"] if e["name"] == "chaosraysvc")
+    assert "stopped answering (CLIENT PAUSE ALL)" in " ".join(extension["verdict"]["facts"])
+    _no_secret(healthy_sandbox, json.dumps(journal), traffic.read_text(),
+               (tmp_path / "chaos.log").read_text())  # fmt: skip

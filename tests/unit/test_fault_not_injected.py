@@ -71,6 +71,14 @@ def _refusal(target: str, func: str) -> str:
             "(148 tries): this cluster's network plugin does not enforce NetworkPolicy (e.g. "
             "kindnet or flannel alone). They were deleted again: no partition happened"
         )
+    if func == "hang_redis" and target == "kubernetes":  # the GCS's password, read in the head
+        return exec_forbidden("default", HEAD)
+    if func == "hang_redis":  # paused, but another connection's PING still got an answer
+        return (
+            "Redis at 127.0.0.1:6379 accepted CLIENT PAUSE 15000 ALL but answered a PING from "
+            "another connection 0.01 s later ('PONG'): the pause did not take effect, no hang "
+            "happened"
+        )
     if func == "kill_gcs_server" and target == "kubernetes":
         return exec_forbidden("default", HEAD)  # without the opt-in exec Role, word for word
     if func == "upgrade_rayservice" and target == "sandbox":
@@ -93,11 +101,11 @@ def _marks(func: str, at: float) -> list[dict[str, Any]]:
     else:
         role = {"delete_worker_pod": "worker", "delete_pods": "worker"}.get(func, "head")
         pod = {"worker": WORKER, "head": HEAD}[role]
-        if func in ("delete_redis_pod", "partition_redis"):
+        if func in ("delete_redis_pod", "partition_redis", "hang_redis"):
             role, pod = "redis", REDIS
         action = (
             func
-            if func in ("kill_gcs_server", "delete_pods", "partition_redis")
+            if func in ("kill_gcs_server", "delete_pods", "partition_redis", "hang_redis")
             else f"delete_{role}_pod"
         )
         detail = {"pod": pod, "role": role, "action": action}
@@ -176,6 +184,7 @@ def test_every_experiment_has_one_fault_action_and_the_verdict_control() -> None
     assert [e.stem for e in EXPERIMENTS] == [
         "gcs-kill",
         "head-kill",
+        "redis-hang",
         "redis-kill",
         "redis-partition",
         "upgrade",
@@ -211,7 +220,7 @@ def test_a_failed_fault_action_never_passes(
     assert f"failed: ActivityFailed: {error[:60]}" in v["headline"]
     facts = " ".join(v["facts"])
     for claim in (" was deleted", " was killed", " was upgraded", " was cut off", "recovered in",
-                  "held before"):  # fmt: skip
+                  " stopped answering", "held before"):  # fmt: skip
         assert claim not in facts, facts
     assert all(not fault["confirmed"] and fault["injected"] is False for fault in f["faults"])
     assert f["trend"]["verdict"] == "Inconclusive" and f["deletion_offset_s"] is None

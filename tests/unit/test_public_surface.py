@@ -37,6 +37,8 @@ CONTRACT = {
         "delete_pods",
         "partition_redis",
         "heal_redis_partition",
+        "hang_redis",
+        "unpause_redis",
         "wait_for_recovery",
         "start_traffic",
         "stop_traffic",
