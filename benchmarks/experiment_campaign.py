@@ -300,11 +300,11 @@ TESTED = ("passed", "deviated")
 
 def judged(journal_path: Path) -> dict[str, Any]:
     """Return the run's verdict as the report gives it: outcome, label, deviated."""
-    verdict = run_figures(load_run(journal_path))["verdict"]
+    verdict = run_figures(load_run(journal_path)).verdict
     return {
-        "outcome": verdict["outcome"],
-        "verdict": verdict["label"],
-        "deviated": verdict["outcome"] == "deviated",
+        "outcome": verdict.outcome,
+        "verdict": verdict.label,
+        "deviated": verdict.outcome == "deviated",
     }
 
 

@@ -71,11 +71,11 @@ def publish(journal: dict[str, Any], configuration: Mapping[str, Any] | None = N
     is logged and recorded.
     """
     metrics, figures = journal_metrics(journal)
-    verdict = figures["verdict"]
+    verdict = figures.verdict
     report: dict[str, Any] = {
-        "outcome": verdict["outcome"],
-        "headline": verdict["headline"],
-        "facts": verdict["facts"],
+        "outcome": verdict.outcome,
+        "headline": verdict.headline,
+        "facts": verdict.facts,
         "metrics": metrics.as_dict(),
         "published": [],
     }

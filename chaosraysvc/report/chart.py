@@ -26,6 +26,8 @@ import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from chaosraysvc.report.figures import RunFigures
+
 __all__ = ["timeline_figure", "timeline_png", "timeline_svg"]
 
 GREEN, RED, GREY = "#2e7d32", "#c62828", "#616161"
@@ -54,30 +56,30 @@ DASH = 5.0  # points: one dash of a line sharing its place with others
 NEAR = 0.006  # share of the time axis under which two milestone lines look as one
 
 
-def _milestone_lines(figures: dict[str, Any]) -> list[tuple[float, str, str, str]]:
+def _milestone_lines(figures: RunFigures) -> list[tuple[float, str, str, str]]:
     """Return (offset, colour, style, legend label) of every fault and milestone."""
     lines = []
-    origin = figures.get("origin")
-    for fault in figures.get("faults", []):
-        if fault.get("offset_s") is None or fault.get("dry_run"):
+    origin = figures.origin
+    for fault in figures.faults:
+        if fault.offset_s is None or fault.dry_run:
             continue
-        role = fault.get("role") or "?"
+        role = fault.role or "?"
         colour, style, label = MILESTONE_STYLE["fault"]
-        if "partition_redis" in (fault.get("func"), fault.get("action")):
+        if "partition_redis" in (fault.func, fault.action):
             label = "Redis cut off from the Ray pods"
-        if "hang_redis" in (fault.get("func"), fault.get("action")):
+        if "hang_redis" in (fault.func, fault.action):
             label = "Redis paused (CLIENT PAUSE ALL)"
-        deleted = float(fault["offset_s"])
+        deleted = float(fault.offset_s)
         lines.append((deleted, colour, style, f"{label.format(role=role)} (+{deleted:.1f} s)"))
-        if fault.get("ended_at") is not None and origin is not None:  # a hang's end
-            ended = float(fault["ended_at"]) - origin
+        if fault.ended_at is not None and origin is not None:  # a hang's end
+            ended = float(fault.ended_at) - origin
             text = f"Redis answering again (+{ended:.1f} s) = pause + {ended - deleted:.1f} s"
             lines.append((ended, colour, "--", text))
-        for name, at in (fault.get("milestones_at") or {}).items():
+        for name, at in fault.milestones_at.items():
             if name in MILESTONE_STYLE and origin is not None:
                 colour, style, label = MILESTONE_STYLE[name]
                 offset = at - origin
-                after = (fault.get("seconds_to") or {}).get(name)
+                after = fault.seconds_to.get(name)
                 after = offset - deleted if after is None else after
                 text = f"{label.format(role=role)} (+{offset:.1f} s) = deletion + {after:.1f} s"
                 lines.append((offset, colour, style, text))
@@ -104,29 +106,29 @@ def _dashes(
     return styles
 
 
-def _partial_last_second(timeline: list[dict[str, Any]], figures: dict[str, Any]) -> float | None:
+def _partial_last_second(timeline: list[dict[str, Any]], figures: RunFigures) -> float | None:
     """Return how much of the timeline's last one-second bucket the traffic covered.
 
     None when the bucket is whole or the traffic's duration is not known.
     """
-    duration = ((figures.get("traffic") or {}).get("run") or {}).get("duration_s")
+    duration = figures.traffic.run.get("duration_s") if figures.traffic is not None else None
     if len(timeline) < 2 or not isinstance(duration, int | float):
         return None
     covered = float(duration) - float(timeline[-1]["second"])
     return covered if 0.0 <= covered < 0.999 else None
 
 
-def _not_reached(figures: dict[str, Any]) -> list[str]:
+def _not_reached(figures: RunFigures) -> list[str]:
     words = {k: v[2] for k, v in MILESTONE_STYLE.items()}
     out = []
-    for fault in figures.get("faults", []):
-        if fault.get("recovered") is False and fault.get("offset_s") is not None:
-            role = fault.get("role") or "?"
-            out += [words[m].format(role=role) for m in fault.get("missing", [])]
+    for fault in figures.faults:
+        if fault.recovered is False and fault.offset_s is not None:
+            role = fault.role or "?"
+            out += [words[m].format(role=role) for m in fault.missing]
     return out
 
 
-def timeline_figure(timeline: list[dict[str, Any]], figures: dict[str, Any]) -> Figure:
+def timeline_figure(timeline: list[dict[str, Any]], figures: RunFigures) -> Figure:
     """Return the timeline chart of one run (`timeline` from `stats.summarize`)."""
     seconds = [float(row["second"]) for row in timeline]
     edges = [*seconds, (seconds[-1] + 1.0) if seconds else 1.0]
@@ -142,18 +144,18 @@ def timeline_figure(timeline: list[dict[str, Any]], figures: dict[str, Any]) -> 
 
     fig = Figure(figsize=(11, 5.6), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
-    traffic = figures.get("traffic") or {}
-    for phase in figures.get("phases", []):
-        colour = PHASE_COLOURS.get(phase["name"])
-        if colour is None:
+    traffic = figures.traffic
+    for phase in figures.phases:
+        colour = PHASE_COLOURS.get(phase.name)
+        if colour is None or phase.offset_s is None or phase.duration_s is None:
             continue
-        start, end = phase["offset_s"], phase["offset_s"] + phase["duration_s"]
+        start, end = phase.offset_s, phase.offset_s + phase.duration_s
         for ax in (top, bottom):
             ax.axvspan(start, end, color=colour, alpha=0.45, lw=0, zorder=0)
         top.text(
             start,
             1.0,
-            f" {phase['name']}",
+            f" {phase.name}",
             transform=top.get_xaxis_transform(),
             va="top",
             ha="left",
@@ -175,27 +177,27 @@ def timeline_figure(timeline: list[dict[str, Any]], figures: dict[str, Any]) -> 
             lw=0,
             label=f"last second: traffic stopped {partial:.2f} s into it, not drawn as a bar",
         )
-    window = traffic.get("longest_failure_window")
-    if window:
+    window = traffic.longest_failure_window if traffic is not None else None
+    if window and window.offset_s is not None and window.duration_s is not None:
         top.axvspan(
-            window["offset_s"],
-            window["offset_s"] + max(window["duration_s"], 0.2),
+            window.offset_s,
+            window.offset_s + max(window.duration_s, 0.2),
             color=RED,
             alpha=0.18,
             lw=0,
-            label=f"longest failure window ({window['duration_s']:.1f} s)",
+            label=f"longest failure window ({window.duration_s:.1f} s)",
         )
-    brownout = traffic.get("brownout")
-    if brownout:
-        ratio = int(round(100 * float(traffic.get("brownout_ratio") or 0.5)))
+    brownout = traffic.brownout if traffic is not None else None
+    if traffic and brownout and brownout.offset_s is not None and brownout.duration_s is not None:
+        ratio = int(round(100 * float(traffic.brownout_ratio or 0.5)))
         top.axvspan(
-            brownout["offset_s"],
-            brownout["offset_s"] + brownout["duration_s"],
+            brownout.offset_s,
+            brownout.offset_s + brownout.duration_s,
             facecolor="none",
             edgecolor=GREY,
             hatch="///",
             lw=0,
-            label=f"brownout (< {ratio} % of baseline, {brownout['duration_s']:.0f} s)",
+            label=f"brownout (< {ratio} % of baseline, {brownout.duration_s:.0f} s)",
         )
     top.set_ylabel("requests per second")
     top.set_ylim(bottom=0)
@@ -212,16 +214,16 @@ def timeline_figure(timeline: list[dict[str, Any]], figures: dict[str, Any]) -> 
     else:
         bottom.set_ylim(bottom=0)
     bottom.set_ylabel("latency (ms, successes)")
-    started = figures.get("about", {}).get("started", "")
-    origin_label = figures.get("origin_label", "traffic start")
+    started = figures.about.started
+    origin_label = figures.origin_label
     bottom.set_xlabel(
         f"seconds since {origin_label}" + (f" (run started {started})" if started else "")
     )
-    deletion = figures.get("deletion_offset_s")
+    deletion = figures.deletion_offset_s
     if isinstance(deletion, int | float):
         shift = float(deletion)
         upper = top.secondary_xaxis("top", functions=(lambda x: x - shift, lambda x: x + shift))
-        upper.set_xlabel(f"seconds since {figures.get('deletion_label') or 'the deletion'}")
+        upper.set_xlabel(f"seconds since {figures.deletion_label or 'the deletion'}")
 
     lines = _milestone_lines(figures)
     span = (edges[-1] - edges[0]) if len(edges) > 1 else 1.0
@@ -259,18 +261,18 @@ def _save(fig: Figure, fmt: str, salt: str) -> bytes:
     return buf.getvalue()
 
 
-def _draw(timeline: list[dict[str, Any]], figures: dict[str, Any]) -> Figure:
+def _draw(timeline: list[dict[str, Any]], figures: RunFigures) -> Figure:
     with matplotlib.rc_context(RC):
         return timeline_figure(timeline, figures)
 
 
-def timeline_svg(timeline: list[dict[str, Any]], figures: dict[str, Any]) -> str:
+def timeline_svg(timeline: list[dict[str, Any]], figures: RunFigures) -> str:
     """Return the chart as an `<svg>` element to inline in HTML (ids unique per run)."""
-    data = _save(_draw(timeline, figures), "svg", str(figures.get("id", "run")))
+    data = _save(_draw(timeline, figures), "svg", figures.id)
     text = data.decode("utf-8")
     return text[text.index("<svg") :]
 
 
-def timeline_png(timeline: list[dict[str, Any]], figures: dict[str, Any]) -> bytes:
+def timeline_png(timeline: list[dict[str, Any]], figures: RunFigures) -> bytes:
     """Return the chart as PNG bytes (for Markdown reports)."""
-    return _save(_draw(timeline, figures), "png", str(figures.get("id", "run")))
+    return _save(_draw(timeline, figures), "png", figures.id)

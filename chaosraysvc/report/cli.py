@@ -28,7 +28,7 @@ from typing import Any
 
 from chaosraysvc.errors import ChaosRaySvcError
 from chaosraysvc.report.chart import timeline_png, timeline_svg
-from chaosraysvc.report.figures import run_figures
+from chaosraysvc.report.figures import RunFigures, run_figures
 from chaosraysvc.report.load import RunInput, load_path
 from chaosraysvc.report.render import render_html, render_json, render_markdown
 from chaosraysvc.report.values import epoch, number
@@ -115,7 +115,7 @@ def _bug(what: str, exc: Exception) -> str:
     )
 
 
-def _figures(run: RunInput, index: int, debug: bool) -> dict[str, Any]:
+def _figures(run: RunInput, index: int, debug: bool) -> RunFigures:
     try:
         return run_figures(run, index)
     except Exception as exc:  # a bug must not end in a traceback for users
@@ -162,9 +162,7 @@ def build(
     runs = [load_path(j, traffic) for j in journals]
     runs.sort(key=_started)
     figures = [_figures(run, i, debug) for i, run in enumerate(runs)]
-    warnings = [
-        f"{r.source}: {w}" for r, f in zip(runs, figures, strict=True) for w in f["warnings"]
-    ]
+    warnings = [f"{r.source}: {w}" for r, f in zip(runs, figures, strict=True) for w in f.warnings]
     files: dict[Path, bytes] = {}
     if fmt == "json":
         files[out] = render_json(figures).encode("utf-8")

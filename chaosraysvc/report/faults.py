@@ -18,7 +18,11 @@ target, an API error) is no fault. Each fault is a dict::
      "at": 1795652762.28, "offset_s": 6.59, "target": "sandbox", "grace_period": 0,
      "dry_run": false, "confirmed": true, "injected": true, "awaited": true,
      "recovered": false, "new_pod": "", "milestones_at": {"pod_ready": ...},
-     "seconds_to": {...}, "recovery_s": null, "missing": ["pod_ready", ...]}
+     "seconds_to": {...}, "recovery_s": null, "missing": ["pod_ready", ...],
+     "cut_off": false}
+
+`cut_off` (and then `log_end_after_s`) is set by the report for a run without journal
+whose traffic log ends before the recovery (`Fault.cut_off_at`).
 
 `confirmed` is False for a fault action with no fault in its output and no fault mark
 left standing: it failed before its fault, the target refused the fault
@@ -32,6 +36,7 @@ last milestone when every milestone was reached.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chaosraysvc.report.values import (
@@ -48,6 +53,7 @@ __all__ = [
     "HANG",
     "MILESTONES",
     "PARTITION",
+    "Fault",
     "find_faults",
     "is_fault_action",
     "undone_fault_marks",
@@ -59,6 +65,90 @@ KILL_GCS = "kill_gcs_server"  # its fault: the head pod whose GCS process was ki
 DELETE_PODS = "delete_pods"  # one fault per kill in its output's `kills`
 PARTITION = "partition_redis"  # its fault: the Redis pod cut off from the Ray pods
 HANG = "hang_redis"  # its fault: the Redis pod paused (CLIENT PAUSE ALL)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One fault of a run and the recovery milestones after it (see the module docstring).
+
+    Times: `at` and `milestones_at` are epoch seconds, `offset_s` counts from the report's
+    origin (the traffic start), `seconds_to` and `recovery_s` from `at`.
+    """
+
+    action: str = ""
+    func: str = ""
+    status: str = ""
+    error: str = ""
+    pod: str = ""
+    role: str = ""
+    at: float | None = None
+    target: str = ""
+    grace_period: float | None = None
+    dry_run: bool = False
+    refused: bool = False
+    new_pod: str = ""
+    milestones_at: dict[str, float] = field(default_factory=dict)
+    recovered: bool | None = None
+    awaited: bool = False
+    confirmed: bool = False
+    injected: bool | None = None
+    offset_s: float | None = None
+    seconds_to: dict[str, float | None] = field(default_factory=dict)
+    recovery_s: float | None = None
+    missing: list[str] = field(default_factory=list)
+    cut_off: bool = False
+    log_end_after_s: float | None = None
+    ended_at: float | None = None  # a hang's end: when Redis answered again (epoch s)
+
+    @property
+    def happened(self) -> bool:
+        """Tell whether the fault took place: confirmed and not a dry run."""
+        return self.confirmed and not self.dry_run
+
+    def cut_off_at(self, log_end: float | None) -> Fault:
+        """Return the fault of a run without journal whose traffic log ends at `log_end`.
+
+        A fault that happened and whose recovery the log does not reach is `cut_off`: its
+        recovery is unknown (`recovered` None), awaited, and the log ends
+        `log_end_after_s` after it.
+        """
+        if not (self.happened and self.missing):
+            return self
+        at = self.at
+        after = round(log_end - at, 3) if log_end and at else None
+        return replace(self, cut_off=True, recovered=None, awaited=True, log_end_after_s=after)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the fault as the report's JSON object (`log_end_after_s` when cut off)."""
+        out: dict[str, Any] = {
+            "action": self.action,
+            "func": self.func,
+            "status": self.status,
+            "error": self.error,
+            "pod": self.pod,
+            "role": self.role,
+            "at": self.at,
+            "target": self.target,
+            "grace_period": self.grace_period,
+            "dry_run": self.dry_run,
+            "refused": self.refused,
+            "new_pod": self.new_pod,
+            "milestones_at": self.milestones_at,
+            "recovered": self.recovered,
+            "awaited": self.awaited,
+            "confirmed": self.confirmed,
+            "injected": self.injected,
+            "offset_s": self.offset_s,
+            "seconds_to": self.seconds_to,
+            "recovery_s": self.recovery_s,
+            "missing": self.missing,
+            "cut_off": self.cut_off,
+        }
+        if self.cut_off:
+            out["log_end_after_s"] = self.log_end_after_s
+        if self.ended_at is not None:
+            out["ended_at"] = self.ended_at
+        return out
 
 
 def is_fault_action(result: dict[str, Any]) -> bool:
@@ -73,32 +163,46 @@ def is_fault_action(result: dict[str, Any]) -> bool:
     )
 
 
-def _new_fault(result: dict[str, Any] | None) -> dict[str, Any]:
+@dataclass
+class _Draft:
+    """A fault while its action's output and the traffic marks are read."""
+
+    action: str = ""
+    func: str = ""
+    status: str = ""
+    error: str = ""
+    activity_start: float | None = None
+    activity_end: float | None = None
+    pod: str = ""
+    role: str = ""
+    at: float | None = None
+    target: str = ""
+    grace_period: float | None = None
+    dry_run: bool = False
+    refused: bool = False  # the action's fault_not_injected mark: the fault call raised
+    new_pod: str = ""
+    milestones_at: dict[str, float] = field(default_factory=dict)
+    recovered: bool | None = None
+    awaited: bool = False
+    ended_at: float | None = None
+
+
+def _new_fault(result: dict[str, Any] | None) -> _Draft:
     result = result or {}
     status = str(result.get("status") or "")
-    return {
-        "action": activity_name(result) if result else "",
-        "func": activity_func(result),
-        "status": status,
-        "error": short_error(result.get("exception")),
-        "activity_start": epoch(result.get("start")),
-        "activity_end": epoch(result.get("end")),
-        "pod": "",
-        "role": "",
-        "at": None,
-        "target": "",
-        "grace_period": None,
-        "dry_run": False,
-        "refused": False,  # the action's fault_not_injected mark: the fault call raised
-        "new_pod": "",
-        "milestones_at": {},
-        "recovered": None,
+    return _Draft(
+        action=activity_name(result) if result else "",
+        func=activity_func(result),
+        status=status,
+        error=short_error(result.get("exception")),
+        activity_start=epoch(result.get("start")),
+        activity_end=epoch(result.get("end")),
         # a delete action that failed was waiting for the recovery when it failed
-        "awaited": status == "failed",
-    }
+        awaited=status == "failed",
+    )
 
 
-def _fault_from_output(result: dict[str, Any]) -> dict[str, Any]:
+def _fault_from_output(result: dict[str, Any]) -> _Draft:
     output = as_dict(result.get("output"))
     deleted = as_dict(output.get("deleted"))
     upgraded = as_dict(output.get("upgraded"))
@@ -114,8 +218,8 @@ def _fault_from_output(result: dict[str, Any]) -> dict[str, Any]:
     if hung:  # the Redis pod paused; nothing is replaced
         deleted = {"name": hung.get("pod"), "role": hung.get("role")}
     recovery = output.get("recovery")
-    fault = _new_fault(result)
-    fault.update(
+    fault = replace(
+        _new_fault(result),
         pod=str(deleted.get("name") or ""),
         role=str(deleted.get("role") or ""),
         at=number(
@@ -132,23 +236,23 @@ def _fault_from_output(result: dict[str, Any]) -> dict[str, Any]:
     )
     hung_at, answered = number(output.get("hung_at")), number(output.get("answered_again_after_s"))
     if hung and hung_at is not None and answered is not None:  # Redis answered again then
-        fault["ended_at"] = hung_at + answered
+        fault.ended_at = hung_at + answered
     if isinstance(recovery, dict):
         at = as_dict(recovery.get("at"))
-        fault["new_pod"] = str(recovery.get("new_pod") or recovery.get("new_cluster") or "")
-        fault["milestones_at"] = {m: at[m] for m in MILESTONES if number(at.get(m))}
-        fault["recovered"] = bool(recovery.get("recovered"))
-        fault["awaited"] = True
+        fault.new_pod = str(recovery.get("new_pod") or recovery.get("new_cluster") or "")
+        fault.milestones_at = {m: at[m] for m in MILESTONES if number(at.get(m))}
+        fault.recovered = bool(recovery.get("recovered"))
+        fault.awaited = True
     return fault
 
 
-def _matches(fault: dict[str, Any], mark: dict[str, Any]) -> bool:
+def _matches(fault: _Draft, mark: dict[str, Any]) -> bool:
     detail = as_dict(mark.get("detail"))
-    if fault["pod"]:  # an upgrade's mark names the old cluster
-        return (detail.get("pod") or detail.get("cluster")) == fault["pod"]
-    if fault["func"] and detail.get("action") not in (None, fault["func"]):
+    if fault.pod:  # an upgrade's mark names the old cluster
+        return (detail.get("pod") or detail.get("cluster")) == fault.pod
+    if fault.func and detail.get("action") not in (None, fault.func):
         return False
-    t, lo, hi = number(mark.get("t")), fault["activity_start"], fault["activity_end"]
+    t, lo, hi = number(mark.get("t")), fault.activity_start, fault.activity_end
     if t is None or lo is None:
         return False
     return lo - 1.0 <= t <= (hi if hi is not None else float("inf")) + 1.0
@@ -184,85 +288,103 @@ def undone_fault_marks(marks: list[Any]) -> list[dict[str, Any]]:
     return undone
 
 
-def _attach_marks(faults: list[dict[str, Any]], marks: list[dict[str, Any]]) -> None:
+def _attach_marks(faults: list[_Draft], marks: list[dict[str, Any]]) -> None:
     for mark in (m for m in marks if m.get("event") == "fault_not_injected"):
         # the failed action whose fault the target refused
         fault = next(
-            (f for f in faults if f["at"] is None and not f["refused"] and _matches(f, mark)),
+            (f for f in faults if f.at is None and not f.refused and _matches(f, mark)),
             None,
         )
         if fault is not None:
-            fault["refused"] = True
-            fault["pod"] = fault["pod"] or _target_of(mark)
+            fault.refused = True
+            fault.pod = fault.pod or _target_of(mark)
     undone = undone_fault_marks(marks)
     standing = [m for m in marks if m.get("event") == "fault" and not any(m is u for u in undone)]
     for mark in standing:
         detail = as_dict(mark.get("detail"))
-        fault = next((f for f in faults if f["at"] is None and _matches(f, mark)), None)
+        fault = next((f for f in faults if f.at is None and _matches(f, mark)), None)
         if fault is None:
-            fault = next((f for f in faults if f["pod"] and _matches(f, mark)), None)
+            fault = next((f for f in faults if f.pod and _matches(f, mark)), None)
         if fault is None:  # a fault injected by something else than a delete action
             fault = _new_fault(None)
-            fault["action"] = str(detail.get("action") or "")
+            fault.action = str(detail.get("action") or "")
             faults.append(fault)
-        if fault["at"] is None:
-            fault["at"] = float(mark["t"])
-        fault["pod"] = fault["pod"] or str(detail.get("pod") or "")
-        fault["role"] = fault["role"] or str(detail.get("role") or "")
+        if fault.at is None:
+            fault.at = float(mark["t"])
+        fault.pod = fault.pod or str(detail.get("pod") or "")
+        fault.role = fault.role or str(detail.get("role") or "")
 
 
-def _milestones_from_marks(faults: list[dict[str, Any]], marks: list[dict[str, Any]]) -> None:
+def _milestones_from_marks(faults: list[_Draft], marks: list[dict[str, Any]]) -> None:
     for i, fault in enumerate(faults):
-        if fault["at"] is None or fault["milestones_at"]:
+        if fault.at is None or fault.milestones_at:
             continue
-        following = (f["at"] for f in faults[i + 1 :] if f["at"] is not None)
+        following = (f.at for f in faults[i + 1 :] if f.at is not None)
         until = next(following, float("inf"))
         for mark in marks:
             event, t = mark.get("event"), float(mark["t"])
-            if event in MILESTONES and fault["at"] <= t < until:
-                fault["milestones_at"].setdefault(event, t)
-                if event == "pod_ready" and not fault["new_pod"]:
-                    fault["new_pod"] = str(as_dict(mark.get("detail")).get("pod") or "")
+            if event in MILESTONES and fault.at <= t < until:
+                fault.milestones_at.setdefault(event, t)
+                if event == "pod_ready" and not fault.new_pod:
+                    fault.new_pod = str(as_dict(mark.get("detail")).get("pod") or "")
         # a failed delete action was waiting for recovery; the marks tell how far it got
-        if fault["recovered"] is None and (fault["milestones_at"] or fault["status"] == "failed"):
-            fault["awaited"] = True
-            fault["recovered"] = all(m in fault["milestones_at"] for m in MILESTONES)
+        if fault.recovered is None and (fault.milestones_at or fault.status == "failed"):
+            fault.awaited = True
+            fault.recovered = all(m in fault.milestones_at for m in MILESTONES)
 
 
-def _finish(fault: dict[str, Any], origin: float | None, logged: bool) -> dict[str, Any]:
-    fault.pop("activity_start")
-    fault.pop("activity_end")
-    at = fault["at"]
-    fault["confirmed"] = at is not None
-    if fault["confirmed"]:
-        fault["injected"] = not fault["dry_run"]
+def _finish(draft: _Draft, origin: float | None, logged: bool) -> Fault:
+    """Return the `Fault` of a draft once its marks are attached."""
+    at = draft.at
+    confirmed = at is not None
+    if confirmed:
+        injected: bool | None = not draft.dry_run
     else:
-        fault["injected"] = False if fault["refused"] or logged else None
-    if at is None:
-        fault["recovered"], fault["awaited"] = None, False
-    fault["offset_s"] = round(at - origin, 3) if at is not None and origin is not None else None
-    fault["seconds_to"] = {
-        m: round(fault["milestones_at"][m] - at, 3)
-        if at is not None and m in fault["milestones_at"]
+        injected = False if draft.refused or logged else None
+    recovered, awaited = (None, False) if at is None else (draft.recovered, draft.awaited)
+    seconds_to = {
+        m: round(draft.milestones_at[m] - at, 3)
+        if at is not None and m in draft.milestones_at
         else None
         for m in MILESTONES
     }
-    reached = [s for s in fault["seconds_to"].values() if s is not None]
-    fault["recovery_s"] = max(reached) if fault["recovered"] and reached else None
-    fault["missing"] = [m for m in MILESTONES if fault["seconds_to"][m] is None]
-    return fault
+    reached = [s for s in seconds_to.values() if s is not None]
+    return Fault(
+        action=draft.action,
+        func=draft.func,
+        status=draft.status,
+        error=draft.error,
+        pod=draft.pod,
+        role=draft.role,
+        at=at,
+        target=draft.target,
+        grace_period=draft.grace_period,
+        dry_run=draft.dry_run,
+        refused=draft.refused,
+        new_pod=draft.new_pod,
+        milestones_at=draft.milestones_at,
+        recovered=recovered,
+        awaited=awaited,
+        confirmed=confirmed,
+        injected=injected,
+        offset_s=round(at - origin, 3) if at is not None and origin is not None else None,
+        seconds_to=seconds_to,
+        recovery_s=max(reached) if recovered and reached else None,
+        missing=[m for m in MILESTONES if seconds_to[m] is None],
+        ended_at=draft.ended_at,
+    )
 
 
 def find_faults(
     journal: dict[str, Any], marks: list[Any], origin: float | None, logged: bool = True
-) -> list[dict[str, Any]]:
+) -> list[Fault]:
     """Return the faults of a run in time order (see the module docstring).
 
     `marks` are the traffic marks (`summary["marks"]`, [] without traffic), `origin`
     the epoch second that `offset_s` values count from and `logged` whether traffic was
     recorded (its marks then tell whether a fault happened).
     """
-    faults: list[dict[str, Any]] = []
+    faults: list[_Draft] = []
     for _, result in activity_results(journal):
         if not is_fault_action(result):
             continue
@@ -280,6 +402,6 @@ def find_faults(
     good = [m for m in marks if isinstance(m, dict) and number(m.get("t")) is not None]
     good.sort(key=lambda m: float(m["t"]))
     _attach_marks(faults, good)
-    faults.sort(key=lambda f: (f["at"] is None, f["at"] or 0.0))
+    faults.sort(key=lambda f: (f.at is None, f.at or 0.0))
     _milestones_from_marks(faults, good)
     return [_finish(f, origin, logged) for f in faults]

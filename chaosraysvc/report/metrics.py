@@ -34,7 +34,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
 
 from chaosraysvc.errors import ChaosRaySvcError
-from chaosraysvc.report.figures import run_figures
+from chaosraysvc.report.figures import About, RunFigures, run_figures
 from chaosraysvc.report.load import (
     RunInput,
     chaosraysvc_extension,
@@ -125,48 +125,45 @@ def run_input_of(journal: dict[str, Any]) -> RunInput:
     return run
 
 
-def _label(about: dict[str, Any], key: str) -> str:
-    return str(as_dict(as_dict(about.get("target")).get(key)).get("value") or "")
+def _label(about: About, key: str) -> str:
+    value = about.target.get(key)
+    return value.value if value is not None else ""
 
 
-def run_metrics(figures: dict[str, Any], ended: float | None = None) -> RunMetrics:
+def run_metrics(figures: RunFigures, ended: float | None = None) -> RunMetrics:
     """Return the published figures of a report's `figures` (`run_figures`).
 
     `ended` is when the run ended (Unix time), if known.
     """
-    about = as_dict(figures.get("about"))
-    verdict = as_dict(figures.get("verdict"))
-    traffic = figures.get("traffic")
-    row = as_dict(figures.get("trend"))
+    about, verdict, traffic, row = figures.about, figures.verdict, figures.traffic, figures.trend
     labels = {
-        "experiment": str(about.get("title") or ""),
+        "experiment": about.title,
         "rayservice": _label(about, "rayservice_name"),
         "namespace": _label(about, "rayservice_namespace"),
         "target": _label(about, "raysvc_target"),
     }
-    first = next(
-        (f for f in figures.get("faults") or [] if f["confirmed"] and not f["dry_run"]), None
-    )
+    first = figures.first_fault
     recovery = {
         milestone: float(seconds)
-        for milestone, seconds in as_dict(as_dict(first).get("seconds_to")).items()
-        if isinstance(seconds, int | float)
+        for milestone, seconds in (first.seconds_to if first else {}).items()
+        if seconds is not None
     }
     p99 = {
-        str(phase["name"]): phase["latency_ms"]["p99"] / 1000.0
-        for phase in figures.get("phases") or []
-        if isinstance(phase["latency_ms"].get("p99"), int | float)
+        phase.name: phase.latency_ms.p99 / 1000.0
+        for phase in figures.phases
+        if phase.latency_ms.p99 is not None
     }
     brownout: float | None = None
-    if traffic:
-        brownout = float(number(as_dict(traffic.get("brownout")).get("duration_s")) or 0.0)
+    if traffic is not None:
+        duration = traffic.brownout.duration_s if traffic.brownout is not None else None
+        brownout = float(number(duration) or 0.0)
     return RunMetrics(
         labels=labels,
-        outcome=str(verdict.get("outcome") or "unknown"),
-        deviated=bool(verdict.get("deviated")),
-        requests=row.get("requests"),
-        failed_requests=row.get("failures"),
-        longest_failure_window_s=row.get("failure_window_s"),
+        outcome=verdict.outcome,
+        deviated=verdict.deviated,
+        requests=row.requests,
+        failed_requests=row.failures,
+        longest_failure_window_s=row.failure_window_s,
         recovery_s=recovery,
         p99_s=p99,
         brownout_s=brownout,
@@ -174,7 +171,7 @@ def run_metrics(figures: dict[str, Any], ended: float | None = None) -> RunMetri
     )
 
 
-def journal_metrics(journal: dict[str, Any]) -> tuple[RunMetrics, dict[str, Any]]:
+def journal_metrics(journal: dict[str, Any]) -> tuple[RunMetrics, RunFigures]:
     """Return the metrics and the report figures of an in-memory journal."""
     figures = run_figures(run_input_of(journal))
     return run_metrics(figures, epoch(journal.get("end"))), figures

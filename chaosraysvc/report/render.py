@@ -3,7 +3,7 @@
 HTML (`templates/report.html.j2`) is one self-contained file: inline CSS (with print
 rules), the timeline chart as inline SVG, no script, no external resource. Markdown
 (`templates/report.md.j2`) holds the same facts compactly and links each chart as an
-image file written beside it. JSON is the figures themselves, for machines::
+image file written beside it. JSON is the figures themselves (`RunFigures.to_json`), for machines::
 
     {"format": "chaosraysvc-report", "version": 1, "generated": "...",
      "generator": "chaosraysvc 0.1.0", "runs": [<figures>...], "trend": [<row>...]}
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import jinja2
 from markupsafe import Markup
 
 from chaosraysvc import __version__
+from chaosraysvc.report.figures import RunFigures
 from chaosraysvc.report.verdict import MILESTONE_WORDS
 
 __all__ = ["FORMAT", "VERSION", "render_html", "render_json", "render_markdown"]
@@ -119,7 +121,7 @@ def _generated() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def render_html(runs: list[dict[str, Any]], charts: list[str | None]) -> str:
+def render_html(runs: list[RunFigures], charts: list[str | None]) -> str:
     """Return the HTML report of `runs` (figures) with their inline SVG `charts`."""
     template = _environment(autoescape=True).get_template("report.html.j2")
     safe = [
@@ -128,20 +130,20 @@ def render_html(runs: list[dict[str, Any]], charts: list[str | None]) -> str:
     return template.render(runs=runs, charts=safe, generated=_generated())
 
 
-def render_markdown(runs: list[dict[str, Any]], charts: list[str | None]) -> str:
+def render_markdown(runs: list[RunFigures], charts: list[str | None]) -> str:
     """Return the Markdown report of `runs`; `charts` are image paths relative to it."""
     template = _environment(autoescape=False).get_template("report.md.j2")
     return template.render(runs=runs, charts=charts, generated=_generated())
 
 
-def render_json(runs: list[dict[str, Any]]) -> str:
+def render_json(runs: list[RunFigures]) -> str:
     """Return the figures of `runs` and their trend rows as JSON."""
     document = {
         "format": FORMAT,
         "version": VERSION,
         "generated": _generated(),
         "generator": f"chaosraysvc {__version__}",
-        "runs": runs,
-        "trend": [run["trend"] for run in runs],
+        "runs": [run.to_json() for run in runs],
+        "trend": [asdict(run.trend) for run in runs],
     }
     return json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n"

@@ -37,14 +37,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaosraysvc.report.faults import HANG, KILL_GCS, PARTITION, is_fault_action
+from chaosraysvc.report.faults import HANG, KILL_GCS, PARTITION, Fault, is_fault_action
 from chaosraysvc.report.load import chaosraysvc_extension
+from chaosraysvc.report.steady import SteadyState
 from chaosraysvc.report.values import (
     activity_name,
     activity_results,
     as_dict,
     short_error,
 )
+from chaosraysvc.traffic.summary import FailureTime, TrafficSummary
 
 __all__ = [
     "FAILS_THE_RUN",
@@ -112,23 +114,23 @@ def _count(n: Any) -> str:
     return f"{int(n):,}" if isinstance(n, int | float) else "?"
 
 
-def _failing_clause(failing: dict[str, Any]) -> str:
+def _failing_clause(failing: FailureTime | None) -> str:
     """Say how long requests failed and how fast they went (the failure time), or ""."""
-    seconds = failing.get("seconds")
-    if not isinstance(seconds, int | float):
+    seconds = failing.seconds if failing is not None else None
+    if failing is None or seconds is None:
         return ""
     text = f" over {seconds:.1f} s with failures"
-    rps, before = failing.get("requests_rps"), failing.get("before_fault_rps")
-    if isinstance(rps, int | float):
+    rps, before = failing.requests_rps, failing.before_fault_rps
+    if rps is not None:
         text += f" ({rps:.1f} requests/s in those seconds"
-        text += f", {before:.1f}/s before the fault)" if isinstance(before, int | float) else ")"
+        text += f", {before:.1f}/s before the fault)" if before is not None else ")"
     return text
 
 
-def _traffic_sentence(traffic: dict[str, Any] | None, incomplete: bool = False) -> str:
-    if not traffic:
+def _traffic_sentence(traffic: TrafficSummary | None, incomplete: bool = False) -> str:
+    if traffic is None:
         return "No traffic was recorded with this run."
-    n, failed = traffic.get("requests") or 0, traffic.get("failures") or 0
+    n, failed = traffic.requests or 0, traffic.failures or 0
     if not n:
         return "The traffic log holds no request."
     if incomplete:
@@ -139,11 +141,11 @@ def _traffic_sentence(traffic: dict[str, Any] | None, incomplete: bool = False) 
     if not failed:
         return f"Serve answered all {_count(n)} requests (0 failed)."
     text = f"{_count(failed)} of {_count(n)} requests failed ({100.0 * failed / n:.2f} %)"
-    text += _failing_clause(as_dict(traffic.get("failure_time")))
-    window = as_dict(traffic.get("longest_failure_window"))
-    if window:
-        text += f"; the longest failure window lasted {window.get('duration_s') or 0:.1f} s"
-        if window.get("ongoing"):
+    text += _failing_clause(traffic.failure_time)
+    window = traffic.longest_failure_window
+    if window is not None:
+        text += f"; the longest failure window lasted {window.duration_s or 0:.1f} s"
+        if window.ongoing:
             text += " and was still open when the log ends"
     return text + "."
 
@@ -155,76 +157,72 @@ def _dry(journal: dict[str, Any]) -> str:
     return value if value in ("actions", "activities") else ""
 
 
-def _why_not(fault: dict[str, Any], dry: str) -> str:
+def _why_not(fault: Fault, dry: str) -> str:
     """Say why the fault of `fault` did not happen: "action 'x' failed: <error>"."""
-    action = f"action '{fault['action'] or '?'}'"
-    if fault["dry_run"]:
+    action = f"action '{fault.action or '?'}'"
+    if fault.dry_run:
         return f"{action} ran as a dry run (dry_run=true): nothing was changed"
-    if fault["status"] == "failed":
-        return f"{action} failed: {fault['error'] or 'no error was recorded'}"
+    if fault.status == "failed":
+        return f"{action} failed: {fault.error or 'no error was recorded'}"
     if dry:
         return f"{action} was skipped by `chaos run --dry {dry}`"
-    if fault["status"] == "succeeded":
+    if fault.status == "succeeded":
         return f"{action} succeeded but its result records no fault"
-    return f"{action} did not finish (status {fault['status'] or 'not recorded'})"
+    return f"{action} did not finish (status {fault.status or 'not recorded'})"
 
 
-def _fault_sentence(fault: dict[str, Any], dry: str = "") -> str:
-    if not fault["injected"]:
+def _fault_sentence(fault: Fault, dry: str = "") -> str:
+    if not fault.injected:
         why = _why_not(fault, dry)
-        if fault["injected"] is None:
+        if fault.injected is None:
             return f"No fault is known to have been injected: {why}."
         return f"No fault was injected: {why}."
-    pod = fault["pod"] or "(name not recorded)"
-    if fault["role"] == "rayservice":
+    pod = fault.pod or "(name not recorded)"
+    if fault.role == "rayservice":
         text = f"The RayService was upgraded from cluster {pod}"
-    elif HANG in (fault["func"], fault["action"]):
+    elif HANG in (fault.func, fault.action):
         text = f"The Redis pod {pod} stopped answering (CLIENT PAUSE ALL)"
-    elif PARTITION in (fault["func"], fault["action"]):
+    elif PARTITION in (fault.func, fault.action):
         text = f"The Redis pod {pod} was cut off from the Ray pods (NetworkPolicy)"
-    elif KILL_GCS in (fault["func"], fault["action"]):
-        text = f"The GCS server in the {fault['role'] or '?'} pod {pod} was killed"
+    elif KILL_GCS in (fault.func, fault.action):
+        text = f"The GCS server in the {fault.role or '?'} pod {pod} was killed"
     else:
-        text = f"The {fault['role'] or '?'} pod {pod} was deleted"
-    if fault["offset_s"] is not None:
-        text += f" {fault['offset_s']:.1f} s into the traffic"
-    if fault.get("cut_off"):
+        text = f"The {fault.role or '?'} pod {pod} was deleted"
+    if fault.offset_s is not None:
+        text += f" {fault.offset_s:.1f} s into the traffic"
+    if fault.cut_off:
         reached = [
-            f"{MILESTONE_WORDS[m]} {s:.1f} s"
-            for m, s in fault["seconds_to"].items()
-            if s is not None
+            f"{MILESTONE_WORDS[m]} {s:.1f} s" for m, s in fault.seconds_to.items() if s is not None
         ]
-        missing = ", ".join(MILESTONE_WORDS[m] for m in fault["missing"])
-        after = fault.get("log_end_after_s")
+        missing = ", ".join(MILESTONE_WORDS[m] for m in fault.missing)
+        after = fault.log_end_after_s
         when = f", {after:.1f} s after the fault" if after is not None else ""
         done = f"reached {', '.join(reached)} after the fault but " if reached else ""
         return (
             f"{text}; when the traffic log ends{when}, the service had {done}not yet reached "
             f"{missing}: whether and when it recovered is unknown."
         )
-    if fault["recovered"]:
+    if fault.recovered:
         steps = ", ".join(
-            f"{MILESTONE_WORDS[m]} {s:.1f} s"
-            for m, s in fault["seconds_to"].items()
-            if s is not None
+            f"{MILESTONE_WORDS[m]} {s:.1f} s" for m, s in fault.seconds_to.items() if s is not None
         )
-        return f"{text}; the service recovered in {fault['recovery_s']:.1f} s ({steps})."
-    if not fault["awaited"]:
+        return f"{text}; the service recovered in {fault.recovery_s:.1f} s ({steps})."
+    if not fault.awaited:
         return f"{text}; recovery was not awaited."
-    missing = ", ".join(MILESTONE_WORDS[m] for m in fault["missing"])
+    missing = ", ".join(MILESTONE_WORDS[m] for m in fault.missing)
     return f"{text}; it did not recover while the run watched (never reached: {missing})."
 
 
-def _probe_sentences(steady: dict[str, Any], event: str) -> list[str]:
+def _probe_sentences(steady: SteadyState, event: str) -> list[str]:
     facts = []
     for when, label in (("after", "After"), ("before", "Before")):
-        for probe in steady["probes"]:
-            cell = probe[when] or {}
-            if cell.get("met") is False or cell.get("status") == "failed":
-                got = cell.get("value") or cell.get("error") or "no value"
-                tolerance = probe["tolerance"]
+        for probe in steady.probes:
+            cell = probe.after if when == "after" else probe.before
+            if cell is not None and (cell.met is False or cell.status == "failed"):
+                got = cell.value or cell.error or "no value"
+                tolerance = probe.tolerance
                 facts.append(
-                    f"{label} the {event}, {probe['name']} returned {got} (tolerance {tolerance})."
+                    f"{label} the {event}, {probe.name} returned {got} (tolerance {tolerance})."
                 )
     return facts
 
@@ -263,7 +261,7 @@ def _failed_actions(journal: dict[str, Any]) -> list[str]:
 
 def _settle(
     found: tuple[str, str, str],
-    faults: list[dict[str, Any]],
+    faults: list[Fault],
     journal: dict[str, Any],
     evidence: list[str],
     before: bool | None,
@@ -277,14 +275,14 @@ def _settle(
     """
     outcome = found[0]
     dry = _dry(journal)
-    missing = [_why_not(f, dry) for f in faults if f["injected"] is False]
-    unknown = [_why_not(f, dry) for f in faults if f["injected"] is None]
+    missing = [_why_not(f, dry) for f in faults if f.injected is False]
+    unknown = [_why_not(f, dry) for f in faults if f.injected is None]
     failed = _failed_actions(journal)
     facts = [f"The method did not run as written: {a}." for a in failed]
     after = [
-        f"action '{f['action']}' failed after its fault was injected: {f['error']}"
+        f"action '{f.action}' failed after its fault was injected: {f.error}"
         for f in faults
-        if f["injected"] and f["status"] == "failed"
+        if f.injected and f.status == "failed"
     ]
     facts += [f"{a[:1].upper()}{a[1:]}." for a in after + evidence]
     keeps = outcome in ("aborted", "interrupted", "unknown") or (
@@ -324,9 +322,9 @@ def _no_journal_facts(interrupted: str, log_end_s: float | None) -> list[str]:
 
 def judge(
     journal: dict[str, Any],
-    steady: dict[str, Any],
-    traffic: dict[str, Any] | None,
-    faults: list[dict[str, Any]],
+    steady: SteadyState,
+    traffic: TrafficSummary | None,
+    faults: list[Fault],
     interrupted: str = "",
     log_end_s: float | None = None,
     evidence: list[str] | None = None,
@@ -344,12 +342,12 @@ def judge(
     """
     status = str(journal.get("status") or "")
     deviated = bool(journal.get("deviated"))
-    before, after = steady["before_met"], steady["after_met"]
+    before, after = steady.before_met, steady.after_met
     # the verdict control may have failed a run chaoslib ended "completed": judge the latter
     settled = as_dict(chaosraysvc_extension(journal).get("verdict"))
     found = _outcome(str(settled.get("status_was") or status), deviated, before)
     (outcome, label, reason), problems = _settle(found, faults, journal, evidence or [], before)
-    event = "fault" if any(f["injected"] for f in faults) or not faults else "method"
+    event = "fault" if any(f.injected for f in faults) or not faults else "method"
     facts = [f"Steady state before the {event}: {_MET[before]}; after: {_MET[after]}."]
     if interrupted:
         outcome, label, status = "interrupted", "Interrupted", NO_JOURNAL_STATUS
@@ -364,7 +362,7 @@ def judge(
     facts += [_fault_sentence(f, dry) for f in faults]
     facts += problems
     facts.append(_traffic_sentence(traffic, incomplete=bool(evidence)))
-    if traffic and traffic.get("max_failures_exceeded"):
+    if traffic is not None and traffic.max_failures_exceeded:
         facts.append("The traffic's failure limit (max_failures) was crossed: the run was aborted.")
     return Verdict(
         outcome=outcome,
@@ -380,9 +378,9 @@ def judge(
 
 def verdict(
     journal: dict[str, Any],
-    steady: dict[str, Any],
-    traffic: dict[str, Any] | None,
-    faults: list[dict[str, Any]],
+    steady: SteadyState,
+    traffic: TrafficSummary | None,
+    faults: list[Fault],
     interrupted: str = "",
     log_end_s: float | None = None,
     evidence: list[str] | None = None,

@@ -48,7 +48,7 @@ from chaoslib.run import RunEventHandler
 from chaosraysvc.report.figures import run_figures
 from chaosraysvc.report.load import writable_extension
 from chaosraysvc.report.metrics import run_input_of
-from chaosraysvc.report.verdict import FAILS_THE_RUN
+from chaosraysvc.report.verdict import FAILS_THE_RUN, Verdict
 
 __all__ = [
     "after_experiment_control",
@@ -60,7 +60,7 @@ __all__ = [
 logger = logging.getLogger("chaostoolkit")
 
 
-def settle(journal: dict[str, Any], verdict: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def settle(journal: dict[str, Any], verdict: Verdict | None = None) -> dict[str, Any]:
     """Set `journal["status"]` to "failed" when its verdict must not count as completed.
 
     `verdict` is the report's verdict of `journal` (computed from it and its traffic
@@ -69,25 +69,25 @@ def settle(journal: dict[str, Any], verdict: Mapping[str, Any] | None = None) ->
     gave the run, when it was changed).
     """
     if verdict is None:
-        verdict = run_figures(run_input_of(journal))["verdict"]
+        verdict = run_figures(run_input_of(journal)).verdict
     record: dict[str, Any] = {
-        "outcome": verdict["outcome"],
-        "headline": verdict["headline"],
-        "facts": list(verdict["facts"]),
+        "outcome": verdict.outcome,
+        "headline": verdict.headline,
+        "facts": list(verdict.facts),
     }
     entry = writable_extension(journal)
     earlier = entry.get("verdict")
     if isinstance(earlier, dict) and "status_was" in earlier:  # settled before (metrics control)
         record["status_was"] = earlier["status_was"]
-    if verdict["outcome"] in FAILS_THE_RUN and journal.get("status") == "completed":
+    if verdict.outcome in FAILS_THE_RUN and journal.get("status") == "completed":
         record["status_was"] = journal["status"]
         journal["status"] = "failed"
-        logger.error("The run is marked failed: %s", verdict["headline"])
+        logger.error("The run is marked failed: %s", verdict.headline)
     entry["verdict"] = record
     return record
 
 
-def settle_safely(journal: Any, verdict: Mapping[str, Any] | None = None) -> None:
+def settle_safely(journal: Any, verdict: Verdict | None = None) -> None:
     """Settle `journal` (see `settle`), logging instead of raising: a bug must not end the run."""
     if not isinstance(journal, dict):
         logger.error("The verdict control got no journal: the run's status is unchanged")

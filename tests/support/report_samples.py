@@ -12,7 +12,10 @@ import copy
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chaosraysvc.report.figures import RunFigures
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
 T0 = 1_800_000_000.0  # traffic start, 2027-01-15 08:00:00 UTC
@@ -228,7 +231,7 @@ def real_runs() -> list[Path]:
     return sorted(FIXTURES.glob("*-journal.json"))
 
 
-def figures_of(folder: Path, journal: dict[str, Any], records: list | None = None) -> dict:
+def figures_of(folder: Path, journal: dict[str, Any], records: list | None = None) -> RunFigures:
     """Write `journal` (and its traffic `records`) under `folder`; return the report's figures."""
     from chaosraysvc.report.figures import run_figures
     from chaosraysvc.report.load import load_run

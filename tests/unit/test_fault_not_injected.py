@@ -30,6 +30,7 @@ from chaosraysvc.report.faults import find_faults
 from chaosraysvc.report.figures import run_figures
 from chaosraysvc.report.load import load_run
 from chaosraysvc.report.metrics import registry_of, run_metrics
+from chaosraysvc.report.steady import SteadyState
 from chaosraysvc.report.verdict import verdict
 from chaosraysvc.targets.sandbox import PARTITION_REFUSED, SandboxTarget
 from tests.support.report_samples import (
@@ -213,7 +214,8 @@ def test_a_failed_fault_action_never_passes(
     journal = json.loads(path.read_text())
     assert (journal["status"], journal["deviated"]) == ("completed", False)  # as chaoslib left it
 
-    f = run_figures(load_run(path))
+    figures = run_figures(load_run(path))
+    f = figures.to_json()
     v = f["verdict"]
     assert (v["outcome"], v["label"]) == ("inconclusive", "Inconclusive")
     assert v["headline"].startswith(f"Inconclusive: the fault was not injected: action '{name}'")
@@ -232,7 +234,7 @@ def test_a_failed_fault_action_never_passes(
     html = files[tmp_path / "report.html"].decode()
     assert "Passed" not in html and 'class="verdict inconclusive"' in html
 
-    metrics = run_metrics(f)
+    metrics = run_metrics(figures)
     assert metrics.outcome == "inconclusive" and metrics.recovery_s == {}
     registry = registry_of(metrics)
     base = {"experiment": f["about"]["title"], "rayservice": "rayservice-ha"}
@@ -264,7 +266,7 @@ def test_a_fault_whose_action_failed_after_it_fails_a_run_that_held(tmp_path: Pa
         status="failed",
         exception=[f"chaoslib.exceptions.ActivityFailed: {timeout} within 10 s\n"],
     )
-    f = figures_of(tmp_path, journal, traffic_records())
+    f = figures_of(tmp_path, journal, traffic_records()).to_json()
     v = f["verdict"]
     assert (v["outcome"], v["label"]) == ("failed", "Failed")
     assert v["reason"] == (
@@ -280,7 +282,7 @@ def test_a_dry_run_fault_is_no_fault(tmp_path: Path) -> None:
     journal = passing_journal()
     _delete_action(journal)["output"]["dry_run"] = True
     records = [r for r in traffic_records() if r["kind"] != "mark"]
-    v = figures_of(tmp_path, journal, records)["verdict"]
+    v = figures_of(tmp_path, journal, records).to_json()["verdict"]
     assert v["outcome"] == "inconclusive"
     assert v["reason"] == (
         "the fault was not injected: action 'delete-head-pod' ran as a dry run "
@@ -294,7 +296,7 @@ def test_chaos_run_dry_actions_injects_nothing(tmp_path: Path) -> None:
     journal["experiment"]["dry"] = "actions"
     _delete_action(journal)["output"] = None
     records = [r for r in traffic_records() if r["kind"] != "mark"]
-    v = figures_of(tmp_path, journal, records)["verdict"]
+    v = figures_of(tmp_path, journal, records).to_json()["verdict"]
     assert v["outcome"] == "inconclusive"
     assert v["reason"] == (
         "the fault was not injected: action 'delete-head-pod' was skipped by "
@@ -302,7 +304,7 @@ def test_chaos_run_dry_actions_injects_nothing(tmp_path: Path) -> None:
     )
     # while the run is on (the controls' view), the journal holds chaoslib's Dry
     journal["experiment"]["dry"] = Dry.ACTIONS
-    steady = {"before_met": True, "after_met": True, "probes": []}
+    steady = SteadyState(before_met=True, after_met=True)
     faults = find_faults(journal, [], None)
     assert verdict(journal, steady, None, faults)["reason"].endswith("`chaos run --dry actions`")
 
@@ -322,7 +324,7 @@ def test_another_failed_action_of_the_method_makes_the_run_inconclusive(tmp_path
             "exception": ["chaoslib.exceptions.ActivityFailed: failed to connect\n"],
         },
     )
-    v = figures_of(tmp_path, journal, traffic_records())["verdict"]
+    v = figures_of(tmp_path, journal, traffic_records()).to_json()["verdict"]
     assert v["outcome"] == "inconclusive"
     assert v["reason"] == (
         "the method did not run as written: action 'scale-down-proxies' failed: "
@@ -353,7 +355,7 @@ def test_a_repeated_kill_refused_on_its_second_pod_states_only_the_first(tmp_pat
             "detail": {"pod": "worker-b", "error": "ApiError"},
         },
     ]
-    f = figures_of(tmp_path, journal, records)
+    f = figures_of(tmp_path, journal, records).to_json()
     v = f["verdict"]
     assert v["outcome"] == "inconclusive"
     assert v["reason"].startswith(
@@ -375,7 +377,7 @@ def test_a_refused_fault_starts_no_outage_phase(tmp_path: Path) -> None:
         {"kind": "mark", "t": t0 + 10.0, "event": "fault", "detail": detail},
         {"kind": "mark", "t": t0 + 10.01, "event": "fault_not_injected", "detail": detail},
     ]
-    f = figures_of(tmp_path, journal, records)
+    f = figures_of(tmp_path, journal, records).to_json()
     assert [p["name"] for p in f["phases"]] == ["baseline"]
     assert f["traffic"]["failures_after_fault"] is None
     assert f["deletion_offset_s"] is None
@@ -411,7 +413,7 @@ def test_settled_twice_the_journal_keeps_the_status_chaoslib_gave(tmp_path: Path
     assert first == second and second["status_was"] == "completed"
     assert journal["status"] == "failed"
     path.write_text(json.dumps(journal))
-    assert run_figures(load_run(path))["verdict"]["headline"] == first["headline"]
+    assert run_figures(load_run(path)).to_json()["verdict"]["headline"] == first["headline"]
 
 
 def test_a_hypothesis_out_of_tolerance_before_the_fault_never_passes(tmp_path: Path) -> None:
@@ -426,14 +428,15 @@ def test_a_hypothesis_out_of_tolerance_before_the_fault_never_passes(tmp_path: P
     journal["steady_states"]["after"] = None
     records = [r for r in traffic_records() if r["kind"] != "mark"]
     path = write_run(tmp_path, journal, records)
-    f = run_figures(load_run(path))
+    figures = run_figures(load_run(path))
+    f = figures.to_json()
     v = f["verdict"]
     assert (v["outcome"], v["label"]) == ("failed", "Not tested")
     assert f["trend"]["verdict"] == "Not tested"
     files, _ = build([path], None, tmp_path / "report.html", "html")
     html = files[tmp_path / "report.html"].decode()
     assert "<title>Passed" not in html and "Not tested" in html
-    metrics = run_metrics(f)
+    metrics = run_metrics(figures)
     assert metrics.outcome == "failed"
     journal = json.loads(path.read_text())
     journal["extensions"][0]["traffic"]["log"] = str(tmp_path / "journal-traffic.jsonl")

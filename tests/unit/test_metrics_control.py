@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from chaosraysvc.controls import metrics as control
-from chaosraysvc.report.figures import run_figures
+from chaosraysvc.report.figures import RunFigures, run_figures
 from chaosraysvc.report.load import load_run
 from chaosraysvc.runtime.ports import free_port
 from tests.support.loopback import LoopbackServer, QuietHandler
@@ -60,7 +60,7 @@ def gateway() -> Iterator[Gateway]:
         yield gw
 
 
-def _run(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def _run(folder: Path) -> tuple[dict[str, Any], RunFigures]:
     """Return a finished run's in-memory journal (as the control gets it) and its report figures."""
     journal = passing_journal()
     journal["end"] = "2027-01-15T08:00:41+00:00"
@@ -76,8 +76,8 @@ def _samples(text: str) -> dict[Key, float]:
     return samples(text, LABELS)
 
 
-def _expected(figures: dict[str, Any]) -> dict[Key, float]:
-    return expected_samples(figures, {"end": "2027-01-15T08:00:41+00:00"})
+def _expected(figures: RunFigures) -> dict[Key, float]:
+    return expected_samples(figures.to_json(), {"end": "2027-01-15T08:00:41+00:00"})
 
 
 def test_a_run_is_pushed_value_by_value(tmp_path: Path, gateway: Gateway) -> None:

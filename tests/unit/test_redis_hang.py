@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -423,6 +424,7 @@ def test_kubernetes_without_the_exec_role_names_it(redis: int) -> None:
 def test_the_report_marks_the_hang_and_when_redis_answered_again() -> None:
     from chaosraysvc.report.chart import _milestone_lines
     from chaosraysvc.report.faults import find_faults
+    from chaosraysvc.report.figures import RunFigures
     from chaosraysvc.report.verdict import _fault_sentence
 
     output = {
@@ -446,12 +448,13 @@ def test_the_report_marks_the_hang_and_when_redis_answered_again() -> None:
 
     [fault] = find_faults({"run": [result]}, [mark], origin=990.0)
 
-    assert fault["pod"] == REDIS.name and fault["role"] == "redis" and fault["offset_s"] == 10.0
-    assert fault["ended_at"] == pytest.approx(1015.1)
+    assert fault.pod == REDIS.name and fault.role == "redis" and fault.offset_s == 10.0
+    assert fault.ended_at == pytest.approx(1015.1)
     assert _fault_sentence(fault).startswith(
         f"The Redis pod {REDIS.name} stopped answering (CLIENT PAUSE ALL)"
     )
-    lines = [text for _, _, _, text in _milestone_lines({"origin": 990.0, "faults": [fault]})]
+    figures = cast(RunFigures, SimpleNamespace(origin=990.0, faults=[fault]))  # what it reads
+    lines = [text for _, _, _, text in _milestone_lines(figures)]
     assert lines == [
         "Redis paused (CLIENT PAUSE ALL) (+10.0 s)",
         "Redis answering again (+25.1 s) = pause + 15.1 s",

@@ -4,6 +4,7 @@ partial last second, units, mid-run summaries and the doctor's risks (issue 10, 
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,9 @@ from PIL import Image
 
 from chaosraysvc.report import chart
 from chaosraysvc.report.cli import build
-from chaosraysvc.report.figures import run_figures
+from chaosraysvc.report.figures import RunFigures, run_figures
 from chaosraysvc.report.load import load_run
+from chaosraysvc.traffic.summary import LikelyCause
 from tests.support.report_samples import (
     FIXTURES,
     T0,
@@ -43,8 +45,8 @@ def html_of(folder: Path, journal: dict[str, Any], records: list | None = None) 
     return build([path], None, folder / "r.html", "html")[0][folder / "r.html"].decode()
 
 
-def probes(figures: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {p["name"]: p for p in figures["steady_state"]["probes"]}
+def probes(figures: RunFigures) -> dict[str, dict[str, Any]]:
+    return {p["name"]: p for p in figures.to_json()["steady_state"]["probes"]}
 
 
 # --- the tolerance column ---------------------------------------------------------------
@@ -164,7 +166,7 @@ def test_the_partial_last_second_is_not_drawn_as_a_drop(tmp_path: Path) -> None:
 
 
 def test_probe_values_carry_their_unit() -> None:
-    f = run_figures(load_run(FIXTURES / "demo-pass-journal.json"))
+    f = run_figures(load_run(FIXTURES / "demo-pass-journal.json")).to_json()
     rows = {a["name"]: a for a in f["activities"]}
     assert rows["outage-latency-p99-ms"]["result"] == "50.4 ms"
     assert rows["traffic-summary"]["result"] == "2,143 requests, 0 failed, p99 59.5 ms"
@@ -193,7 +195,7 @@ def test_a_mid_run_traffic_summary_says_why_it_counts_fewer_requests(tmp_path: P
             "duration": 0.1,
         }
     )
-    f = figures_of(tmp_path, journal, traffic_records())
+    f = figures_of(tmp_path, journal, traffic_records()).to_json()
     assert f["traffic"]["requests"] == 800
     row = next(a for a in f["activities"] if a["name"] == "traffic-summary")
     assert row["result"] == "790 requests, 50 failed, p99 90.0 ms"
@@ -226,7 +228,7 @@ def test_the_traffic_line_names_the_method_and_the_accepted_statuses(tmp_path: P
 
 def test_the_first_failed_requests_are_listed_with_their_request_ids(tmp_path: Path) -> None:
     records = traffic_records()  # 50 failures from +10.0 s (the fault) at 20 req/s
-    f = figures_of(tmp_path, passing_journal(), records)
+    f = figures_of(tmp_path, passing_journal(), records).to_json()
     listed = f["traffic"]["failed_requests"]
     first = next(r for r in records if r["kind"] == "req" and not r["ok"])
     assert len(listed) == 20 and f["traffic"]["failures"] == 50
@@ -244,7 +246,7 @@ def test_the_first_failed_requests_are_listed_with_their_request_ids(tmp_path: P
 
 def test_a_log_without_request_ids_lists_the_failures_without_one(tmp_path: Path) -> None:
     records = [{k: v for k, v in r.items() if k != "id"} for r in traffic_records()]
-    f = figures_of(tmp_path, passing_journal(), records)
+    f = figures_of(tmp_path, passing_journal(), records).to_json()
     assert {r["id"] for r in f["traffic"]["failed_requests"]} == {None}
     html = html_of(tmp_path, passing_journal(), records)
     assert "<td><code>—</code></td></tr>" in html
@@ -267,7 +269,7 @@ def test_risks_from_an_ha_risks_probe_are_shown(tmp_path: Path) -> None:
     probe["activity"]["provider"].update(func="ha_risks", arguments={"min_severity": "medium"})
     probe.update(output=[RISK], tolerance_met=False)
     before.append(probe)
-    f = figures_of(tmp_path, journal, traffic_records())
+    f = figures_of(tmp_path, journal, traffic_records()).to_json()
     [check] = f["risks"]["checks"]
     assert check["min_severity"] == "medium" and check["risks"][0]["id"] == "head-in-serve-svc"
     assert "before the fault" in check["source"]
@@ -283,10 +285,13 @@ def test_risks_recorded_by_the_control_are_shown_and_checked_against_causes(
     journal["extensions"][0]["doctor"] = {"at": T0 - 1, "min_severity": "low", "risks": []}
     records = traffic_records()
     f = figures_of(tmp_path, journal, records)
-    assert f["risks"]["recorded"] and f["risks"]["checks"][0]["risks"] == []
-    f["traffic"]["likely_causes"] = [
+    assert f.risks.recorded and f.risks.checks[0].risks == []
+    assert f.traffic is not None
+    cause = LikelyCause.from_json(
         {"pattern": "head-proxy-lost", "evidence": "e", "risk": "head-in-serve-svc"}
-    ]
+    )
+    assert cause is not None
+    f = replace(f, traffic=replace(f.traffic, likely_causes=[cause]))
     from chaosraysvc.report.render import render_html
 
     html = render_html([f], [None])

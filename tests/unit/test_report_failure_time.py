@@ -64,7 +64,7 @@ def report(folder: Path, journal: dict[str, Any], records: list | None, fmt: str
 
 
 def test_figures_give_the_failure_time_and_the_rates(tmp_path: Path) -> None:
-    f = figures_of(tmp_path, refusing_journal(), refusing_records())
+    f = figures_of(tmp_path, refusing_journal(), refusing_records()).to_json()
     t = f["traffic"]
     assert t["failures"] == 850
     ft = t["failure_time"]
@@ -102,7 +102,7 @@ def test_the_trend_has_a_failing_for_column(tmp_path: Path) -> None:
 
 def test_a_journal_summarized_before_the_failure_time_still_renders(tmp_path: Path) -> None:
     # No traffic log beside it: the journal's summary (failures, no failure_time) is used.
-    f = figures_of(tmp_path / "f", passing_journal())
+    f = figures_of(tmp_path / "f", passing_journal()).to_json()
     assert f["figures_from"] == "journal" and f["traffic"]["failure_time"] is None
     assert f["trend"]["failure_time_s"] is None
     assert "50 of 800 requests failed (6.25 %)." in " ".join(f["verdict"]["facts"])

@@ -23,7 +23,7 @@ from tests.support.report_samples import (
 
 
 def test_real_head_kill_that_did_not_recover() -> None:
-    f = run_figures(load_run(FIXTURES / "run1-journal.json"))
+    f = run_figures(load_run(FIXTURES / "run1-journal.json")).to_json()
     v = f["verdict"]
     assert (v["outcome"], v["label"], v["deviated"]) == ("deviated", "Deviated", True)
     assert v["steady_state_before"] is True and v["steady_state_after"] is False
@@ -47,7 +47,7 @@ def test_real_head_kill_that_did_not_recover() -> None:
 
 
 def test_passing_run_with_a_failure_window(tmp_path: Path) -> None:
-    f = figures_of(tmp_path, passing_journal(), traffic_records())
+    f = figures_of(tmp_path, passing_journal(), traffic_records()).to_json()
     assert f["verdict"]["outcome"] == "passed"
     [fault] = f["faults"]
     assert fault["seconds_to"] == {
@@ -71,7 +71,7 @@ def test_milestones_come_from_the_marks_when_the_action_left_no_output(tmp_path:
     action = journal["run"][0]
     action.update(output=None, status="failed", exception=["chaoslib.exceptions.ActivityFailed: x"])
     records = [r for r in traffic_records() if r.get("event") != "applications_running"]
-    f = figures_of(tmp_path, journal, records)
+    f = figures_of(tmp_path, journal, records).to_json()
     [fault] = f["faults"]
     assert fault["at"] == T0 + 10.0 and fault["pod"] == "rayservice-ha-head-abcde"
     assert fault["seconds_to"]["pod_ready"] == 5.0
@@ -86,7 +86,7 @@ def test_a_failed_delete_without_marks_is_not_taken_for_a_deletion(tmp_path: Pat
         status="failed",
         exception=["chaoslib.exceptions.ActivityFailed: refusing to delete the head pod"],
     )
-    f = figures_of(tmp_path, journal)
+    f = figures_of(tmp_path, journal).to_json()
     [fault] = f["faults"]
     assert fault["confirmed"] is False and fault["recovered"] is None
     assert f["trend"]["recovered"] is None
@@ -102,7 +102,7 @@ def test_a_failed_delete_without_marks_is_not_taken_for_a_deletion(tmp_path: Pat
 def test_a_fault_mark_without_a_delete_action_is_still_a_fault(tmp_path: Path) -> None:
     journal = passing_journal()
     journal["run"] = []
-    f = figures_of(tmp_path, journal, traffic_records())
+    f = figures_of(tmp_path, journal, traffic_records()).to_json()
     [fault] = f["faults"]
     assert fault["action"] == "delete_head_pod" and fault["recovered"] is True
     assert fault["recovery_s"] == 12.0
@@ -119,7 +119,7 @@ def test_steady_state_not_met_before_means_not_tested(tmp_path: Path, status: st
     before["probes"][0].update(output=1, tolerance_met=False)
     del before["probes"][1:]
     del journal["steady_states"]["after"]
-    f = figures_of(tmp_path, journal)
+    f = figures_of(tmp_path, journal).to_json()
     assert f["verdict"]["outcome"] == "failed" and f["verdict"]["label"] == "Not tested"
     assert f["faults"] == [] and f["trend"]["recovery_s"] is None
 
@@ -129,7 +129,7 @@ def test_an_interrupted_or_bare_journal_gives_figures(tmp_path: Path, status: st
     journal: dict[str, Any] = {"experiment": {"title": "half a run"}, "start": iso(0)}
     if status:
         journal["status"] = status
-    f = figures_of(tmp_path, journal)
+    f = figures_of(tmp_path, journal).to_json()
     assert f["verdict"]["outcome"] == (status or "unknown")
     assert f["faults"] == [] and f["activities"] == [] and f["traffic"] is None
     assert f["steady_state"]["before_met"] is None
@@ -141,7 +141,7 @@ def test_odd_types_in_a_journal_do_not_break_the_figures(tmp_path: Path) -> None
     journal.update(run="not a list", rollbacks=[None, 3], steady_states={"before": []})
     journal["experiment"].update(tags=None, configuration=["x"], title=None)
     journal["extensions"] = {"name": "chaosraysvc"}
-    f = figures_of(tmp_path, journal)
+    f = figures_of(tmp_path, journal).to_json()
     assert f["about"]["title"] == "(untitled experiment)"
     json.dumps(f)
 
@@ -149,7 +149,7 @@ def test_odd_types_in_a_journal_do_not_break_the_figures(tmp_path: Path) -> None
 def test_secrets_and_configuration_values_never_appear(tmp_path: Path) -> None:
     journal = passing_journal()
     journal["rollbacks"][0]["output"] = {"redis_url": f"redis://:{SECRET}@r:6379", "token": "x"}
-    f = figures_of(tmp_path, journal, traffic_records())
+    f = figures_of(tmp_path, journal, traffic_records()).to_json()
     text = json.dumps(f)
     assert SECRET not in text
     assert "redis_password" not in text and 'expected_endpoints"' not in text
@@ -176,6 +176,6 @@ def test_mask_and_short_error() -> None:
 def test_marks_of_every_milestone_count_even_if_the_action_then_failed(tmp_path: Path) -> None:
     journal = passing_journal()
     journal["run"][0].update(output=None, status="failed", exception=["ValueError: later"])
-    [fault] = figures_of(tmp_path, journal, traffic_records())["faults"]
+    [fault] = figures_of(tmp_path, journal, traffic_records()).to_json()["faults"]
     assert fault["recovered"] is True and fault["recovery_s"] == 12.0
     assert fault["error"] == "ValueError: later"

@@ -30,7 +30,7 @@ def demo_run(folder: Path, cut_at: int | None = None) -> Path:
 
 
 def test_a_trimmed_log_beside_the_journal_is_inconclusive_and_says_so(tmp_path: Path) -> None:
-    f = run_figures(load_run(demo_run(tmp_path)))
+    f = run_figures(load_run(demo_run(tmp_path))).to_json()
     v = f["verdict"]
     gap = (
         f"the traffic log {tmp_path / 'journal-traffic.jsonl'} holds 342 requests (0 failed) "
@@ -57,7 +57,7 @@ def test_a_log_cut_mid_line_is_inconclusive_in_every_format(tmp_path: Path) -> N
     journal = json.loads(path.read_text())
     del journal["extensions"], journal["rollbacks"]
     path.write_text(json.dumps(journal))
-    v = run_figures(load_run(path))["verdict"]
+    v = run_figures(load_run(path)).to_json()["verdict"]
     assert v["outcome"] == "inconclusive"
     assert "ends with a cut-off line although the run ended and wrote its journal" in v["reason"]
 
@@ -69,16 +69,16 @@ def test_the_same_journal_passes_from_its_own_count_or_a_whole_log(tmp_path: Pat
     folder = tmp_path / "alone"
     folder.mkdir()
     shutil.copy(FIXTURES / f"{DEMO}.json", folder / "journal.json")
-    f = run_figures(load_run(folder / "journal.json"))
+    f = run_figures(load_run(folder / "journal.json")).to_json()
     assert f["verdict"]["outcome"] == "passed" and f["figures_from"] == "journal"
     assert "Serve answered all 2,150 requests (0 failed)." in f["verdict"]["facts"]
 
-    f = figures_of(tmp_path / "whole", passing_journal(), traffic_records())
+    f = figures_of(tmp_path / "whole", passing_journal(), traffic_records()).to_json()
     assert f["verdict"]["outcome"] == "passed"
     assert not [w for w in f["warnings"] if "journal counted" in w]
 
     records = [r for r in traffic_records() if r.get("ok") is not False]
-    v = figures_of(tmp_path / "short", passing_journal(), records)["verdict"]
+    v = figures_of(tmp_path / "short", passing_journal(), records).to_json()["verdict"]
     assert v["outcome"] == "inconclusive"
     assert "holds 750 requests (0 failed) but the journal counted 800 (50 failed)" in v["reason"]
 
@@ -90,7 +90,7 @@ def test_a_deviated_run_with_a_trimmed_log_stays_deviated_and_says_the_log_is_sh
     folder.mkdir()
     for suffix in (".json", "-traffic.jsonl"):
         shutil.copy(FIXTURES / f"run1-journal{suffix}", folder / f"journal{suffix}")
-    f = run_figures(load_run(folder / "journal.json"))
+    f = run_figures(load_run(folder / "journal.json")).to_json()
     assert f["verdict"]["outcome"] == "deviated"
     assert any(
         "but the journal counted 13,175 (0 failed)" in fact for fact in f["verdict"]["facts"]

@@ -54,7 +54,7 @@ def test_a_folder_without_journal_is_reported_from_its_traffic_log(tmp_path: Pat
     assert any("does not exist" in w and "traffic log alone" in w for w in run.warnings)
     assert any("cut-off line" in w for w in run.warnings)
 
-    f = run_figures(run)
+    f = run_figures(run).to_json()
     v = f["verdict"]
     assert (v["outcome"], v["label"], v["status"]) == (
         "interrupted",
@@ -95,7 +95,7 @@ def test_a_journal_that_was_not_written_falls_back_to_the_traffic_log(
     run = load_path(path)
     assert run.journal_path is None and run.missing_journal == path
     assert what in run.interrupted
-    assert run_figures(run)["verdict"]["status"] == NO_JOURNAL_STATUS
+    assert run_figures(run).to_json()["verdict"]["status"] == NO_JOURNAL_STATUS
 
 
 def test_a_journal_not_written_and_no_traffic_log_is_still_an_error(tmp_path: Path) -> None:
@@ -120,7 +120,7 @@ def test_a_journal_without_its_traffic_log_is_reported_from_the_journal(tmp_path
     assert run.journal_path == tmp_path / "journal.json" and not run.interrupted
     assert run.summary_source == "journal"
     assert any("traffic log not found" in w for w in run.warnings)
-    assert run_figures(run)["verdict"]["outcome"] == "deviated"
+    assert run_figures(run).to_json()["verdict"]["outcome"] == "deviated"
 
 
 def test_a_log_of_another_run_beside_the_journal_is_named_as_such(tmp_path: Path) -> None:
