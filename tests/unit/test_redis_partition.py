@@ -221,7 +221,7 @@ def test_a_partition_that_keeps_established_flows_is_reported_so(
     target = FakeTarget(redis, "keep")
     _use(monkeypatch, target)
 
-    result = network_actions.partition_redis(timeout=10, established_window=1.5)
+    result = network_actions.partition_redis(timeout=10, established_window=3)
 
     assert target.partitioned and target.dry_runs == 1  # validated first
     assert result["partitioned"]["pod"] == REDIS.name and result["partitioned"]["role"] == "redis"
@@ -239,7 +239,7 @@ def test_a_partition_that_cuts_established_flows_is_reported_so(
 ) -> None:
     _use(monkeypatch, FakeTarget(redis, "cut"))
 
-    result = network_actions.partition_redis(timeout=10, established_window=1.5)
+    result = network_actions.partition_redis(timeout=10, established_window=3)
 
     assert result["new_connection"]["error"] == "refused"
     assert result["established_connection"]["outcome"] == "cut"
