@@ -47,7 +47,7 @@ def _current(logs: list[Path]) -> tuple[str, str, str] | None:
     return (log.stem, *runs[-1]) if runs else None
 
 
-def _replicas(deployment: str) -> list[int]:
+def _replicas(deployment: str, kind: str = "ServeReplica") -> list[int]:
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -56,7 +56,7 @@ def _replicas(deployment: str) -> list[int]:
             cmd = Path(f"/proc/{entry}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"ServeReplica" in cmd and deployment.encode() in cmd:
+        if kind.encode() in cmd and deployment.encode() in cmd:
             found.append(int(entry))
     return found
 
@@ -65,7 +65,14 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def sample(py_spy: str, out: Path, logs: list[Path], deployment: str, experiments: set[str]) -> int:
+def sample(
+    py_spy: str,
+    out: Path,
+    logs: list[Path],
+    deployment: str,
+    experiments: set[str],
+    kind: str = "ServeReplica",
+) -> int:
     out.mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGTERM, _stop)
     try:
@@ -79,7 +86,7 @@ def sample(py_spy: str, out: Path, logs: list[Path], deployment: str, experiment
             with path.open("a") as f:
                 while _current(logs) == run:
                     t = time.time()
-                    for pid in _replicas(deployment):
+                    for pid in _replicas(deployment, kind):
                         dump = subprocess.run(
                             [py_spy, "dump", "--nonblocking", "--pid", str(pid)],
                             capture_output=True,
@@ -171,6 +178,12 @@ def main() -> int:
     one.add_argument("--out", required=True)
     one.add_argument("--deployment", default="fruit_app:FruitMarket")
     one.add_argument(
+        "--kind",
+        default="ServeReplica",
+        help="what the process's command line names: ServeReplica (default) or ProxyActor "
+        "(then pass --deployment '')",
+    )
+    one.add_argument(
         "--experiments",
         default="head-kill",
         help="comma-separated experiments to sample during (default: head-kill)",
@@ -184,9 +197,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.command == "sample":
         experiments = {e.strip() for e in args.experiments.split(",") if e.strip()}
-        return sample(
-            args.py_spy, Path(args.out), [Path(p) for p in args.logs], args.deployment, experiments
-        )
+        logs = [Path(p) for p in args.logs]
+        return sample(args.py_spy, Path(args.out), logs, args.deployment, experiments, args.kind)
     summary = summarize(Path(args.stacks), [Path(p) for p in args.results], args.frame)
     Path(args.out).write_text(json.dumps(summary, indent=1) + "\n")
     print(f"{args.out}: {len(summary['runs'])} sampled runs")
