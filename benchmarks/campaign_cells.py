@@ -1,7 +1,8 @@
 """Add up node campaigns cell by cell: the tables of docs/findings.md from result files.
 
 A cell is one experiment in one set-up: the head in or out of the serve Service, the grace
-period, and any Ray settings added (`--ray-env`). Campaigns of the same cell (e.g. 10 runs at
+period, any Ray settings added (`--ray-env`) and whether the node ran its NetworkPolicy
+engine (`--no-network-policy`). Campaigns of the same cell (e.g. 10 runs at
 noon and 10 more in the evening) add up; each file is named beside the cell. Only tested runs
 count (Passed or Deviated, not left out by hand: the rule of `experiment_campaign.spread`);
 the others are listed with their reason.
@@ -53,9 +54,11 @@ def phase(failure: dict[str, Any], run: dict[str, Any], grace: int) -> str:
 def cell_of(result: dict[str, Any], run: dict[str, Any]) -> str:
     node = result.get("node") or {}
     where = "head out" if node.get("exclude_head") else "head in"
-    env = " ".join(f"{k}={v}" for k, v in sorted((node.get("ray_env") or {}).items()))
-    return f"{run['experiment']}, {where}, grace {result['grace_period']}" + (
-        f", {env}" if env else ""
+    extra = [f"{k}={v}" for k, v in sorted((node.get("ray_env") or {}).items())]
+    if node.get("network_policy") is False:
+        extra.append("no NetworkPolicy engine")
+    return f"{run['experiment']}, {where}, grace {result['grace_period']}" + "".join(
+        f", {e}" for e in extra
     )
 
 

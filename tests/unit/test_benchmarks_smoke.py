@@ -533,6 +533,7 @@ def test_campaign_cells_add_up_files_of_one_cell_and_place_each_failure(
         ],
     }
     tuned = {**evening, "node": {"exclude_head": True, "ray_env": {"RAY_x": "1"}}}
+    tuned["node"]["network_policy"] = False
     paths = []
     for name, result in (("noon", noon), ("evening", evening), ("tuned", tuned)):
         paths.append(tmp_path / f"{name}.json")
@@ -546,7 +547,7 @@ def test_campaign_cells_add_up_files_of_one_cell_and_place_each_failure(
     assert head["not_counted"] == {"noon/head-kill-3": "failed", "evening/head-kill-2": "disturbed"}
     assert head["load_1m_before"] == {"median": 5.0, "min": 5.0, "max": 6.0}
     assert found["worker-kill, head out, grace 30"]["phases"]["at the join"] == 1
-    assert found["head-kill, head out, grace 30, RAY_x=1"]["runs"] == 1
+    assert found["head-kill, head out, grace 30, RAY_x=1, no NetworkPolicy engine"]["runs"] == 1
     assert "| head-kill, head out, grace 30 | 3 | 2/3 | 3,0,1 | 1 / 1 / 1 / 1 |" in cells.table(
         found
     )
