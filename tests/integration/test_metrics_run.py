@@ -190,7 +190,7 @@ def test_a_scheduled_run_pushes_the_figures_of_its_journal(scheduled_run: Run) -
     [(method, url_path, body)] = scheduled_run.pushes
     assert method == "PUT" and url_path.startswith("/metrics/job/chaosraysvc/experiment@base64/")
     pushed = samples(body, LABELS)
-    figures = run_figures(load_run(path))  # the report of the journal chaos wrote
+    figures = run_figures(load_run(path)).to_json()  # the report of the journal chaos wrote
     assert pushed == pytest.approx(expected_samples(figures, journal))
     assert pushed[("chaosraysvc_run_deviated", ())] == 1
     assert pushed[("chaosraysvc_run_failed_requests", ())] > 0
@@ -228,8 +228,8 @@ def test_a_deviated_scheduled_run_posts_its_report_summary_to_the_webhook(
     assert summary["outcome"] == "deviated"
     assert summary["headline"] == "Deviated: the steady state did not hold after the fault"
     figures = run_figures(load_run(scheduled_run.path))
-    assert summary["facts"] == figures["verdict"]["facts"]
-    traffic = figures["traffic"]
+    assert summary["facts"] == figures.verdict.facts
+    traffic = figures.to_json()["traffic"]
     assert f"{traffic['failures']:,} of {traffic['requests']:,} requests failed" in " ".join(
         summary["facts"]
     )
