@@ -401,6 +401,26 @@ def spread(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def leave_out(path: Path, run: str, reason: str) -> int:
+    """Leave run `run` (its directory's name) of the result file `path` out of its cell's
+    counts with `reason`, kept beside the run; rewrite the file's spread."""
+    if not reason.strip():
+        print(f"{path}: say why {run} is left out (a reason is kept in the file)", file=sys.stderr)
+        return 2
+    payload = json.loads(path.read_text())
+    rows = [row for row in payload["runs"] if Path(row["run_dir"]).name == run]
+    if not rows:
+        names = ", ".join(Path(row["run_dir"]).name for row in payload["runs"])
+        print(f"{path}: no run {run!r} (runs: {names})", file=sys.stderr)
+        return 2
+    rows[0]["left_out"] = reason.strip()
+    payload.setdefault("notes", {}).setdefault("left_out", {})[run] = reason.strip()
+    payload["spread"] = spread(payload["runs"])
+    path.write_text(json.dumps(payload, indent=1) + "\n")
+    print(f"{path}: {run} left out of its cell: {reason.strip()}")
+    return 0
+
+
 def rejudge(path: Path) -> int:
     """Judge each run of the result file `path` again from its journal; rewrite the file."""
     payload = json.loads(path.read_text())
@@ -478,10 +498,20 @@ def main() -> int:
         help="run nothing: judge again every run of a campaign's result file from its run "
         "directory with this code's verdict, and rewrite the file's outcomes and spread",
     )
+    parser.add_argument(
+        "--leave-out",
+        nargs=3,
+        metavar=("RESULT_JSON", "RUN", "REASON"),
+        help="run nothing: leave RUN (e.g. head-kill-1) of a result file out of its cell's "
+        "counts, with the REASON kept beside it (a run disturbed by something else)",
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "campaign.json"))
     args = parser.parse_args()
     if args.rejudge:
         return rejudge(Path(args.rejudge))
+    if args.leave_out:
+        result, run, reason = args.leave_out
+        return leave_out(Path(result), run, reason)
     signal.signal(signal.SIGTERM, _terminate)
     names = [n.strip() for n in args.experiments.split(",") if n.strip()]
     unknown = [n for n in names if n not in ACTIONS]

@@ -441,10 +441,15 @@ def test_a_campaign_counts_only_runs_whose_fault_was_tested(
     spread = json.loads(result.read_text())["spread"]["w"]
     assert spread["runs"] == 1 and spread["deviated"] == 0
     assert spread["not_counted"] == {"w-2": "Not tested"}
-    judged = json.loads(result.read_text())["runs"]
-    judged[0]["left_out"] = "disturbed"  # a reason given by hand keeps a run out too
-    assert campaign.spread(judged)["w"]["runs"] == 0
-    assert campaign.spread(judged)["w"]["not_counted"] == {"w-1": "disturbed", "w-2": "Not tested"}
+    # --leave-out: a run disturbed by something else leaves its cell, its reason kept
+    assert campaign.leave_out(result, "w-1", "  ") == 2  # no reason, nothing written
+    assert campaign.leave_out(result, "w-9", "disturbed") == 2  # no such run
+    assert "left_out" not in json.loads(result.read_text())["runs"][0]
+    assert campaign.leave_out(result, "w-1", "disturbed") == 0
+    payload = json.loads(result.read_text())
+    assert payload["runs"][0]["left_out"] == payload["notes"]["left_out"]["w-1"] == "disturbed"
+    assert payload["spread"]["w"]["runs"] == 0
+    assert payload["spread"]["w"]["not_counted"] == {"w-1": "disturbed", "w-2": "Not tested"}
 
 
 def test_replica_stacks_places_a_stall_against_the_failed_request(
