@@ -126,9 +126,9 @@ def summarize(stacks: Path, results: list[Path], frame: str) -> dict[str, Any]:
         for run in json.loads(result.read_text())["runs"]:
             name = Path(run["run_dir"]).name
             path = stacks / f"{cell}-{name}.txt"
-            if not path.exists():
+            fault = run.get("fault_t")
+            if not path.exists() or fault is None:  # not sampled, or its fault never happened
                 continue
-            fault = run["fault_t"]
             found = spans(path.read_text(), frame)
             failed = run["failed_requests"]
             rows.append(

@@ -489,7 +489,9 @@ def test_replica_stacks_places_a_stall_against_the_failed_request(
     (tmp_path / "cell-worker-kill-2.txt").write_text("".join(dump(200, 8, idle) for _ in "ab"))
     worker = {**run, "run_dir": "/x/worker-kill-2", "experiment": "worker-kill"}
     unsampled = {**run, "run_dir": "/x/head-kill-3"}
-    result.write_text(json.dumps({"runs": [run, worker, unsampled]}))
+    (tmp_path / "cell-head-kill-4.txt").write_text(text)
+    no_fault = {**run, "run_dir": "/x/head-kill-4", "fault_t": None}  # Not tested: left out
+    result.write_text(json.dumps({"runs": [run, worker, unsampled, no_fault]}))
     row, other = stacks.summarize(tmp_path, [result], stacks.FRAME)["runs"]
     assert row["stalls"] == [{"pid": 7, "after_fault_s": 40.6, "sampled_s": 1.8}]
     assert [f["in_a_stall"] for f in row["failed_requests"]] == [True, False]
