@@ -449,10 +449,11 @@ GRACE_EVIDENCE = (
     "on the sandbox grace 0 lost 1-2 requests in 7 of 10 runs, grace 30 s (= Ray's drain "
     "timeout) none in 10; on the lab's node, with pods on new IPs as on Kubernetes, grace 30 s "
     "still lost the request on the keep-alive connection kube-proxy kept on the draining pod, "
-    "at the SIGKILL, in 5 of 12 runs (and a request as the new worker joined in 8 of 12), "
-    "grace 0 lost the requests in flight at once in 9 of 18 "
+    "at the SIGKILL, in 7 of 20 runs with the head in the serve Service and 11 of 20 with it out "
+    "(and a request as the new worker joined in 13 of 20 and 16 of 20), grace 0 lost the "
+    "requests in flight at once in 9 of 20 and 12 of 20 "
     "(benchmarks/results/campaign-sandbox-pid1-worker-grace{0,30}.json, "
-    "campaign-node-new-ips-head-in-grace{0,30}.json)"
+    "campaign-node-new-ips-head-{in,excluded}-grace{0,30}{,-2,-3}.json)"
 )
 
 
