@@ -44,6 +44,10 @@ REPO = Path(__file__).resolve().parents[4]
 CHAOS = Path(sys.executable).parent / "chaos"
 
 
+# The most requests one worker kill lost on the node (docs/findings.md, night): 16, plus margin.
+WORST_WORKER_KILL = 20
+
+
 def _settings(env_file: Path) -> dict[str, str]:
     pairs = (
         line.removeprefix("export ").split("=", 1)
@@ -475,7 +479,10 @@ def test_worker_kill_from_the_extensions_wheel_through_the_kubernetes_target_rec
 
     _replaced(journal, "delete-worker-pod", "worker")
     traffic = _traffic(journal)
-    assert traffic["failures"] <= traffic["requests"] // 100, traffic
+    # A worker kill on this node is not free: 1-2 lost requests in most runs, and in 6 of 80
+    # campaign runs a surviving proxy lost 7-16 in a row for 12-30 s (docs/findings.md,
+    # "Measured again (2026-12-05, night)"). More than that is an outage we have not seen.
+    assert traffic["failures"] <= WORST_WORKER_KILL, traffic
 
 
 def test_redis_kill_on_the_real_node_loses_the_state_as_the_doctor_predicts(
