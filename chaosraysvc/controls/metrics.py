@@ -41,9 +41,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from chaoslib.run import RunEventHandler
-
 from chaosraysvc.config import declared, setting
+from chaosraysvc.report.at_finish import AtFinish
 from chaosraysvc.report.load import writable_extension
 from chaosraysvc.report.metrics import (
     MetricsPublishError,
@@ -131,17 +130,15 @@ def _publish_safely(journal: Any, configuration: Mapping[str, Any] | None) -> No
         logger.exception("The metrics control could not compute the run's metrics")
 
 
-class _AtFinish(RunEventHandler):
+class _AtFinish(AtFinish):
     """Publishes when the run finishes, after every control wrote into the journal."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.configuration: Mapping[str, Any] | None = None
-        self.armed = False
 
-    def finish(self, journal: Any) -> None:
-        if self.armed:
-            self.armed = False
-            _publish_safely(journal, self.configuration)
+    def run(self, journal: Any) -> None:
+        _publish_safely(journal, self.configuration)
 
 
 _at_finish = _AtFinish()
@@ -156,12 +153,8 @@ def configure_control(
     **arguments: Any,
 ) -> None:
     """Arrange to publish when the run finishes (after the traffic control's journal entry)."""
-    _at_finish.armed = False
-    if event_registry is None:
-        return
-    if _at_finish not in event_registry.handlers:
-        event_registry.register(_at_finish)
-    _at_finish.configuration, _at_finish.armed = configuration, True
+    if _at_finish.arm(event_registry):
+        _at_finish.configuration = configuration
 
 
 def after_experiment_control(

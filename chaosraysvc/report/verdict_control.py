@@ -43,8 +43,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from chaoslib.run import RunEventHandler
-
+from chaosraysvc.report.at_finish import AtFinish
 from chaosraysvc.report.figures import run_figures
 from chaosraysvc.report.load import writable_extension
 from chaosraysvc.report.metrics import run_input_of
@@ -98,16 +97,11 @@ def settle_safely(journal: Any, verdict: Verdict | None = None) -> None:
         logger.exception("The verdict control could not judge the run: its status is unchanged")
 
 
-class _AtFinish(RunEventHandler):
+class _AtFinish(AtFinish):
     """Settles the run when it finishes, after every control wrote into the journal."""
 
-    def __init__(self) -> None:
-        self.armed = False
-
-    def finish(self, journal: Any) -> None:
-        if self.armed:
-            self.armed = False
-            settle_safely(journal)
+    def run(self, journal: Any) -> None:
+        settle_safely(journal)
 
 
 _at_finish = _AtFinish()
@@ -122,12 +116,7 @@ def configure_control(
     **arguments: Any,
 ) -> None:
     """Arrange to settle the run when it finishes (after the traffic control's journal entry)."""
-    _at_finish.armed = False
-    if event_registry is None:
-        return
-    if _at_finish not in event_registry.handlers:
-        event_registry.register(_at_finish)
-    _at_finish.armed = True
+    _at_finish.arm(event_registry)
 
 
 def after_experiment_control(
