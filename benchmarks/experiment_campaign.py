@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/experiment_campaign.py --runs 5 [--experiments head-kill,...]
         [--redis-storage persistent|ephemeral] [--exclude-head-from-serve-svc]
         [--endpoint-ports] [--traffic-endpoints serve_endpoints] [--kubernetes] [--work-dir DIR]
-        [--out benchmarks/results/campaign.json]
+        [--redis single|sentinel] [--hang-duration S] [--out benchmarks/results/campaign.json]
 
 Brings a sandbox up (its own state dir and free ports), or with `--kubernetes` the one-machine
 Kubernetes node with the real KubeRay operator (run as root; experiments through the kubernetes
@@ -68,7 +68,46 @@ ACTIONS = {
     "head-kill": "delete-head-pod",
     "worker-kill": "delete-worker-pod",
     "redis-kill": "delete-redis-pod",
+    "redis-hang": "hang-redis",
+    "redis-partition": "partition-redis",
+    "redis-failover": "kill-redis-primary",
 }
+# Env for every run of an experiment (the campaign's knobs for its fault), from --hang-duration.
+FAULT_ENV: dict[str, dict[str, str]] = {}
+
+
+def ray_pods(kubeconfig: str) -> dict[str, dict[str, Any]]:
+    """Return each Ray and Redis pod of the node (name -> uid, node type, restart count), so a
+    run can tell whether its fault restarted a container (the GCS exiting restarts the head's)."""
+    from kubernetes import client, config  # the lab's node only
+
+    api = client.CoreV1Api(config.new_client_from_config(config_file=kubeconfig))
+    found: dict[str, dict[str, Any]] = {}
+    for pod in api.list_namespaced_pod("default").items:
+        labels = pod.metadata.labels or {}
+        role = labels.get("ray.io/node-type") or ("redis" if "redis" in pod.metadata.name else "")
+        if not role:
+            continue
+        statuses = (pod.status and pod.status.container_statuses) or []
+        found[pod.metadata.name] = {
+            "uid": pod.metadata.uid,
+            "role": role,
+            "restarts": sum(c.restart_count or 0 for c in statuses),
+        }
+    return found
+
+
+def restarts_between(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """Return, per role, the pods replaced (gone from `before`) and containers restarted."""
+    out: dict[str, Any] = {}
+    for name, pod in before.items():
+        role = out.setdefault(pod["role"], {"replaced": 0, "restarted": 0})
+        later = after.get(name)
+        if later is None or later["uid"] != pod["uid"]:
+            role["replaced"] += 1
+        else:
+            role["restarted"] += later["restarts"] - pod["restarts"]
+    return out
 
 
 def _now() -> str:
@@ -224,7 +263,10 @@ def run_once(
     )
     if traffic_endpoints:
         env["RAYSVC_TRAFFIC_ENDPOINTS"] = traffic_endpoints
+    env |= FAULT_ENV.get(name, {})
     journal_path = run_dir / "journal.json"
+    kubeconfig = target_env.get("KUBECONFIG", "")
+    pods_before = ray_pods(kubeconfig) if kubeconfig else None
     started_at, load_before = _now(), _load()
     start = time.monotonic()
     subprocess.run(
@@ -245,13 +287,15 @@ def run_once(
     )
     wall = time.monotonic() - start
     load_after = _load()
+    pods_after = ray_pods(kubeconfig) if kubeconfig else None
     journal = json.loads(journal_path.read_text())
     log = read_traffic_log(run_dir / "journal-traffic.jsonl")
     summary = summarize(log)
     fault = next((m for m in log.marks if m["event"] == "fault"), None)
     fault_t = fault["t"] if fault else None
     action = next((r for r in journal["run"] if r["activity"]["name"] == ACTIONS[name]), None)
-    recovery = ((action or {}).get("output") or {}).get("recovery") or {}
+    output = (action or {}).get("output") or {}
+    recovery = output.get("recovery") or {}
     seconds = recovery.get("seconds_to", {})
     window = summary.get("longest_failure_window") or {}
     brownout = summary.get("brownout") or {}
@@ -289,6 +333,13 @@ def run_once(
         ],
         "likely_causes": summary.get("likely_causes", []),
         "recovery": recovery,
+        "fault_output": {k: v for k, v in output.items() if k != "recovery"},
+        "fault_status": (action or {}).get("status"),
+        "pods": (
+            restarts_between(pods_before, pods_after)
+            if pods_before is not None and pods_after is not None
+            else None
+        ),
     }
 
 
@@ -490,6 +541,20 @@ def main() -> int:
         help="run on the one-machine Kubernetes node (real KubeRay operator, HA sample) "
         "through the kubernetes target instead of the process sandbox",
     )
+    parser.add_argument(
+        "--redis",
+        choices=("single", "sentinel"),
+        default="single",
+        help="with --kubernetes: the GCS's Redis, the sample's one instance or a primary, a "
+        "replica and three Sentinels (redis-failover needs sentinel)",
+    )
+    parser.add_argument(
+        "--hang-duration",
+        type=float,
+        default=0,
+        help="redis-hang: seconds Redis stops answering (RAYSVC_HANG_DURATION; default the "
+        "experiment's)",
+    )
     parser.add_argument("--work-dir", default="", help="run directories (default: a new /tmp dir)")
     parser.add_argument(
         "--rejudge",
@@ -513,6 +578,8 @@ def main() -> int:
         result, run, reason = args.leave_out
         return leave_out(Path(result), run, reason)
     signal.signal(signal.SIGTERM, _terminate)
+    if args.hang_duration:
+        FAULT_ENV["redis-hang"] = {"RAYSVC_HANG_DURATION": f"{args.hang_duration:g}"}
     names = [n.strip() for n in args.experiments.split(",") if n.strip()]
     unknown = [n for n in names if n not in ACTIONS]
     if unknown:
@@ -550,6 +617,7 @@ def main() -> int:
         "command": sys.argv,
         "traffic_endpoints": args.traffic_endpoints,
         "grace_period": args.grace_period,
+        "fault_env": FAULT_ENV,
         "work_dir": str(work),
     }
     print(json.dumps(meta), flush=True)
@@ -561,6 +629,7 @@ def main() -> int:
                     "exclude_head": not spec.head_in_serve_svc,
                     "network_policy": not args.no_network_policy,
                     "ray_env": ray_env,
+                    "redis": args.redis,
                 }
             }
             if node
@@ -576,6 +645,7 @@ def main() -> int:
                 exclude_head=not spec.head_in_serve_svc,
                 network_policy=not args.no_network_policy,
                 ray_env=ray_env or None,
+                redis=args.redis,
                 timeout=600,
                 progress=lambda m: print(m, flush=True),
             )

@@ -22,6 +22,7 @@ ACTION_MODULES = (
     "chaosraysvc.activities.rayservice_actions",
     "chaosraysvc.activities.network_actions",
     "chaosraysvc.activities.redis_actions",
+    "chaosraysvc.activities.failover_actions",
     "chaosraysvc.activities.traffic_actions",
 )
 

@@ -29,6 +29,7 @@ __all__ = [
     "find_redis_pods",
     "redis_container",
     "redis_labels",
+    "runs_sentinel",
     "storage_persistent",
     "volume_keeps_data",
 ]
@@ -229,3 +230,17 @@ def embedded_storage_persistent(head: client.V1Pod) -> bool | None:
         if item.name == "RAY_GCS_STORAGE_PATH" and item.value:
             directory = str(item.value)
     return _mount_keeps(head, container, directory)
+
+
+def runs_sentinel(pod: client.V1Pod) -> str:
+    """Return how `pod` shows it runs a Redis Sentinel ("" when it does not): `--sentinel` or
+    `redis-sentinel` on a container's command line, or a Sentinel image."""
+    for container in (pod.spec and pod.spec.containers) or []:
+        words = [str(w) for w in (container.command or []) + (container.args or [])]
+        line = " ".join(words)
+        for word in ("--sentinel", "redis-sentinel"):
+            if word in line:
+                return f"container '{container.name}' runs `... {word}`"
+        if "sentinel" in str(container.image or "").rsplit("/", 1)[-1]:
+            return f"container '{container.name}' runs image {container.image}"
+    return ""

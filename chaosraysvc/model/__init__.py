@@ -76,7 +76,10 @@ class RedisPartition:
 @dataclass(frozen=True)
 class RedisReply:
     """Redis' answer to one command: its text ("OK", "PONG") and whether it was an error reply
-    (then `text` is the error, e.g. "WRONGPASS invalid username-password pair")."""
+    (then `text` is the error, e.g. "WRONGPASS invalid username-password pair"). `lines`
+    holds every line of a longer answer (an INFO section, an array flattened one element a
+    line, as redis-cli prints it without a tty) where the sender kept them."""
 
     text: str
     error: bool = False
+    lines: tuple[str, ...] = field(default=(), compare=False)

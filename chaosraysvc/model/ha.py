@@ -100,6 +100,10 @@ class HaFacts:
     gcs_ft_source: str = ""
     gcs_storage_persistent: bool | None = None  # None: cannot tell
     gcs_storage_evidence: str = ""
+    # what the GCS address is: "sentinel" (Sentinels in front of a primary and replicas),
+    # "single" (one Redis), "" (no Redis, or not inspected)
+    redis_topology: str = ""
+    redis_topology_evidence: str = ""
     # the serve Service and the head's proxy
     head_in_serve_svc: bool = True
     head_in_serve_svc_evidence: str = ""

@@ -4,7 +4,8 @@ A fault is a pod deleted by one of chaosraysvc's delete actions, a RayService up
 `upgrade_rayservice` (role "rayservice", `pod` the old cluster, `new_pod` the new one), or the
 head's GCS process killed by `kill_gcs_server` (the head pod, restarted in place), or the
 Redis pod cut off from the Ray pods by `partition_redis` (NetworkPolicies, healed by its
-rollback), or the Redis pod paused by `hang_redis` (CLIENT PAUSE, no pod replaced); each
+rollback), or the Redis pod paused by `hang_redis` (CLIENT PAUSE, no pod replaced), or the
+Redis primary a Sentinel names deleted by `kill_redis_primary` (the failover follows); each
 kill of `delete_pods` is a fault of its own.
 Its facts come from the action's output in the journal (`deleted`, `deleted_at`,
 `recovery.at`) when the action succeeded, and from the traffic log's marks (`fault`,
@@ -65,6 +66,7 @@ KILL_GCS = "kill_gcs_server"  # its fault: the head pod whose GCS process was ki
 DELETE_PODS = "delete_pods"  # one fault per kill in its output's `kills`
 PARTITION = "partition_redis"  # its fault: the Redis pod cut off from the Ray pods
 HANG = "hang_redis"  # its fault: the Redis pod paused (CLIENT PAUSE ALL)
+FAILOVER = "kill_redis_primary"  # its fault: the Redis primary's pod deleted (`deleted`)
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,7 @@ def is_fault_action(result: dict[str, Any]) -> bool:
         DELETE_PODS,
         PARTITION,
         HANG,
+        FAILOVER,
     )
 
 

@@ -78,6 +78,13 @@ class Target(Protocol):
         """Delete `pod` (refusing pods that are not the RayService's own)."""
         ...
 
+    def delete_redis_primary(self, pod: Pod, host: str, grace_period: int = 0) -> None:
+        """Delete `pod`, the Redis primary a Sentinel named at `host`, if it is still there.
+
+        Raises `RefusedError` where there is no Sentinel (the sandbox) or the pod moved.
+        """
+        ...
+
     def kill_process(self, pod: Pod, process: str) -> None:
         """SIGKILL the process named `process` inside `pod` (as `kubectl exec ... kill -9`).
 
@@ -105,9 +112,17 @@ class Target(Protocol):
         """Undo `partition_redis`; return what was removed ([] when nothing was there)."""
         ...
 
-    def redis_command(self, argv: Sequence[str], timeout: float = 10.0) -> RedisReply | None:
+    def find_pod(self, host: str) -> Pod | None:
+        """Return the pod named by `host` (its IP, name or DNS name), None when none is."""
+        ...
+
+    def redis_command(
+        self, argv: Sequence[str], timeout: float = 10.0, address: str = ""
+    ) -> RedisReply | None:
         """Send `argv` to the GCS's Redis as a new client authenticated as the GCS is (its
         password); return the reply, or None when none came within `timeout` seconds.
+        `address` ("host:port") sends it to another Redis of the same set-up instead (the
+        primary a Sentinel names), reached from where the GCS's Redis is.
 
         Raises `RefusedError` when there is no Redis to reach (another GCS backend, or an
         address with no pod behind it), `NotFoundError` when no Redis pod runs, and

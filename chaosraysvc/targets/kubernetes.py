@@ -78,10 +78,11 @@ _ROLE_ORDER: dict[Role, int] = {"head": 0, "worker": 1, "redis": 2}
 # `timeout` (coreutils or busybox) ends a command Redis does not answer: exit code 124.
 REDIS_CLI = """IFS= read -r REDISCLI_AUTH || true
 if [ -n "$REDISCLI_AUTH" ]; then export REDISCLI_AUTH; else unset REDISCLI_AUTH; fi
-port=$1 wait=$2
-shift 2
-if command -v timeout >/dev/null 2>&1; then exec timeout "$wait" redis-cli -p "$port" "$@"; fi
-exec redis-cli -p "$port" "$@"
+host=$1 port=$2 wait=$3
+shift 3
+set -- redis-cli -h "$host" -p "$port" "$@"
+if command -v timeout >/dev/null 2>&1; then exec timeout "$wait" "$@"; fi
+exec "$@"
 """
 NO_ANSWER = 124  # `timeout`'s exit code
 # The first word of a Redis error reply, as redis-cli prints it without a tty.
@@ -193,6 +194,20 @@ class KubernetesTarget:
         found += [(pod, "redis") for pod in self._redis_pods(gcs_ft_config(rayservice))]
         return cluster, found
 
+    def find_pod(self, host: str) -> Pod | None:
+        """Return the pod of the RayService's namespace named by `host`: its IP, its name,
+        or the name a headless Service gives it (`<hostname>.<subdomain>[.<namespace>...]`),
+        as a Redis pod; None when there is none."""
+        first, _, rest = host.partition(".")
+        for pod in self.api.list_pods(self.namespace, ""):
+            spec = pod.spec or client.V1PodSpec(containers=[])
+            ip = pod.status.pod_ip if pod.status else None
+            name = pod.metadata.name if pod.metadata else None
+            dns = spec.hostname == first and spec.subdomain == rest.split(".")[0]
+            if host in (ip, name) or (rest and dns):
+                return to_pod(pod, "redis")
+        return None
+
     def pods(self) -> list[Pod]:
         """Return the active cluster's head and worker pods and the resolved Redis pods."""
         _, found = self._all_pods()
@@ -288,6 +303,20 @@ class KubernetesTarget:
             grace_period,
         )
         self.api.delete_pod(namespace, pod.name, pod.uid or live_uid, grace_period, dry_run)
+
+    def delete_redis_primary(self, pod: Pod, host: str, grace_period: int = 0) -> None:
+        """Delete `pod`, the Redis primary the GCS's Sentinel named at `host`, once it is
+        still the pod there (same uid): the one Redis pod that is not behind the GCS address
+        itself (the Sentinels are), hence a check of its own."""
+        live = self.find_pod(host)
+        if live is None or live.uid != pod.uid:
+            raise RefusedError(
+                f"refusing to delete pod '{pod.name}': it is no longer the pod at {host}, the "
+                "address the Sentinel named as primary (replaced or moved meanwhile); ask again"
+            )
+        logger.info("Deleting Redis primary %s/%s (%s) with a grace period of %ss",
+                    self.namespace, pod.name, host, grace_period)  # fmt: skip
+        self.api.delete_pod(self.namespace, pod.name, pod.uid, grace_period, False)
 
     def _own_container(self, pod: Pod) -> str:
         """Return the first container of `pod`, refusing a pod that is not the RayService's."""
@@ -438,11 +467,14 @@ class KubernetesTarget:
             self._password = output
         return self._password
 
-    def redis_command(self, argv: Sequence[str], timeout: float = 10.0) -> RedisReply | None:
+    def redis_command(
+        self, argv: Sequence[str], timeout: float = 10.0, address: str = ""
+    ) -> RedisReply | None:
         """Run `redis-cli <argv>` in the Redis pod behind the GCS fault-tolerance address
         through `pods/exec` (deploy/exec-role.yaml), authenticated with the GCS's password
         (the head's REDIS_PASSWORD, sent on stdin); None when Redis did not answer within
-        `timeout` seconds (`timeout` in the pod ended redis-cli)."""
+        `timeout` seconds (`timeout` in the pod ended redis-cli). With `address` ("host:port",
+        e.g. the primary a Sentinel names) redis-cli in that pod connects there instead."""
         ft = gcs_ft_config(self.rayservice())
         if ft.backend != "redis" or not ft.redis_address:
             raise RefusedError(
@@ -460,13 +492,12 @@ class KubernetesTarget:
                 "redis_label_selector to name the Redis pods)"
             )
         password = self._redis_password()
-        try:
-            port = int(ft.redis_address.rsplit(":", 1)[1]) if ":" in ft.redis_address else 6379
-        except ValueError:
-            port = 6379
+        host, port = "127.0.0.1", _port_of(ft.redis_address)
+        if address:
+            host, port = address.rsplit(":", 1)[0], _port_of(address)
         code, output = self.exec_in_pod(
             running[0],
-            ["sh", "-c", REDIS_CLI, "sh", str(port), f"{timeout:g}", *argv],
+            ["sh", "-c", REDIS_CLI, "sh", host, str(port), f"{timeout:g}", *argv],
             timeout=timeout + 15,
             stdin=password + "\n",
         )
@@ -516,19 +547,33 @@ class KubernetesTarget:
         return self._dashboard
 
 
+def _port_of(address: str) -> int:
+    """Return the port of "host:port" (6379 when there is none or it is not a number)."""
+    try:
+        return int(address.rsplit(":", 1)[1]) if ":" in address else 6379
+    except ValueError:
+        return 6379
+
+
 def _redis_cli_reply(pod: str, command: str, code: int, output: str) -> RedisReply | None:
     """Return redis-cli's answer: None when `timeout` ended it, else the reply (an error
     when it starts with an error code: redis-cli without a tty prints errors bare, exit 0)."""
     if code == NO_ANSWER:
         return None
     lines = [line for line in output.splitlines() if line and not line.startswith("Warning:")]
-    if code != 0 or not lines:
+    if code == 0 and not lines:  # an empty answer (a plain Redis' `INFO SENTINEL`)
+        return RedisReply("")
+    if code != 0:
         raise ChaosRaySvcError(
             f"redis-cli `{command}` in pod '{pod}' exited with {code}: "
             f"{' '.join(lines)[-300:] or 'no output'} (is redis-cli on the pod's PATH?)"
         )
     text = lines[0].strip()
-    return RedisReply(text, error=text.split(" ", 1)[0] in REDIS_ERRORS)
+    return RedisReply(
+        text,
+        error=text.split(" ", 1)[0] in REDIS_ERRORS,
+        lines=tuple(line.strip() for line in lines),
+    )
 
 
 def _combine(values: list[bool | None]) -> bool | None:

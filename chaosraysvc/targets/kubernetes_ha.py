@@ -29,7 +29,13 @@ from chaosraysvc.errors import (
 )
 from chaosraysvc.kube.pods import cluster_selector, names_by_ip, role_of
 from chaosraysvc.kube.rayservice import active_cluster_name, gcs_ft_config
-from chaosraysvc.kube.redis import data_dir, find_redis_pods, redis_container, volume_keeps_data
+from chaosraysvc.kube.redis import (
+    data_dir,
+    find_redis_pods,
+    redis_container,
+    runs_sentinel,
+    volume_keeps_data,
+)
 from chaosraysvc.model import GcsFaultTolerance
 from chaosraysvc.model.ha import (
     DRAIN_TIMEOUT_ENV,
@@ -193,6 +199,26 @@ def _gcs_storage(target: KubernetesTarget, rayservice: Mapping[str, Any], facts:
             "cluster's Services?); set redis_label_selector to name its pods"
         )
         return
+    shown = [(p, how) for p in pods if (how := runs_sentinel(p))]
+    if shown:
+        pod, how = shown[0]
+        name = pod.metadata.name if pod.metadata else "?"
+        facts.redis_topology = "sentinel"
+        facts.redis_topology_evidence = (
+            f"{len(shown)} of {len(pods)} pod(s) behind {ft.redis_address} run a Sentinel "
+            f"(pod {name}: {how}): the GCS connects to the primary the Sentinel names"
+        )
+        facts.gcs_storage_persistent = None  # the data pods are behind the Sentinels
+        facts.gcs_storage_evidence = (
+            f"Redis behind Sentinels ({ft.redis_address}): its primary and replicas are not "
+            "behind the GCS address, so their volumes were not inspected"
+        )
+        return
+    facts.redis_topology = "single"
+    facts.redis_topology_evidence = (
+        f"{len(pods)} Redis pod(s) behind {ft.redis_address}, none running a Sentinel: one "
+        "Redis, no failover"
+    )
     facts.gcs_storage_evidence = "; ".join(_redis_evidence(p) for p in pods)
 
 

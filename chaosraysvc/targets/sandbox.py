@@ -138,6 +138,13 @@ class SandboxTarget:
             source="sandbox head env RAY_REDIS_ADDRESS",
         )
 
+    def delete_redis_primary(self, pod: Pod, host: str, grace_period: int = 0) -> None:
+        raise RefusedError(
+            "the sandbox runs one Redis and no Sentinel: there is no primary to fail over "
+            "from; run redis-failover against a Sentinel-backed Redis on Kubernetes "
+            "(`chaosraysvc-lab node up --redis sentinel` gives a local one)"
+        )
+
     def delete_pod(self, pod: Pod, grace_period: int = 0, dry_run: bool = False) -> None:
         current = self.sandbox.require_up()
         if current.pod(pod.name) is None:
@@ -163,11 +170,20 @@ class SandboxTarget:
     def heal_redis_partition(self) -> list[str]:
         return []  # partition_redis never runs here: nothing to heal
 
-    def redis_command(self, argv: Sequence[str], timeout: float = 10.0) -> RedisReply | None:
-        """Send `argv` to the sandbox's Redis on loopback, authenticated with its password
-        (the state directory's, which the head's GCS uses too)."""
+    def find_pod(self, host: str) -> Pod | None:
+        """The sandbox's processes have no addresses of their own: no pod is named by `host`."""
+        return None
+
+    def redis_command(
+        self, argv: Sequence[str], timeout: float = 10.0, address: str = ""
+    ) -> RedisReply | None:
+        """Send `argv` to the sandbox's Redis on loopback (or to `address`, "host:port"),
+        authenticated with its password (the state directory's, which the GCS uses too)."""
         self.sandbox.require_up()
         password = read_password(self.spec.state_dir)
+        if address:
+            host, port = address.rsplit(":", 1)
+            return send_command(int(port), password, argv, timeout, host=host)
         return send_command(self.spec.redis_port, password, argv, timeout)
 
     def ray_clusters(self) -> tuple[str, str]:

@@ -76,6 +76,8 @@ def gather_sandbox_facts(target: SandboxTarget, live: bool = True) -> HaFacts:
                 else " (the append-only file is kept across Redis pods)"
             )
         ),
+        redis_topology="single",
+        redis_topology_evidence="the sandbox runs one Redis process (no Sentinel)",
         head_in_serve_svc=spec.head_in_serve_svc,
         head_in_serve_svc_evidence=(
             f"head_in_serve_svc: {str(spec.head_in_serve_svc).lower()} in {where}"

@@ -62,6 +62,7 @@ def cmd_node_up(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         progress=_say,
         network_policy=not args.no_network_policy,
+        redis=args.redis,
     )
     _say(f"the kubernetes target's settings: source {node.env_file}")
     _say(f"stop it with: chaosraysvc-lab node down --state-dir {node.state_dir}")
@@ -123,6 +124,13 @@ def _register_node(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         action="store_true",
         help="do not run kube-router's firewall: NetworkPolicies are then stored, not enforced "
         "(as on a cluster whose network plugin ignores them)",
+    )
+    up.add_argument(
+        "--redis",
+        choices=("single", "sentinel"),
+        default="single",
+        help="the GCS's Redis: the sample's single instance (default), or a primary, a replica "
+        "and three Sentinels, the GCS connecting through the Sentinels (redis_ha.py)",
     )
     up.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (300)")
     up.set_defaults(func=cmd_node_up)

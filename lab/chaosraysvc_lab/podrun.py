@@ -496,12 +496,17 @@ class PodRun:
         return body
 
     def _write_status(self) -> None:
+        """Patch the pod's status, for this pod only: the patch carries its uid, which the API
+        server checks (409 when the pod of that name is another one), as the kubelet's status
+        manager does. A pod deleted at once (grace 0) and created again under its name (a
+        StatefulSet's) must not get the status of the old one, which is still terminating."""
         body = self.status()
         text = json.dumps(body, sort_keys=True)
         if text == self.last_status:
             return
+        patch = {"metadata": {"uid": self.uid}, "status": body}
         try:
-            self.ctx.core.patch_namespaced_pod_status(self.name, self.namespace, {"status": body})
+            self.ctx.core.patch_namespaced_pod_status(self.name, self.namespace, patch)
             self.last_status = text
         except Exception as exc:  # noqa: BLE001 - the pod may be gone; the next pass retries
             logger.debug("status of %s not written: %s", self.name, exc)

@@ -28,7 +28,7 @@ import yaml
 from chaosraysvc.errors import ChaosRaySvcError
 from chaosraysvc.fruit.config import IMPORT_PATH
 from chaosraysvc.runtime import sessions as procs
-from chaosraysvc_lab import binaries, coredns, kubeconfig, kubeproxy, netpol, network
+from chaosraysvc_lab import binaries, coredns, kubeconfig, kubeproxy, netpol, network, redis_ha
 from chaosraysvc_lab.agent import try_lock
 from chaosraysvc_lab.controlplane import ControlPlane
 
@@ -44,11 +44,13 @@ class NodeError(ChaosRaySvcError):
 
 
 def published_sample(
-    exclude_head: bool = False, ray_env: dict[str, str] | None = None
+    exclude_head: bool = False, ray_env: dict[str, str] | None = None, redis: str = "single"
 ) -> list[dict[str, Any]]:
-    """KubeRay's HA sample, its Serve app imported locally; `exclude_head` sets KubeRay's field."""
+    """KubeRay's HA sample, its Serve app imported locally; `exclude_head` sets KubeRay's field;
+    `redis="sentinel"` replaces its Redis by a Sentinel-backed pair (`redis_ha.py`)."""
     path = binaries.binary_dir() / "samples" / "ray-service.high-availability.yaml"
-    return adapt_sample(path.read_text(), exclude_head, ray_env)
+    docs = adapt_sample(path.read_text(), exclude_head, ray_env)
+    return redis_ha.with_sentinel(docs, NAMESPACE) if redis == "sentinel" else docs
 
 
 def adapt_sample(
@@ -124,8 +126,12 @@ class KubeNode:
         sample: bool = True,
         network_policy: bool = True,
         ray_env: dict[str, str] | None = None,
+        redis: str = "single",
     ) -> dict[str, str]:
         """Bring everything up; return the settings for the kubernetes target.
+
+        `redis="sentinel"`: the GCS's Redis is a primary, a replica and three Sentinels
+        (`redis_ha.py`) instead of the sample's one Redis.
 
         With `network_policy` the node enforces NetworkPolicy (kube-router's firewall,
         `netpol.py`), as a cluster whose CNI does; without it a NetworkPolicy does nothing.
@@ -177,8 +183,13 @@ class KubeNode:
             progress(f"process kubelet up: pods on {net.pod_cidr} ({_since(started)})")
             if not sample:
                 return {"KUBECONFIG": str(self.plane.kubeconfig)}
-            _apply(api, [*published_sample(exclude_head, ray_env), dashboard_service()])
-            progress("applied KubeRay's ray-service.high-availability.yaml")
+            if redis not in ("single", "sentinel"):
+                raise NodeError(f"redis must be 'single' or 'sentinel' (got {redis!r})")
+            _apply(api, [*published_sample(exclude_head, ray_env, redis), dashboard_service()])
+            progress(
+                "applied KubeRay's ray-service.high-availability.yaml"
+                + (" (Redis behind Sentinels)" if redis == "sentinel" else "")
+            )
             _pod_logs[0] = self.state_dir / "node" / "pods"
             try:
                 self._wait(

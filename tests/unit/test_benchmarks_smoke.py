@@ -452,6 +452,32 @@ def test_a_campaign_counts_only_runs_whose_fault_was_tested(
     assert payload["spread"]["w"]["not_counted"] == {"w-1": "disturbed", "w-2": "Not tested"}
 
 
+def test_the_campaign_tells_a_restarted_container_from_a_replaced_pod(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whether a fault restarted the GCS (the head's container) is read off the pods."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    campaign = importlib.import_module("experiment_campaign")
+    before = {
+        "head-a": {"uid": "1", "role": "head", "restarts": 0},
+        "worker-b": {"uid": "2", "role": "worker", "restarts": 1},
+        "worker-c": {"uid": "3", "role": "worker", "restarts": 0},
+        "redis-d": {"uid": "4", "role": "redis", "restarts": 0},
+    }
+    after = {
+        "head-a": {"uid": "1", "role": "head", "restarts": 2},
+        "worker-b": {"uid": "2", "role": "worker", "restarts": 1},
+        "redis-d": {"uid": "9", "role": "redis", "restarts": 0},  # same name, a new pod
+        "worker-e": {"uid": "5", "role": "worker", "restarts": 0},
+    }
+    assert campaign.restarts_between(before, after) == {
+        "head": {"replaced": 0, "restarted": 2},
+        "worker": {"replaced": 1, "restarted": 0},
+        "redis": {"replaced": 1, "restarted": 0},
+    }
+    assert set(campaign.ACTIONS) >= {"redis-hang", "redis-partition"}
+
+
 def test_replica_stacks_places_a_stall_against_the_failed_request(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

