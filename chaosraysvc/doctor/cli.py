@@ -69,6 +69,12 @@ def render_table(diagnosis: Diagnosis, min_severity: str = "low") -> str:
     counts = _counts(diagnosis.risks)
     summary = ", ".join(f"{n} {s}" for s, n in counts.items())
     lines = [f"HA check of {diagnosis.facts.target}"]
+    if diagnosis.facts.redis_topology:  # which Redis the GCS has: a fact, not a risk
+        store = {"sentinel": "Redis behind Sentinels", "single": "one Redis"}
+        topology = store.get(diagnosis.facts.redis_topology, diagnosis.facts.redis_topology)
+        lines += _lines(
+            f"{topology}: {diagnosis.facts.redis_topology_evidence}", "GCS store: ", "  "
+        )
     if not diagnosis.risks:
         lines.append(f"no HA risk found ({len(RULES)} rules checked)")
     else:

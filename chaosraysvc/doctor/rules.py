@@ -154,25 +154,6 @@ def gcs_storage(facts: HaFacts) -> list[Risk]:
     ]
 
 
-def redis_single_instance(facts: HaFacts) -> list[Risk]:
-    if facts.gcs_ft_backend != "redis" or facts.redis_topology != "single":
-        return []
-    return [
-        Risk(
-            "redis-single-instance",
-            "low",
-            "The GCS's Redis is one instance: nothing to fail over to",
-            (f"{facts.gcs_ft_source}", facts.redis_topology_evidence),
-            "While that Redis is down or restarting the GCS has no store to write to; a head "
-            "restarted meanwhile cannot load its state (experiments/redis-kill.json measures "
-            "what your requests see).",
-            "Put the GCS's Redis behind Sentinels with a replica (Ray's GCS connects through a "
-            "Sentinel address, asking it for the primary) and test the failover with "
-            "experiments/redis-failover.json: what a failover costs is in docs/findings.md.",
-        )
-    ]
-
-
 # -- the serve Service and proxies -------------------------------------------------------------
 
 
@@ -577,7 +558,6 @@ Rule = Callable[[HaFacts], list[Risk]]
 RULES: tuple[Rule, ...] = (
     gcs_ft_disabled,
     gcs_storage,
-    redis_single_instance,
     proxy_head_only,
     head_in_serve_svc,
     single_replica,
@@ -593,7 +573,6 @@ RISK_IDS = (
     "gcs-ft-disabled",
     "gcs-storage-ephemeral",
     "gcs-storage-unknown",
-    "redis-single-instance",
     "proxy-head-only",
     "head-in-serve-svc",
     "single-replica",

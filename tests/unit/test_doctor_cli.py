@@ -49,17 +49,17 @@ def test_an_ephemeral_redis_sandbox_is_a_high_risk_exit_1(
 
     assert (code, err) == (1, "")
     assert out.startswith(f"HA check of sandbox default/rayservice-ha ({state_dir})\n")
-    assert "4 risk(s): 1 high, 1 medium, 2 low" in out
+    assert "3 risk(s): 1 high, 1 medium, 1 low" in out
     table = out.split("\n\n")[1].splitlines()
     assert table[0].split() == ["SEVERITY", "RISK", "TITLE"]
     assert [line.split()[:2] for line in table[1:]] == [
         ["high", "gcs-storage-ephemeral"],
         ["medium", "head-in-serve-svc"],
-        ["low", "redis-single-instance"],
         ["low", "no-spare-worker"],
     ]
     text = " ".join(out.split())  # long lines are wrapped
     assert f"redis_storage: ephemeral in {state_dir}/spec.json" in text
+    assert "GCS store: one Redis: the sandbox runs one Redis process (no Sentinel)" in text
     assert "live replica placement not inspected (the sandbox is not up" in text
 
 
@@ -70,11 +70,8 @@ def test_a_fixed_sandbox_has_no_risk_exit_0(
 
     code, out, _ = doctor(capsys, "--target", "sandbox", "--state-dir", str(state_dir))
 
-    assert code == 0  # one Redis process, no Sentinel: the one risk the sandbox cannot fix
-    assert "1 risk(s): 0 high, 0 medium, 1 low" in out
-    assert [line.split()[:2] for line in out.split("\n\n")[1].splitlines()[1:]] == [
-        ["low", "redis-single-instance"]
-    ]
+    assert code == 0
+    assert "no HA risk found (11 rules checked)" in out
 
 
 def test_json_output_and_severity_filter(
@@ -88,7 +85,6 @@ def test_json_output_and_severity_filter(
     assert code == 0
     assert [(r["id"], r["severity"]) for r in document["risks"]] == [
         ("head-in-serve-svc", "medium"),
-        ("redis-single-instance", "low"),
         ("no-spare-worker", "low"),
     ]
     assert document["facts"]["gcs_storage_persistent"] is True
@@ -99,7 +95,7 @@ def test_json_output_and_severity_filter(
     code, out, _ = doctor(capsys, "--state-dir", str(state_dir), "--min-severity", "medium")
     assert code == 0
     assert "no-spare-worker" not in out
-    assert "(2 risk(s) below medium not shown)" in out
+    assert "(1 risk(s) below medium not shown)" in out
 
 
 def test_a_directory_without_a_sandbox_cannot_be_inspected_exit_3(
@@ -163,9 +159,8 @@ def test_replicas_on_the_head_are_read_from_the_sandbox_dashboard(
     document = json.loads(out)
 
     assert code == 1
-    risk, single = document["risks"]
+    [risk] = document["risks"]
     assert (risk["id"], risk["severity"]) == ("replicas-on-head", "high")
-    assert (single["id"], single["severity"]) == ("redis-single-instance", "low")
     assert risk["evidence"] == [f"fruit_app/PearStand live: 2 on {'a' * 12} (dashboard {url})"]
     assert document["facts"]["head_proxy_evidence"].startswith("a Serve proxy runs on the head")
     assert document["notes"] == []

@@ -133,7 +133,6 @@ POSITIVE: list[tuple[str, Change, dict[str, str]]] = [
         {"gcs-ft-disabled": "high"},
     ),
     ("redis ephemeral", _set(gcs_storage_persistent=False), {"gcs-storage-ephemeral": "high"}),
-    ("one redis, no sentinel", _set(redis_topology="single"), {"redis-single-instance": "low"}),
     (
         "embedded store ephemeral",
         _set(gcs_ft_backend="embedded", gcs_storage_persistent=False),
@@ -235,9 +234,6 @@ NEGATIVE: list[tuple[str, Change]] = [
     ("image tag without a version", _group(image="rayproject/ray:nightly")),
     ("rayVersion given as major.minor", _set(ray_version="2.52")),
     ("no rayVersion", _set(ray_version="")),
-    ("redis behind sentinels", _set(redis_topology="sentinel")),
-    ("redis topology not inspected", _set(redis_topology="")),
-    ("single, but the store is embedded", _set(redis_topology="single", gcs_ft_backend="embedded")),
 ]
 
 

@@ -130,6 +130,22 @@ def test_the_fixed_sample_has_no_risk_with_or_without_the_live_placement(
     assert seed.HEAD in facts.head_proxy_evidence
 
 
+def test_a_redis_behind_sentinels_is_told_from_one_redis(seed_cluster: SeedCluster) -> None:
+    objects = seed_risks.fixed()
+    assert _facts(seed_cluster(objects, wait_slices=False)).redis_topology == "single"
+    redis = seed_risks.find(objects, "Pod", seed.REDIS)
+    redis["spec"]["containers"][0]["command"] = ["redis-server", "/data/s.conf", "--sentinel"]
+
+    facts = _facts(seed_cluster(objects, wait_slices=False))
+
+    assert facts.redis_topology == "sentinel"
+    assert f"pod {seed.REDIS}: container 'redis' runs `... --sentinel`" in (
+        facts.redis_topology_evidence
+    )
+    # its primary and replicas are not behind the GCS address: their storage is not known
+    assert _severities({r.id: r for r in evaluate(facts)}) == {"gcs-storage-unknown": "low"}
+
+
 # -- one scenario per risk ---------------------------------------------------------------------
 
 

@@ -1,0 +1,119 @@
+"""experiments/redis-failover.json through `chaos run` on the lab's node: the primary lost.
+
+`KubeNode.up(redis="sentinel")` brings up the node with KubeRay's HA sample whose Redis is a
+primary (`redis-0`), a replica (`redis-1`) and three Sentinels, the GCS connecting through
+`redis-sentinel:26379` (lab/chaosraysvc_lab/redis_ha.py). `chaos run` then uses the
+kubernetes target with the node's admin kubeconfig (`pods/exec`: deploy/exec-role.yaml).
+
+What must hold, seen apart from the code under test: a connection this test holds to the
+primary from the node's host is closed (its pod died); afterwards a Sentinel, asked from the
+host, names `redis-1` as the primary, and `redis-0` is a new pod (a new uid). The action
+reports the primary it killed, the new one and every failover milestone; the run is judged on
+an injected fault (not inconclusive). What the GCS, the head and the requests did is printed
+(docs/findings.md). Needs root and the machine's node lock (marked `node`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from chaosraysvc.runtime.executables import redis_executable
+from chaosraysvc.traffic.log import read_traffic_log
+from chaosraysvc.traffic.stats import summarize
+from chaosraysvc_lab import kubeconfig
+from chaosraysvc_lab.stack import KubeNode
+from tests.support.polling import wait_for
+from tests.support.redis_watch import RedisWatch
+
+from .conftest import own_node, requires_namespaces
+
+pytestmark = [pytest.mark.node, requires_namespaces]
+REPO = Path(__file__).resolve().parents[4]
+CHAOS = Path(sys.executable).parent / "chaos"
+RECOVERY_BUDGET_S = 240
+
+
+@pytest.fixture(scope="module")
+def node() -> Iterator[tuple[KubeNode, dict[str, str]]]:
+    with own_node("crs-failover-", redis="sentinel") as started:
+        yield started
+
+
+def _cli(host: str, port: int, password: str, *argv: str) -> list[str]:
+    done = subprocess.run(
+        [str(redis_executable().parent / "redis-cli"), "-h", host, "-p", str(port), *argv],
+        env=dict(os.environ, REDISCLI_AUTH=password),
+        capture_output=True, text=True, timeout=20, check=False,
+    )  # fmt: skip
+    return [line for line in done.stdout.splitlines() if line]
+
+
+def test_redis_failover_experiment_kills_the_primary_and_the_replica_takes_over(
+    node: tuple[KubeNode, dict[str, str]], tmp_path: Path
+) -> None:
+    _, settings = node
+    core = client.CoreV1Api(kubeconfig.api_client(Path(settings["KUBECONFIG"])))
+    secret = core.read_namespaced_secret("redis-password-secret", "default")
+    password = base64.b64decode(secret.data["password"]).decode()
+    primary = core.read_namespaced_pod("redis-0", "default")
+    sentinel = core.list_namespaced_pod("default", label_selector="app=redis-sentinel").items[0]
+    heads = core.list_namespaced_pod("default", label_selector="ray.io/node-type=head").items
+    head_restarts = sum(s.restart_count for s in heads[0].status.container_statuses or [])
+    watch = RedisWatch(primary.status.pod_ip, 6379, password)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env |= {**settings, "RAYSVC_RECOVERY_TIMEOUT": str(RECOVERY_BUDGET_S)}
+    try:
+        done = subprocess.run(
+            [str(CHAOS), "run", "--journal-path", str(tmp_path / "journal.json"),
+             str(REPO / "experiments" / "redis-failover.json")],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+    finally:
+        watch.close()
+    assert (tmp_path / "journal.json").exists(), done.stdout[-3000:] + done.stderr[-3000:]
+    journal: dict[str, Any] = json.loads((tmp_path / "journal.json").read_text())
+    verdict = next(e for e in journal["extensions"] if e.get("name") == "chaosraysvc")["verdict"]
+    print(f"status {journal['status']}, verdict {verdict['outcome']}: {verdict['headline']}")
+
+    # Seen apart from the action: the primary's connection closed, the replica promoted.
+    assert watch.closed
+    named = _cli(sentinel.status.pod_ip, 26379, password,
+                 "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster")  # fmt: skip
+    assert named and named[0].startswith("redis-1."), named
+    again = core.read_namespaced_pod("redis-0", "default")
+    assert again.metadata.uid != primary.metadata.uid
+    wait_for(
+        lambda: "role:slave" in _cli(again.status.pod_ip, 6379, password, "INFO", "replication"),
+        60,
+        what="the old primary, back, to be a replica of the new one",
+    )
+
+    killed = next(r for r in journal["run"] if r["activity"]["name"] == "kill-redis-primary")
+    assert killed["status"] == "succeeded", killed.get("exception")
+    output = killed["output"]
+    print(f"failover: {json.dumps(output, indent=1)}")
+    assert output["primary"]["pod"] == "redis-0" and output["new_primary"].startswith("redis-1.")
+    assert output["missing"] == [], output["missing"]
+    seconds = output["recovery"]["seconds_to"]
+    assert 0 < seconds["primary_elected"] <= seconds["gcs_reconnected"]
+
+    log = read_traffic_log(tmp_path / "journal-traffic.jsonl")
+    print(f"marks: {[(m['event'], round(m['t'] - log.marks[0]['t'], 1)) for m in log.marks]}")
+    summary = summarize(log)
+    heads = core.list_namespaced_pod("default", label_selector="ray.io/node-type=head").items
+    restarted = sum(s.restart_count for s in heads[0].status.container_statuses or [])
+    print(f"traffic: {summary['requests']} requests, {summary['failures']} failed "
+          f"({summary.get('failures_by_error')}); head container restarts "
+          f"{head_restarts} -> {restarted}")  # fmt: skip
+    assert verdict["outcome"] in ("passed", "deviated", "failed"), verdict  # not inconclusive
+    assert password not in (tmp_path / "journal.json").read_text()
