@@ -29,12 +29,31 @@ DOWN_AFTER_MS = 5000  # Sentinel's default is 30 s; 5 s is a common production s
 FAILOVER_TIMEOUT_MS = 20000
 CONF = "/usr/local/etc/redis/redis.conf"
 
-# Both Redis pods: the primary at first is redis-0; every pod announces its DNS name.
+# Both Redis pods. On start each asks the Sentinels who the primary is: none answering (the
+# first start) -> redis-0 is the primary, redis-1 its replica; another pod named -> a replica of
+# it; this pod itself named (it was the primary and came back before the Sentinels saw it down:
+# a pod restarts in ~2 s, `down-after-milliseconds` is 5 s) -> it has lost its data, so it
+# waits, not answering, until the Sentinels have promoted the replica, then follows it.
+# Starting as a replica of its old configuration instead left the Sentinels naming a replica
+# as primary and the GCS crash-looping on it (seen on the lab's node, docs/findings.md).
 _REDIS = """pw=$(sed -n 's/^requirepass //p' {conf})
 me=$(hostname).redis-headless.{ns}.svc.cluster.local
+ask() {{
+  REDISCLI_AUTH="$pw" timeout 3 redis-cli -h redis-sentinel -p 26379 \\
+    SENTINEL GET-MASTER-ADDR-BY-NAME {group} 2>/dev/null | head -1
+}}
+primary=$(ask)
+while [ "$primary" = "$me" ]; do
+  echo "the Sentinels still name this pod the primary: waiting for the failover"
+  sleep 1
+  primary=$(ask)
+done
+if [ -z "$primary" ] && [ "$(hostname)" != redis-0 ]; then
+  primary=redis-0.redis-headless.{ns}.svc.cluster.local
+fi
 set -- {conf} --masterauth "$pw" --replica-announce-ip "$me"
-if [ "$(hostname)" != redis-0 ]; then
-  set -- "$@" --replicaof redis-0.redis-headless.{ns}.svc.cluster.local 6379
+if [ -n "$primary" ]; then
+  set -- "$@" --replicaof "$primary" 6379
 fi
 exec redis-server "$@"
 """
@@ -106,11 +125,18 @@ def _service(name: str, app: str, port: int, headless: bool = False) -> dict[str
 
 
 def _container(name: str, script: str, port: int) -> dict[str, Any]:
+    # Ready once it answers (a replica too: it answers PING while it syncs)
+    ping = f'REDISCLI_AUTH="$(sed -n "s/^requirepass //p" {CONF})" redis-cli -p {port} ping'
     return {
         "name": name,
         "image": "redis:7.4.0",
         "command": ["sh", "-c", script],
         "ports": [{"containerPort": port}],
+        "readinessProbe": {
+            "exec": {"command": ["sh", "-c", f"{ping} | grep -q PONG"]},
+            "periodSeconds": 2,
+            "timeoutSeconds": 2,
+        },
         "volumeMounts": [
             {"name": "config", "mountPath": CONF, "subPath": "redis.conf", "readOnly": True}
         ],

@@ -65,3 +65,69 @@ def test_ray_env_reaches_every_ray_container_and_replaces_a_variable_of_its_name
             "RAY_gcs_grpc_max_reconnect_backoff_ms": "200",
             "RAY_gcs_rpc_server_reconnect_timeout_s": "120",
         }
+
+
+REDIS_PART = """
+kind: ConfigMap
+apiVersion: v1
+metadata: {name: redis-config}
+data:
+  redis.conf: |-
+    dir /data
+    requirepass 5241590000000000
+---
+apiVersion: v1
+kind: Service
+metadata: {name: redis}
+spec: {selector: {app: redis}, ports: [{port: 6379}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: redis}
+"""
+
+
+def _sample_with_redis() -> list[dict]:  # type: ignore[type-arg]
+    docs = [d for d in yaml.safe_load_all(SAMPLE) if d and d["kind"] == "RayService"]
+    docs[0]["spec"]["rayClusterConfig"]["gcsFaultToleranceOptions"] = {"redisAddress": "redis:6379"}
+    return docs + [d for d in yaml.safe_load_all(REDIS_PART) if d]
+
+
+def test_sentinel_redis_replaces_the_one_redis_and_the_gcs_asks_the_sentinels() -> None:
+    import pytest
+
+    from chaosraysvc_lab.redis_ha import SENTINEL_ADDRESS, with_sentinel
+
+    docs = with_sentinel(_sample_with_redis(), "ns1")
+
+    kinds = sorted((d["kind"], d["metadata"]["name"]) for d in docs)
+    assert kinds == [
+        ("ConfigMap", "redis-config"),  # its redis.conf and password kept
+        ("Deployment", "redis-sentinel"),
+        ("RayService", "rayservice-ha"),
+        ("Service", "redis-headless"),
+        ("Service", "redis-sentinel"),
+        ("StatefulSet", "redis"),
+    ]
+    rayservice = next(d for d in docs if d["kind"] == "RayService")
+    options = rayservice["spec"]["rayClusterConfig"]["gcsFaultToleranceOptions"]
+    assert options["redisAddress"] == SENTINEL_ADDRESS == "redis-sentinel:26379"
+    headless = next(d for d in docs if d["metadata"]["name"] == "redis-headless")
+    assert headless["spec"]["clusterIP"] == "None" and headless["spec"]["publishNotReadyAddresses"]
+    pair = next(d for d in docs if d["kind"] == "StatefulSet")
+    assert (pair["spec"]["replicas"], pair["spec"]["serviceName"]) == (2, "redis-headless")
+    script = pair["spec"]["template"]["spec"]["containers"][0]["command"][2]
+    # a primary that comes back before the failover waits for it instead of rejoining as before
+    assert 'while [ "$primary" = "$me" ]' in script
+    assert "me=$(hostname).redis-headless.ns1.svc.cluster.local" in script
+    sentinels = next(d for d in docs if d["metadata"]["name"] == "redis-sentinel"
+                     and d["kind"] == "Deployment")  # fmt: skip
+    assert sentinels["spec"]["replicas"] == 3
+    conf = sentinels["spec"]["template"]["spec"]["containers"][0]["command"][2]
+    assert "primary=redis-0.redis-headless.ns1.svc.cluster.local" in conf
+    assert "sentinel monitor mymaster $primary 6379 2" in conf
+    assert "requirepass $pw" in conf  # the GCS authenticates to the Sentinel with its password
+
+    without = [d for d in _sample_with_redis() if d["kind"] != "ConfigMap"]
+    with pytest.raises(ValueError, match="no ConfigMap redis-config"):
+        with_sentinel(without)
