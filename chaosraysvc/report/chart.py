@@ -36,6 +36,8 @@ MILESTONE_STYLE = {
     "pod_ready": ("#ef6c00", "--", "new {role} pod ready"),
     "endpoints_restored": ("#1565c0", "-.", "endpoints restored"),
     "applications_running": ("#2e7d32", ":", "applications RUNNING"),
+    "primary_elected": ("#6a1b9a", "--", "new Redis primary named"),
+    "gcs_reconnected": ("#6a1b9a", ":", "GCS on the new primary"),
 }
 PHASE_COLOURS = {"outage": "#ffcdd2", "recovery": "#ffe0b2"}
 RC: dict[Any, Any] = {
@@ -75,6 +77,12 @@ def _milestone_lines(figures: RunFigures) -> list[tuple[float, str, str, str]]:
             ended = float(fault.ended_at) - origin
             text = f"Redis answering again (+{ended:.1f} s) = pause + {ended - deleted:.1f} s"
             lines.append((ended, colour, "--", text))
+        for name, after_s in fault.failover_s.items():  # a Redis failover's own steps
+            if name in MILESTONE_STYLE:
+                colour, style, label = MILESTONE_STYLE[name]
+                offset = deleted + after_s
+                text = f"{label} (+{offset:.1f} s) = deletion + {after_s:.1f} s"
+                lines.append((offset, colour, style, text))
         for name, at in fault.milestones_at.items():
             if name in MILESTONE_STYLE and origin is not None:
                 colour, style, label = MILESTONE_STYLE[name]

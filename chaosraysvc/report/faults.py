@@ -51,6 +51,7 @@ from chaosraysvc.report.values import (
 )
 
 __all__ = [
+    "FAILOVER",
     "HANG",
     "MILESTONES",
     "PARTITION",
@@ -67,6 +68,7 @@ DELETE_PODS = "delete_pods"  # one fault per kill in its output's `kills`
 PARTITION = "partition_redis"  # its fault: the Redis pod cut off from the Ray pods
 HANG = "hang_redis"  # its fault: the Redis pod paused (CLIENT PAUSE ALL)
 FAILOVER = "kill_redis_primary"  # its fault: the Redis primary's pod deleted (`deleted`)
+FAILOVER_MILESTONES = ("primary_elected", "gcs_reconnected")  # its own, before MILESTONES
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,10 @@ class Fault:
     cut_off: bool = False
     log_end_after_s: float | None = None
     ended_at: float | None = None  # a hang's end: when Redis answered again (epoch s)
+    # a Redis failover (kill_redis_primary): seconds after the deletion to `primary_elected`
+    # and `gcs_reconnected`, and the new primary's address
+    failover_s: dict[str, float] = field(default_factory=dict)
+    new_primary: str = ""
 
     @property
     def happened(self) -> bool:
@@ -150,6 +156,9 @@ class Fault:
             out["log_end_after_s"] = self.log_end_after_s
         if self.ended_at is not None:
             out["ended_at"] = self.ended_at
+        if self.failover_s or self.new_primary:
+            out["failover_s"] = self.failover_s
+            out["new_primary"] = self.new_primary
         return out
 
 
@@ -188,6 +197,8 @@ class _Draft:
     recovered: bool | None = None
     awaited: bool = False
     ended_at: float | None = None
+    failover_at: dict[str, float] = field(default_factory=dict)
+    new_primary: str = ""
 
 
 def _new_fault(result: dict[str, Any] | None) -> _Draft:
@@ -240,6 +251,10 @@ def _fault_from_output(result: dict[str, Any]) -> _Draft:
     hung_at, answered = number(output.get("hung_at")), number(output.get("answered_again_after_s"))
     if hung and hung_at is not None and answered is not None:  # Redis answered again then
         fault.ended_at = hung_at + answered
+    if isinstance(recovery, dict) and FAILOVER in (fault.func, fault.action):
+        at = as_dict(recovery.get("at"))
+        fault.failover_at = {m: at[m] for m in FAILOVER_MILESTONES if number(at.get(m))}
+        fault.new_primary = str(output.get("new_primary") or "")
     if isinstance(recovery, dict):
         at = as_dict(recovery.get("at"))
         fault.new_pod = str(recovery.get("new_pod") or recovery.get("new_cluster") or "")
@@ -375,6 +390,8 @@ def _finish(draft: _Draft, origin: float | None, logged: bool) -> Fault:
         recovery_s=max(reached) if recovered and reached else None,
         missing=[m for m in MILESTONES if seconds_to[m] is None],
         ended_at=draft.ended_at,
+        failover_s={m: round(t - at, 3) for m, t in draft.failover_at.items() if at is not None},
+        new_primary=draft.new_primary,
     )
 
 

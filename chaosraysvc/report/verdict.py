@@ -37,7 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaosraysvc.report.faults import HANG, KILL_GCS, PARTITION, Fault, is_fault_action
+from chaosraysvc.report.faults import FAILOVER, HANG, KILL_GCS, PARTITION, Fault, is_fault_action
 from chaosraysvc.report.load import chaosraysvc_extension
 from chaosraysvc.report.steady import SteadyState
 from chaosraysvc.report.values import (
@@ -172,6 +172,17 @@ def _why_not(fault: Fault, dry: str) -> str:
 
 
 def _fault_sentence(fault: Fault, dry: str = "") -> str:
+    sentence = _what_happened(fault, dry)
+    if fault.injected and fault.failover_s:
+        steps = {"primary_elected": "the Sentinels named a new primary",
+                 "gcs_reconnected": "the GCS was connected to it"}  # fmt: skip
+        said = [f"{steps[m]} {s:.1f} s" for m, s in fault.failover_s.items() if m in steps]
+        who = f" ({fault.new_primary})" if fault.new_primary else ""
+        sentence += f" Failover{who}: {', '.join(said)} after the deletion."
+    return sentence
+
+
+def _what_happened(fault: Fault, dry: str) -> str:
     if not fault.injected:
         why = _why_not(fault, dry)
         if fault.injected is None:
@@ -184,6 +195,8 @@ def _fault_sentence(fault: Fault, dry: str = "") -> str:
         text = f"The Redis pod {pod} stopped answering (CLIENT PAUSE ALL)"
     elif PARTITION in (fault.func, fault.action):
         text = f"The Redis pod {pod} was cut off from the Ray pods (NetworkPolicy)"
+    elif FAILOVER in (fault.func, fault.action):
+        text = f"The Redis primary's pod {pod} was deleted"
     elif KILL_GCS in (fault.func, fault.action):
         text = f"The GCS server in the {fault.role or '?'} pod {pod} was killed"
     else:

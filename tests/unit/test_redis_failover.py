@@ -346,3 +346,51 @@ def test_bad_arguments_are_refused_before_anything_is_asked(
         failover_actions.kill_redis_primary(grace_period=-1)
     with pytest.raises(ActivityFailed, match="timeout must be > 0"):
         failover_actions.kill_redis_primary(timeout=0)
+
+
+# -- the report: the failover's own steps beside the recovery ------------------------------
+
+
+def test_the_report_tells_the_failover_steps(tmp_path: Path) -> None:
+    from chaosraysvc.report.chart import _milestone_lines
+    from tests.support.report_samples import (
+        FAULT,
+        READY,
+        RESTORED,
+        RUNNING,
+        T0,
+        figures_of,
+        passing_journal,
+        traffic_records,
+    )  # fmt: skip
+
+    journal = passing_journal("redis-0")
+    result = journal["run"][0]
+    result["activity"]["name"] = "kill-redis-primary"
+    result["activity"]["provider"]["func"] = "kill_redis_primary"
+    at = {"primary_elected": T0 + FAULT + 7.3, "gcs_reconnected": T0 + FAULT + 11.4,
+          "pod_ready": T0 + READY, "endpoints_restored": T0 + RESTORED,
+          "applications_running": T0 + RUNNING}  # fmt: skip
+    result["output"] = {
+        "target": "kubernetes",
+        "primary": {"name": "mymaster", "address": "redis-0.h:6379", "pod": "redis-0"},
+        "deleted": {"name": "redis-0", "role": "redis", "uid": "u"},
+        "deleted_at": T0 + FAULT,
+        "grace_period": 0,
+        "new_primary": "redis-1.h:6379",
+        "missing": [],
+        "recovery": {"new_pod": "redis-0", "recovered": True, "at": at, "seconds_to": {}},
+    }
+    figures = figures_of(tmp_path, journal, traffic_records(pod="redis-0"))
+
+    [fault] = figures.faults
+    assert fault.failover_s == {"primary_elected": 7.3, "gcs_reconnected": 11.4}
+    assert fault.new_primary == "redis-1.h:6379" and fault.recovered
+    facts = " ".join(figures.verdict.facts)
+    assert "The Redis primary's pod redis-0 was deleted" in facts
+    assert ("Failover (redis-1.h:6379): the Sentinels named a new primary 7.3 s, the GCS was "
+            "connected to it 11.4 s after the deletion.") in facts  # fmt: skip
+    labels = [label for _, _, _, label in _milestone_lines(figures)]
+    assert any(label.startswith("new Redis primary named") for label in labels), labels
+    assert any(label.startswith("GCS on the new primary") for label in labels), labels
+    assert figures.to_json()["faults"][0]["failover_s"]["gcs_reconnected"] == 11.4
