@@ -2,8 +2,10 @@
 
 Milestones, as seconds after the fault (epoch seconds in `Recovery.milestones`):
 - `primary_elected`: the Sentinel behind the GCS address names another primary;
-- `gcs_reconnected`: the new primary has a client connected from the head pod (Ray's GCS is
-  the only Ray process that talks to Redis);
+- `gcs_reconnected`: the new primary has a client from the head pod that has stayed connected
+  `GCS_HOLD_S` seconds (the GCS keeps its connection; a restarted head's `ray start` checks
+  Redis on a short one first), dated by when it connected (`CLIENT LIST`'s `age`, whole
+  seconds: up to 1 s early);
 - `pod_ready`: the deleted Redis pod's replacement (same name, new uid) is ready;
 - `endpoints_restored`, `applications_running`: as after any fault (`chaosraysvc.recovery`),
   counted only once the GCS is on the new primary.
@@ -34,6 +36,7 @@ FAILOVER_MILESTONES = (
 )
 POLL_S = 0.5
 READ_TIMEOUT_S = 3.0
+GCS_HOLD_S = 3  # seconds a head client must stay connected to count as the GCS
 
 
 def sentinel_primary(target: Target, name: str) -> str:
@@ -46,9 +49,9 @@ def sentinel_primary(target: Target, name: str) -> str:
     return f"{lines[0]}:{lines[1]}" if len(lines) >= 2 and lines[1].isdigit() else ""
 
 
-def head_clients(target: Target, address: str) -> list[str]:
-    """Return the clients of the Redis at `address` (`CLIENT LIST`'s `addr=`) that come from
-    a head pod's IP; [] when it gives no answer."""
+def head_clients(target: Target, address: str) -> list[tuple[str, int]]:
+    """Return the clients of the Redis at `address` that come from a head pod's IP, each as
+    `CLIENT LIST`'s `addr` and `age` (seconds connected); [] when it gives no answer."""
     heads = {p.address for p in pods_of_role(target, "head") if p.address}
     reply = target.redis_command(["CLIENT", "LIST"], timeout=READ_TIMEOUT_S, address=address)
     if reply is None or reply.error:
@@ -58,7 +61,8 @@ def head_clients(target: Target, address: str) -> list[str]:
         fields = dict(part.partition("=")[::2] for part in line.split())
         ip = fields.get("addr", "").rpartition(":")[0]
         if ip in heads:
-            found.append(fields["addr"])
+            age = fields.get("age", "0")
+            found.append((fields["addr"], int(age) if age.isdigit() else 0))
     return found
 
 
@@ -77,9 +81,9 @@ def follow_failover(
     deadline = time.monotonic() + timeout
     new = ""
 
-    def reach(name: str, **detail: object) -> None:
+    def reach(name: str, at: float = 0.0, **detail: object) -> None:
         if name not in found.milestones:
-            found.milestones[name] = time.time()
+            found.milestones[name] = at or time.time()
             logger.info("Failover: %s after %.1f s", name, found.milestones[name] - fault_at)
             if mark is not None:
                 mark(name, **detail)
@@ -91,8 +95,12 @@ def follow_failover(
                 if named and named != old.address:
                     new = named
                     reach("primary_elected", primary=new, previous=old.address)
-            if new and "gcs_reconnected" not in found.milestones and head_clients(target, new):
-                reach("gcs_reconnected", primary=new)
+            if new and "gcs_reconnected" not in found.milestones:
+                # the GCS keeps its connection; a restarted head's `ray start` checks Redis
+                # on a short one first: a client counts once it has held on GCS_HOLD_S
+                held = [age for _, age in head_clients(target, new) if age >= GCS_HOLD_S]
+                if held:
+                    reach("gcs_reconnected", at=time.time() - max(held), primary=new)
             again = target.find_pod(deleted.name) if "pod_ready" not in found.milestones else None
             if again is not None and again.uid != deleted.uid and again.ready:
                 found.new_pod = again.name

@@ -88,7 +88,8 @@ def kill_redis_primary(
     Asks the Sentinel behind the GCS fault-tolerance address for its one primary, finds the
     pod at that address (its IP or DNS name) and deletes it with `grace_period`. Then, for up
     to `timeout` seconds, records when the Sentinel names a new primary (`primary_elected`),
-    when the new primary has a client from the head pod (`gcs_reconnected`), when the deleted
+    when the new primary has a client from the head pod that stays connected, as the GCS does
+    (`gcs_reconnected`), when the deleted
     pod's replacement is ready (`pod_ready`, a StatefulSet's pod of the same name) and when
     the endpoints and applications are back; a milestone not reached is left out. `dry_run`
     stops before the deletion. Refuses without a Redis backend, with a single Redis (not a

@@ -300,7 +300,9 @@ def test_the_primary_is_killed_and_every_failover_milestone_is_seen(
     assert api.deleted == [("redis-0", 0)]
     assert out["new_primary"] == replica and out["missing"] == []
     seconds = out["recovery"]["seconds_to"]
-    assert 1 < seconds["primary_elected"] < seconds["gcs_reconnected"]  # down-after 1 s first
+    assert seconds["primary_elected"] > 1  # down-after-milliseconds 1000 first
+    # dated by when the GCS connected (CLIENT LIST's age: whole seconds, so up to 1 s early)
+    assert seconds["gcs_reconnected"] >= seconds["primary_elected"] - 1
     assert seconds["pod_ready"] >= RESTART_AFTER_S
     assert gcs.connected[-1] == replica
     events = [event for event, _ in marks]

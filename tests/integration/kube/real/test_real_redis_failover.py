@@ -105,7 +105,7 @@ def test_redis_failover_experiment_kills_the_primary_and_the_replica_takes_over(
     assert output["primary"]["pod"] == "redis-0" and output["new_primary"].startswith("redis-1.")
     assert output["missing"] == [], output["missing"]
     seconds = output["recovery"]["seconds_to"]
-    assert 0 < seconds["primary_elected"] <= seconds["gcs_reconnected"]
+    assert 0 < seconds["primary_elected"] <= seconds["gcs_reconnected"] + 1  # age: whole s
 
     log = read_traffic_log(tmp_path / "journal-traffic.jsonl")
     print(f"marks: {[(m['event'], round(m['t'] - log.marks[0]['t'], 1)) for m in log.marks]}")
