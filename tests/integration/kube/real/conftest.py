@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import shutil
 import subprocess
@@ -384,3 +385,25 @@ def own_node(prefix: str, **up: Any) -> Iterator[tuple[KubeNode, dict[str, str]]
         leftovers = kube.down()
         shutil.rmtree(state_dir, ignore_errors=True)
         assert not leftovers, leftovers
+
+
+def chaos_run(
+    experiment: str, settings: dict[str, str], run_dir: Path, **env: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run `chaos run experiments/<experiment>.json` against the node whose `settings` are
+    given (its kube.env), with `env` added; return the journal and chaosraysvc's verdict in it.
+    The run's journal and traffic log are left in `run_dir`."""
+    chaos = Path(sys.executable).parent / "chaos"
+    repo = Path(__file__).resolve().parents[4]
+    environ = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | settings | env
+    journal_path = run_dir / "journal.json"
+    done = subprocess.run(
+        [str(chaos), "run", "--journal-path", str(journal_path),
+         str(repo / "experiments" / f"{experiment}.json")],
+        cwd=run_dir, env=environ, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert journal_path.exists(), done.stdout[-3000:] + done.stderr[-3000:]
+    journal: dict[str, Any] = json.loads(journal_path.read_text())
+    verdict = next(e for e in journal["extensions"] if e.get("name") == "chaosraysvc")["verdict"]
+    print(f"status {journal['status']}, verdict {verdict['outcome']}: {verdict['headline']}")
+    return journal, verdict

@@ -19,10 +19,8 @@ import base64
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from kubernetes import client
@@ -35,11 +33,9 @@ from chaosraysvc_lab.stack import KubeNode
 from tests.support.polling import wait_for
 from tests.support.redis_watch import RedisWatch
 
-from .conftest import own_node, requires_namespaces
+from .conftest import chaos_run, own_node, requires_namespaces
 
 pytestmark = [pytest.mark.node, requires_namespaces]
-REPO = Path(__file__).resolve().parents[4]
-CHAOS = Path(sys.executable).parent / "chaos"
 RECOVERY_BUDGET_S = 240
 
 
@@ -70,20 +66,11 @@ def test_redis_failover_experiment_kills_the_primary_and_the_replica_takes_over(
     heads = core.list_namespaced_pod("default", label_selector="ray.io/node-type=head").items
     head_restarts = sum(s.restart_count for s in heads[0].status.container_statuses or [])
     watch = RedisWatch(primary.status.pod_ip, 6379, password)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env |= {**settings, "RAYSVC_RECOVERY_TIMEOUT": str(RECOVERY_BUDGET_S)}
     try:
-        done = subprocess.run(
-            [str(CHAOS), "run", "--journal-path", str(tmp_path / "journal.json"),
-             str(REPO / "experiments" / "redis-failover.json")],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
-        )  # fmt: skip
+        journal, verdict = chaos_run("redis-failover", settings, tmp_path,
+                                     RAYSVC_RECOVERY_TIMEOUT=str(RECOVERY_BUDGET_S))  # fmt: skip
     finally:
         watch.close()
-    assert (tmp_path / "journal.json").exists(), done.stdout[-3000:] + done.stderr[-3000:]
-    journal: dict[str, Any] = json.loads((tmp_path / "journal.json").read_text())
-    verdict = next(e for e in journal["extensions"] if e.get("name") == "chaosraysvc")["verdict"]
-    print(f"status {journal['status']}, verdict {verdict['outcome']}: {verdict['headline']}")
 
     # Seen apart from the action: the primary's connection closed, the replica promoted.
     assert watch.closed

@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,11 +31,9 @@ from chaosraysvc_lab import kubeconfig
 from chaosraysvc_lab.stack import KubeNode
 from tests.support.redis_watch import RedisWatch
 
-from .conftest import own_node, requires_namespaces
+from .conftest import chaos_run, own_node, requires_namespaces
 
 pytestmark = [pytest.mark.node, requires_namespaces]
-REPO = Path(__file__).resolve().parents[4]
-CHAOS = Path(sys.executable).parent / "chaos"
 RECOVERY_BUDGET_S = 420  # a new head on this node took up to 146 s (test_real_node.py)
 HANG_S = 15
 
@@ -75,21 +70,12 @@ def test_redis_hang_experiment_pauses_redis_and_it_answers_again(
     password = base64.b64decode(secret.data["password"]).decode()
     before = _ray_pods(core)
     watch = RedisWatch(redis.status.pod_ip, 6379, password)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env |= {**settings, "RAYSVC_RECOVERY_TIMEOUT": str(RECOVERY_BUDGET_S)}
-    env |= {"RAYSVC_HANG_DURATION": str(HANG_S)}
     try:
-        done = subprocess.run(
-            [str(CHAOS), "run", "--journal-path", str(tmp_path / "journal.json"),
-             str(REPO / "experiments" / "redis-hang.json")],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
-        )  # fmt: skip
+        journal, verdict = chaos_run("redis-hang", settings, tmp_path,
+                                     RAYSVC_RECOVERY_TIMEOUT=str(RECOVERY_BUDGET_S),
+                                     RAYSVC_HANG_DURATION=str(HANG_S))  # fmt: skip
     finally:
         watch.close()
-    assert (tmp_path / "journal.json").exists(), done.stdout[-3000:] + done.stderr[-3000:]
-    journal: dict[str, Any] = json.loads((tmp_path / "journal.json").read_text())
-    verdict = next(e for e in journal["extensions"] if e.get("name") == "chaosraysvc")["verdict"]
-    print(f"status {journal['status']}, verdict {verdict['outcome']}: {verdict['headline']}")
     after = _ray_pods(core)
     print(f"ray pods before {before}\nray pods after {after}")
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,11 +29,9 @@ from kubernetes import client
 from chaosraysvc_lab import kubeconfig, netpol
 from chaosraysvc_lab.stack import KubeNode
 
-from .conftest import own_node, requires_namespaces
+from .conftest import chaos_run, own_node, requires_namespaces
 
 pytestmark = [pytest.mark.node, requires_namespaces]
-REPO = Path(__file__).resolve().parents[4]
-CHAOS = Path(sys.executable).parent / "chaos"
 RECOVERY_BUDGET_S = 420  # a new head on this node took up to 146 s (test_real_node.py)
 
 
@@ -74,17 +71,8 @@ def test_redis_partition_experiment_cuts_redis_off_and_heals(
     node: tuple[KubeNode, dict[str, str]], tmp_path: Path
 ) -> None:
     kube, settings = node
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env |= {**settings, "RAYSVC_RECOVERY_TIMEOUT": str(RECOVERY_BUDGET_S)}
-    done = subprocess.run(
-        [str(CHAOS), "run", "--journal-path", str(tmp_path / "journal.json"),
-         str(REPO / "experiments" / "redis-partition.json")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    assert (tmp_path / "journal.json").exists(), done.stdout[-3000:] + done.stderr[-3000:]
-    journal: dict[str, Any] = json.loads((tmp_path / "journal.json").read_text())
-    verdict = next(e for e in journal["extensions"] if e.get("name") == "chaosraysvc")["verdict"]
-    print(f"status {journal['status']}, verdict {verdict['outcome']}: {verdict['headline']}")
+    journal, verdict = chaos_run("redis-partition", settings, tmp_path,
+                                 RAYSVC_RECOVERY_TIMEOUT=str(RECOVERY_BUDGET_S))  # fmt: skip
     print(_kube_router_usage(kube.state_dir))
     traffic = _activity(journal, "rollbacks", "stop-traffic").get("output") or {}
     print(f"traffic: {traffic.get('requests')} requests, {traffic.get('failures')} failed")
