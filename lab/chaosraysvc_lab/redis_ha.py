@@ -102,9 +102,20 @@ def with_sentinel(docs: list[dict[str, Any]], namespace: str = "default") -> lis
     return [
         *kept,
         _service("redis-headless", "redis", 6379, headless=True),
-        _statefulset(_REDIS.format(**fields)),
+        _workload(
+            "StatefulSet",
+            "redis",
+            2,
+            _container("redis", _REDIS.format(**fields), 6379),
+            serviceName="redis-headless",
+        ),  # fmt: skip
         _service("redis-sentinel", "redis-sentinel", 26379),
-        _sentinels(_SENTINEL.format(**fields)),
+        _workload(
+            "Deployment",
+            "redis-sentinel",
+            3,
+            _container("sentinel", _SENTINEL.format(**fields), 26379),
+        ),  # fmt: skip
     ]
 
 
@@ -146,40 +157,21 @@ def _container(name: str, script: str, port: int) -> dict[str, Any]:
 _CONFIG_VOLUME = {"name": "config", "configMap": {"name": "redis-config"}}
 
 
-def _statefulset(script: str) -> dict[str, Any]:
+def _workload(
+    kind: str, app: str, replicas: int, container: dict[str, Any], **spec: Any
+) -> dict[str, Any]:
+    """A StatefulSet or Deployment `app` of `replicas` pods running `container`."""
     return {
         "apiVersion": "apps/v1",
-        "kind": "StatefulSet",
-        "metadata": {"name": "redis", "labels": {"app": "redis"}},
+        "kind": kind,
+        "metadata": {"name": app, "labels": {"app": app}},
         "spec": {
-            "serviceName": "redis-headless",
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": "redis"}},
+            **spec,
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": app}},
             "template": {
-                "metadata": {"labels": {"app": "redis"}},
-                "spec": {
-                    "containers": [_container("redis", script, 6379)],
-                    "volumes": [_CONFIG_VOLUME],
-                },
-            },
-        },
-    }
-
-
-def _sentinels(script: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "redis-sentinel", "labels": {"app": "redis-sentinel"}},
-        "spec": {
-            "replicas": 3,
-            "selector": {"matchLabels": {"app": "redis-sentinel"}},
-            "template": {
-                "metadata": {"labels": {"app": "redis-sentinel"}},
-                "spec": {
-                    "containers": [_container("sentinel", script, 26379)],
-                    "volumes": [_CONFIG_VOLUME],
-                },
+                "metadata": {"labels": {"app": app}},
+                "spec": {"containers": [container], "volumes": [_CONFIG_VOLUME]},
             },
         },
     }
