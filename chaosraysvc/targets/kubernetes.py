@@ -560,15 +560,18 @@ def _redis_cli_reply(pod: str, command: str, code: int, output: str) -> RedisRep
     when it starts with an error code: redis-cli without a tty prints errors bare, exit 0)."""
     if code == NO_ANSWER:
         return None
-    lines = [line for line in output.splitlines() if line and not line.startswith("Warning:")]
-    if code == 0 and not lines:  # an empty answer (a plain Redis' `INFO SENTINEL`)
+    # Empty lines stay: redis-cli prints an empty string in an array (a Sentinel's `runid`
+    # for a replica it never reached) as one, and the field/value pairs after it need it.
+    lines = [line for line in output.splitlines() if not line.startswith("Warning:")]
+    said = [line for line in lines if line.strip()]
+    if code == 0 and not said:  # an empty answer (a plain Redis' `INFO SENTINEL`)
         return RedisReply("")
     if code != 0:
         raise ChaosRaySvcError(
             f"redis-cli `{command}` in pod '{pod}' exited with {code}: "
-            f"{' '.join(lines)[-300:] or 'no output'} (is redis-cli on the pod's PATH?)"
+            f"{' '.join(said)[-300:] or 'no output'} (is redis-cli on the pod's PATH?)"
         )
-    text = lines[0].strip()
+    text = said[0].strip()
     return RedisReply(
         text,
         error=text.split(" ", 1)[0] in REDIS_ERRORS,

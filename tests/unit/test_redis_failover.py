@@ -29,10 +29,16 @@ from chaosraysvc import failover, recovery
 from chaosraysvc.activities import failover_actions
 from chaosraysvc.config import Settings
 from chaosraysvc.kube.client import KubeApi
-from chaosraysvc.model.sentinel import parse_info_sentinel, parse_masters
+from chaosraysvc.model import RedisReply
+from chaosraysvc.model.sentinel import (
+    parse_info_sentinel,
+    parse_masters,
+    parse_records,
+    replicas_up,
+)
 from chaosraysvc.runtime.executables import redis_executable
 from chaosraysvc.runtime.ports import free_port
-from chaosraysvc.targets.kubernetes import KubernetesTarget
+from chaosraysvc.targets.kubernetes import KubernetesTarget, _redis_cli_reply
 from tests.support.polling import wait_for
 
 PASSWORD = "s3cret-5241590000000000"
@@ -66,6 +72,22 @@ def test_sentinel_masters_are_read_one_record_per_name() -> None:
     assert (second.name, second.address, second.flags) == ("b", "198.18.1.7:6380",
                                                            "master,s_down,o_down")  # fmt: skip
     assert parse_masters([]) == []
+
+
+def test_an_empty_value_keeps_the_fields_after_it_paired() -> None:
+    # A Sentinel's answer for a replica it never reached has an empty `runid`; redis-cli
+    # prints it as an empty line (captured from redis-cli 6.2.5 in this file's RedisSet).
+    output = "\n".join([
+        "name", "127.0.0.3:24397", "ip", "127.0.0.3", "port", "24397", "runid", "",
+        "flags", "s_down,slave,disconnected", "link-pending-commands", "2",
+        "master-link-status", "err", "slave-priority", "100", "replica-announced", "1",
+    ]) + "\n"  # fmt: skip
+    reply = _redis_cli_reply("redis-sentinel-0", "SENTINEL", 0, output)
+    assert reply is not None and reply.text == "name" and not reply.error
+    (record,) = parse_records(reply.lines)
+    assert (record["runid"], record["flags"]) == ("", "s_down,slave,disconnected")
+    assert replicas_up(reply.lines) == []
+    assert _redis_cli_reply("redis-0", "INFO", 0, "\n\n") == RedisReply("")
 
 
 # -- real Redis and Sentinels ---------------------------------------------------------------
@@ -118,13 +140,13 @@ class RedisSet:
 
 
 def cli(port: int, *argv: str, host: str = SENTINEL_IP, timeout: float = 5) -> list[str]:
-    """redis-cli's lines ([] when it cannot connect)."""
+    """redis-cli's lines, empty ones kept ([] when it cannot connect)."""
     done = subprocess.run(
         [str(redis_executable().parent / "redis-cli"), "-h", host, "-p", str(port), *argv],
         env=dict(os.environ, REDISCLI_AUTH=PASSWORD),
         capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
-    return [line for line in done.stdout.splitlines() if line]
+    return done.stdout.splitlines()  # an empty string in an array is an empty line
 
 
 @pytest.fixture
