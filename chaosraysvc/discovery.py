@@ -14,6 +14,7 @@ PROBE_MODULES = (
     "chaosraysvc.activities.pod_probes",
     "chaosraysvc.activities.doctor_probes",
     "chaosraysvc.activities.traffic_probes",
+    "chaosraysvc.activities.metric_probes",
 )
 ACTION_MODULES = (
     "chaosraysvc.activities.pod_actions",

@@ -7,7 +7,8 @@ and samples beside them; `lab/coredns/build.sh` builds CoreDNS from `lab/coredns
 own module: CoreDNS 1.14 needs client-go v0.35) into a sibling cache. A first build takes
 minutes; later calls return the cached directory at once. `$RAYSVC_KUBE_BIN_DIR` points at a
 directory built elsewhere instead (CoreDNS then is `coredns` in it). `lab/netpol/build.sh`
-builds kube-router (the node's NetworkPolicy engine) the same way. `lab/e2e/build.sh` builds
+builds kube-router (the node's NetworkPolicy engine) the same way, `lab/prometheus/build.sh`
+Prometheus (`prometheus_binary`). `lab/e2e/build.sh` builds
 Kubernetes' own e2e tests and their images' binaries (`e2e_dir`), used by
 `benchmarks/conformance.py` and the node's image table.
 """
@@ -37,6 +38,7 @@ BUILD_SCRIPT = Path(__file__).resolve().parents[1] / "controlplane" / "build.sh"
 COREDNS_BUILD_SCRIPT = BUILD_SCRIPT.parents[1] / "coredns" / "build.sh"
 E2E_BUILD_SCRIPT = BUILD_SCRIPT.parents[1] / "e2e" / "build.sh"
 NETPOL_BUILD_SCRIPT = BUILD_SCRIPT.parents[1] / "netpol" / "build.sh"
+PROMETHEUS_BUILD_SCRIPT = BUILD_SCRIPT.parents[1] / "prometheus" / "build.sh"
 E2E_ENV_VAR = "RAYSVC_E2E_DIR"
 ENV_VAR = "RAYSVC_KUBE_BIN_DIR"
 
@@ -82,6 +84,21 @@ def kube_router_binary(*, build: bool = True) -> Path:
     if not path.is_file():
         raise ConfigurationError(
             f"no kube-router binary at {path}: build it with {NETPOL_BUILD_SCRIPT}"
+            + (f" and copy it into ${ENV_VAR}" if explicit else "")
+        )
+    return path
+
+
+def prometheus_binary(*, build: bool = True) -> Path:
+    """Return the path of Prometheus (`lab/prometheus/`: Kubernetes service discovery only),
+    building it first if needed (as `binary_dir`; `prometheus` in `$RAYSVC_KUBE_BIN_DIR`)."""
+    explicit = os.environ.get(ENV_VAR, "")
+    path = (
+        Path(explicit) / "prometheus" if explicit else Path(_build(PROMETHEUS_BUILD_SCRIPT, build))
+    )
+    if not path.is_file():
+        raise ConfigurationError(
+            f"no Prometheus binary at {path}: build it with {PROMETHEUS_BUILD_SCRIPT}"
             + (f" and copy it into ${ENV_VAR}" if explicit else "")
         )
     return path

@@ -1,9 +1,10 @@
 """The `chaosraysvc-lab` command: the lab's one-machine Kubernetes, apart from the extension.
 
 chaosraysvc-lab node up [--exclude-head-from-serve-svc] [--no-network-policy] [--state-dir DIR]
+                        [--redis single|sentinel] [--prometheus-scrape-interval SECONDS]
     a whole node: control plane, the real KubeRay operator, the process kubelet (with
-    kube-proxy, CoreDNS and kube-router's NetworkPolicy firewall), and KubeRay's HA sample
-    applied; writes DIR/kube.env for the kubernetes target
+    kube-proxy, CoreDNS and kube-router's NetworkPolicy firewall), Prometheus scraping the
+    Ray pods, and KubeRay's HA sample applied; writes DIR/kube.env for the kubernetes target
 chaosraysvc-lab node down|status [--state-dir DIR]
 chaosraysvc-lab controlplane up|down|status [--operator] [--scheduler] [--state-dir DIR]
     the API server and controllers alone (no kubelet, no pods)
@@ -63,6 +64,7 @@ def cmd_node_up(args: argparse.Namespace) -> int:
         progress=_say,
         network_policy=not args.no_network_policy,
         redis=args.redis,
+        scrape_interval=args.prometheus_scrape_interval,
     )
     _say(f"the kubernetes target's settings: source {node.env_file}")
     _say(f"stop it with: chaosraysvc-lab node down --state-dir {node.state_dir}")
@@ -131,6 +133,14 @@ def _register_node(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         default="single",
         help="the GCS's Redis: the sample's single instance (default), or a primary, a replica "
         "and three Sentinels, the GCS connecting through the Sentinels (redis_ha.py)",
+    )
+    up.add_argument(
+        "--prometheus-scrape-interval",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="Prometheus scrapes the Ray pods' metrics and the operator's this often (15; "
+        "0: no Prometheus); its URL goes into kube.env as RAYSVC_PROMETHEUS_URL",
     )
     up.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (300)")
     up.set_defaults(func=cmd_node_up)

@@ -100,6 +100,7 @@ class PlaneState:
     ready_seconds: float = 0.0
     components: list[Component] = field(default_factory=list)
     address: str = "127.0.0.1"
+    operator_metrics_port: int = 0  # the KubeRay operator's /metrics on 127.0.0.1
 
     @property
     def server(self) -> str:
@@ -421,8 +422,10 @@ class ControlPlane:
     def _start_operator(self, state: PlaneState, bins: Path, timeout: float) -> None:
         kuberay.install_rbac(kubeconfig.api_client(self.kubeconfig), bins)
         config = self.client_kubeconfig("operator", kuberay.USER)
-        health = free_port()
-        self._start(state, "ray-operator", kuberay.args(config, health, free_port()))
+        health, state.operator_metrics_port = free_port(), free_port()
+        self._start(
+            state, "ray-operator", kuberay.args(config, health, state.operator_metrics_port)
+        )
         self._wait(lambda: kuberay.healthy(health), "ray-operator", timeout, state)
 
     def _kcm_healthy(self, state: PlaneState) -> bool:

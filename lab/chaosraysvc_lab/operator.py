@@ -58,6 +58,7 @@ def args(kubeconfig: Path, health_port: int, metrics_port: int) -> list[str]:
         "--use-kubernetes-proxy",
         f"--health-probe-bind-address=127.0.0.1:{health_port}",
         f"--metrics-addr=127.0.0.1:{metrics_port}",
+        "--enable-metrics",  # kuberay_service_condition_ready and the other kuberay_* series
         "--log-stdout-encoder=console",
     ]
 

@@ -28,7 +28,16 @@ import yaml
 from chaosraysvc.errors import ChaosRaySvcError
 from chaosraysvc.fruit.config import IMPORT_PATH
 from chaosraysvc.runtime import sessions as procs
-from chaosraysvc_lab import binaries, coredns, kubeconfig, kubeproxy, netpol, network, redis_ha
+from chaosraysvc_lab import (
+    binaries,
+    coredns,
+    kubeconfig,
+    kubeproxy,
+    netpol,
+    network,
+    prometheus,
+    redis_ha,
+)
 from chaosraysvc_lab.agent import try_lock
 from chaosraysvc_lab.controlplane import ControlPlane
 
@@ -127,8 +136,13 @@ class KubeNode:
         network_policy: bool = True,
         ray_env: dict[str, str] | None = None,
         redis: str = "single",
+        scrape_interval: float = 15.0,
     ) -> dict[str, str]:
         """Bring everything up; return the settings for the kubernetes target.
+
+        With a `scrape_interval` (seconds; 0: none) Prometheus runs beside the control plane,
+        scraping the Ray pods and the operator (`prometheus.py`); its URL is in the settings
+        as RAYSVC_PROMETHEUS_URL once it scrapes every Ray pod.
 
         `redis="sentinel"`: the GCS's Redis is a primary, a replica and three Sentinels
         (`redis_ha.py`) instead of the sample's one Redis.
@@ -156,12 +170,15 @@ class KubeNode:
             binaries.coredns_binary()  # built now if missing (the agent only looks it up)
             if network_policy:
                 binaries.kube_router_binary()
+            if scrape_interval:
+                binaries.prometheus_binary()
             # The node's address (the bridge's) comes first: the API server listens on it.
             net = network.NodeNetwork.pick()
             self._save({"node_index": net.index})
             net.create()
             self.plane.up(operator=True, progress=progress, address=net.gateway)
             api = kubeconfig.api_client(self.plane.kubeconfig)
+            scraper = self._start_prometheus(api, net.gateway, scrape_interval)
             log = self.state_dir / "node" / "kubelet.log"
             cmd = [
                 sys.executable, "-m", "chaosraysvc_lab.agent",
@@ -178,7 +195,7 @@ class KubeNode:
             probe.close()  # held until now; the agent takes it for its lifetime
             proc = procs.spawn(cmd, dict(os.environ), log, self.state_dir)
             agent = {"sid": proc.pid, "ticks": procs.start_time_of(proc.pid) or 0}
-            self._save({"agent": agent, "node_index": net.index, "log": str(log)})
+            self._save({"agent": agent, "node_index": net.index, "log": str(log), **scraper})
             self._wait(lambda: _node_ready(api), "the node to register Ready", 60, log)
             progress(f"process kubelet up: pods on {net.pod_cidr} ({_since(started)})")
             if not sample:
@@ -205,6 +222,16 @@ class KubeNode:
             settings = _settings(api, self.plane.kubeconfig)
             if exclude_head:  # the experiments expect every endpoint: the workers only
                 settings["RAYSVC_EXPECTED_ENDPOINTS"] = "2"
+            if scraper:
+                url = prometheus.url_of(net.gateway)
+                self._wait(
+                    lambda: prometheus.ray_targets_up(url, _ray_pods(api)),
+                    f"Prometheus ({url}) to scrape every Ray pod",
+                    max(60.0, 4 * scrape_interval),
+                    Path(scraper["prometheus"]["log"]),
+                )
+                settings["RAYSVC_PROMETHEUS_URL"] = url
+                progress(f"Prometheus scrapes the Ray pods every {scrape_interval:g}s: {url}")
             self.env_file.write_text("".join(f"export {k}={v}\n" for k, v in settings.items()))
             progress(f"RayService Ready in {_since(started)}; settings in {self.env_file}")
             return settings
@@ -212,6 +239,34 @@ class KubeNode:
             self.down(lock_held=not probe.closed)
             probe.close()
             raise
+
+    def _start_prometheus(self, api: Any, address: str, interval: float) -> dict[str, Any]:
+        """Start Prometheus on `address` (none without an `interval`); return its record."""
+        if not interval:
+            return {}
+        if interval < 1:
+            raise NodeError(f"the scrape interval must be 0 (none) or >= 1 s (got {interval:g})")
+        prometheus.install_rbac(api)
+        folder = self.state_dir / "prometheus"
+        state = self.plane.state()
+        operator = f"127.0.0.1:{state.operator_metrics_port}" if state else ""
+        settings = prometheus.config(
+            self.plane.client_kubeconfig("prometheus", prometheus.USER), interval, operator
+        )
+        config = prometheus.write_config(folder / "prometheus.yml", settings)
+        log = folder / "prometheus.log"
+        cmd = prometheus.command(binaries.prometheus_binary(), config, folder / "data", address)
+        proc = procs.spawn(cmd, dict(os.environ), log, self.state_dir)
+        ticks = procs.start_time_of(proc.pid) or 0
+        record = {"sid": proc.pid, "ticks": ticks, "log": str(log)}
+        self._save({**self._state(), "prometheus": record})
+        url = prometheus.url_of(address)
+        deadline = time.monotonic() + 30
+        while not prometheus.ready(url):
+            if not procs.running(proc.pid, ticks) or time.monotonic() > deadline:
+                raise NodeError(f"Prometheus did not become ready on {url}: read {log}")
+            time.sleep(0.5)
+        return {"prometheus": record}
 
     def _wait(self, check: Callable[[], bool], what: str, timeout: float, log: Path) -> None:
         deadline = time.monotonic() + timeout
@@ -251,6 +306,15 @@ class KubeNode:
                 time.sleep(0.2)
             procs.kill_session(agent["sid"])
             procs.reap(agent["sid"])
+        scraper = state.get("prometheus")
+        if scraper and procs.running(scraper["sid"], scraper["ticks"]):
+            procs.signal_session(scraper["sid"], signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while procs.session_pids(scraper["sid"]) and time.monotonic() < deadline:
+                procs.reap(scraper["sid"])
+                time.sleep(0.2)
+            procs.kill_session(scraper["sid"])
+            procs.reap(scraper["sid"])
         # Containers the kubelet did not end (it was killed: a kubelet's death leaves its
         # containers running, as on Kubernetes), found by the sessions it recorded.
         pods_left = procs.end_recorded(self.state_dir / "node" / "sessions")
@@ -275,6 +339,8 @@ class KubeNode:
         leftovers = list(result.leftovers)
         if agent and procs.session_pids(agent["sid"]):
             leftovers.append("kubelet")
+        if scraper and procs.session_pids(scraper["sid"]):
+            leftovers.append("prometheus")
         leftovers += [f"container session {sid}" for sid in pods_left]
         if cleaned:
             leftovers += netpol.leftovers()  # kube-router's chains and ipsets
@@ -285,6 +351,14 @@ class KubeNode:
 
 def _since(started: float) -> str:
     return f"{time.monotonic() - started:.0f}s"
+
+
+def _ray_pods(api: Any) -> int:
+    from kubernetes import client
+
+    core: Any = client.CoreV1Api(api)
+    pods = core.list_namespaced_pod(NAMESPACE, label_selector="ray.io/is-ray-node=yes").items
+    return sum(1 for p in pods if p.status.phase == "Running")
 
 
 def _node_ready(api: Any) -> bool:

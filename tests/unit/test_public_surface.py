@@ -27,6 +27,11 @@ CONTRACT = {
         "traffic_latency_ms",
         "traffic_sent_at_least",
         "ha_risks",
+        "serve_error_ratio",
+        "serve_request_rate",
+        "serve_request_rate_change",
+        "serve_latency_ms",
+        "rayservice_ready_throughout",
     },
     "action": {
         "delete_head_pod",

@@ -1,0 +1,124 @@
+"""What Ray Serve and KubeRay say about a run, as PromQL over the metrics they export.
+
+Ray exports Serve's proxy counters on every Ray node's metrics port (`--metrics-export-port`,
+8080 on KubeRay's pods), one series per proxy (`NodeAddress`) and route/application/status:
+
+- `ray_serve_num_http_requests_total{route, application, method, status_code}`
+- `ray_serve_num_http_error_requests_total{route, application, method, error_code}`
+- `ray_serve_http_request_latency_ms_bucket{..., le}` (milliseconds)
+
+and KubeRay's operator (with `--enable-metrics`) `kuberay_service_condition_ready{name,
+namespace, condition="true"|"false"}`. The proxies' own health checks (`/-/healthz`,
+`/-/routes`, application "") are left out. Counters restart at 0 when a proxy restarts (a new
+head pod is a new series): `increase()` takes resets into account but cannot see what a proxy
+counted after its last scrape before it died (docs/metrics.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "SeriesFilter",
+    "error_ratio_query",
+    "latency_quantile_query",
+    "not_ready_query",
+    "ready_query",
+    "requests_query",
+    "scalar_of",
+]
+
+REQUESTS = "ray_serve_num_http_requests_total"
+ERRORS = "ray_serve_num_http_error_requests_total"
+LATENCY = "ray_serve_http_request_latency_ms_bucket"
+READY = "kuberay_service_condition_ready"
+
+
+@dataclass(frozen=True)
+class SeriesFilter:
+    """Which Serve requests count: one application and/or route ("" = every one, but never
+    the proxies' own `/-/` routes), errors by their status (a regular expression, "5.." by
+    default: a 404 for an unknown route is the client's error, not the service's)."""
+
+    application: str = ""
+    route: str = ""
+    error_codes: str = "5.."
+
+    def selector(self, errors: bool = False) -> str:
+        parts = ['route!~"/-/.*"']
+        if self.application:
+            parts.append(f'application="{_quote(self.application)}"')
+        if self.route:
+            parts.append(f'route="{_quote(self.route)}"')
+        if errors:
+            parts.append(f'error_code=~"{_quote(self.error_codes)}"')
+        return "{" + ",".join(parts) + "}"
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _window(seconds: float) -> str:
+    return f"{max(1, round(seconds))}s"
+
+
+def requests_query(which: SeriesFilter, seconds: float, offset: float = 0) -> str:
+    """The requests Serve's proxies counted in the `seconds` before now (minus `offset`)."""
+    shift = f" offset {_window(offset)}" if offset > 0 else ""
+    return f"sum(increase({REQUESTS}{which.selector()}[{_window(seconds)}]{shift}))"
+
+
+def errors_query(which: SeriesFilter, seconds: float) -> str:
+    """The error responses (by `which.error_codes`) counted in the last `seconds`."""
+    return f"sum(increase({ERRORS}{which.selector(errors=True)}[{_window(seconds)}]))"
+
+
+def error_ratio_query(which: SeriesFilter, seconds: float) -> tuple[str, str]:
+    """The two queries whose ratio is the error ratio: (errors, requests); asked apart so
+    that no errors (an empty result: no error series at all) reads as 0, not as no data."""
+    return errors_query(which, seconds), requests_query(which, seconds)
+
+
+def latency_quantile_query(which: SeriesFilter, seconds: float, quantile: float) -> str:
+    """The `quantile` (0.99) of Serve's request latency in ms over the last `seconds`."""
+    return (
+        f"histogram_quantile({quantile:g}, sum by (le) "
+        f"(increase({LATENCY}{which.selector()}[{_window(seconds)}])))"
+    )
+
+
+def _ready_selector(name: str, namespace: str, condition: str) -> str:
+    return (
+        f'{READY}{{name="{_quote(name)}",namespace="{_quote(namespace)}",'
+        f'condition="{condition}"}}'
+    )
+
+
+def ready_query(name: str, namespace: str, seconds: float) -> str:
+    """Whether KubeRay reported the RayService Ready in the last `seconds` (1 when it did)."""
+    return f"max_over_time({_ready_selector(name, namespace, 'true')}[{_window(seconds)}])"
+
+
+def not_ready_query(name: str, namespace: str, seconds: float) -> str:
+    """Whether KubeRay reported it not Ready at any scrape of the last `seconds` (1: it did;
+    an empty result: never)."""
+    return f"max_over_time({_ready_selector(name, namespace, 'false')}[{_window(seconds)}])"
+
+
+def scalar_of(answer: Mapping[str, Any]) -> float | None:
+    """The one value of an instant query's vector answer (None when the vector is empty, as
+    when no series matched or the window held too few samples; NaN stays NaN)."""
+    if answer.get("status") != "success":
+        raise ValueError(f"Prometheus answered {answer.get('status')!r}: {answer.get('error')}")
+    data = answer.get("data") or {}
+    result = data.get("result") or []
+    if data.get("resultType") == "scalar":
+        return float(result[1])
+    if not result:
+        return None
+    if len(result) > 1:
+        raise ValueError(f"expected one series, got {len(result)}: {result[:3]}")
+    return float(result[0]["value"][1])

@@ -1,0 +1,236 @@
+"""The metric probes against a real Prometheus (the lab's pinned build) scraping, every second,
+a loopback exporter that plays Serve's proxies and KubeRay's operator: counters that grow,
+fail, restart at 0, stop or vanish as a proxy's do when its pod dies."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import yaml
+from chaoslib.exceptions import ActivityFailed
+
+from chaosraysvc.activities import metric_probes
+from chaosraysvc.runtime.ports import free_port
+from tests.support.polling import wait_for
+
+pytestmark = pytest.mark.apiserver  # needs the lab's Go builds (`make controlplane`), not root
+
+HOST = "127.0.0.1"
+T0 = time.monotonic()
+Series = Callable[[float], list[str]]  # seconds since T0 -> exposition lines
+
+
+def _now() -> float:
+    return time.monotonic() - T0
+
+
+def counter(name: str, labels: str, per_s: float, since: float = 0.0,
+            until: float = 1e9, restart_at: float = 1e9) -> Series:  # fmt: skip
+    """A counter growing `per_s` from `since`, frozen after `until`, restarting at 0 at
+    `restart_at` (a new proxy of the same address)."""
+
+    def lines(t: float) -> list[str]:
+        if t < since:
+            return []
+        start = restart_at if t >= restart_at else since
+        value = per_s * (min(t, until) - start) + 1.0
+        return [f"{name}{{{labels}}} {value:.3f}"]
+
+    return lines
+
+
+class Exporter:
+    """Serves what its series say now, as a Ray node's metrics port would."""
+
+    def __init__(self) -> None:
+        self.series: list[Series] = []
+        self.port = free_port()
+        exporter = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                t = _now()
+                body = "\n".join(line for s in exporter.series for line in s(t)) + "\n"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer((HOST, self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Exporter]]:
+    from chaosraysvc_lab import binaries
+
+    folder = tmp_path_factory.mktemp("prometheus")
+    exporter = Exporter()
+    config = {
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
+        "scrape_configs": [
+            {"job_name": "ray-pods", "static_configs": [{"targets": [f"{HOST}:{exporter.port}"]}]}
+        ],
+    }
+    (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    with open(folder / "prometheus.log", "wb") as log:
+        proc = subprocess.Popen(
+            [str(binaries.prometheus_binary()), f"--config.file={folder / 'prometheus.yml'}",
+             f"--storage.tsdb.path={folder / 'data'}", f"--web.listen-address={HOST}:{port}"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://{HOST}:{port}"
+    try:
+        wait_for(lambda: _up(url), 30, what="Prometheus to answer")
+        wait_for(lambda: _scraping(url), 30, what="Prometheus to scrape the exporter")
+        yield url, exporter
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        exporter.server.shutdown()
+
+
+def _up(url: str) -> bool:
+    import requests
+
+    try:
+        return requests.get(f"{url}/-/ready", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _scraping(url: str) -> bool:
+    import requests
+
+    found = requests.get(f"{url}/api/v1/targets", timeout=2).json()["data"]["activeTargets"]
+    return any(t["health"] == "up" for t in found)
+
+
+def _config(url: str) -> dict[str, Any]:
+    return {"prometheus_base_url": url, "rayservice_name": "svc", "rayservice_namespace": "ns"}
+
+
+REQ = "ray_serve_num_http_requests_total"
+ERR = "ray_serve_num_http_error_requests_total"
+
+
+def _req(app: str, node: str, status: str, route: str = "/x") -> str:
+    return f'NodeAddress="{node}",application="{app}",route="{route}",status_code="{status}"'
+
+
+def _err(app: str, node: str, code: str, route: str = "/x") -> str:
+    return f'NodeAddress="{node}",application="{app}",route="{route}",error_code="{code}"'
+
+
+def test_the_error_ratio_counts_5xx_of_every_proxy_not_404s_or_health_checks(
+    prometheus: tuple[str, Exporter],
+) -> None:
+    url, exporter = prometheus
+    t = _now()
+    exporter.series += [
+        counter(REQ, _req("ratio", "n1", "200"), 10, since=t),
+        counter(REQ, _req("ratio", "n2", "503"), 2, since=t),
+        counter(ERR, _err("ratio", "n2", "503"), 2, since=t),
+        counter(REQ, _req("ratio", "n1", "404"), 4, since=t),
+        counter(ERR, _err("ratio", "n1", "404"), 4, since=t),
+        counter(REQ, _req("ratio", "n1", "200", "/-/healthz"), 50, since=t),
+    ]
+    time.sleep(6)
+    ratio = metric_probes.serve_error_ratio(window=5, application="ratio",
+                                            configuration=_config(url))  # fmt: skip
+    assert ratio == pytest.approx(2 / 16, abs=0.02)  # 503s of all requests, /-/ left out
+    with_404 = metric_probes.serve_error_ratio(window=5, application="ratio", error_codes="[45]..",
+                                               configuration=_config(url))  # fmt: skip
+    assert with_404 == pytest.approx(6 / 16, abs=0.03)
+    rate = metric_probes.serve_request_rate(window=5, application="ratio",
+                                            configuration=_config(url))  # fmt: skip
+    assert rate == pytest.approx(16, rel=0.2)
+
+
+def test_no_request_counted_is_no_verdict_not_a_pass(prometheus: tuple[str, Exporter]) -> None:
+    url, _ = prometheus
+    with pytest.raises(ActivityFailed, match="counted no request in the last 5 s"):
+        metric_probes.serve_error_ratio(window=5, application="nobody", configuration=_config(url))
+    with pytest.raises(ActivityFailed, match="set `prometheus_base_url`"):
+        metric_probes.serve_error_ratio(window=5, configuration={})
+    with pytest.raises(ActivityFailed, match=f"Prometheus at http://{HOST}:1 did not answer"):
+        metric_probes.serve_error_ratio(window=5, configuration=_config(f"http://{HOST}:1"))
+    with pytest.raises(ActivityFailed, match="`window` must be"):
+        metric_probes.serve_error_ratio(window=0, configuration=_config(url))
+
+
+def test_a_restarted_proxy_counter_and_a_vanished_one_read_as_serve_counted_them(
+    prometheus: tuple[str, Exporter],
+) -> None:
+    url, exporter = prometheus
+    t = _now()
+    exporter.series += [
+        # the head's proxy: its pod dies at t+4 (its series vanishes), a new one counts from t+5
+        counter(REQ, _req("restart", "head", "200"), 10, since=t, until=t + 4),
+        counter(REQ, _req("restart", "head2", "200"), 10, since=t + 5),
+        # a worker's proxy restarting in place: its counter starts again at 0
+        counter(REQ, _req("restart", "w1", "200"), 10, since=t, restart_at=t + 4),
+    ]
+    vanish = exporter.series[-3]
+    exporter.series[-3] = lambda now: vanish(now) if now < t + 4 else []
+    time.sleep(10)
+    rate = metric_probes.serve_request_rate(window=9, application="restart",
+                                            configuration=_config(url))  # fmt: skip
+    # 20/s were served all along but 1 s had no head proxy: about 19/s; the reset did not make
+    # the rate negative or double it; what each proxy counted after its last scrape is lost
+    assert 12 < rate < 21, rate
+    assert metric_probes.serve_error_ratio(window=9, application="restart",
+                                           configuration=_config(url)) == 0.0  # fmt: skip
+
+
+def test_a_rate_that_stops_reads_as_a_drop_from_its_baseline(
+    prometheus: tuple[str, Exporter],
+) -> None:
+    url, exporter = prometheus
+    t = _now()
+    exporter.series += [counter(REQ, _req("drop", "n1", "200"), 10, since=t, until=t + 8)]
+    time.sleep(7)
+    steady = metric_probes.serve_request_rate_change(window=3, baseline=3, application="drop",
+                                                     configuration=_config(url))  # fmt: skip
+    assert abs(steady) < 25, steady
+    time.sleep(7)  # the counter froze at t+8: nothing counted since
+    dropped = metric_probes.serve_request_rate_change(window=4, baseline=4, application="drop",
+                                                      configuration=_config(url))  # fmt: skip
+    assert dropped < -75, dropped
+
+
+def test_kuberay_not_ready_at_one_scrape_fails_the_window(
+    prometheus: tuple[str, Exporter],
+) -> None:
+    url, exporter = prometheus
+    t = _now()
+    name = "kuberay_service_condition_ready"
+    labels = 'name="svc",namespace="ns",uid="u1",condition="{}"'
+
+    def ready(now: float) -> list[str]:  # Ready, not Ready from t+3 to t+5, Ready again
+        state = "false" if t + 3 <= now < t + 5 else "true"
+        return [f"{name}{{{labels.format(state)}}} 1"]
+
+    exporter.series.append(ready)
+    time.sleep(7)
+    assert metric_probes.rayservice_ready_throughout(window=6, configuration=_config(url)) is False
+    time.sleep(4)  # the "false" series went stale at t+5
+    assert metric_probes.rayservice_ready_throughout(window=3, configuration=_config(url)) is True
+    with pytest.raises(ActivityFailed, match="KubeRay reported nothing for RayService ns/other"):
+        metric_probes.rayservice_ready_throughout(
+            window=3, configuration={**_config(url), "rayservice_name": "other"}
+        )
