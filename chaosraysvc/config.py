@@ -69,6 +69,9 @@ SETTINGS: tuple[Setting, ...] = (
             "the Pushgateway job (default `chaosraysvc`)"),
     Setting("metrics_textfile", "RAYSVC_METRICS_TEXTFILE", "", "metrics",
             "write a `.prom` file for node-exporter's textfile collector (atomically)"),
+    Setting("prometheus_base_url", "RAYSVC_PROMETHEUS_URL", "", "metrics",
+            "the Prometheus that scrapes the Ray pods, for the metric probes "
+            "(`chaosraysvc.activities.metric_probes`, chaostoolkit-prometheus' key)"),
 )  # fmt: skip
 _BY_KEY = {s.key: s for s in SETTINGS}
 

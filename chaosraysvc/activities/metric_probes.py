@@ -28,7 +28,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from chaosraysvc.activities.common import activity_errors
-from chaosraysvc.config import number
+from chaosraysvc.config import number, setting
 from chaosraysvc.model.serve_metrics import (
     SeriesFilter,
     error_ratio_query,
@@ -55,14 +55,15 @@ def _ask(promql: str, configuration: Configuration | None) -> float | None:
     import requests
     from chaosprometheus.probes import query
 
-    base = (configuration or {}).get("prometheus_base_url")
+    with activity_errors():
+        base = setting(configuration, "prometheus_base_url").rstrip("/")
     if not base:
         raise ActivityFailed(
             "no Prometheus to ask: set `prometheus_base_url` in the experiment's configuration "
-            "(on the lab's node: RAYSVC_PROMETHEUS_URL from kube.env)"
+            "or $RAYSVC_PROMETHEUS_URL (on the lab's node: in kube.env)"
         )
     try:
-        answer = query(promql, timeout=10, configuration=configuration)
+        answer = query(promql, timeout=10, configuration={"prometheus_base_url": base})
         return scalar_of(answer)
     except requests.RequestException as exc:
         raise ActivityFailed(f"Prometheus at {base} did not answer {promql!r}: {exc}") from exc
@@ -99,7 +100,7 @@ def _which(application: str, route: str, error_codes: str = "5..") -> SeriesFilt
 def _no_requests(seconds: float, configuration: Configuration | None) -> ActivityFailed:
     return ActivityFailed(
         f"Serve's proxies counted no request in the last {seconds:.0f} s at "
-        f"{(configuration or {}).get('prometheus_base_url')}: nothing to judge (no traffic, "
+        f"{setting(configuration, 'prometheus_base_url')}: nothing to judge (no traffic, "
         "a filter matching nothing, or Prometheus not scraping the Ray pods' metrics port: "
         "see its /targets)"
     )
@@ -208,9 +209,9 @@ def rayservice_ready_throughout(
     Over the window, from `kuberay_service_condition_ready` (the operator needs
     `--enable-metrics`): False when a scrape saw it not Ready; fails when none saw it at
     all."""
-    config = configuration or {}
-    name = str(config.get("rayservice_name") or "rayservice-ha")
-    namespace = str(config.get("rayservice_namespace") or "default")
+    with activity_errors():
+        name = setting(configuration, "rayservice_name")
+        namespace = setting(configuration, "rayservice_namespace")
     seconds = run_window(window, lookback)
     if _ask(not_ready_query(name, namespace, seconds), configuration):
         return False

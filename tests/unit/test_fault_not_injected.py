@@ -185,6 +185,7 @@ def test_every_experiment_has_one_fault_action_and_the_verdict_control() -> None
     assert [e.stem for e in EXPERIMENTS] == [
         "gcs-kill",
         "head-kill",
+        "head-kill-serve-metrics",
         "redis-failover",
         "redis-hang",
         "redis-kill",

@@ -374,12 +374,13 @@ def wait_for_node_lock(wait_s: float = NODE_LOCK_WAIT_S) -> None:
 @contextlib.contextmanager
 def own_node(prefix: str, **up: Any) -> Iterator[tuple[KubeNode, dict[str, str]]]:
     """Bring up a lab node of the module's own in a new state directory (`up` goes to
-    `KubeNode.up`), yield it and its settings, and take it down: nothing may be left."""
+    `KubeNode.up`; no Prometheus unless `scrape_interval` is given: only the metric tests
+    read it), yield it and its settings, and take it down: nothing may be left."""
     state_dir = Path(tempfile.mkdtemp(prefix=prefix))
     kube = KubeNode(state_dir)
     try:
         wait_for_node_lock()
-        settings = kube.up(**{"progress": print, "timeout": 600, **up})
+        settings = kube.up(**{"progress": print, "timeout": 600, "scrape_interval": 0, **up})
         yield kube, settings
     finally:
         leftovers = kube.down()
@@ -388,18 +389,20 @@ def own_node(prefix: str, **up: Any) -> Iterator[tuple[KubeNode, dict[str, str]]
 
 
 def chaos_run(
-    experiment: str, settings: dict[str, str], run_dir: Path, **env: str
+    experiment: str | Path, settings: dict[str, str], run_dir: Path, **env: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Run `chaos run experiments/<experiment>.json` against the node whose `settings` are
-    given (its kube.env), with `env` added; return the journal and chaosraysvc's verdict in it.
-    The run's journal and traffic log are left in `run_dir`."""
+    """Run `chaos run experiments/<experiment>.json` (or the experiment file at a Path)
+    against the node whose `settings` are given (its kube.env), with `env` added; return the
+    journal and chaosraysvc's verdict in it. The run's journal and traffic log are left in
+    `run_dir`."""
     chaos = Path(sys.executable).parent / "chaos"
     repo = Path(__file__).resolve().parents[4]
     environ = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | settings | env
     journal_path = run_dir / "journal.json"
     done = subprocess.run(
         [str(chaos), "run", "--journal-path", str(journal_path),
-         str(repo / "experiments" / f"{experiment}.json")],
+         str(experiment if isinstance(experiment, Path)
+             else repo / "experiments" / f"{experiment}.json")],
         cwd=run_dir, env=environ, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert journal_path.exists(), done.stdout[-3000:] + done.stderr[-3000:]

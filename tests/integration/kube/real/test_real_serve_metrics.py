@@ -1,0 +1,139 @@
+"""A head-kill judged only by Serve's and KubeRay's own metrics, on the lab's node.
+
+The node runs Prometheus (15 s scrapes of the Ray pods and the operator, `prometheus.py`);
+the traffic is not ours: the sample's `query.py` loops in the ray-pod (`kubectl exec`), as
+a user's clients would, and `chaos run experiments/head-kill-serve-metrics.json` sends no
+request. The head is out of the serve Service (KubeRay's `excludeHeadPodFromServeSvc`), where
+the traffic-log head-kill passed 10 of 10 runs (docs/findings.md): the metrics must pass it
+too. The deliberately failing set-up is the same hypothesis with the sample's Redis deleted
+instead (its Redis has no volume: the cluster's state goes, the traffic-log redis-kill
+deviates in test_real_node.py): the metrics must see it deviate. Needs root and the
+machine's node lock (marked `node`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaosraysvc.activities import metric_probes
+from chaosraysvc_lab import binaries
+from chaosraysvc_lab.stack import KubeNode
+from tests.support.polling import wait_for
+
+from .conftest import chaos_run, own_node, requires_namespaces
+
+pytestmark = [pytest.mark.node, requires_namespaces]
+EXPERIMENT = Path(__file__).resolve().parents[4] / "experiments" / "head-kill-serve-metrics.json"
+WARM_UP_S = 135  # the first check compares the last minute with the minute before it
+
+
+@pytest.fixture(scope="module")
+def node() -> Iterator[tuple[KubeNode, dict[str, str]]]:
+    with own_node("crs-metrics-", exclude_head=True, scrape_interval=15) as started:
+        yield started
+
+
+class QueryLoop:
+    """The sample's query.py running in the ray-pod through `kubectl exec` (not our traffic)."""
+
+    def __init__(self, settings: dict[str, str], out: Path) -> None:
+        kubectl = binaries.binary_dir(build=False) / "kubectl"
+        self.env = {**os.environ, **settings}
+        self.kubectl = str(kubectl)
+        self.out = out
+        with open(out, "wb") as sink:
+            self.proc = subprocess.Popen(
+                [self.kubectl, "exec", "ray-pod", "--", "python3", "-u", "samples/query.py"],
+                env=self.env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+
+    def sent(self) -> tuple[int, int]:
+        found = re.findall(r"req_index : (\d+), num_fail: (\d+)", self.out.read_text())
+        return (int(found[-1][0]), int(found[-1][1])) if found else (0, 0)
+
+    def left_in_pod(self) -> str:
+        found = subprocess.run(
+            [self.kubectl, "exec", "ray-pod", "--", "pgrep", "-af", "samples/query.py"],
+            env=self.env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        return found.stdout.strip()
+
+    def stop(self) -> None:
+        """End kubectl; its exec's query.py ends with the stream (checked)."""
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(30)
+        wait_for(lambda: not self.left_in_pod(), 30, what="query.py to end in the ray-pod")
+
+
+@pytest.fixture
+def query_loop(node: tuple[KubeNode, dict[str, str]], tmp_path: Path) -> Iterator[QueryLoop]:
+    loop = QueryLoop(node[1], tmp_path / "query.out")
+    try:
+        wait_for(lambda: loop.sent()[0] > 10, 60, what="query.py's first answers")
+        yield loop
+    finally:
+        loop.stop()
+
+
+def _probe(journal: dict[str, Any], phase: str, name: str) -> list[Any]:
+    """The outputs (or errors) of a hypothesis probe, before then after the method."""
+    return [
+        r.get("output", r.get("exception"))
+        for run in (journal["steady_states"].get(p) or {} for p in phase.split(","))
+        for r in run.get("probes", [])
+        if r["activity"]["name"] == name
+    ]
+
+
+def test_head_kill_judged_by_serve_metrics_passes_and_redis_loss_deviates(
+    node: tuple[KubeNode, dict[str, str]], query_loop: QueryLoop, tmp_path: Path
+) -> None:
+    _, settings = node
+    assert settings["RAYSVC_PROMETHEUS_URL"].startswith("http://198.18.")
+    time.sleep(max(0.0, WARM_UP_S - 10))
+    config = {"prometheus_base_url": settings["RAYSVC_PROMETHEUS_URL"]}
+    assert metric_probes.serve_request_rate(window=60, configuration=config) > 1
+
+    (tmp_path / "head").mkdir()
+    passing, verdict = chaos_run("head-kill-serve-metrics", settings, tmp_path / "head")
+    sent_after_head, _ = query_loop.sent()
+    after = passing["steady_states"]["after"]["probes"]
+    print("head-kill by Serve's metrics:", [(p["activity"]["name"], p.get("output"))
+                                           for p in after], verdict["headline"])  # fmt: skip
+    assert passing["deviated"] is False and verdict["outcome"] == "passed", verdict
+    assert _probe(passing, "after", "serve-error-ratio-zero") == [0.0]
+    ready = next(r for r in passing["run"] if r["activity"]["name"] == "kuberay-ready-throughout")
+    print("KubeRay Ready at every scrape of the head-kill:", ready.get("output"),
+          ready.get("exception", "")[-300:] if ready.get("exception") else "")  # fmt: skip
+    deleted = next(r for r in passing["run"] if r["activity"]["name"] == "delete-head-pod")
+    assert deleted["status"] == "succeeded" and deleted["output"]["deleted"]["role"] == "head"
+    assert deleted["output"]["recovery"]["recovered"] is True, deleted["output"]["recovery"]
+
+    # The failing set-up: the same hypothesis, the sample's Redis deleted instead.
+    failing = json.loads(EXPERIMENT.read_text())
+    failing["method"][0]["name"] = "delete-redis-pod"
+    failing["method"][0]["provider"]["func"] = "delete_redis_pod"
+    time.sleep(WARM_UP_S)  # the head-kill's recovery out of the baseline minute
+    (tmp_path / "redis").mkdir()
+    variant = tmp_path / "redis" / "redis-kill-serve-metrics.json"
+    variant.write_text(json.dumps(failing))
+    journal, verdict = chaos_run(variant, settings, tmp_path / "redis")
+    after = journal["steady_states"]["after"]["probes"]
+    print("redis-kill by Serve's metrics:", [(p["activity"]["name"], p.get("output"),
+                                              p.get("exception", "")[-200:] if p.get("exception")
+                                              else "") for p in after])  # fmt: skip
+    assert journal["deviated"] is True, verdict
+    assert any(not p["tolerance_met"] for p in after if "serve" in p["activity"]["name"]
+               or "rayservice" in p["activity"]["name"]), after  # fmt: skip
+    sent, failed = query_loop.sent()
+    print(f"query.py: {sent} requests, {failed} failed ({sent_after_head} after the head-kill)")
