@@ -701,6 +701,8 @@ def main() -> int:
                 network_policy=not args.no_network_policy,
                 ray_env=ray_env or None,
                 redis=args.redis,
+                # no Prometheus: the node as the earlier campaigns measured it (docs/metrics.md)
+                scrape_interval=0,
                 timeout=600,
                 progress=lambda m: print(m, flush=True),
             )

@@ -72,6 +72,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("prometheus_base_url", "RAYSVC_PROMETHEUS_URL", "", "metrics",
             "the Prometheus that scrapes the Ray pods, for the metric probes "
             "(`chaosraysvc.activities.metric_probes`, chaostoolkit-prometheus' key)"),
+    Setting("serve_metrics_lag", "RAYSVC_SERVE_METRICS_LAG", "25", "metrics",
+            "seconds a request takes to reach Prometheus (Ray's export plus a scrape): the "
+            "`serve_metrics` control shifts each phase by it"),
 )  # fmt: skip
 _BY_KEY = {s.key: s for s in SETTINGS}
 

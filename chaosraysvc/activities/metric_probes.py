@@ -36,8 +36,8 @@ from chaosraysvc.model.serve_metrics import (
     not_ready_query,
     ready_query,
     requests_query,
-    scalar_of,
 )
+from chaosraysvc.serve import prometheus
 
 __all__ = [
     "rayservice_ready_throughout",
@@ -51,10 +51,7 @@ _first_check: list[float] = []  # when this process's first metric probe ran
 
 
 def _ask(promql: str, configuration: Configuration | None) -> float | None:
-    """One instant query through chaostoolkit-prometheus; its single value or None."""
-    import requests
-    from chaosprometheus.probes import query
-
+    """One instant query (`serve/prometheus.py`, through chaostoolkit-prometheus)."""
     with activity_errors():
         base = setting(configuration, "prometheus_base_url").rstrip("/")
     if not base:
@@ -62,13 +59,8 @@ def _ask(promql: str, configuration: Configuration | None) -> float | None:
             "no Prometheus to ask: set `prometheus_base_url` in the experiment's configuration "
             "or $RAYSVC_PROMETHEUS_URL (on the lab's node: in kube.env)"
         )
-    try:
-        answer = query(promql, timeout=10, configuration={"prometheus_base_url": base})
-        return scalar_of(answer)
-    except requests.RequestException as exc:
-        raise ActivityFailed(f"Prometheus at {base} did not answer {promql!r}: {exc}") from exc
-    except ValueError as exc:
-        raise ActivityFailed(f"Prometheus at {base}, query {promql!r}: {exc}") from exc
+    with activity_errors():
+        return prometheus.ask(base, promql)
 
 
 def _num(value: Any, what: str) -> float:

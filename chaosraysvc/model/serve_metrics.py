@@ -25,6 +25,7 @@ __all__ = [
     "error_ratio_query",
     "latency_quantile_query",
     "not_ready_query",
+    "phase_queries",
     "ready_query",
     "requests_query",
     "scalar_of",
@@ -106,6 +107,20 @@ def not_ready_query(name: str, namespace: str, seconds: float) -> str:
     """Whether KubeRay reported it not Ready at any scrape of the last `seconds` (1: it did;
     an empty result: never)."""
     return f"max_over_time({_ready_selector(name, namespace, 'false')}[{_window(seconds)}])"
+
+
+def phase_queries(which: SeriesFilter, start: float, end: float) -> dict[str, str]:
+    """The requests, 5xx errors and p99 latency Prometheus had counted between the epoch
+    seconds `start` and `end` (PromQL's `@ end`): one phase of a run, as Serve saw it."""
+    span, at = _window(end - start), f"@ {end:.3f}"
+    return {
+        "requests": f"sum(increase({REQUESTS}{which.selector()}[{span}] {at}))",
+        "errors": f"sum(increase({ERRORS}{which.selector(errors=True)}[{span}] {at}))",
+        "p99_ms": (
+            f"histogram_quantile(0.99, sum by (le) "
+            f"(increase({LATENCY}{which.selector()}[{span}] {at})))"
+        ),
+    }
 
 
 def scalar_of(answer: Mapping[str, Any]) -> float | None:

@@ -182,6 +182,7 @@ class RunFigures:
     phases: list[PhaseRow]
     steady_state: SteadyState
     activities: list[ActivityRow]
+    serve_view: dict[str, Any] | None = None  # `controls/serve_metrics.py`'s record
 
     @property
     def trend(self) -> TrendRow:
@@ -217,7 +218,7 @@ class RunFigures:
             "steady_state": self.steady_state.to_json(),
             "activities": [asdict(a) for a in self.activities],
             "trend": asdict(self.trend),
-        }
+        } | ({"serve_metrics": self.serve_view} if self.serve_view else {})
 
 
 def _shown(summary: TrafficSummary | None) -> TrafficSummary | None:
@@ -473,7 +474,23 @@ def run_figures(run: RunInput, index: int = 0) -> RunFigures:
         phases=_phase_rows(traffic),
         steady_state=steady,
         activities=_activities(journal, origin, traffic),
+        serve_view=_serve_view(journal, origin),
     )
+
+
+def _serve_view(journal: dict[str, Any], origin: float | None) -> dict[str, Any] | None:
+    """Serve's own view per phase, as the serve_metrics control recorded it, each phase's
+    start as an offset from the report's origin."""
+    recorded = chaosraysvc_extension(journal).get("serve_metrics") if journal else None
+    if not isinstance(recorded, dict):
+        return None
+    rows = []
+    for row in recorded.get("phases") or []:
+        if isinstance(row, dict):
+            start = number(row.get("start"))
+            offset = round(start - origin, 1) if start is not None and origin else None
+            rows.append({**row, "offset_s": offset})
+    return {**recorded, "phases": rows}
 
 
 def trend_row(figures: RunFigures) -> TrendRow:

@@ -170,6 +170,8 @@ class KubeNode:
             binaries.coredns_binary()  # built now if missing (the agent only looks it up)
             if network_policy:
                 binaries.kube_router_binary()
+            if not sample:  # nothing to scrape
+                scrape_interval = 0
             if scrape_interval:
                 binaries.prometheus_binary()
             # The node's address (the bridge's) comes first: the API server listens on it.

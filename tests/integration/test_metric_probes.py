@@ -8,7 +8,9 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -234,3 +236,63 @@ def test_kuberay_not_ready_at_one_scrape_fails_the_window(
         metric_probes.rayservice_ready_throughout(
             window=3, configuration={**_config(url), "rayservice_name": "other"}
         )
+
+
+def _journal(start: float, fault: float, recovered: float, end: float) -> dict[str, Any]:
+    def iso(t: float) -> str:
+        return datetime.fromtimestamp(t, UTC).isoformat()
+
+    output = {"deleted": {"name": "head-x", "role": "head"}, "deleted_at": fault,
+              "target": "kubernetes", "recovery": {"recovered": True, "new_pod": "head-y",
+              "at": {"pod_ready": recovered - 1, "applications_running": recovered}}}  # fmt: skip
+    action = {"activity": {"type": "action", "name": "delete-head-pod",
+                           "provider": {"type": "python", "func": "delete_head_pod",
+                                        "module": "chaosraysvc.activities.pod_actions"}},
+              "status": "succeeded", "start": iso(fault - 0.1), "end": iso(recovered),
+              "output": output}  # fmt: skip
+    return {"start": iso(start), "end": iso(end), "status": "completed", "run": [action],
+            "steady_states": {}, "extensions": [{"name": "chaosraysvc"}]}  # fmt: skip
+
+
+def test_the_serve_metrics_control_records_each_phase_as_serve_counted_it(
+    prometheus: tuple[str, Exporter], tmp_path: Path
+) -> None:
+    from chaosraysvc.controls import serve_metrics
+    from chaosraysvc.report.figures import run_figures
+    from chaosraysvc.report.load import RunInput
+    from chaosraysvc.report.render import render_html, render_markdown
+
+    url, exporter = prometheus
+    t, wall = _now(), time.time()
+    # 10 answers/s all along; 5 errors/s from 4 s to 8 s (the outage); the other tests'
+    # series gone (stale at once: the control counts every application)
+    exporter.series[:] = [
+        counter(REQ, _req("view", "n1", "200"), 10, since=t),
+        counter(REQ, _req("view", "n1", "503"), 5, since=t + 4, until=t + 8),
+        counter(ERR, _err("view", "n1", "503"), 5, since=t + 4, until=t + 8),
+    ]
+    time.sleep(14)
+    journal = _journal(wall, wall + 4, wall + 8, wall + 12)
+    serve_metrics.after_experiment_control({}, state=journal, configuration={
+        "prometheus_base_url": url, "serve_metrics_lag": 1.5})  # fmt: skip
+    view = journal["extensions"][0]["serve_metrics"]
+    phases = {row["phase"]: row for row in view["phases"]}
+    assert list(phases) == ["before", "outage", "after"], view
+    assert phases["before"]["errors"] == 0 and phases["after"]["errors"] == 0, view
+    assert 10 <= phases["outage"]["errors"] <= 30, view  # 5/s for 4 s, to a scrape
+    assert phases["outage"]["error_ratio"] > 0.15, view
+    assert 25 <= phases["before"]["requests"] <= 55, view  # 10/s for 4 s, to a scrape
+
+    figures = run_figures(RunInput(journal_path=tmp_path / "journal.json", journal=journal))
+    assert figures.to_json()["serve_metrics"]["phases"][1]["phase"] == "outage"
+    text = render_markdown([figures], [None])
+    assert "Serve's own view" in render_html([figures], [None])
+    assert "**Serve's own view** (Prometheus at" in text and "| outage | " in text, text
+
+    # no URL: nothing recorded; an unreachable one: the error, not a failed run
+    quiet = _journal(wall, wall + 4, wall + 8, wall + 12)
+    serve_metrics.after_experiment_control({}, state=quiet, configuration={})
+    assert "serve_metrics" not in quiet["extensions"][0]
+    serve_metrics.after_experiment_control({}, state=quiet, configuration={
+        "prometheus_base_url": f"http://{HOST}:1", "serve_metrics_lag": 1})  # fmt: skip
+    assert "did not answer" in quiet["extensions"][0]["serve_metrics"]["error"]

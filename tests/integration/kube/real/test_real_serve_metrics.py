@@ -34,7 +34,7 @@ from .conftest import chaos_run, own_node, requires_namespaces
 
 pytestmark = [pytest.mark.node, requires_namespaces]
 EXPERIMENT = Path(__file__).resolve().parents[4] / "experiments" / "head-kill-serve-metrics.json"
-WARM_UP_S = 135  # the first check compares the last minute with the minute before it
+WARM_UP_S = 105  # the first check compares the last 30 s with the minute before them, + a scrape
 
 
 @pytest.fixture(scope="module")
