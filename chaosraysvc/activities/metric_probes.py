@@ -33,6 +33,7 @@ from chaosraysvc.model.serve_metrics import (
     SeriesFilter,
     error_ratio_query,
     latency_quantile_query,
+    lowest_rate_query,
     not_ready_query,
     ready_query,
     requests_query,
@@ -144,14 +145,17 @@ def serve_request_rate_change(
     application: str = "",
     route: str = "",
     lookback: Any = 60,
+    worst_span: Any = 0,
     configuration: Configuration | None = None,
     secrets: Secrets | None = None,
 ) -> float:
     """Return the change of Serve's request rate from its baseline, in percent.
 
     The rate over the window against the rate over the `baseline` seconds just before it
-    (-100: nothing counted any more; 0: the same). Fails when Serve counted no request in the
-    baseline (nothing to compare with)."""
+    (-100: nothing counted any more; 0: the same). With `worst_span` seconds (e.g. 30), the
+    rate is the lowest over any span that long in the window (evaluated every half span),
+    so an outage is not diluted by the rest of the run. Fails when Serve counted no request
+    in the baseline (nothing to compare with)."""
     seconds = run_window(window, lookback)
     base_s = _num(baseline, "`baseline`")
     if base_s < 1:
@@ -160,10 +164,17 @@ def serve_request_rate_change(
     before = _ask(requests_query(which, base_s, offset=seconds), configuration)
     if not before:
         raise _no_requests(base_s, configuration)
-    now = _ask(requests_query(which, seconds), configuration) or 0.0
-    change = 100.0 * ((now / seconds) / (before / base_s) - 1.0)
-    logger.info("Serve request rate: %.2f/s over %.0f s, %.2f/s before: %+.1f %%",
-                now / seconds, seconds, before / base_s, change)  # fmt: skip
+    span = _num(worst_span, "`worst_span`")
+    if span and not 1 <= span <= seconds:
+        raise ActivityFailed(f"`worst_span` must be 0 or 1 s to the window (got {worst_span})")
+    if span:
+        rate = _ask(lowest_rate_query(which, seconds, span, span / 2), configuration) or 0.0
+    else:
+        rate = (_ask(requests_query(which, seconds), configuration) or 0.0) / seconds
+    change = 100.0 * (rate / (before / base_s) - 1.0)
+    logger.info("Serve request rate: %.2f/s (%s over %.0f s), %.2f/s before: %+.1f %%", rate,
+                f"lowest {span:g} s" if span else "mean", seconds, before / base_s,
+                change)  # fmt: skip
     return round(change, 2)
 
 

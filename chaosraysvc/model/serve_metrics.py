@@ -24,6 +24,7 @@ __all__ = [
     "SeriesFilter",
     "error_ratio_query",
     "latency_quantile_query",
+    "lowest_rate_query",
     "not_ready_query",
     "phase_queries",
     "ready_query",
@@ -70,6 +71,14 @@ def requests_query(which: SeriesFilter, seconds: float, offset: float = 0) -> st
     """The requests Serve's proxies counted in the `seconds` before now (minus `offset`)."""
     shift = f" offset {_window(offset)}" if offset > 0 else ""
     return f"sum(increase({REQUESTS}{which.selector()}[{_window(seconds)}]{shift}))"
+
+
+def lowest_rate_query(which: SeriesFilter, seconds: float, span: float, step: float) -> str:
+    """The lowest request rate (per second) over any `span` seconds of the last `seconds`,
+    evaluated every `step` seconds (a subquery): an outage's hole in the rate, which the rate
+    over the whole window dilutes."""
+    inner = f"sum(rate({REQUESTS}{which.selector()}[{_window(span)}]))"
+    return f"min_over_time({inner}[{_window(seconds)}:{_window(step)}])"
 
 
 def errors_query(which: SeriesFilter, seconds: float) -> str:

@@ -296,3 +296,26 @@ def test_the_serve_metrics_control_records_each_phase_as_serve_counted_it(
     serve_metrics.after_experiment_control({}, state=quiet, configuration={
         "prometheus_base_url": f"http://{HOST}:1", "serve_metrics_lag": 1})  # fmt: skip
     assert "did not answer" in quiet["extensions"][0]["serve_metrics"]["error"]
+
+
+def test_the_lowest_span_shows_a_hole_that_the_mean_rate_dilutes(
+    prometheus: tuple[str, Exporter],
+) -> None:
+    url, exporter = prometheus
+    t = _now()
+
+    def holed(now: float) -> list[str]:  # 10/s, nothing answered from t+8 to t+13, 10/s again
+        if now < t:
+            return []
+        value = 10 * (min(now, t + 8) - t) + 10 * max(0.0, now - (t + 13)) + 1
+        return [f"{REQ}{{{_req('hole', 'n1', '200')}}} {value:.3f}"]
+
+    exporter.series.append(holed)
+    time.sleep(21)
+    args = {"window": 12, "baseline": 6, "application": "hole", "configuration": _config(url)}
+    mean = metric_probes.serve_request_rate_change(**args)
+    worst = metric_probes.serve_request_rate_change(worst_span=3, **args)
+    assert -75 < mean < 0, mean  # about -40 %: the hole is 5 s of 12
+    assert worst < -75, worst  # some 3 s without an answer
+    with pytest.raises(ActivityFailed, match="`worst_span` must be 0 or 1 s to the window"):
+        metric_probes.serve_request_rate_change(worst_span=30, **args)
