@@ -35,6 +35,8 @@ LOG_ONLY = {
     "stop_traffic",
     "mark",
 }
+# Activities that read only Prometheus, never the target (tests/integration/test_metric_probes.py)
+PROMETHEUS_ONLY = set(importlib.import_module("chaosraysvc.activities.metric_probes").__all__)
 HEAD = "rayservice-ha-raycluster-head-abcde"
 
 
@@ -42,7 +44,8 @@ def _target_activities() -> list[tuple[str, Callable[..., Any]]]:
     found = []
     for module_name in PROBE_MODULES + ACTION_MODULES:
         module = importlib.import_module(module_name)
-        found += [(n, getattr(module, n)) for n in module.__all__ if n not in LOG_ONLY]
+        found += [(n, getattr(module, n)) for n in module.__all__
+                  if n not in LOG_ONLY | PROMETHEUS_ONLY]  # fmt: skip
     return found
 
 
