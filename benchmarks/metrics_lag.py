@@ -105,6 +105,17 @@ def one_run(serve_url: str, prom_url: str, pod_ips: list[str], timeout: float) -
     return {"exported_s": seen["exported"], "queried_s": seen["queried"]}
 
 
+def _commit() -> dict[str, Any]:
+    import subprocess
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True,
+                              check=False)  # fmt: skip
+        return done.stdout.strip()
+
+    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
+
+
 def spread(values: list[float]) -> dict[str, float]:
     return {"n": len(values), "min": min(values), "median": statistics.median(values),
             "max": max(values)}  # fmt: skip
@@ -145,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         "queried_s": spread(queried) if queried else None,
         "not_seen": sum(1 for r in runs if r["queried_s"] is None),
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "code": _commit(),
     }
     args.out.write_text(json.dumps(payload, indent=1) + "\n")
     print(json.dumps({k: payload[k] for k in ("exported_s", "queried_s", "not_seen")}))
