@@ -8,14 +8,15 @@ Declare it in the experiment, or for every run in the Chaos Toolkit settings fil
     ]
 
 When the run ends and `prometheus_base_url` ($RAYSVC_PROMETHEUS_URL) is set, it asks that
-Prometheus what Serve's proxies counted in each phase of the run: `before` (the run's start
-to the first fault), `outage` (the fault to its last recovery milestone) and `after` (to the
+Prometheus what Serve's proxies counted in each phase of the run: `before` (the minute
+before the first fault), `outage` (the fault to its last recovery milestone) and `after` (to the
 run's end): requests, 5xx answers, their ratio and the p99 latency from Serve's histogram
-(`model/serve_metrics.py:phase_queries`). Each phase's window is shifted by `lag_s`
-(`serve_metrics_lag`, 25 s by default: Ray's metrics export plus one 15 s scrape,
-docs/metrics.md), since a request is in Prometheus only that long after it was answered; a
-phase whose shifted window has not yet passed at the run's end is left out. The result goes
-into the journal's chaosraysvc extension as `serve_metrics`, which `chaosraysvc report`
+(`model/serve_metrics.py:phase_queries`). `before` is the minute before the first fault;
+each phase's window is shifted by `lag_s` (`serve_metrics_lag`, 25 s by default: Ray's
+metrics export plus one 15 s scrape, docs/metrics.md), since a request is in Prometheus only
+that long after it was answered, and the last phase ends at what Prometheus has by the run's
+end. A phase shorter than two scrapes has no count (`requests` None), not a count of 0. The
+result goes into the journal's chaosraysvc extension as `serve_metrics`, which `chaosraysvc report`
 shows beside the traffic log's phases. Without a URL it does nothing; a failed query is
 logged and recorded (`error`), never failing the run.
 """
@@ -38,7 +39,7 @@ from chaosraysvc.serve import prometheus
 __all__ = ["after_experiment_control", "serve_view"]
 
 logger = logging.getLogger("chaostoolkit")
-DEFAULT_LAG_S = 25.0
+BEFORE_S = 60.0  # "before": the minute before the fault (the run's start is often seconds)
 
 
 def phases_of(journal: dict[str, Any]) -> list[tuple[str, float, float]]:
@@ -52,7 +53,7 @@ def phases_of(journal: dict[str, Any]) -> list[tuple[str, float, float]]:
     fault_at = min(float(f.at) for f in faults if f.at is not None)
     marks = [t for f in faults for t in f.milestones_at.values()]
     recovered = max(marks) if marks else None
-    phases = [("before", start, fault_at)]
+    phases = [("before", fault_at - BEFORE_S, fault_at)]
     if recovered is None or recovered <= fault_at:
         return [*phases, ("outage", fault_at, end)]
     return [*phases, ("outage", fault_at, recovered), ("after", recovered, end)]
@@ -64,17 +65,19 @@ def serve_view(journal: dict[str, Any], base_url: str, lag_s: float) -> dict[str
     rows = []
     now = time.time()
     for name, start, end in phases_of(journal):
-        start, end = start + lag_s, end + lag_s
-        if end > now or end - start < 1:
+        start, end = start + lag_s, min(end + lag_s, now)  # the last phase: as far as seen
+        if end - start < 1:
             continue
         values = {
             k: prometheus.ask(base_url, q) for k, q in phase_queries(which, start, end).items()
         }
-        requests, errors = values["requests"] or 0.0, values["errors"] or 0.0
-        p99 = values["p99_ms"]
+        requests, p99 = values["requests"], values["p99_ms"]
+        errors = values["errors"] or 0.0
         rows.append({
             "phase": name, "start": round(start - lag_s, 3), "end": round(end - lag_s, 3),
-            "requests": round(requests), "errors": round(errors),
+            # None: no scrape pair in the phase (shorter than two scrapes), not "no request"
+            "requests": round(requests) if requests is not None else None,
+            "errors": round(errors) if requests is not None else None,
             "error_ratio": round(errors / requests, 6) if requests else None,
             "p99_ms": round(p99, 1) if p99 is not None and p99 == p99 else None,
         })  # fmt: skip

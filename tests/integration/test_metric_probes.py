@@ -255,7 +255,7 @@ def _journal(start: float, fault: float, recovered: float, end: float) -> dict[s
 
 
 def test_the_serve_metrics_control_records_each_phase_as_serve_counted_it(
-    prometheus: tuple[str, Exporter], tmp_path: Path
+    prometheus: tuple[str, Exporter], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from chaosraysvc.controls import serve_metrics
     from chaosraysvc.report.figures import run_figures
@@ -263,6 +263,7 @@ def test_the_serve_metrics_control_records_each_phase_as_serve_counted_it(
     from chaosraysvc.report.render import render_html, render_markdown
 
     url, exporter = prometheus
+    monkeypatch.setattr(serve_metrics, "BEFORE_S", 4.0)  # the other tests' series before that
     t, wall = _now(), time.time()
     # 10 answers/s all along; 5 errors/s from 4 s to 8 s (the outage); the other tests'
     # series gone (stale at once: the control counts every application)

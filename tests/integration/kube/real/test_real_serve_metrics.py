@@ -118,6 +118,7 @@ def test_head_kill_judged_by_serve_metrics_passes_and_redis_loss_deviates(
     view = next(e for e in passing["extensions"] if e["name"] == "chaosraysvc")["serve_metrics"]
     print("Serve's view per phase:", view)
     assert [row["phase"] for row in view["phases"]][:2] == ["before", "outage"], view
+    assert view["phases"][0]["requests"] > 100 and view["phases"][1]["errors"] == 0, view
     deleted = next(r for r in passing["run"] if r["activity"]["name"] == "delete-head-pod")
     assert deleted["status"] == "succeeded" and deleted["output"]["deleted"]["role"] == "head"
     assert deleted["output"]["recovery"]["recovered"] is True, deleted["output"]["recovery"]
