@@ -28,6 +28,7 @@ from typing import Any
 
 from chaosraysvc.errors import ChaosRaySvcError
 from chaosraysvc.runtime.ports import free_port
+from chaosraysvc_lab import kubeconfig
 
 CLUSTER_DOMAIN = "cluster.local"
 DNS_SERVICE_IP = "198.19.0.10"  # the 10th address of the Service CIDR, as kubeadm's
@@ -126,18 +127,7 @@ def endpoint_slice(address: str, node_name: str) -> dict[str, Any]:
 
 def install_rbac(api: Any) -> None:
     """Create (or keep) kubeadm's `system:coredns` ClusterRole and bind user `system:coredns`."""
-    from kubernetes import client
-
-    rbac: Any = client.RbacAuthorizationV1Api(api)
-    binding = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRoleBinding",
-        "metadata": {"name": USER},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": USER},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": USER}],
-    }
-    _create(lambda: rbac.create_cluster_role(CLUSTER_ROLE))
-    _create(lambda: rbac.create_cluster_role_binding(binding))
+    kubeconfig.bind_cluster_role(api, USER, CLUSTER_ROLE)
 
 
 def _create(call: Any) -> None:

@@ -54,3 +54,27 @@ def api_client(path: Path) -> Any:
     configuration = client.Configuration()
     config.load_kube_config(config_file=str(path), client_configuration=configuration)
     return client.ApiClient(configuration)
+
+
+def bind_cluster_role(api: Any, user: str, cluster_role: dict[str, Any]) -> None:
+    """Create (or keep) `cluster_role` and a ClusterRoleBinding of that name giving it to
+    `user` (a client certificate's CN): how the node's host processes get their rights."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    rbac: Any = client.RbacAuthorizationV1Api(api)
+    name = cluster_role["metadata"]["name"]
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+    }
+    for call in (lambda: rbac.create_cluster_role(cluster_role),
+                 lambda: rbac.create_cluster_role_binding(binding)):  # fmt: skip
+        try:
+            call()
+        except ApiException as exc:
+            if exc.status != 409:  # already there (a node brought up again)
+                raise

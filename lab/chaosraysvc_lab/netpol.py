@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from chaosraysvc.errors import ChaosRaySvcError
+from chaosraysvc_lab import kubeconfig
 
 USER = "kube-router"
 READY_TIMEOUT = 60.0
@@ -154,24 +155,7 @@ def _remove_empty_filter_table() -> None:
 
 def install_rbac(api: Any) -> None:
     """Create (or keep) upstream's `kube-router` ClusterRole and bind user `kube-router`."""
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
-    rbac: Any = client.RbacAuthorizationV1Api(api)
-    binding = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRoleBinding",
-        "metadata": {"name": USER},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": USER},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": USER}],
-    }
-    for call in (lambda: rbac.create_cluster_role(CLUSTER_ROLE),
-                 lambda: rbac.create_cluster_role_binding(binding)):  # fmt: skip
-        try:
-            call()
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
+    kubeconfig.bind_cluster_role(api, USER, CLUSTER_ROLE)
 
 
 def command(binary: Path, kubeconfig: Path, node_name: str, service_cidr: str) -> list[str]:

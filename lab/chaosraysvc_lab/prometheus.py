@@ -28,6 +28,8 @@ from typing import Any
 
 import yaml
 
+from chaosraysvc_lab import kubeconfig
+
 USER = "prometheus"
 PORT = 9090
 # The server's ClusterRole of Prometheus' Helm chart (prometheus-community/prometheus,
@@ -54,24 +56,7 @@ CLUSTER_ROLE = {
 
 def install_rbac(api: Any) -> None:
     """Create (or keep) the ClusterRole above and bind user `prometheus` to it."""
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
-    rbac: Any = client.RbacAuthorizationV1Api(api)
-    binding = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRoleBinding",
-        "metadata": {"name": USER},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": USER},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": USER}],
-    }
-    for call in (lambda: rbac.create_cluster_role(CLUSTER_ROLE),
-                 lambda: rbac.create_cluster_role_binding(binding)):  # fmt: skip
-        try:
-            call()
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
+    kubeconfig.bind_cluster_role(api, USER, CLUSTER_ROLE)
 
 
 def config(kubeconfig: Path, interval: float, operator_target: str = "") -> dict[str, Any]:

@@ -299,24 +299,9 @@ class KubeNode:
         now, and is left alone.
         """
         state = self._state()
-        agent = state.get("agent")
-        if agent and procs.running(agent["sid"], agent["ticks"]):
-            procs.signal_session(agent["sid"], signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while procs.session_pids(agent["sid"]) and time.monotonic() < deadline:
-                procs.reap(agent["sid"])
-                time.sleep(0.2)
-            procs.kill_session(agent["sid"])
-            procs.reap(agent["sid"])
-        scraper = state.get("prometheus")
-        if scraper and procs.running(scraper["sid"], scraper["ticks"]):
-            procs.signal_session(scraper["sid"], signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while procs.session_pids(scraper["sid"]) and time.monotonic() < deadline:
-                procs.reap(scraper["sid"])
-                time.sleep(0.2)
-            procs.kill_session(scraper["sid"])
-            procs.reap(scraper["sid"])
+        agent, scraper = state.get("agent"), state.get("prometheus")
+        for record in (agent, scraper):
+            _end_session(record, timeout)
         # Containers the kubelet did not end (it was killed: a kubelet's death leaves its
         # containers running, as on Kubernetes), found by the sessions it recorded.
         pods_left = procs.end_recorded(self.state_dir / "node" / "sessions")
@@ -349,6 +334,19 @@ class KubeNode:
         if not leftovers:
             (self.state_dir / STATE_FILE).unlink(missing_ok=True)
         return leftovers
+
+
+def _end_session(record: dict[str, Any] | None, timeout: float) -> None:
+    """SIGTERM the recorded session (still the same process), then SIGKILL what is left."""
+    if not record or not procs.running(record["sid"], record["ticks"]):
+        return
+    procs.signal_session(record["sid"], signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while procs.session_pids(record["sid"]) and time.monotonic() < deadline:
+        procs.reap(record["sid"])
+        time.sleep(0.2)
+    procs.kill_session(record["sid"])
+    procs.reap(record["sid"])
 
 
 def _since(started: float) -> str:
