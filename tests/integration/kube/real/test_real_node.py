@@ -61,7 +61,9 @@ def _settings(env_file: Path) -> dict[str, str]:
 def node() -> Iterator[tuple[Path, dict[str, str]]]:
     state_dir = Path(tempfile.mkdtemp(prefix="crs-node-"))
     up = subprocess.run(
-        [sys.executable, "-m", "chaosraysvc_lab.cli", "node", "up", "--state-dir", str(state_dir)],
+        # no Prometheus: these tests measure the node as the findings did (docs/metrics.md)
+        [sys.executable, "-m", "chaosraysvc_lab.cli", "node", "up", "--state-dir", str(state_dir),
+         "--prometheus-scrape-interval", "0"],
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     try:

@@ -129,6 +129,7 @@ def test_head_kill_judged_by_serve_metrics_passes_and_losing_every_endpoint_devi
     failing = json.loads(EXPERIMENT.read_text())
     failing["method"][0]["name"] = "delete-both-workers"
     failing["method"][0]["provider"]["func"] = "delete_pods"
+    failing["method"][0]["provider"]["module"] = "chaosraysvc.activities.repeated_actions"
     failing["method"][0]["provider"]["arguments"] = {
         "role": "worker",
         "count": 2,
