@@ -5,11 +5,11 @@ the traffic is not ours: the sample's `query.py` loops in the ray-pod (`kubectl 
 a user's clients would, and `chaos run experiments/head-kill-serve-metrics.json` sends no
 request. The head is out of the serve Service (KubeRay's `excludeHeadPodFromServeSvc`), where
 the traffic-log head-kill passed 10 of 10 runs (docs/findings.md): the metrics must pass it
-too. The deliberately failing set-up is the same hypothesis with both serving workers deleted
-at once (no serve endpoint until a new worker's proxy is ready: the clients' requests are
-refused meanwhile): the metrics must see it deviate. A Redis loss is no such set-up: the
-sample's clients, with no timeout, saw only slowness in 3 of 4 runs (docs/metrics.md). Needs
-root and the machine's node lock (marked `node`).
+too. The deliberately failing set-up is the same hypothesis with every Ray pod deleted at once
+(both serving workers, then the head: no serve endpoint until new workers join the new head;
+the clients' requests are refused meanwhile): the metrics must see it deviate. A Redis loss
+is no such set-up: the sample's clients, with no timeout, saw only slowness in 3 of 4 runs
+(docs/metrics.md). Needs root and the machine's node lock (marked `node`).
 """
 
 from __future__ import annotations
@@ -124,18 +124,22 @@ def test_head_kill_judged_by_serve_metrics_passes_and_losing_every_endpoint_devi
     assert deleted["status"] == "succeeded" and deleted["output"]["deleted"]["role"] == "head"
     assert deleted["output"]["recovery"]["recovered"] is True, deleted["output"]["recovery"]
 
-    # The failing set-up: the same hypothesis, both serving workers deleted at once (the
-    # head is out of the serve Service: no endpoint until a new worker's proxy is ready).
+    # The failing set-up: the same hypothesis, every Ray pod deleted at once (both serving
+    # workers, then the head: no endpoint until the new workers join the new head).
     failing = json.loads(EXPERIMENT.read_text())
-    failing["method"][0]["name"] = "delete-both-workers"
-    failing["method"][0]["provider"]["func"] = "delete_pods"
-    failing["method"][0]["provider"]["module"] = "chaosraysvc.activities.repeated_actions"
-    failing["method"][0]["provider"]["arguments"] = {
-        "role": "worker",
-        "count": 2,
-        "grace_period": 0,
-        "timeout": "${recovery_timeout}",
+    head_kill = failing["method"][0]
+    workers = {
+        "type": "action",
+        "name": "delete-both-workers",
+        "provider": {
+            "type": "python",
+            "module": "chaosraysvc.activities.repeated_actions",
+            "func": "delete_pods",
+            "arguments": {"role": "worker", "count": 2, "wait_for_recovery": False},
+        },
     }
+    failing["method"][0] = {**head_kill, "pauses": {"after": 30}}
+    failing["method"].insert(0, workers)
     time.sleep(WARM_UP_S)  # the head-kill's recovery out of the baseline minute
     (tmp_path / "workers").mkdir()
     variant = tmp_path / "workers" / "workers-kill-serve-metrics.json"
