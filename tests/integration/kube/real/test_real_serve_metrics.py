@@ -5,16 +5,15 @@ the traffic is not ours: the sample's `query.py` loops in the ray-pod (`kubectl 
 a user's clients would, and `chaos run experiments/head-kill-serve-metrics.json` sends no
 request. The head is out of the serve Service (KubeRay's `excludeHeadPodFromServeSvc`), where
 the traffic-log head-kill passed 10 of 10 runs (docs/findings.md): the metrics must pass it
-too. The deliberately failing set-up is the same hypothesis with every Ray pod deleted at once
-(both serving workers, then the head: no serve endpoint until new workers join the new head;
-the clients' requests are refused meanwhile): the metrics must see it deviate. A Redis loss
-is no such set-up: the sample's clients, with no timeout, saw only slowness in 3 of 4 runs
-(docs/metrics.md). Needs root and the machine's node lock (marked `node`).
+too, and record Serve's view of each phase. A deliberately failing set-up on the node is not
+here: none tried deviated reliably (a Redis loss, both workers, every Ray pod: see
+docs/findings.md); that a hole in the rate or 5xx fail the hypothesis is checked against the
+real Prometheus in tests/integration/test_metric_probes.py. Needs root and the machine's node
+lock (marked `node`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -34,7 +33,6 @@ from tests.support.polling import wait_for
 from .conftest import chaos_run, own_node, requires_namespaces
 
 pytestmark = [pytest.mark.node, requires_namespaces]
-EXPERIMENT = Path(__file__).resolve().parents[4] / "experiments" / "head-kill-serve-metrics.json"
 WARM_UP_S = 105  # the first check compares the last 30 s with the minute before them, + a scrape
 
 
@@ -96,7 +94,7 @@ def _probe(journal: dict[str, Any], phase: str, name: str) -> list[Any]:
     ]
 
 
-def test_head_kill_judged_by_serve_metrics_passes_and_losing_every_endpoint_deviates(
+def test_head_kill_judged_by_serve_metrics_passes_with_traffic_not_ours(
     node: tuple[KubeNode, dict[str, str]], query_loop: QueryLoop, tmp_path: Path
 ) -> None:
     _, settings = node
@@ -107,7 +105,6 @@ def test_head_kill_judged_by_serve_metrics_passes_and_losing_every_endpoint_devi
 
     (tmp_path / "head").mkdir()
     passing, verdict = chaos_run("head-kill-serve-metrics", settings, tmp_path / "head")
-    sent_after_head, _ = query_loop.sent()
     after = passing["steady_states"]["after"]["probes"]
     print("head-kill by Serve's metrics:", [(p["activity"]["name"], p.get("output"))
                                            for p in after], verdict["headline"])  # fmt: skip
@@ -124,33 +121,5 @@ def test_head_kill_judged_by_serve_metrics_passes_and_losing_every_endpoint_devi
     assert deleted["status"] == "succeeded" and deleted["output"]["deleted"]["role"] == "head"
     assert deleted["output"]["recovery"]["recovered"] is True, deleted["output"]["recovery"]
 
-    # The failing set-up: the same hypothesis, every Ray pod deleted at once (both serving
-    # workers, then the head: no endpoint until the new workers join the new head).
-    failing = json.loads(EXPERIMENT.read_text())
-    head_kill = failing["method"][0]
-    workers = {
-        "type": "action",
-        "name": "delete-both-workers",
-        "provider": {
-            "type": "python",
-            "module": "chaosraysvc.activities.repeated_actions",
-            "func": "delete_pods",
-            "arguments": {"role": "worker", "count": 2, "wait_for_recovery": False},
-        },
-    }
-    failing["method"][0] = {**head_kill, "pauses": {"after": 30}}
-    failing["method"].insert(0, workers)
-    time.sleep(WARM_UP_S)  # the head-kill's recovery out of the baseline minute
-    (tmp_path / "workers").mkdir()
-    variant = tmp_path / "workers" / "workers-kill-serve-metrics.json"
-    variant.write_text(json.dumps(failing))
-    journal, verdict = chaos_run(variant, settings, tmp_path / "workers")
-    after = journal["steady_states"]["after"]["probes"]
-    print("both workers killed, by Serve's metrics:", [(p["activity"]["name"], p.get("output"),
-                                              p.get("exception", "")[-200:] if p.get("exception")
-                                              else "") for p in after])  # fmt: skip
-    assert journal["deviated"] is True, verdict
-    assert any(not p["tolerance_met"] for p in after if "serve" in p["activity"]["name"]
-               or "rayservice" in p["activity"]["name"]), after  # fmt: skip
     sent, failed = query_loop.sent()
-    print(f"query.py: {sent} requests, {failed} failed ({sent_after_head} after the head-kill)")
+    print(f"query.py: {sent} requests, {failed} failed")
