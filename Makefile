@@ -27,12 +27,14 @@ demo: $(STAMP)
 # the Go modules pinned in lab/controlplane/go.mod (first build ~8 min on 2 cores, then cached),
 # and CoreDNS from lab/coredns/go.mod (its own module: ~1.5 min more), and kube-router (the
 # node's NetworkPolicy engine) from lab/netpol/go.mod (its own module: ~3-7 min more), and
-# Prometheus (Kubernetes service discovery only) from lab/prometheus/go.mod (~2.5-6 min more).
+# Prometheus (Kubernetes service discovery only) from lab/prometheus/go.mod (~2.5-6 min more),
+# and the Pushgateway from lab/pushgateway/go.mod (~1 min more).
 controlplane:
 	bash lab/controlplane/build.sh >/dev/null
 	bash lab/coredns/build.sh >/dev/null
 	bash lab/netpol/build.sh >/dev/null
 	bash lab/prometheus/build.sh >/dev/null
+	bash lab/pushgateway/build.sh >/dev/null
 
 # Kubernetes' own e2e tests (e2e.test), agnhost and Debian's busybox-static, for the node's
 # conformance subset (benchmarks/conformance.py; its fast part runs in `make test`): built

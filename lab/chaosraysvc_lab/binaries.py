@@ -8,7 +8,8 @@ own module: CoreDNS 1.14 needs client-go v0.35) into a sibling cache. A first bu
 minutes; later calls return the cached directory at once. `$RAYSVC_KUBE_BIN_DIR` points at a
 directory built elsewhere instead (CoreDNS then is `coredns` in it). `lab/netpol/build.sh`
 builds kube-router (the node's NetworkPolicy engine) the same way, `lab/prometheus/build.sh`
-Prometheus (`prometheus_binary`). `lab/e2e/build.sh` builds
+Prometheus (`prometheus_binary`), `lab/pushgateway/build.sh` the Pushgateway
+(`pushgateway_binary`). `lab/e2e/build.sh` builds
 Kubernetes' own e2e tests and their images' binaries (`e2e_dir`), used by
 `benchmarks/conformance.py` and the node's image table.
 """
@@ -39,6 +40,7 @@ COREDNS_BUILD_SCRIPT = BUILD_SCRIPT.parents[1] / "coredns" / "build.sh"
 E2E_BUILD_SCRIPT = BUILD_SCRIPT.parents[1] / "e2e" / "build.sh"
 NETPOL_BUILD_SCRIPT = BUILD_SCRIPT.parents[1] / "netpol" / "build.sh"
 PROMETHEUS_BUILD_SCRIPT = BUILD_SCRIPT.parents[1] / "prometheus" / "build.sh"
+PUSHGATEWAY_BUILD_SCRIPT = BUILD_SCRIPT.parents[1] / "pushgateway" / "build.sh"
 E2E_ENV_VAR = "RAYSVC_E2E_DIR"
 ENV_VAR = "RAYSVC_KUBE_BIN_DIR"
 
@@ -79,26 +81,28 @@ def coredns_binary(*, build: bool = True) -> Path:
 def kube_router_binary(*, build: bool = True) -> Path:
     """Return the path of kube-router (the node's NetworkPolicy engine, `lab/netpol/`),
     building it first if needed (as `binary_dir`; `kube-router` in `$RAYSVC_KUBE_BIN_DIR`)."""
-    explicit = os.environ.get(ENV_VAR, "")
-    path = Path(explicit) / "kube-router" if explicit else Path(_build(NETPOL_BUILD_SCRIPT, build))
-    if not path.is_file():
-        raise ConfigurationError(
-            f"no kube-router binary at {path}: build it with {NETPOL_BUILD_SCRIPT}"
-            + (f" and copy it into ${ENV_VAR}" if explicit else "")
-        )
-    return path
+    return _program("kube-router", NETPOL_BUILD_SCRIPT, build, "kube-router")
 
 
 def prometheus_binary(*, build: bool = True) -> Path:
     """Return the path of Prometheus (`lab/prometheus/`: Kubernetes service discovery only),
     building it first if needed (as `binary_dir`; `prometheus` in `$RAYSVC_KUBE_BIN_DIR`)."""
+    return _program("prometheus", PROMETHEUS_BUILD_SCRIPT, build, "Prometheus")
+
+
+def pushgateway_binary(*, build: bool = True) -> Path:
+    """Return the path of the Pushgateway (`lab/pushgateway/`), building it first if needed
+    (as `binary_dir`; `pushgateway` in `$RAYSVC_KUBE_BIN_DIR`)."""
+    return _program("pushgateway", PUSHGATEWAY_BUILD_SCRIPT, build, "Pushgateway")
+
+
+def _program(name: str, script: Path, build: bool, title: str) -> Path:
+    """One program built alone by `script` (or `name` in `$RAYSVC_KUBE_BIN_DIR`)."""
     explicit = os.environ.get(ENV_VAR, "")
-    path = (
-        Path(explicit) / "prometheus" if explicit else Path(_build(PROMETHEUS_BUILD_SCRIPT, build))
-    )
+    path = Path(explicit) / name if explicit else Path(_build(script, build))
     if not path.is_file():
         raise ConfigurationError(
-            f"no Prometheus binary at {path}: build it with {PROMETHEUS_BUILD_SCRIPT}"
+            f"no {title} binary at {path}: build it with {script}"
             + (f" and copy it into ${ENV_VAR}" if explicit else "")
         )
     return path

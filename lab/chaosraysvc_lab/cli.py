@@ -2,9 +2,11 @@
 
 chaosraysvc-lab node up [--exclude-head-from-serve-svc] [--no-network-policy] [--state-dir DIR]
                         [--redis single|sentinel] [--prometheus-scrape-interval SECONDS]
+                        [--head-only] [--head-start-delay SECONDS]
     a whole node: control plane, the real KubeRay operator, the process kubelet (with
     kube-proxy, CoreDNS and kube-router's NetworkPolicy firewall), Prometheus scraping the
-    Ray pods, and KubeRay's HA sample applied; writes DIR/kube.env for the kubernetes target
+    Ray pods and a Pushgateway, and KubeRay's HA sample applied; writes DIR/kube.env for the
+    kubernetes target
 chaosraysvc-lab node down|status [--state-dir DIR]
 chaosraysvc-lab controlplane up|down|status [--operator] [--scheduler] [--state-dir DIR]
     the API server and controllers alone (no kubelet, no pods)
@@ -65,6 +67,8 @@ def cmd_node_up(args: argparse.Namespace) -> int:
         network_policy=not args.no_network_policy,
         redis=args.redis,
         scrape_interval=args.prometheus_scrape_interval,
+        head_only=args.head_only,
+        head_start_delay=args.head_start_delay,
     )
     _say(f"the kubernetes target's settings: source {node.env_file}")
     _say(f"stop it with: chaosraysvc-lab node down --state-dir {node.state_dir}")
@@ -140,7 +144,22 @@ def _register_node(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         default=15.0,
         metavar="SECONDS",
         help="Prometheus scrapes the Ray pods' metrics and the operator's this often (15; "
-        "0: no Prometheus); its URL goes into kube.env as RAYSVC_PROMETHEUS_URL",
+        "0: no Prometheus and no Pushgateway); their URLs go into kube.env as "
+        "RAYSVC_PROMETHEUS_URL and RAYSVC_METRICS_PUSHGATEWAY",
+    )
+    up.add_argument(
+        "--head-only",
+        action="store_true",
+        help="a deliberately fragile RayService: no worker, every Serve replica and the only "
+        "proxy on the head (a head-kill then stops the service until a new head serves)",
+    )
+    up.add_argument(
+        "--head-start-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="the head pod sleeps this long in an init container before Ray starts (as a pull "
+        "of Ray's image on a new node delays it); 0: none",
     )
     up.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (300)")
     up.set_defaults(func=cmd_node_up)

@@ -11,6 +11,10 @@ API server (a cluster's Prometheus is a pod; what it scrapes and how it finds it
   `namespace`, `pod`, `ray_io_cluster` and `ray_io_node_type` labels.
 - job `kuberay-operator`: the operator's `/metrics` (`--enable-metrics`: the `kuberay_*`
   series, among them `kuberay_service_condition_ready`).
+- job `pushgateway` (`honor_labels`, as a Pushgateway is scraped): upstream's Pushgateway
+  (1.11.5, `lab/pushgateway/`) on port 9091 of the same address, where the metrics control
+  (`chaosraysvc.controls.metrics`) pushes each run's figures; the node's settings name it
+  (`RAYSVC_METRICS_PUSHGATEWAY`). The Grafana dashboard in deploy/grafana/ reads both.
 
 It listens on the node's address (the bridge's: the host and the pods reach it), keeps its
 data under the node's state directory and is ended by `KubeNode.down()`. The scrape interval
@@ -32,6 +36,7 @@ from chaosraysvc_lab import kubeconfig
 
 USER = "prometheus"
 PORT = 9090
+PUSHGATEWAY_PORT = 9091
 # The server's ClusterRole of Prometheus' Helm chart (prometheus-community/prometheus,
 # templates/clusterrole.yaml), reduced to what service discovery of pods needs.
 CLUSTER_ROLE = {
@@ -59,9 +64,12 @@ def install_rbac(api: Any) -> None:
     kubeconfig.bind_cluster_role(api, USER, CLUSTER_ROLE)
 
 
-def config(kubeconfig: Path, interval: float, operator_target: str = "") -> dict[str, Any]:
+def config(
+    kubeconfig: Path, interval: float, operator_target: str = "", pushgateway_target: str = ""
+) -> dict[str, Any]:
     """Return Prometheus' configuration: the Ray pods' metrics ports found through the API
-    server with `kubeconfig`, and the operator's `/metrics` at `operator_target` (host:port)."""
+    server with `kubeconfig`, the operator's `/metrics` at `operator_target` (host:port) and
+    the Pushgateway at `pushgateway_target` (its pushed labels kept: `honor_labels`)."""
     every = f"{interval:g}s"
     ray_pods = {
         "job_name": "ray-pods",
@@ -94,6 +102,14 @@ def config(kubeconfig: Path, interval: float, operator_target: str = "") -> dict
         jobs.append(
             {"job_name": "kuberay-operator", "static_configs": [{"targets": [operator_target]}]}
         )
+    if pushgateway_target:
+        jobs.append(
+            {
+                "job_name": "pushgateway",
+                "honor_labels": True,
+                "static_configs": [{"targets": [pushgateway_target]}],
+            }
+        )
     return {
         "global": {
             "scrape_interval": every,
@@ -122,8 +138,23 @@ def command(binary: Path, config_file: Path, data_dir: Path, address: str) -> li
     ]
 
 
+def pushgateway_command(binary: Path, data_dir: Path, address: str) -> list[str]:
+    """Return the Pushgateway's command line: on `address`:9091, what was pushed kept in
+    `data_dir` (written every minute and at exit, read back at start)."""
+    return [
+        str(binary),
+        f"--web.listen-address={address}:{PUSHGATEWAY_PORT}",
+        f"--persistence.file={data_dir / 'pushed.metrics'}",
+        "--log.level=info",
+    ]
+
+
 def url_of(address: str) -> str:
     return f"http://{address}:{PORT}"
+
+
+def pushgateway_url_of(address: str) -> str:
+    return f"http://{address}:{PUSHGATEWAY_PORT}"
 
 
 def _get(url: str) -> Any:
@@ -132,7 +163,7 @@ def _get(url: str) -> Any:
 
 
 def ready(url: str) -> bool:
-    """Tell whether Prometheus answers `/-/ready`."""
+    """Tell whether Prometheus (or the Pushgateway) answers `/-/ready`."""
     try:
         with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as answer:
             return bool(answer.status == 200)
@@ -147,6 +178,11 @@ def targets(url: str) -> list[dict[str, Any]]:
     except (OSError, urllib.error.URLError, ValueError):
         return []
     return list(((found or {}).get("data") or {}).get("activeTargets") or [])
+
+
+def target_up(url: str, job: str) -> bool:
+    """Tell whether a target of `job` is scraped and up."""
+    return any(t.get("scrapePool") == job and t.get("health") == "up" for t in targets(url))
 
 
 def ray_targets_up(url: str, pods: int) -> bool:

@@ -53,21 +53,39 @@ class NodeError(ChaosRaySvcError):
 
 
 def published_sample(
-    exclude_head: bool = False, ray_env: dict[str, str] | None = None, redis: str = "single"
+    exclude_head: bool = False,
+    ray_env: dict[str, str] | None = None,
+    redis: str = "single",
+    head_only: bool = False,
+    head_start_delay: float = 0,
 ) -> list[dict[str, Any]]:
     """KubeRay's HA sample, its Serve app imported locally; `exclude_head` sets KubeRay's field;
-    `redis="sentinel"` replaces its Redis by a Sentinel-backed pair (`redis_ha.py`)."""
+    `redis="sentinel"` replaces its Redis by a Sentinel-backed pair (`redis_ha.py`);
+    `head_only`, `head_start_delay`: see `adapt_sample`."""
     path = binaries.binary_dir() / "samples" / "ray-service.high-availability.yaml"
-    docs = adapt_sample(path.read_text(), exclude_head, ray_env)
+    docs = adapt_sample(path.read_text(), exclude_head, ray_env, head_only, head_start_delay)
     return redis_ha.with_sentinel(docs, NAMESPACE) if redis == "sentinel" else docs
 
 
 def adapt_sample(
-    text: str, exclude_head: bool = False, ray_env: dict[str, str] | None = None
+    text: str,
+    exclude_head: bool = False,
+    ray_env: dict[str, str] | None = None,
+    head_only: bool = False,
+    head_start_delay: float = 0,
 ) -> list[dict[str, Any]]:
     """The sample's documents with our changes; `ray_env` is added to every Ray container's
     environment (head and worker groups), replacing a variable of the same name: for a
-    measured comparison of a Ray setting (e.g. `RAY_gcs_grpc_max_reconnect_backoff_ms`)."""
+    measured comparison of a Ray setting (e.g. `RAY_gcs_grpc_max_reconnect_backoff_ms`).
+
+    `head_only`: a deliberately fragile layout, every Serve replica and the only proxy on the
+    head (the worker group at 0 replicas, the head given 1 CPU, one replica per deployment):
+    deleting the head stops the service until a new head has run the application again.
+    `head_start_delay` (seconds): the head pod gets an init container that sleeps that long
+    before Ray starts, as a new node's pull of Ray's multi-GB image delays it on a cluster.
+    """
+    if head_only and exclude_head:
+        raise NodeError("a head-only RayService cannot exclude its head from the serve Service")
     docs = [doc for doc in yaml.safe_load_all(text) if doc]
     for doc in docs:
         if doc["kind"] != "RayService":
@@ -76,10 +94,23 @@ def adapt_sample(
         for app in config["applications"]:
             app.pop("runtime_env", None)
             app["import_path"] = IMPORT_PATH
+            for deployment in app.get("deployments", []) if head_only else []:
+                deployment["num_replicas"] = 1
         doc["spec"]["serveConfigV2"] = yaml.safe_dump(config, sort_keys=False)
         if exclude_head:
             doc["spec"]["excludeHeadPodFromServeSvc"] = True
         cluster = doc["spec"]["rayClusterConfig"]
+        if head_start_delay:
+            head = cluster["headGroupSpec"]["template"]["spec"]
+            image = head["containers"][0].get("image", "rayproject/ray")
+            head.setdefault("initContainers", []).append(
+                {"name": "slow-start", "image": image,
+                 "command": ["sleep", f"{head_start_delay:g}"]}  # fmt: skip
+            )
+        if head_only:
+            cluster["headGroupSpec"].setdefault("rayStartParams", {})["num-cpus"] = "1"
+            for group in cluster.get("workerGroupSpecs", []):
+                group["replicas"] = group["minReplicas"] = 0
         groups = [cluster["headGroupSpec"], *cluster.get("workerGroupSpecs", [])]
         added = [{"name": k, "value": v} for k, v in (ray_env or {}).items()]
         for group in groups if added else []:
@@ -137,15 +168,20 @@ class KubeNode:
         ray_env: dict[str, str] | None = None,
         redis: str = "single",
         scrape_interval: float = 15.0,
+        head_only: bool = False,
+        head_start_delay: float = 0,
     ) -> dict[str, str]:
         """Bring everything up; return the settings for the kubernetes target.
 
         With a `scrape_interval` (seconds; 0: none) Prometheus runs beside the control plane,
-        scraping the Ray pods and the operator (`prometheus.py`); its URL is in the settings
-        as RAYSVC_PROMETHEUS_URL once it scrapes every Ray pod.
+        scraping the Ray pods, the operator and a Pushgateway (`prometheus.py`); their URLs are
+        in the settings (RAYSVC_PROMETHEUS_URL, RAYSVC_METRICS_PUSHGATEWAY) once it scrapes
+        every Ray pod and the Pushgateway.
 
         `redis="sentinel"`: the GCS's Redis is a primary, a replica and three Sentinels
-        (`redis_ha.py`) instead of the sample's one Redis.
+        (`redis_ha.py`) instead of the sample's one Redis. `head_only`: every Serve replica on
+        the head, no worker; `head_start_delay`: a head pod that starts Ray that many seconds
+        late (together, a deliberately failing set-up: `adapt_sample`).
 
         With `network_policy` the node enforces NetworkPolicy (kube-router's firewall,
         `netpol.py`), as a cluster whose CNI does; without it a NetworkPolicy does nothing.
@@ -174,6 +210,7 @@ class KubeNode:
                 scrape_interval = 0
             if scrape_interval:
                 binaries.prometheus_binary()
+                binaries.pushgateway_binary()
             # The node's address (the bridge's) comes first: the API server listens on it.
             net = network.NodeNetwork.pick()
             self._save({"node_index": net.index})
@@ -204,7 +241,10 @@ class KubeNode:
                 return {"KUBECONFIG": str(self.plane.kubeconfig)}
             if redis not in ("single", "sentinel"):
                 raise NodeError(f"redis must be 'single' or 'sentinel' (got {redis!r})")
-            _apply(api, [*published_sample(exclude_head, ray_env, redis), dashboard_service()])
+            sample_docs = published_sample(
+                exclude_head, ray_env, redis, head_only, head_start_delay
+            )
+            _apply(api, [*sample_docs, dashboard_service()])
             progress(
                 "applied KubeRay's ray-service.high-availability.yaml"
                 + (" (Redis behind Sentinels)" if redis == "sentinel" else "")
@@ -224,15 +264,19 @@ class KubeNode:
             settings = _settings(api, self.plane.kubeconfig)
             if exclude_head:  # the experiments expect every endpoint: the workers only
                 settings["RAYSVC_EXPECTED_ENDPOINTS"] = "2"
+            if head_only:
+                settings["RAYSVC_EXPECTED_ENDPOINTS"] = "1"
             if scraper:
                 url = prometheus.url_of(net.gateway)
                 self._wait(
-                    lambda: prometheus.ray_targets_up(url, _ray_pods(api)),
-                    f"Prometheus ({url}) to scrape every Ray pod",
+                    lambda: prometheus.ray_targets_up(url, _ray_pods(api))
+                    and prometheus.target_up(url, "pushgateway"),
+                    f"Prometheus ({url}) to scrape every Ray pod and the Pushgateway",
                     max(60.0, 4 * scrape_interval),
                     Path(scraper["prometheus"]["log"]),
                 )
                 settings["RAYSVC_PROMETHEUS_URL"] = url
+                settings["RAYSVC_METRICS_PUSHGATEWAY"] = prometheus.pushgateway_url_of(net.gateway)
                 progress(f"Prometheus scrapes the Ray pods every {scrape_interval:g}s: {url}")
             self.env_file.write_text("".join(f"export {k}={v}\n" for k, v in settings.items()))
             progress(f"RayService Ready in {_since(started)}; settings in {self.env_file}")
@@ -243,32 +287,47 @@ class KubeNode:
             raise
 
     def _start_prometheus(self, api: Any, address: str, interval: float) -> dict[str, Any]:
-        """Start Prometheus on `address` (none without an `interval`); return its record."""
+        """Start the Pushgateway and Prometheus on `address` (none without an `interval`);
+        return their records."""
         if not interval:
             return {}
         if interval < 1:
             raise NodeError(f"the scrape interval must be 0 (none) or >= 1 s (got {interval:g})")
         prometheus.install_rbac(api)
         folder = self.state_dir / "prometheus"
+        folder.mkdir(parents=True, exist_ok=True)
+        gateway_cmd = prometheus.pushgateway_command(
+            binaries.pushgateway_binary(), folder, address
+        )
+        gateway = self._spawn("pushgateway", gateway_cmd, folder / "pushgateway.log")
+        self._until_ready("the Pushgateway", prometheus.pushgateway_url_of(address), gateway)
         state = self.plane.state()
         operator = f"127.0.0.1:{state.operator_metrics_port}" if state else ""
         settings = prometheus.config(
-            self.plane.client_kubeconfig("prometheus", prometheus.USER), interval, operator
+            self.plane.client_kubeconfig("prometheus", prometheus.USER),
+            interval,
+            operator,
+            f"{address}:{prometheus.PUSHGATEWAY_PORT}",
         )
         config = prometheus.write_config(folder / "prometheus.yml", settings)
-        log = folder / "prometheus.log"
         cmd = prometheus.command(binaries.prometheus_binary(), config, folder / "data", address)
+        record = self._spawn("prometheus", cmd, folder / "prometheus.log")
+        self._until_ready("Prometheus", prometheus.url_of(address), record)
+        return {"pushgateway": gateway, "prometheus": record}
+
+    def _spawn(self, name: str, cmd: list[str], log: Path) -> dict[str, Any]:
+        """Start `cmd` in a session of its own; record it in the node's state as `name`."""
         proc = procs.spawn(cmd, dict(os.environ), log, self.state_dir)
-        ticks = procs.start_time_of(proc.pid) or 0
-        record = {"sid": proc.pid, "ticks": ticks, "log": str(log)}
-        self._save({**self._state(), "prometheus": record})
-        url = prometheus.url_of(address)
+        record = {"sid": proc.pid, "ticks": procs.start_time_of(proc.pid) or 0, "log": str(log)}
+        self._save({**self._state(), name: record})
+        return record
+
+    def _until_ready(self, what: str, url: str, record: dict[str, Any]) -> None:
         deadline = time.monotonic() + 30
         while not prometheus.ready(url):
-            if not procs.running(proc.pid, ticks) or time.monotonic() > deadline:
-                raise NodeError(f"Prometheus did not become ready on {url}: read {log}")
+            if not procs.running(record["sid"], record["ticks"]) or time.monotonic() > deadline:
+                raise NodeError(f"{what} did not become ready on {url}: read {record['log']}")
             time.sleep(0.5)
-        return {"prometheus": record}
 
     def _wait(self, check: Callable[[], bool], what: str, timeout: float, log: Path) -> None:
         deadline = time.monotonic() + timeout
@@ -300,7 +359,8 @@ class KubeNode:
         """
         state = self._state()
         agent, scraper = state.get("agent"), state.get("prometheus")
-        for record in (agent, scraper):
+        gateway = state.get("pushgateway")
+        for record in (agent, scraper, gateway):
             _end_session(record, timeout)
         # Containers the kubelet did not end (it was killed: a kubelet's death leaves its
         # containers running, as on Kubernetes), found by the sessions it recorded.
@@ -328,6 +388,8 @@ class KubeNode:
             leftovers.append("kubelet")
         if scraper and procs.session_pids(scraper["sid"]):
             leftovers.append("prometheus")
+        if gateway and procs.session_pids(gateway["sid"]):
+            leftovers.append("pushgateway")
         leftovers += [f"container session {sid}" for sid in pods_left]
         if cleaned:
             leftovers += netpol.leftovers()  # kube-router's chains and ipsets

@@ -264,18 +264,22 @@ def test_the_serve_metrics_control_records_each_phase_as_serve_counted_it(
 
     url, exporter = prometheus
     monkeypatch.setattr(serve_metrics, "BEFORE_S", 4.0)  # the other tests' series before that
+    exporter.series[:] = []  # the other tests' series end here: none in the phases below (an
+    time.sleep(6)  # error series born in a phase has its first value counted in that phase)
     t, wall = _now(), time.time()
     # 10 answers/s all along; 5 errors/s from 4 s to 8 s (the outage); the other tests'
     # series gone (stale at once: the control counts every application)
+    # the errors begin just after the fault (+4 s), its phase shifted by the lag (0.5 s): the
+    # first error's series is born in the outage, where its first value is counted
     exporter.series[:] = [
         counter(REQ, _req("view", "n1", "200"), 10, since=t),
-        counter(REQ, _req("view", "n1", "503"), 5, since=t + 4, until=t + 8),
-        counter(ERR, _err("view", "n1", "503"), 5, since=t + 4, until=t + 8),
+        counter(REQ, _req("view", "n1", "503"), 5, since=t + 4.6, until=t + 8),
+        counter(ERR, _err("view", "n1", "503"), 5, since=t + 4.6, until=t + 8),
     ]
     time.sleep(14)
     journal = _journal(wall, wall + 4, wall + 8, wall + 12)
     serve_metrics.after_experiment_control({}, state=journal, configuration={
-        "prometheus_base_url": url, "serve_metrics_lag": 1.5})  # fmt: skip
+        "prometheus_base_url": url, "serve_metrics_lag": 0.5})  # fmt: skip
     view = journal["extensions"][0]["serve_metrics"]
     phases = {row["phase"]: row for row in view["phases"]}
     assert list(phases) == ["before", "outage", "after"], view
@@ -320,3 +324,40 @@ def test_the_lowest_span_shows_a_hole_that_the_mean_rate_dilutes(
     assert worst < -75, worst  # some 3 s without an answer
     with pytest.raises(ActivityFailed, match="`worst_span` must be 0 or 1 s to the window"):
         metric_probes.serve_request_rate_change(worst_span=30, **args)
+
+
+def test_the_lowest_span_sees_an_outage_in_which_every_proxy_was_gone(
+    prometheus: tuple[str, Exporter],
+) -> None:
+    """The only proxy dies (its series vanish) and a new one (a new head) counts from 0 after
+    6 s: at those steps no series exists at all, which is a rate of 0, not a step to skip."""
+    url, exporter = prometheus
+    t = _now()
+    exporter.series += [
+        counter(REQ, _req("gone", "old-head", "200"), 10, since=t, until=t + 8, restart_at=1e9),
+    ]
+    old = exporter.series[-1]
+    exporter.series[-1] = lambda now: old(now) if now < t + 8 else []
+    exporter.series.append(counter(REQ, _req("gone", "new-head", "200"), 10, since=t + 14))
+    time.sleep(22)
+    args = {"window": 14, "baseline": 6, "application": "gone", "configuration": _config(url)}
+    worst = metric_probes.serve_request_rate_change(worst_span=3, **args)
+    assert worst <= -95, worst  # some 3 s with no proxy at all
+
+
+def test_a_proxy_s_first_errors_count_though_their_series_is_born_at_its_count(
+    prometheus: tuple[str, Exporter],
+) -> None:
+    """A proxy answers 3 requests with 503 between two exports, then no more: its error series
+    is born at 3 and stays there, which `increase()` alone counts as 0."""
+    url, exporter = prometheus
+    t = _now()
+    exporter.series.append(counter(REQ, _req("burst", "n1", "200"), 10, since=t))
+    exporter.series.append(
+        lambda now: [f"{ERR}{{{_err('burst', 'n1', '503')}}} 3"] if now >= t + 4 else []
+    )
+    time.sleep(8)
+    ratio = metric_probes.serve_error_ratio(
+        window=7, application="burst", configuration=_config(url)
+    )
+    assert ratio > 0, ratio  # 3 of ~70

@@ -1,14 +1,15 @@
-"""A scheduled-style `chaos --settings ... run`: its metrics pushed and read back (no Ray).
+"""A scheduled-style `chaos --settings ... run`: its metrics pushed to a real Pushgateway,
+scraped by a real Prometheus, and read back there and through the Grafana dashboard (no Ray).
 
 The service is a loopback HTTP server that answers the traffic control's requests and,
 between `/control/fail` and `/control/ok`, fails them with 503; the experiment marks a
 fault and the recovery milestones in the traffic log (as the delete actions do), so the
-run deviates with a failure window and every milestone. The same server stands in for
-the Pushgateway (it stores every push). The settings file is the CronJob's (its
+run deviates with a failure window and every milestone. The Pushgateway and Prometheus are
+the lab's pinned builds (`make controlplane`). The settings file is the CronJob's (its
 ConfigMap in deploy/cronjob.yaml): the metrics control declared there runs its
 after-experiment hook before the experiment's traffic control, and must still publish
-the traffic's figures. The same settings file's `notifications` (pointed at this server)
-post the deviated run, whose journal carries the report's summary.
+the traffic's figures. The same settings file's `notifications` (pointed at the loopback
+server) post the deviated run, whose journal carries the report's summary.
 """
 
 from __future__ import annotations
@@ -30,9 +31,18 @@ from chaosraysvc.report.figures import run_figures
 from chaosraysvc.report.load import load_run
 from tests.support.deploy import cronjob_settings
 from tests.support.loopback import LoopbackServer, QuietHandler
+from tests.support.polling import wait_for
 from tests.support.prometheus import expected_samples, samples
+from tests.support.promstack import (
+    dashboard_queries,
+    instant,
+    running_prometheus,
+    running_pushgateway,
+    static_job,
+    targets_up,
+)
 
-pytestmark = pytest.mark.fast
+pytestmark = pytest.mark.apiserver  # the lab's Go builds (`make controlplane`), not root
 
 CHAOS = Path(sys.executable).parent / "chaos"
 TITLE = "A loopback service fails for a moment"
@@ -41,16 +51,18 @@ LABELS = {"experiment": TITLE, "rayservice": "rs-loop", "namespace": "loop", "ta
 
 @dataclass
 class Loopback:
-    """The service, the Pushgateway and the webhook receiver, on one loopback port."""
+    """The service and the webhook receiver, on one loopback port; the real Pushgateway and
+    the Prometheus that scrapes it."""
 
     url: str
     failing: bool = False
-    pushes: list[tuple[str, str, str]] = field(default_factory=list)
     hooks: list[dict[str, Any]] = field(default_factory=list)
+    pushgateway: str = ""
+    prometheus: str = ""
 
 
 @pytest.fixture(scope="module")
-def loopback() -> Iterator[Loopback]:
+def loopback(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loopback]:
     lb = Loopback(url="")
 
     class Handler(QuietHandler):
@@ -58,10 +70,7 @@ def loopback() -> Iterator[Loopback]:
 
         def _handle(self) -> None:
             body = self.body()
-            if self.path.startswith("/metrics/"):
-                lb.pushes.append((self.command, self.path, body.decode()))
-                self.answer(200)
-            elif self.path == "/hook":
+            if self.path == "/hook":
                 lb.hooks.append(json.loads(body))
                 self.answer(200)
             elif self.path.startswith("/control/"):
@@ -72,9 +81,13 @@ def loopback() -> Iterator[Loopback]:
 
         do_GET = do_POST = do_PUT = _handle
 
-    with LoopbackServer(Handler) as server:
-        lb.url = server.url
-        yield lb
+    folder = tmp_path_factory.mktemp("promstack")
+    with LoopbackServer(Handler) as server, running_pushgateway(folder) as gateway:
+        job = static_job("pushgateway", gateway, honor_labels=True)
+        with running_prometheus(folder, [job]) as prometheus:
+            wait_for(lambda: targets_up(prometheus), 30, what="Prometheus to scrape the gateway")
+            lb.url, lb.pushgateway, lb.prometheus = server.url, gateway, prometheus
+            yield lb
 
 
 def _mark(event: str, before: float, **detail: Any) -> dict[str, Any]:
@@ -152,7 +165,7 @@ def chaos_run(folder: Path, lb: Loopback, settings: dict[str, Any]) -> tuple[dic
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "experiment.json").write_text(json.dumps(experiment(lb.url)))
     (folder / "settings.yaml").write_text(yaml.safe_dump(settings))
-    env = dict(os.environ) | {"RAYSVC_METRICS_PUSHGATEWAY": lb.url}
+    env = dict(os.environ) | {"RAYSVC_METRICS_PUSHGATEWAY": lb.pushgateway}
     cmd = [str(CHAOS), "--no-version-check", "--settings", str(folder / "settings.yaml")]
     cmd += ["--log-file", str(folder / "chaostoolkit.log"), "run"]
     cmd += ["--journal-path", str(folder / "journal.json"), str(folder / "experiment.json")]
@@ -170,8 +183,22 @@ class Run:
     journal: dict[str, Any]
     path: Path
     log: str
-    pushes: list[tuple[str, str, str]]
+    groups: list[dict[str, Any]]  # what the Pushgateway holds after the run (its API)
+    exposed: str  # the run's samples as the Pushgateway exposes them to Prometheus
     hooks: list[dict[str, Any]]
+
+    def journal_failures(self) -> float:
+        report = next(e for e in self.journal["extensions"] if e["name"] == "chaosraysvc")
+        return float(report["report"]["metrics"]["failed_requests"])
+
+
+def _pushed(gateway: str) -> tuple[list[dict[str, Any]], str]:
+    import requests
+
+    groups = requests.get(f"{gateway}/api/v1/metrics", timeout=5).json()["data"]
+    text = requests.get(f"{gateway}/metrics", timeout=5).text
+    ours = [line for line in text.splitlines() if "chaosraysvc_run_" in line]
+    return groups, "\n".join(ours) + "\n"
 
 
 @pytest.fixture(scope="module")
@@ -181,15 +208,18 @@ def scheduled_run(loopback: Loopback, tmp_path_factory: pytest.TempPathFactory) 
     [channel] = settings["notifications"]
     channel["url"] = f"{loopback.url}/hook"
     journal, path, log = chaos_run(tmp_path_factory.mktemp("scheduled"), loopback, settings)
-    return Run(journal, path, log, list(loopback.pushes), list(loopback.hooks))
+    groups, exposed = _pushed(loopback.pushgateway)
+    return Run(journal, path, log, groups, exposed, list(loopback.hooks))
 
 
 def test_a_scheduled_run_pushes_the_figures_of_its_journal(scheduled_run: Run) -> None:
     journal, path, log = scheduled_run.journal, scheduled_run.path, scheduled_run.log
     assert journal["deviated"] is True
-    [(method, url_path, body)] = scheduled_run.pushes
-    assert method == "PUT" and url_path.startswith("/metrics/job/chaosraysvc/experiment@base64/")
-    pushed = samples(body, LABELS)
+    [group] = scheduled_run.groups  # one group: job and the run's labels as its key
+    assert group["labels"] == {"job": "chaosraysvc", **LABELS}, group["labels"]
+    assert float(group["push_failure_time_seconds"]["metrics"][0]["value"]) == 0
+    # the gateway adds the push's job and an empty instance to every sample it exposes
+    pushed = samples(scheduled_run.exposed, {"job": "chaosraysvc", "instance": "", **LABELS})
     figures = run_figures(load_run(path)).to_json()  # the report of the journal chaos wrote
     assert pushed == pytest.approx(expected_samples(figures, journal))
     assert pushed[("chaosraysvc_run_deviated", ())] == 1
@@ -243,3 +273,38 @@ def test_a_deviated_scheduled_run_posts_its_report_summary_to_the_webhook(
         "endpoints_restored",
         "applications_running",
     }
+
+
+def _scraped_runs(url: str) -> int:
+    """How many distinct run end times Prometheus has scraped from the Pushgateway."""
+    found = instant(url, "changes(chaosraysvc_run_end_timestamp_seconds[1h]) + 1")
+    return int(float(found[0]["value"][1])) if found else 0
+
+
+def test_every_query_of_the_dashboard_is_valid_and_its_run_panels_show_the_pushed_runs(
+    scheduled_run: Run, loopback: Loopback, tmp_path: Path
+) -> None:
+    """deploy/grafana/'s dashboard against the Prometheus that scraped the runs' pushes (the
+    scheduled run, then a second one): every query parses, and every run panel (the
+    chaosraysvc_run_* series) and the runs' annotation have data. Its Serve panels are
+    checked with Ray's metrics on the lab's node (test_real_serve_metrics.py)."""
+    url = loopback.prometheus
+    wait_for(lambda: _scraped_runs(url) == 1, 30, what="a scrape of the first run's push")
+    settings = {k: v for k, v in cronjob_settings().items() if k != "notifications"}
+    chaos_run(tmp_path / "second", loopback, settings)
+    wait_for(lambda: _scraped_runs(url) == 2, 30, what="a scrape of the second run's push")
+    variables = {"namespace": "loop", "experiment": ".*", "datasource": "unused"}
+    queries = dashboard_queries(variables, rate_interval="1m", time_range="1h")
+    runs = [(where, expr) for where, expr in queries if "chaosraysvc_run_" in expr]
+    assert len(runs) >= 8, runs  # the run panels and the annotation
+    empty = []
+    for where, expr in queries:
+        found = instant(url, expr)  # fails on a query Prometheus refuses
+        print(f"{where}: {len(found)} series, e.g. {found[:1]}")
+        if (where, expr) in runs and not found:
+            empty.append(where)
+    assert not empty, f"run panels without data after two pushed runs: {empty}"
+    [latest] = instant(url, dict(queries)["panel 'Latest run of each experiment' A"])
+    assert latest["metric"]["outcome"] == "deviated" and latest["metric"]["experiment"] == TITLE
+    [runs_seen] = instant(url, dict(queries)["panel 'Runs in the range' A"])
+    assert float(runs_seen["value"][1]) == 2, runs_seen

@@ -3,9 +3,10 @@ the serve Service on request, and Ray settings for a measured comparison."""
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
-from chaosraysvc_lab.stack import IMPORT_PATH, adapt_sample
+from chaosraysvc_lab.stack import IMPORT_PATH, NodeError, adapt_sample
 
 SAMPLE = """
 apiVersion: ray.io/v1
@@ -131,3 +132,51 @@ def test_sentinel_redis_replaces_the_one_redis_and_the_gcs_asks_the_sentinels() 
     without = [d for d in _sample_with_redis() if d["kind"] != "ConfigMap"]
     with pytest.raises(ValueError, match="no ConfigMap redis-config"):
         with_sentinel(without)
+
+
+def _sample_with_deployments() -> str:
+    """SAMPLE with two deployments of 2 replicas and a worker group of 2."""
+    service, redis = [d for d in yaml.safe_load_all(SAMPLE) if d]
+    config = yaml.safe_load(service["spec"]["serveConfigV2"])
+    config["applications"][0]["deployments"] = [
+        {"name": "A", "num_replicas": 2},
+        {"name": "B", "num_replicas": 2},
+    ]
+    service["spec"]["serveConfigV2"] = yaml.safe_dump(config)
+    [group] = service["spec"]["rayClusterConfig"]["workerGroupSpecs"]
+    group.update(replicas=2, minReplicas=1, groupName="worker")
+    return yaml.safe_dump_all([service, redis])
+
+
+def test_head_only_puts_one_replica_of_each_deployment_and_nothing_else_on_the_head() -> None:
+    text = _sample_with_deployments()
+    service, _ = adapt_sample(text, head_only=True)
+    [app] = yaml.safe_load(service["spec"]["serveConfigV2"])["applications"]
+    assert [d["num_replicas"] for d in app["deployments"]] == [1, 1]
+    cluster = service["spec"]["rayClusterConfig"]
+    assert cluster["headGroupSpec"]["rayStartParams"] == {"num-cpus": "1"}
+    [workers] = cluster["workerGroupSpecs"]
+    assert (workers["replicas"], workers["minReplicas"]) == (0, 0)
+    assert "excludeHeadPodFromServeSvc" not in service["spec"]
+    untouched, _ = adapt_sample(text)
+    [app] = yaml.safe_load(untouched["spec"]["serveConfigV2"])["applications"]
+    assert [d["num_replicas"] for d in app["deployments"]] == [2, 2]
+    assert untouched["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]["replicas"] == 2
+
+
+def test_head_only_refuses_a_head_out_of_the_serve_service() -> None:
+    with pytest.raises(NodeError, match="cannot exclude its head"):
+        adapt_sample(SAMPLE, exclude_head=True, head_only=True)
+
+
+def test_a_head_start_delay_is_an_init_container_of_the_head_only() -> None:
+    service, _ = adapt_sample(SAMPLE, head_start_delay=45)
+    cluster = service["spec"]["rayClusterConfig"]
+    [init] = cluster["headGroupSpec"]["template"]["spec"]["initContainers"]
+    assert init["command"] == ["sleep", "45"] and init["name"] == "slow-start"
+    assert "initContainers" not in cluster["workerGroupSpecs"][0]["template"]["spec"]
+    plain, _ = adapt_sample(SAMPLE)
+    assert (
+        "initContainers"
+        not in plain["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]
+    )

@@ -389,18 +389,23 @@ def own_node(prefix: str, **up: Any) -> Iterator[tuple[KubeNode, dict[str, str]]
 
 
 def chaos_run(
-    experiment: str | Path, settings: dict[str, str], run_dir: Path, **env: str
+    experiment: str | Path,
+    settings: dict[str, str],
+    run_dir: Path,
+    chaos_settings: Path | None = None,
+    **env: str,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run `chaos run experiments/<experiment>.json` (or the experiment file at a Path)
-    against the node whose `settings` are given (its kube.env), with `env` added; return the
-    journal and chaosraysvc's verdict in it. The run's journal and traffic log are left in
-    `run_dir`."""
+    against the node whose `settings` are given (its kube.env), with `env` added and, when
+    given, Chaos Toolkit's `--settings chaos_settings`; return the journal and chaosraysvc's
+    verdict in it. The run's journal and traffic log are left in `run_dir`."""
     chaos = Path(sys.executable).parent / "chaos"
     repo = Path(__file__).resolve().parents[4]
     environ = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | settings | env
     journal_path = run_dir / "journal.json"
+    options = ["--settings", str(chaos_settings)] if chaos_settings else []
     done = subprocess.run(
-        [str(chaos), "run", "--journal-path", str(journal_path),
+        [str(chaos), *options, "run", "--journal-path", str(journal_path),
          str(experiment if isinstance(experiment, Path)
              else repo / "experiments" / f"{experiment}.json")],
         cwd=run_dir, env=environ, capture_output=True, text=True, timeout=900,

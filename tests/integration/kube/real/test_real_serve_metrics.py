@@ -14,26 +14,19 @@ lock (marked `node`).
 
 from __future__ import annotations
 
-import os
-import re
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from chaosraysvc.activities import metric_probes
-from chaosraysvc_lab import binaries
 from chaosraysvc_lab.stack import KubeNode
-from tests.support.polling import wait_for
 
 from .conftest import chaos_run, own_node, requires_namespaces
+from .query_loop import WARM_UP_S, QueryLoop, looping, probe_outputs
 
 pytestmark = [pytest.mark.node, requires_namespaces]
-WARM_UP_S = 105  # the first check compares the last 30 s with the minute before them, + a scrape
 
 
 @pytest.fixture(scope="module")
@@ -42,56 +35,9 @@ def node() -> Iterator[tuple[KubeNode, dict[str, str]]]:
         yield started
 
 
-class QueryLoop:
-    """The sample's query.py running in the ray-pod through `kubectl exec` (not our traffic)."""
-
-    def __init__(self, settings: dict[str, str], out: Path) -> None:
-        kubectl = binaries.binary_dir(build=False) / "kubectl"
-        self.env = {**os.environ, **settings}
-        self.kubectl = str(kubectl)
-        self.out = out
-        with open(out, "wb") as sink:
-            self.proc = subprocess.Popen(
-                [self.kubectl, "exec", "ray-pod", "--", "python3", "-u", "samples/query.py"],
-                env=self.env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-
-    def sent(self) -> tuple[int, int]:
-        found = re.findall(r"req_index : (\d+), num_fail: (\d+)", self.out.read_text())
-        return (int(found[-1][0]), int(found[-1][1])) if found else (0, 0)
-
-    def left_in_pod(self) -> str:
-        found = subprocess.run(
-            [self.kubectl, "exec", "ray-pod", "--", "pgrep", "-af", "samples/query.py"],
-            env=self.env, capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
-        return found.stdout.strip()
-
-    def stop(self) -> None:
-        """End kubectl; its exec's query.py ends with the stream (checked)."""
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        self.proc.wait(30)
-        wait_for(lambda: not self.left_in_pod(), 30, what="query.py to end in the ray-pod")
-
-
 @pytest.fixture
 def query_loop(node: tuple[KubeNode, dict[str, str]], tmp_path: Path) -> Iterator[QueryLoop]:
-    loop = QueryLoop(node[1], tmp_path / "query.out")
-    try:
-        wait_for(lambda: loop.sent()[0] > 10, 60, what="query.py's first answers")
-        yield loop
-    finally:
-        loop.stop()
-
-
-def _probe(journal: dict[str, Any], phase: str, name: str) -> list[Any]:
-    """The outputs (or errors) of a hypothesis probe, before then after the method."""
-    return [
-        r.get("output", r.get("exception"))
-        for run in (journal["steady_states"].get(p) or {} for p in phase.split(","))
-        for r in run.get("probes", [])
-        if r["activity"]["name"] == name
-    ]
+    yield from looping(node[1], tmp_path / "query.out")
 
 
 def test_head_kill_judged_by_serve_metrics_passes_with_traffic_not_ours(
@@ -109,7 +55,7 @@ def test_head_kill_judged_by_serve_metrics_passes_with_traffic_not_ours(
     print("head-kill by Serve's metrics:", [(p["activity"]["name"], p.get("output"))
                                            for p in after], verdict["headline"])  # fmt: skip
     assert passing["deviated"] is False and verdict["outcome"] == "passed", verdict
-    assert _probe(passing, "after", "serve-error-ratio-zero") == [0.0]
+    assert probe_outputs(passing, "after", "serve-error-ratio-zero") == [0.0]
     ready = next(r for r in passing["run"] if r["activity"]["name"] == "kuberay-ready-throughout")
     print("KubeRay Ready at every scrape of the head-kill:", ready.get("output"),
           ready.get("exception", "")[-300:] if ready.get("exception") else "")  # fmt: skip
