@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,19 @@ class QueryLoop:
                 [self.kubectl, "exec", "ray-pod", "--", "python3", "-u", "samples/query.py"],
                 env=self.env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
+
+    def longest_stall(self, seconds: float) -> float:
+        """Watch query.py for `seconds`; return the longest time it sent no new request (a
+        request held by an outage: it has no timeout)."""
+        last_index, last_change, longest = self.sent()[0], time.monotonic(), 0.0
+        deadline = last_change + seconds
+        while (now := time.monotonic()) < deadline:
+            index = self.sent()[0]
+            if index != last_index:
+                last_index, last_change = index, now
+            longest = max(longest, now - last_change)
+            time.sleep(0.5)
+        return longest
 
     def sent(self) -> tuple[int, int]:
         found = re.findall(r"req_index : (\d+), num_fail: (\d+)", self.out.read_text())

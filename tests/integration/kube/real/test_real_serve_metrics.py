@@ -5,9 +5,9 @@ the traffic is not ours: the sample's `query.py` loops in the ray-pod (`kubectl 
 a user's clients would, and `chaos run experiments/head-kill-serve-metrics.json` sends no
 request. The head is out of the serve Service (KubeRay's `excludeHeadPodFromServeSvc`), where
 the traffic-log head-kill passed 10 of 10 runs (docs/findings.md): the metrics must pass it
-too, and record Serve's view of each phase. A deliberately failing set-up on the node is not
-here: none tried deviated reliably (a Redis loss, both workers, every Ray pod: see
-docs/findings.md); that a hole in the rate or 5xx fail the hypothesis is checked against the
+too, and record Serve's view of each phase. The deliberately failing set-up, which must
+deviate both by Serve's metrics and by our traffic log, is test_real_metrics_failing.py's (a
+node of its own); that a hole in the rate or 5xx fail the hypothesis is checked against the
 real Prometheus in tests/integration/test_metric_probes.py. Needs root and the machine's node
 lock (marked `node`).
 """
