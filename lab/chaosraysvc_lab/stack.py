@@ -104,8 +104,11 @@ def adapt_sample(
             head = cluster["headGroupSpec"]["template"]["spec"]
             image = head["containers"][0].get("image", "rayproject/ray")
             head.setdefault("initContainers", []).append(
-                {"name": "slow-start", "image": image,
-                 "command": ["sleep", f"{head_start_delay:g}"]}  # fmt: skip
+                {
+                    "name": "slow-start",
+                    "image": image,
+                    "command": ["sleep", f"{head_start_delay:g}"],
+                }  # fmt: skip
             )
         if head_only:
             cluster["headGroupSpec"].setdefault("rayStartParams", {})["num-cpus"] = "1"
@@ -296,9 +299,7 @@ class KubeNode:
         prometheus.install_rbac(api)
         folder = self.state_dir / "prometheus"
         folder.mkdir(parents=True, exist_ok=True)
-        gateway_cmd = prometheus.pushgateway_command(
-            binaries.pushgateway_binary(), folder, address
-        )
+        gateway_cmd = prometheus.pushgateway_command(binaries.pushgateway_binary(), folder, address)
         gateway = self._spawn("pushgateway", gateway_cmd, folder / "pushgateway.log")
         self._until_ready("the Pushgateway", prometheus.pushgateway_url_of(address), gateway)
         state = self.plane.state()
