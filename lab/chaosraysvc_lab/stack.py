@@ -108,7 +108,7 @@ def adapt_sample(
                     "name": "slow-start",
                     "image": image,
                     "command": ["sleep", f"{head_start_delay:g}"],
-                }  # fmt: skip
+                }
             )
         if head_only:
             cluster["headGroupSpec"].setdefault("rayStartParams", {})["num-cpus"] = "1"
