@@ -7,6 +7,9 @@ chaosraysvc-lab node up [--exclude-head-from-serve-svc] [--no-network-policy] [-
     kube-proxy, CoreDNS and kube-router's NetworkPolicy firewall), Prometheus scraping the
     Ray pods and a Pushgateway, and KubeRay's HA sample applied; writes DIR/kube.env for the
     kubernetes target
+chaosraysvc-lab node metrics [--state-dir DIR] [--prometheus-scrape-interval SECONDS]
+    Prometheus and the Pushgateway beside a running node brought up without them; adds their
+    URLs to DIR/kube.env
 chaosraysvc-lab node down|status [--state-dir DIR]
 chaosraysvc-lab controlplane up|down|status [--operator] [--scheduler] [--state-dir DIR]
     the API server and controllers alone (no kubelet, no pods)
@@ -72,6 +75,16 @@ def cmd_node_up(args: argparse.Namespace) -> int:
     )
     _say(f"the kubernetes target's settings: source {node.env_file}")
     _say(f"stop it with: chaosraysvc-lab node down --state-dir {node.state_dir}")
+    return 0
+
+
+def cmd_node_metrics(args: argparse.Namespace) -> int:
+    from chaosraysvc_lab.stack import KubeNode
+
+    node = KubeNode(_node_dir(args))
+    settings = node.start_metrics(args.prometheus_scrape_interval, progress=_say)
+    _say(f"Prometheus {settings['RAYSVC_PROMETHEUS_URL']}, Pushgateway "
+         f"{settings['RAYSVC_METRICS_PUSHGATEWAY']}: source {node.env_file}")  # fmt: skip
     return 0
 
 
@@ -163,6 +176,20 @@ def _register_node(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     up.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (300)")
     up.set_defaults(func=cmd_node_up)
+    metrics = commands.add_parser(
+        "metrics",
+        parents=[common],
+        help="start Prometheus and the Pushgateway beside a running node brought up without "
+        "them (--prometheus-scrape-interval 0)",
+    )
+    metrics.add_argument(
+        "--prometheus-scrape-interval",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="how often Prometheus scrapes the Ray pods, the operator and the Pushgateway (15)",
+    )
+    metrics.set_defaults(func=cmd_node_metrics)
     down = commands.add_parser("down", parents=[common], help="end every process it started")
     down.set_defaults(func=cmd_node_down)
     status = commands.add_parser("status", parents=[common], help="is it up")

@@ -13,6 +13,7 @@ headless), and writes `kube.env` with the settings the kubernetes target needs f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -270,24 +271,63 @@ class KubeNode:
             if head_only:
                 settings["RAYSVC_EXPECTED_ENDPOINTS"] = "1"
             if scraper:
-                url = prometheus.url_of(net.gateway)
-                self._wait(
-                    lambda: prometheus.ray_targets_up(url, _ray_pods(api))
-                    and prometheus.target_up(url, "pushgateway"),
-                    f"Prometheus ({url}) to scrape every Ray pod and the Pushgateway",
-                    max(60.0, 4 * scrape_interval),
-                    Path(scraper["prometheus"]["log"]),
-                )
-                settings["RAYSVC_PROMETHEUS_URL"] = url
-                settings["RAYSVC_METRICS_PUSHGATEWAY"] = prometheus.pushgateway_url_of(net.gateway)
-                progress(f"Prometheus scrapes the Ray pods every {scrape_interval:g}s: {url}")
-            self.env_file.write_text("".join(f"export {k}={v}\n" for k, v in settings.items()))
+                self._await_scrapes(api, net.gateway, scrape_interval, scraper, settings, progress)
+            self._write_env(settings)
             progress(f"RayService Ready in {_since(started)}; settings in {self.env_file}")
             return settings
         except BaseException:
             self.down(lock_held=not probe.closed)
             probe.close()
             raise
+
+    def start_metrics(
+        self, scrape_interval: float = 15.0, progress: Progress = print
+    ) -> dict[str, str]:
+        """Start Prometheus and the Pushgateway beside this running node, brought up without
+        them (`scrape_interval=0`); add their URLs to its settings (kube.env); return them.
+        `down()` ends them with the node."""
+        if not self.running():
+            raise NodeError(f"no node runs in {self.state_dir}: bring one up first")
+        state = self._state()
+        for name in ("prometheus", "pushgateway"):
+            record = state.get(name)
+            if record and procs.running(record["sid"], record["ticks"]):
+                raise NodeError(f"{name} already runs beside the node in {self.state_dir}")
+        if scrape_interval <= 0:
+            raise NodeError(f"the scrape interval must be >= 1 s (got {scrape_interval:g})")
+        api = kubeconfig.api_client(self.plane.kubeconfig)
+        address = network.NodeNetwork(state["node_index"]).gateway
+        records = self._start_prometheus(api, address, scrape_interval)
+        settings = _read_env(self.env_file)
+        self._await_scrapes(api, address, scrape_interval, records, settings, progress)
+        self._write_env(settings)
+        return settings
+
+    def _await_scrapes(
+        self,
+        api: Any,
+        address: str,
+        interval: float,
+        records: dict[str, Any],
+        settings: dict[str, str],
+        progress: Progress,
+    ) -> None:
+        """Wait until Prometheus scrapes every Ray pod and the Pushgateway; name both in
+        `settings`."""
+        url = prometheus.url_of(address)
+        self._wait(
+            lambda: prometheus.ray_targets_up(url, _ray_pods(api))
+            and prometheus.target_up(url, "pushgateway"),
+            f"Prometheus ({url}) to scrape every Ray pod and the Pushgateway",
+            max(60.0, 4 * interval),
+            Path(records["prometheus"]["log"]),
+        )
+        settings["RAYSVC_PROMETHEUS_URL"] = url
+        settings["RAYSVC_METRICS_PUSHGATEWAY"] = prometheus.pushgateway_url_of(address)
+        progress(f"Prometheus scrapes the Ray pods every {interval:g}s: {url}")
+
+    def _write_env(self, settings: dict[str, str]) -> None:
+        self.env_file.write_text("".join(f"export {k}={v}\n" for k, v in settings.items()))
 
     def _start_prometheus(self, api: Any, address: str, interval: float) -> dict[str, Any]:
         """Start the Pushgateway and Prometheus on `address` (none without an `interval`);
@@ -410,6 +450,17 @@ def _end_session(record: dict[str, Any] | None, timeout: float) -> None:
         time.sleep(0.2)
     procs.kill_session(record["sid"])
     procs.reap(record["sid"])
+
+
+def _read_env(path: Path) -> dict[str, str]:
+    """The settings of a kube.env (`export K=V` lines); {} when there is none."""
+    found: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        for line in path.read_text().splitlines():
+            key, sep, value = line.removeprefix("export ").partition("=")
+            if sep:
+                found[key.strip()] = value.strip()
+    return found
 
 
 def _since(started: float) -> str:

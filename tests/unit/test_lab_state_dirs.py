@@ -77,3 +77,21 @@ def test_lab_controlplane_status_reads_the_plane_from_any_of_its_dirs(
     body = json.loads(capsys.readouterr().out)
     assert body["state_dir"] == str((node / "cp").resolve())
     assert body["server"] == "https://127.0.0.1:6443"
+
+
+def test_kube_env_settings_are_read_back_as_written(tmp_path: Path) -> None:
+    from chaosraysvc_lab.stack import KubeNode, _read_env
+
+    node = KubeNode(tmp_path)
+    assert _read_env(node.env_file) == {}  # none yet
+    written = {"KUBECONFIG": "/x/admin.kubeconfig", "RAYSVC_SERVE_URL": "http://198.19.0.9:8000"}
+    node._write_env(written)
+    assert node.env_file.read_text().startswith("export KUBECONFIG=/x/admin.kubeconfig\n")
+    assert _read_env(node.env_file) == written
+
+
+def test_metrics_beside_a_node_need_a_running_node(tmp_path: Path) -> None:
+    from chaosraysvc_lab.stack import KubeNode, NodeError
+
+    with pytest.raises(NodeError, match="no node runs in .*: bring one up first"):
+        KubeNode(tmp_path).start_metrics(15)

@@ -599,3 +599,31 @@ def test_the_cronjob_runs_head_kill_in_the_cluster_and_leaves_a_report_on_the_pv
     seconds = deleted["recovery"]["seconds_to"]["applications_running"]
     print("CronJob run:", outcome, _traffic(journal)["requests"], _traffic(journal)["failures"],
           f"recovered in {seconds:.1f} s")  # fmt: skip
+
+
+def test_prometheus_and_the_pushgateway_started_beside_the_running_node(
+    node: tuple[Path, dict[str, str]],
+) -> None:
+    """`node metrics` on this node (up without them): both answer, every Ray pod and the
+    Pushgateway are scraped, kube.env names them; the fixture's `node down` must end them
+    (it asserts nothing is left). Last in the module: the other tests ran without them."""
+    from chaosraysvc_lab import prometheus
+
+    state_dir, settings = node
+    assert "RAYSVC_PROMETHEUS_URL" not in settings
+    started = subprocess.run(
+        [sys.executable, "-m", "chaosraysvc_lab.cli", "node", "metrics", "--state-dir",
+         str(state_dir), "--prometheus-scrape-interval", "5"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
+    now = _settings(state_dir / "kube.env")
+    assert {k: v for k, v in now.items() if k in settings} == settings  # kept as they were
+    url, gateway = now["RAYSVC_PROMETHEUS_URL"], now["RAYSVC_METRICS_PUSHGATEWAY"]
+    assert prometheus.ready(url) and prometheus.ready(gateway)
+    assert prometheus.ray_targets_up(url, 3) and prometheus.target_up(url, "pushgateway")
+    again = subprocess.run(
+        [sys.executable, "-m", "chaosraysvc_lab.cli", "node", "metrics", "--state-dir",
+         str(state_dir)], capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert again.returncode != 0 and "already runs beside the node" in again.stderr, again
