@@ -24,10 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from chaosraysvc.errors import ChaosRaySvcError
-from chaosraysvc.fruit.config import IMPORT_PATH
 from chaosraysvc.runtime import sessions as procs
 from chaosraysvc_lab import (
     binaries,
@@ -37,104 +34,18 @@ from chaosraysvc_lab import (
     netpol,
     network,
     prometheus,
-    redis_ha,
 )
 from chaosraysvc_lab.agent import try_lock
 from chaosraysvc_lab.controlplane import ControlPlane
+from chaosraysvc_lab.sample import NAME, NAMESPACE, dashboard_service, published_sample
 
 logger = logging.getLogger("chaosraysvc.lab")
-NAME = "rayservice-ha"
-NAMESPACE = "default"
 STATE_FILE = "node.json"
 Progress = Callable[[str], None]
 
 
 class NodeError(ChaosRaySvcError):
     """The node could not be brought up (names what was awaited and the log to read)."""
-
-
-def published_sample(
-    exclude_head: bool = False,
-    ray_env: dict[str, str] | None = None,
-    redis: str = "single",
-    head_only: bool = False,
-    head_start_delay: float = 0,
-) -> list[dict[str, Any]]:
-    """KubeRay's HA sample, its Serve app imported locally; `exclude_head` sets KubeRay's field;
-    `redis="sentinel"` replaces its Redis by a Sentinel-backed pair (`redis_ha.py`);
-    `head_only`, `head_start_delay`: see `adapt_sample`."""
-    path = binaries.binary_dir() / "samples" / "ray-service.high-availability.yaml"
-    docs = adapt_sample(path.read_text(), exclude_head, ray_env, head_only, head_start_delay)
-    return redis_ha.with_sentinel(docs, NAMESPACE) if redis == "sentinel" else docs
-
-
-def adapt_sample(
-    text: str,
-    exclude_head: bool = False,
-    ray_env: dict[str, str] | None = None,
-    head_only: bool = False,
-    head_start_delay: float = 0,
-) -> list[dict[str, Any]]:
-    """The sample's documents with our changes; `ray_env` is added to every Ray container's
-    environment (head and worker groups), replacing a variable of the same name: for a
-    measured comparison of a Ray setting (e.g. `RAY_gcs_grpc_max_reconnect_backoff_ms`).
-
-    `head_only`: a deliberately fragile layout, every Serve replica and the only proxy on the
-    head (the worker group at 0 replicas, the head given 1 CPU, one replica per deployment):
-    deleting the head stops the service until a new head has run the application again.
-    `head_start_delay` (seconds): the head pod gets an init container that sleeps that long
-    before Ray starts, as a new node's pull of Ray's multi-GB image delays it on a cluster.
-    """
-    if head_only and exclude_head:
-        raise NodeError("a head-only RayService cannot exclude its head from the serve Service")
-    docs = [doc for doc in yaml.safe_load_all(text) if doc]
-    for doc in docs:
-        if doc["kind"] != "RayService":
-            continue
-        config = yaml.safe_load(doc["spec"]["serveConfigV2"])
-        for app in config["applications"]:
-            app.pop("runtime_env", None)
-            app["import_path"] = IMPORT_PATH
-            for deployment in app.get("deployments", []) if head_only else []:
-                deployment["num_replicas"] = 1
-        doc["spec"]["serveConfigV2"] = yaml.safe_dump(config, sort_keys=False)
-        if exclude_head:
-            doc["spec"]["excludeHeadPodFromServeSvc"] = True
-        cluster = doc["spec"]["rayClusterConfig"]
-        if head_start_delay:
-            head = cluster["headGroupSpec"]["template"]["spec"]
-            image = head["containers"][0].get("image", "rayproject/ray")
-            head.setdefault("initContainers", []).append(
-                {
-                    "name": "slow-start",
-                    "image": image,
-                    "command": ["sleep", f"{head_start_delay:g}"],
-                }
-            )
-        if head_only:
-            cluster["headGroupSpec"].setdefault("rayStartParams", {})["num-cpus"] = "1"
-            for group in cluster.get("workerGroupSpecs", []):
-                group["replicas"] = group["minReplicas"] = 0
-        groups = [cluster["headGroupSpec"], *cluster.get("workerGroupSpecs", [])]
-        added = [{"name": k, "value": v} for k, v in (ray_env or {}).items()]
-        for group in groups if added else []:
-            for container in group["template"]["spec"]["containers"]:
-                names = {e["name"] for e in added}
-                kept = [e for e in container.get("env", []) if e["name"] not in names]
-                container["env"] = kept + [dict(e) for e in added]
-    return docs
-
-
-def dashboard_service(name: str = NAME) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": f"{name}-dashboard"},
-        "spec": {
-            "selector": {"ray.io/node-type": "head", "ray.io/is-ray-node": "yes"},
-            "ports": [{"name": "dashboard", "port": 8265, "targetPort": 8265}],
-        },
-    }
 
 
 class KubeNode:

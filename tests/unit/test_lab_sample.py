@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from chaosraysvc_lab.stack import IMPORT_PATH, NodeError, adapt_sample
+from chaosraysvc.errors import ConfigurationError
+from chaosraysvc_lab.sample import IMPORT_PATH, adapt_sample
 
 SAMPLE = """
 apiVersion: ray.io/v1
@@ -165,7 +166,7 @@ def test_head_only_puts_one_replica_of_each_deployment_and_nothing_else_on_the_h
 
 
 def test_head_only_refuses_a_head_out_of_the_serve_service() -> None:
-    with pytest.raises(NodeError, match="cannot exclude its head"):
+    with pytest.raises(ConfigurationError, match="cannot exclude its head"):
         adapt_sample(SAMPLE, exclude_head=True, head_only=True)
 
 
