@@ -45,6 +45,12 @@ class QueryLoop:
             time.sleep(0.5)
         return longest
 
+    def error_answers(self) -> list[str]:
+        """The answers that were not the app's ("12"): Serve's 5xx bodies ("Internal Server
+        Error"), which query.py prints and counts as sent, not failed (no raise_for_status)."""
+        answers = re.findall(r"^response: (.*)$", self.out.read_text(), re.M)
+        return [a for a in answers if a.strip() != "12"]
+
     def sent(self) -> tuple[int, int]:
         found = re.findall(r"req_index : (\d+), num_fail: (\d+)", self.out.read_text())
         return (int(found[-1][0]), int(found[-1][1])) if found else (0, 0)

@@ -5,11 +5,13 @@ the traffic is not ours: the sample's `query.py` loops in the ray-pod (`kubectl 
 a user's clients would, and `chaos run experiments/head-kill-serve-metrics.json` sends no
 request. The head is out of the serve Service (KubeRay's `excludeHeadPodFromServeSvc`), where
 the traffic-log head-kill passed 10 of 10 runs (docs/findings.md): the metrics must pass it
-too, and record Serve's view of each phase. The deliberately failing set-up, which must
-deviate both by Serve's metrics and by our traffic log, is test_real_metrics_failing.py's (a
-node of its own); that a hole in the rate or 5xx fail the hypothesis is checked against the
-real Prometheus in tests/integration/test_metric_probes.py. Needs root and the machine's node
-lock (marked `node`).
+too when the clients got no 5xx from Serve, and deviate on the error ratio when they did (one
+run of 11 on the node: one "Internal Server Error" as the head went, which query.py prints
+but does not count as failed); Serve's view of each phase is recorded. The deliberately
+failing set-up, which must deviate both by Serve's metrics and by our traffic log, is
+test_real_metrics_failing.py's (a node of its own); that a hole in the rate or 5xx fail the
+hypothesis is checked against the real Prometheus in tests/integration/test_metric_probes.py.
+Needs root and the machine's node lock (marked `node`).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def query_loop(node: tuple[KubeNode, dict[str, str]], tmp_path: Path) -> Iterato
     yield from looping(node[1], tmp_path / "query.out")
 
 
-def test_head_kill_judged_by_serve_metrics_passes_with_traffic_not_ours(
+def test_head_kill_judged_by_serve_metrics_agrees_with_what_the_clients_got(
     node: tuple[KubeNode, dict[str, str]], query_loop: QueryLoop, tmp_path: Path
 ) -> None:
     _, settings = node
@@ -54,15 +56,26 @@ def test_head_kill_judged_by_serve_metrics_passes_with_traffic_not_ours(
     after = passing["steady_states"]["after"]["probes"]
     print("head-kill by Serve's metrics:", [(p["activity"]["name"], p.get("output"))
                                            for p in after], verdict["headline"])  # fmt: skip
-    assert passing["deviated"] is False and verdict["outcome"] == "passed", verdict
-    assert probe_outputs(passing, "after", "serve-error-ratio-zero") == [0.0]
+    # Serve's metrics must say what the clients got from Serve: no 5xx answer, a pass (as in
+    # 10 of 11 node runs); a 5xx answer (one run: one "Internal Server Error" as the head
+    # went), a deviation on the error ratio alone.
+    errors = query_loop.error_answers()
+    ratio = probe_outputs(passing, "after", "serve-error-ratio-zero")
+    print(f"answers that were not the app's: {errors}; Serve's error ratio {ratio}")
+    if not errors:
+        assert passing["deviated"] is False and verdict["outcome"] == "passed", verdict
+        assert ratio == [0.0]
+    else:
+        assert passing["deviated"] is True and ratio and ratio[0] > 0, (errors, ratio)
+        failed = [p["activity"]["name"] for p in after if not p["tolerance_met"]]
+        assert failed == ["serve-error-ratio-zero"], failed
     ready = next(r for r in passing["run"] if r["activity"]["name"] == "kuberay-ready-throughout")
     print("KubeRay Ready at every scrape of the head-kill:", ready.get("output"),
           ready.get("exception", "")[-300:] if ready.get("exception") else "")  # fmt: skip
     view = next(e for e in passing["extensions"] if e["name"] == "chaosraysvc")["serve_metrics"]
     print("Serve's view per phase:", view)
     assert [row["phase"] for row in view["phases"]][:2] == ["before", "outage"], view
-    assert view["phases"][0]["requests"] > 100 and view["phases"][1]["errors"] == 0, view
+    assert view["phases"][0]["requests"] > 100 and view["phases"][0]["errors"] == 0, view
     deleted = next(r for r in passing["run"] if r["activity"]["name"] == "delete-head-pod")
     assert deleted["status"] == "succeeded" and deleted["output"]["deleted"]["role"] == "head"
     assert deleted["output"]["recovery"]["recovered"] is True, deleted["output"]["recovery"]
