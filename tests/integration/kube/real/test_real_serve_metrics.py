@@ -6,7 +6,7 @@ a user's clients would, and `chaos run experiments/head-kill-serve-metrics.json`
 request. The head is out of the serve Service (KubeRay's `excludeHeadPodFromServeSvc`), where
 the traffic-log head-kill passed 10 of 10 runs (docs/findings.md): the metrics must pass it
 too when the clients got no 5xx from Serve, and deviate on the error ratio when they did (one
-run of 11 on the node: one "Internal Server Error" as the head went, which query.py prints
+run of 12 on the node: one "Internal Server Error" as the head went, which query.py prints
 but does not count as failed); Serve's view of each phase is recorded. The deliberately
 failing set-up, which must deviate both by Serve's metrics and by our traffic log, is
 test_real_metrics_failing.py's (a node of its own); that a hole in the rate or 5xx fail the
@@ -57,7 +57,7 @@ def test_head_kill_judged_by_serve_metrics_agrees_with_what_the_clients_got(
     print("head-kill by Serve's metrics:", [(p["activity"]["name"], p.get("output"))
                                            for p in after], verdict["headline"])  # fmt: skip
     # Serve's metrics must say what the clients got from Serve: no 5xx answer, a pass (as in
-    # 10 of 11 node runs); a 5xx answer (one run: one "Internal Server Error" as the head
+    # 11 of 12 node runs); a 5xx answer (one run: one "Internal Server Error" as the head
     # went), a deviation on the error ratio alone.
     errors = query_loop.error_answers()
     ratio = probe_outputs(passing, "after", "serve-error-ratio-zero")
