@@ -4,7 +4,6 @@ fail, restart at 0, stop or vanish as a proxy's do when its pod dies."""
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from chaoslib.exceptions import ActivityFailed
 
 from chaosraysvc.activities import metric_probes
 from chaosraysvc.runtime.ports import free_port
 from tests.support.polling import wait_for
+from tests.support.promstack import running_prometheus, static_job, targets_up
 
 pytestmark = pytest.mark.apiserver  # needs the lab's Go builds (`make controlplane`), not root
 
@@ -73,53 +72,14 @@ class Exporter:
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Exporter]]:
-    from chaosraysvc_lab import binaries
-
-    folder = tmp_path_factory.mktemp("prometheus")
     exporter = Exporter()
-    config = {
-        "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
-        "scrape_configs": [
-            {"job_name": "ray-pods", "static_configs": [{"targets": [f"{HOST}:{exporter.port}"]}]}
-        ],
-    }
-    (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
-    with open(folder / "prometheus.log", "wb") as log:
-        proc = subprocess.Popen(
-            [str(binaries.prometheus_binary()), f"--config.file={folder / 'prometheus.yml'}",
-             f"--storage.tsdb.path={folder / 'data'}", f"--web.listen-address={HOST}:{port}"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://{HOST}:{port}"
+    job = static_job("ray-pods", f"http://{HOST}:{exporter.port}")
     try:
-        wait_for(lambda: _up(url), 30, what="Prometheus to answer")
-        wait_for(lambda: _scraping(url), 30, what="Prometheus to scrape the exporter")
-        yield url, exporter
+        with running_prometheus(tmp_path_factory.mktemp("prometheus"), [job], "1s") as url:
+            wait_for(lambda: targets_up(url), 30, what="Prometheus to scrape the exporter")
+            yield url, exporter
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
         exporter.server.shutdown()
-
-
-def _up(url: str) -> bool:
-    import requests
-
-    try:
-        return requests.get(f"{url}/-/ready", timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
-
-
-def _scraping(url: str) -> bool:
-    import requests
-
-    found = requests.get(f"{url}/api/v1/targets", timeout=2).json()["data"]["activeTargets"]
-    return any(t["health"] == "up" for t in found)
 
 
 def _config(url: str) -> dict[str, Any]:

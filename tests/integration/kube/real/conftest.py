@@ -39,6 +39,7 @@ from tests.support.polling import wait_for
 
 from .. import seed
 from .loader import Loaded, Loader
+from .query_loop import QueryLoop, looping
 
 NODE = seed.NODE  # the seed's pods are bound to it (the recorded node's name)
 DEPLOY = Path(__file__).resolve().parents[4] / "deploy"
@@ -415,3 +416,10 @@ def chaos_run(
     verdict = next(e for e in journal["extensions"] if e.get("name") == "chaosraysvc")["verdict"]
     print(f"status {journal['status']}, verdict {verdict['outcome']}: {verdict['headline']}")
     return journal, verdict
+
+
+@pytest.fixture
+def query_loop(node: tuple[Any, dict[str, str]], tmp_path: Path) -> Iterator[QueryLoop]:
+    """The sample's query.py in the ray-pod of the requesting module's `node` (its settings):
+    the traffic that is not ours, for the tests judged by Serve's metrics."""
+    yield from looping(node[1], tmp_path / "query.out")

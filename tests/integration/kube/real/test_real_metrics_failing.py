@@ -30,7 +30,7 @@ from tests.support.polling import wait_for
 from tests.support.promstack import dashboard_queries, instant
 
 from .conftest import chaos_run, own_node, requires_namespaces
-from .query_loop import WARM_UP_S, QueryLoop, looping, probe_outputs
+from .query_loop import WARM_UP_S, QueryLoop, probe_outputs
 
 pytestmark = [pytest.mark.node, requires_namespaces]
 BOUND = -75.0  # head-kill-serve-metrics.json: the lowest 30 s may not fall below this (%)
@@ -42,11 +42,6 @@ def node() -> Iterator[tuple[KubeNode, dict[str, str]]]:
     up = {"head_only": True, "head_start_delay": HEAD_START_DELAY_S, "scrape_interval": 15}
     with own_node("crs-metrics-fail-", **up) as started:
         yield started
-
-
-@pytest.fixture
-def query_loop(node: tuple[KubeNode, dict[str, str]], tmp_path: Path) -> Iterator[QueryLoop]:
-    yield from looping(node[1], tmp_path / "query.out")
 
 
 def test_a_head_only_service_deviates_by_serve_metrics_and_by_the_traffic_log(

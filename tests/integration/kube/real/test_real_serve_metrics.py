@@ -26,7 +26,7 @@ from chaosraysvc.activities import metric_probes
 from chaosraysvc_lab.stack import KubeNode
 
 from .conftest import chaos_run, own_node, requires_namespaces
-from .query_loop import WARM_UP_S, QueryLoop, looping, probe_outputs
+from .query_loop import WARM_UP_S, QueryLoop, probe_outputs
 
 pytestmark = [pytest.mark.node, requires_namespaces]
 
@@ -35,11 +35,6 @@ pytestmark = [pytest.mark.node, requires_namespaces]
 def node() -> Iterator[tuple[KubeNode, dict[str, str]]]:
     with own_node("crs-metrics-", exclude_head=True, scrape_interval=15) as started:
         yield started
-
-
-@pytest.fixture
-def query_loop(node: tuple[KubeNode, dict[str, str]], tmp_path: Path) -> Iterator[QueryLoop]:
-    yield from looping(node[1], tmp_path / "query.out")
 
 
 def test_head_kill_judged_by_serve_metrics_agrees_with_what_the_clients_got(
