@@ -37,6 +37,7 @@ ACTION_MODULES = (
     "chaosraysvc.activities.network_actions",
     "chaosraysvc.activities.redis_actions",
     "chaosraysvc.activities.failover_actions",
+    "chaosraysvc.activities.node_actions",
     "chaosraysvc.activities.traffic_actions",
 )
 

@@ -144,8 +144,11 @@ class _Call:
             return f"{self.resource} with labels '{self.selector}'"
         return self.resource
 
+    def where(self) -> str:
+        return f"in namespace '{self.namespace}'" if self.namespace else "(cluster-wide)"
+
     def action(self) -> str:
-        return f"{self.verb} {self.what()} in namespace '{self.namespace}'"
+        return f"{self.verb} {self.what()} {self.where()}"
 
 
 class KubeApi:
@@ -386,6 +389,74 @@ class KubeApi:
         )
         return obj if isinstance(obj, dict) else {}
 
+    # -- nodes and evictions (drain_node: deploy/drain-clusterrole.yaml) ---------------------
+
+    def get_node(self, name: str) -> client.V1Node:
+        """Return Node `name` (cluster-scoped)."""
+        call = _Call("get", "nodes", "", "", name)
+        return self._run(
+            call,
+            lambda: self._core.read_node(name, _request_timeout=self._timeout),
+            not_found=f"node '{name}' not found (`kubectl get nodes`)",
+            forbidden=DRAIN_ROLE,
+        )
+
+    def patch_node(self, name: str, patch: Mapping[str, Any], dry_run: bool = False) -> None:
+        """Apply a JSON merge patch to Node `name` (cordon: `spec.unschedulable`)."""
+        call = _Call("patch", "nodes", "", "", name)
+        extra: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
+        self._run(
+            call,
+            lambda: self._core.patch_node(
+                name,
+                dict(patch),
+                _content_type="application/merge-patch+json",
+                _request_timeout=self._timeout,
+                **extra,
+            ),  # fmt: skip
+            not_found=f"node '{name}' not found (`kubectl get nodes`)",
+            forbidden=DRAIN_ROLE,
+        )
+
+    def list_pods_on_node(self, node: str) -> list[client.V1Pod]:
+        """Return every pod bound to `node`, in every namespace (as `kubectl drain` sees)."""
+        call = _Call("list", "pods", "", "", selector=f"spec.nodeName={node}")
+        result = self._run(
+            call,
+            lambda: self._core.list_pod_for_all_namespaces(
+                field_selector=f"spec.nodeName={node}", _request_timeout=self._timeout
+            ),
+            forbidden=DRAIN_ROLE,
+        )
+        return list(result.items or [])
+
+    def evict_pod(
+        self, namespace: str, name: str, grace_period: int | None = None, dry_run: bool = False
+    ) -> str:
+        """Ask the Eviction API to evict pod `name`; return "" when it was accepted, else why
+        not: a PodDisruptionBudget forbids it now (429: try again later), or the pod is gone
+        ("gone"). Other refusals raise as every call does."""
+        call = _Call("create", "pods/eviction", "", namespace, name)
+        body = client.V1Eviction(
+            metadata=client.V1ObjectMeta(name=name, namespace=namespace),
+            delete_options=client.V1DeleteOptions(
+                grace_period_seconds=grace_period, dry_run=["All"] if dry_run else None
+            ),
+        )
+        try:
+            self._core.create_namespaced_pod_eviction(
+                name, namespace, body, _request_timeout=self._timeout
+            )
+        except ApiException as exc:
+            if int(exc.status or 0) == 429:
+                return _server_message(exc) or "429 Too Many Requests"
+            if int(exc.status or 0) == 404:
+                return "gone"
+            raise self._api_error(call, exc, "", "", DRAIN_ROLE) from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise self._transport_error(call, exc) from exc
+        return ""
+
     def delete_pod(
         self, namespace: str, name: str, uid: str, grace_period: int, dry_run: bool
     ) -> None:
@@ -550,7 +621,7 @@ class KubeApi:
             group = call.group or '"" (core)'
             return KubernetesApiError(
                 f"forbidden (403): the account may not '{call.verb}' resource "
-                f"'{call.resource}' (API group {group}) in namespace '{call.namespace}'; "
+                f"'{call.resource}' (API group {group}) {call.where()}; "
                 f"grant verb '{call.verb}' on '{call.resource}' in its Role "
                 f"({forbidden or 'deploy/role.yaml ships the rules chaosraysvc needs'}). The "
                 f"API server said: {said}",
@@ -600,6 +671,11 @@ class KubeApi:
 NETWORKPOLICY_ROLE = (
     "the opt-in deploy/networkpolicy-role.yaml and deploy/networkpolicy-rolebinding.yaml grant "
     "it, for partition_redis and its rollback"
+)
+DRAIN_ROLE = (
+    "the opt-in deploy/drain-clusterrole.yaml grants it (a ClusterRole and its binding: nodes "
+    "are cluster-scoped and a drain evicts pods of every namespace), for drain_node and its "
+    "rollback uncordon_node"
 )
 ERROR_CHANNEL = 3  # where the kubelet (or the API server) writes the exec's final Status
 

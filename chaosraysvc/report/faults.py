@@ -5,7 +5,8 @@ A fault is a pod deleted by one of chaosraysvc's delete actions, a RayService up
 head's GCS process killed by `kill_gcs_server` (the head pod, restarted in place), or the
 Redis pod cut off from the Ray pods by `partition_redis` (NetworkPolicies, healed by its
 rollback), or the Redis pod paused by `hang_redis` (CLIENT PAUSE, no pod replaced), or the
-Redis primary a Sentinel names deleted by `kill_redis_primary` (the failover follows); each
+Redis primary a Sentinel names deleted by `kill_redis_primary` (the failover follows), or
+the node of a pod drained by `drain_node` (cordon and evictions); each
 kill of `delete_pods` is a fault of its own.
 Its facts come from the action's output in the journal (`deleted`, `deleted_at`,
 `recovery.at`) when the action succeeded, and from the traffic log's marks (`fault`,
@@ -51,6 +52,7 @@ from chaosraysvc.report.values import (
 )
 
 __all__ = [
+    "DRAIN",
     "FAILOVER",
     "HANG",
     "MILESTONES",
@@ -68,6 +70,7 @@ DELETE_PODS = "delete_pods"  # one fault per kill in its output's `kills`
 PARTITION = "partition_redis"  # its fault: the Redis pod cut off from the Ray pods
 HANG = "hang_redis"  # its fault: the Redis pod paused (CLIENT PAUSE ALL)
 FAILOVER = "kill_redis_primary"  # its fault: the Redis primary's pod deleted (`deleted`)
+DRAIN = "drain_node"  # its fault: the node of a pod (`drained`) cordoned and its pods evicted
 FAILOVER_MILESTONES = ("primary_elected", "gcs_reconnected")  # its own, before MILESTONES
 
 
@@ -172,6 +175,7 @@ def is_fault_action(result: dict[str, Any]) -> bool:
         PARTITION,
         HANG,
         FAILOVER,
+        DRAIN,
     )
 
 
@@ -231,6 +235,9 @@ def _fault_from_output(result: dict[str, Any]) -> _Draft:
     hung = as_dict(output.get("hung"))
     if hung:  # the Redis pod paused; nothing is replaced
         deleted = {"name": hung.get("pod"), "role": hung.get("role")}
+    drained = as_dict(output.get("drained"))
+    if drained:  # the pod's node drained: the pod evicted, a replacement elsewhere
+        deleted = {"name": drained.get("name"), "role": drained.get("role")}
     recovery = output.get("recovery")
     fault = replace(
         _new_fault(result),
@@ -242,6 +249,7 @@ def _fault_from_output(result: dict[str, Any]) -> _Draft:
             or output.get("killed_at")
             or output.get("partitioned_at")
             or output.get("hung_at")
+            or output.get("drained_at")
         ),
         target=str(output.get("target") or ""),
         grace_period=number(output.get("grace_period")),
@@ -414,7 +422,7 @@ def find_faults(
             faults += [_fault_from_output({**result, "output": k}) for k in kills]
         elif any(
             isinstance(output.get(k), dict)
-            for k in ("deleted", "upgraded", "killed", "partitioned", "hung")
+            for k in ("deleted", "upgraded", "killed", "partitioned", "hung", "drained")
         ):
             faults.append(_fault_from_output(result))
         else:  # failed, or ran dry: no fault in its output

@@ -37,7 +37,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaosraysvc.report.faults import FAILOVER, HANG, KILL_GCS, PARTITION, Fault, is_fault_action
+from chaosraysvc.report.faults import (
+    DRAIN,
+    FAILOVER,
+    HANG,
+    KILL_GCS,
+    PARTITION,
+    Fault,
+    is_fault_action,
+)
 from chaosraysvc.report.load import chaosraysvc_extension
 from chaosraysvc.report.steady import SteadyState
 from chaosraysvc.report.values import (
@@ -197,6 +205,8 @@ def _what_happened(fault: Fault, dry: str) -> str:
         text = f"The Redis pod {pod} was cut off from the Ray pods (NetworkPolicy)"
     elif FAILOVER in (fault.func, fault.action):
         text = f"The Redis primary's pod {pod} was deleted"
+    elif DRAIN in (fault.func, fault.action):
+        text = f"The node of the {fault.role or '?'} pod {pod} was drained (cordon, evictions)"
     elif KILL_GCS in (fault.func, fault.action):
         text = f"The GCS server in the {fault.role or '?'} pod {pod} was killed"
     else:

@@ -112,6 +112,25 @@ class Target(Protocol):
         """Undo `partition_redis`; return what was removed ([] when nothing was there)."""
         ...
 
+    def drain_node(
+        self,
+        node: str,
+        timeout: float,
+        grace_period: int | None = None,
+        force: bool = False,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Cordon `node` and evict its pods through the Eviction API (PodDisruptionBudgets
+        honoured), waiting up to `timeout` seconds until they are gone; return what was done
+        and when (`chaosraysvc.kube.drain.Drained`). A pod no controller owns refuses the
+        drain unless `force`. `dry_run` has the API server validate the cordon and each
+        eviction only. Raises `RefusedError` where there are no nodes."""
+        ...
+
+    def uncordon_nodes(self) -> list[str]:
+        """Undo `drain_node`'s cordons (only those it made); return the nodes' names."""
+        ...
+
     def find_pod(self, host: str) -> Pod | None:
         """Return the pod named by `host` (its IP, name or DNS name), None when none is."""
         ...

@@ -23,6 +23,7 @@ Service's endpoints. Only those pods may be deleted.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -36,7 +37,7 @@ from chaosraysvc.errors import (
     NotFoundError,
     RefusedError,
 )
-from chaosraysvc.kube import urls
+from chaosraysvc.kube import drain, urls
 from chaosraysvc.kube.client import DEFAULT_REQUEST_TIMEOUT, KubeApi
 from chaosraysvc.kube.endpoints import read_serve_endpoints, serve_service_name
 from chaosraysvc.kube.networkpolicy import egress_policy, ingress_policy, policy_names
@@ -443,6 +444,49 @@ class KubernetesTarget:
                     deleted.append(f"{namespace}/{name}")
         logger.info("Deleted NetworkPolicies %s", ", ".join(deleted) or "(none were there)")
         return deleted
+
+    def drain_node(
+        self,
+        node: str,
+        timeout: float,
+        grace_period: int | None = None,
+        force: bool = False,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Cordon `node` (noting this RayService as the one that did), list its pods, evict
+        them and wait until they are gone (`chaosraysvc.kube.drain`)."""
+        owner = f"{self.namespace}/{self.name}"
+        started = time.time()
+        if not force:  # before the cordon: a refused drain changes nothing
+            drain.refuse_unmanaged(node, drain.plan(self.api, node))
+        if dry_run:
+            drain.cordon(self.api, node, owner, dry_run=True)
+            pods = drain.plan(self.api, node)
+            refused = {
+                p.key: self.api.evict_pod(p.namespace, p.name, grace_period, dry_run=True)
+                for p in pods
+                if not p.skipped
+            }
+            return {
+                "node": node, "dry_run": True,
+                "would_evict": sorted(k for k, why in refused.items() if not why),
+                "blocked": {k: why for k, why in refused.items() if why and why != "gone"},
+                "skipped": {p.key: p.skipped for p in pods if p.skipped},
+            }  # fmt: skip
+        cordoned = drain.cordon(self.api, node, owner)
+        result = drain.Drained(node, cordoned, started)
+        logger.info("Cordoned node %s%s", node, "" if cordoned else " (it was already)")
+        pods = drain.plan(self.api, node)
+        if not force:  # a bare pod bound meanwhile
+            drain.refuse_unmanaged(node, pods)
+        drain.evict(self.api, node, pods, started + timeout, grace_period, drained=result)
+        logger.info("Drained node %s: %d pod(s) evicted", node, len(result.evicted))
+        return result.to_json()
+
+    def uncordon_nodes(self) -> list[str]:
+        done = drain.uncordon(self.api, f"{self.namespace}/{self.name}")
+        logger.info("Uncordoned %s", ", ".join(done) or "no node (none was cordoned by us)")
+        return done
 
     def _redis_password(self) -> str:
         """Return the password the GCS authenticates to Redis with: the head container's

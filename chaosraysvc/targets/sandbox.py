@@ -34,6 +34,13 @@ ROLES: tuple[Role, ...] = ("head", "worker", "redis")
 STATUS_TTL_S = 0.2
 
 
+# Why the sandbox refuses drain_node.
+DRAIN_REFUSED = (
+    "refusing to drain a node on the sandbox: its head, workers and Redis are processes of "
+    "this machine, with no Kubernetes node to cordon and no Eviction API. Run it against the "
+    "kubernetes target (the lab's node: `chaosraysvc-lab node up --nodes 3`)"
+)
+
 # Why the sandbox refuses partition_redis (its message, word for word, in the tests).
 PARTITION_REFUSED = (
     "refusing to cut the Ray pods off from Redis on the sandbox: a NetworkPolicy is a "
@@ -169,6 +176,19 @@ class SandboxTarget:
 
     def heal_redis_partition(self) -> list[str]:
         return []  # partition_redis never runs here: nothing to heal
+
+    def drain_node(
+        self,
+        node: str,
+        timeout: float,
+        grace_period: int | None = None,
+        force: bool = False,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        raise RefusedError(DRAIN_REFUSED)
+
+    def uncordon_nodes(self) -> list[str]:
+        return []  # drain_node never runs here: nothing to uncordon
 
     def find_pod(self, host: str) -> Pod | None:
         """The sandbox's processes have no addresses of their own: no pod is named by `host`."""

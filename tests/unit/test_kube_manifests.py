@@ -50,6 +50,7 @@ def test_the_kustomization_lists_the_manifests_and_names_the_image() -> None:
         "networkpolicy-role.yaml",
         "networkpolicy-rolebinding.yaml",
         "node-reader-clusterrole.yaml",
+        "drain-clusterrole.yaml",
     }
     assert sorted(resources) == sorted(set(MANIFESTS) - opt_in)
     assert all((DEPLOY / r).is_file() for r in resources)
@@ -122,6 +123,21 @@ def test_the_opt_in_node_reader_grants_only_node_list_to_the_service_account() -
 
     assert (role["kind"], binding["kind"]) == ("ClusterRole", "ClusterRoleBinding")
     assert role["rules"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert [s["name"] for s in binding["subjects"]] == [account["metadata"]["name"]]
+
+
+def test_the_opt_in_drain_role_grants_cordon_and_evictions_but_no_pod_deletion() -> None:
+    role, binding = _docs(DEPLOY / "drain-clusterrole.yaml")
+    [account] = _docs(DEPLOY / "serviceaccount.yaml")
+
+    assert (role["kind"], binding["kind"]) == ("ClusterRole", "ClusterRoleBinding")
+    granted = {(r, v) for rule in role["rules"] for r in rule["resources"] for v in rule["verbs"]}
+    assert granted == {
+        ("nodes", "get"), ("nodes", "list"), ("nodes", "patch"),
+        ("pods", "list"), ("pods/eviction", "create"),
+    }  # fmt: skip
+    assert all(rule["apiGroups"] == [""] for rule in role["rules"])
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert [s["name"] for s in binding["subjects"]] == [account["metadata"]["name"]]
 

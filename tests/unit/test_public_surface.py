@@ -45,6 +45,8 @@ CONTRACT = {
         "hang_redis",
         "unpause_redis",
         "kill_redis_primary",
+        "drain_node",
+        "uncordon_node",
         "wait_for_recovery",
         "start_traffic",
         "stop_traffic",

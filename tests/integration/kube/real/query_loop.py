@@ -32,16 +32,18 @@ class QueryLoop:
                 env=self.env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
 
-    def longest_stall(self, seconds: float) -> float:
-        """Watch query.py for `seconds`; return the longest time it sent no new request (a
-        request held by an outage: it has no timeout)."""
-        last_index, last_change, longest = self.sent()[0], time.monotonic(), 0.0
-        deadline = last_change + seconds
+    def longest_without_answer(self, seconds: float) -> float:
+        """Watch query.py for `seconds`; return the longest time it got no successful answer:
+        a request held by the outage (it has no timeout) or refused one after another (each
+        failure advances its index too: CI saw 36 refusals split a 56 s outage into 38 s)."""
+        last, last_answer, longest = self.sent(), time.monotonic(), 0.0
+        deadline = last_answer + seconds
         while (now := time.monotonic()) < deadline:
-            index = self.sent()[0]
-            if index != last_index:
-                last_index, last_change = index, now
-            longest = max(longest, now - last_change)
+            seen = self.sent()
+            if seen[0] - last[0] > seen[1] - last[1]:  # at least one request not failed
+                last_answer = now
+            last = seen
+            longest = max(longest, now - last_answer)
             time.sleep(0.5)
         return longest
 
