@@ -4,7 +4,8 @@
     .venv/bin/python benchmarks/experiment_campaign.py --runs 5 [--experiments head-kill,...]
         [--redis-storage persistent|ephemeral] [--exclude-head-from-serve-svc]
         [--endpoint-ports] [--traffic-endpoints serve_endpoints] [--kubernetes] [--work-dir DIR]
-        [--redis single|sentinel] [--hang-duration S] [--out benchmarks/results/campaign.json]
+        [--redis single|sentinel] [--hang-duration S] [--nodes N]
+        [--out benchmarks/results/campaign.json]
 
 Brings a sandbox up (its own state dir and free ports), or with `--kubernetes` the one-machine
 Kubernetes node with the real KubeRay operator (run as root; experiments through the kubernetes
@@ -71,6 +72,7 @@ ACTIONS = {
     "redis-hang": "hang-redis",
     "redis-partition": "partition-redis",
     "redis-failover": "kill-redis-primary",
+    "drain-head-node": "drain-head-node",
 }
 # Env for every run of an experiment (the campaign's knobs for its fault), from --hang-duration.
 FAULT_ENV: dict[str, dict[str, str]] = {}
@@ -233,9 +235,27 @@ def copy_sandbox_logs(sandbox: Sandbox, dest: Path) -> list[str]:
 
 
 def copy_node_logs(node: KubeNode, dest: Path) -> list[str]:
-    """Copy the Ray logs of the node's pods (`<pod uid>/...`): the pods still there, as on
-    Kubernetes a deleted pod's /tmp goes with it."""
-    return copy_ray_logs(node.state_dir / "node" / "pods", "*/tmp/ray/session_*/logs", dest)
+    """Copy the Ray logs of the node's pods (`<pod uid>/...`), on every node of the lab: the
+    pods still there, as on Kubernetes a deleted pod's /tmp goes with it."""
+    skipped = []
+    for pods in [node.state_dir / "node" / "pods", *(node.state_dir / "workers").glob("*/pods")]:
+        skipped += copy_ray_logs(pods, "*/tmp/ray/session_*/logs", dest)
+    return skipped
+
+
+def delete_bare_pods(kubeconfig: str) -> list[str]:
+    """Delete the pods no controller owns (the sample's ray-pod): on the head's node one
+    refuses a drain, as kubectl drain refuses without --force (our traffic is not theirs)."""
+    from kubernetes import client
+
+    from chaosraysvc_lab import kubeconfig as kc
+
+    core = client.CoreV1Api(kc.api_client(Path(kubeconfig)))
+    bare = [str(p.metadata.name) for p in core.list_namespaced_pod("default").items
+            if not p.metadata.owner_references]  # fmt: skip
+    for name in bare:
+        core.delete_namespaced_pod(name, "default", grace_period_seconds=0)
+    return bare
 
 
 REQUEST_ID = re.compile(r"crs-[0-9a-f]{8}-[0-9]+")  # the traffic engine's X-Request-Id
@@ -610,6 +630,13 @@ def main() -> int:
         help="redis-hang: seconds Redis stops answering (RAYSVC_HANG_DURATION; default the "
         "experiment's)",
     )
+    parser.add_argument(
+        "--nodes",
+        type=int,
+        default=1,
+        help="with --kubernetes: nodes that run the pods (`node up --nodes`; drain-head-node "
+        "needs 2 or more); the sample's bare ray-pod is deleted (it would refuse a drain)",
+    )
     parser.add_argument("--work-dir", default="", help="run directories (default: a new /tmp dir)")
     parser.add_argument(
         "--rejudge",
@@ -685,6 +712,7 @@ def main() -> int:
                     "network_policy": not args.no_network_policy,
                     "ray_env": ray_env,
                     "redis": args.redis,
+                    "nodes": args.nodes,
                 }
             }
             if node
@@ -705,8 +733,11 @@ def main() -> int:
                 scrape_interval=0,
                 timeout=600,
                 progress=lambda m: print(m, flush=True),
+                nodes=args.nodes,
             )
             os.environ["KUBECONFIG"] = env["KUBECONFIG"]  # for the target below
+            if args.nodes > 1:
+                meta["bare_pods_deleted"] = delete_bare_pods(env["KUBECONFIG"])
             target = KubernetesTarget(
                 Settings(
                     target="kubernetes",

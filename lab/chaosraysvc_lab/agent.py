@@ -1,13 +1,16 @@
 """The node agent process: the kubelet (with kube-proxy and CoreDNS) until SIGTERM.
 
     python -m chaosraysvc_lab.agent --kubeconfig K --state-dir D --node-index N \
-        [--proxy-kubeconfig P] [--dns-kubeconfig C] [--netpol-kubeconfig R]
+        [--proxy-kubeconfig P] [--dns-kubeconfig C] [--netpol-kubeconfig R] \
+        [--node-name NAME] [--zone Z] [--control-plane] [--no-bind] [--secondary]
 
 Started by `chaosraysvc_lab.stack` in a session of its own (kube-proxy and CoreDNS are its
 children, in that session); on SIGTERM (or SIGINT) it kills the pods it runs, ends kube-proxy
 (removing its nftables tables) and CoreDNS, and removes the node's network before exiting.
 kube-proxy and CoreDNS use the admin kubeconfig unless given their own; kube-router's
 NetworkPolicy controller runs (and is ended, its chains and ipsets removed) when given one.
+A `--secondary` agent is another node of the same lab (`stack.KubeNode.up(nodes=...)`): its
+own kubelet, bridge and pods, no lock and no Service path (the first node's serve the host).
 """
 
 from __future__ import annotations
@@ -48,13 +51,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--proxy-kubeconfig", default="")
     parser.add_argument("--dns-kubeconfig", default="")
     parser.add_argument("--netpol-kubeconfig", default="", help="run kube-router's firewall")
+    parser.add_argument("--zone", default="", help="topology.kubernetes.io/zone of the Node")
+    parser.add_argument("--control-plane", action="store_true", help="taint it NoSchedule")
+    parser.add_argument("--no-bind", action="store_true", help="kube-scheduler binds the pods")
+    parser.add_argument(
+        "--secondary", action="store_true",
+        help="another node of the machine's lab: no lock, no Service path (the first node's)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # One node per machine: the Service CIDR's route, kube-proxy's nftables table and the
     # ClusterIPs are the host's. The lock is held for the agent's lifetime (released by the
     # kernel on exit).
-    lock = try_lock()
-    if lock is None:
+    lock = None if args.secondary else try_lock()
+    if lock is None and not args.secondary:
         logging.error(
             "another chaosraysvc Kubernetes node runs on this machine (%s is locked)", LOCK
         )
@@ -70,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         proxy_kubeconfig=Path(args.proxy_kubeconfig or args.kubeconfig),
         dns_kubeconfig=Path(args.dns_kubeconfig or args.kubeconfig),
         netpol_kubeconfig=Path(args.netpol_kubeconfig) if args.netpol_kubeconfig else None,
+        bind_pending=not args.no_bind,
+        zone=args.zone,
+        control_plane=args.control_plane,
+        service_path=not args.secondary,
     )
     try:
         kubelet.start()

@@ -2,11 +2,12 @@
 
 chaosraysvc-lab node up [--exclude-head-from-serve-svc] [--no-network-policy] [--state-dir DIR]
                         [--redis single|sentinel] [--prometheus-scrape-interval SECONDS]
-                        [--head-only] [--head-start-delay SECONDS]
+                        [--head-only] [--head-start-delay SECONDS] [--nodes N]
     a whole node: control plane, the real KubeRay operator, the process kubelet (with
     kube-proxy, CoreDNS and kube-router's NetworkPolicy firewall), Prometheus scraping the
     Ray pods and a Pushgateway, and KubeRay's HA sample applied; writes DIR/kube.env for the
-    kubernetes target
+    kubernetes target; with --nodes N (2-5), N nodes in zones zone-a... run the pods, placed
+    by the real kube-scheduler, beside the control plane's node
 chaosraysvc-lab node metrics [--state-dir DIR] [--prometheus-scrape-interval SECONDS]
     Prometheus and the Pushgateway beside a running node brought up without them; adds their
     URLs to DIR/kube.env
@@ -72,6 +73,7 @@ def cmd_node_up(args: argparse.Namespace) -> int:
         scrape_interval=args.prometheus_scrape_interval,
         head_only=args.head_only,
         head_start_delay=args.head_start_delay,
+        nodes=args.nodes,
     )
     _say(f"the kubernetes target's settings: source {node.env_file}")
     _say(f"stop it with: chaosraysvc-lab node down --state-dir {node.state_dir}")
@@ -173,6 +175,14 @@ def _register_node(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         metavar="SECONDS",
         help="the head pod sleeps this long in an init container before Ray starts (as a pull "
         "of Ray's image on a new node delays it); 0: none",
+    )
+    up.add_argument(
+        "--nodes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="nodes that run the pods (1: one node does everything; 2-5: that many, in zones "
+        "zone-a..., placed by kube-scheduler, beside the control plane's tainted node)",
     )
     up.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (300)")
     up.set_defaults(func=cmd_node_up)

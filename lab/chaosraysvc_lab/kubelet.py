@@ -1,7 +1,8 @@
 """A process kubelet: registers a Node, binds pending pods to it and runs them (`PodRun`).
 
 Every 0.5 s it lists the pods of all namespaces: a pod with no node (default scheduler) is
-bound here (there is one node; kube-scheduler is optional); a pod bound here gets a `PodRun`;
+bound here when this is the only node (`bind_pending`; with several nodes the real
+kube-scheduler binds, `chaosraysvc_lab.stack`); a pod bound here gets a `PodRun`;
 a pod marked for deletion is terminated with its grace period, then removed from the API
 server (the kubelet's final delete, grace 0 with a UID precondition); a pod that vanished is
 killed at once. The node's network (bridge, one netns per pod) and its Service path, the
@@ -101,6 +102,11 @@ class Kubelet:
         proxy_kubeconfig: Path | None = None,
         dns_kubeconfig: Path | None = None,
         netpol_kubeconfig: Path | None = None,
+        *,
+        bind_pending: bool = True,
+        zone: str = "",
+        control_plane: bool = False,
+        service_path: bool = True,
     ) -> None:
         from kubernetes import client
 
@@ -114,6 +120,10 @@ class Kubelet:
         self.proxy_kubeconfig = proxy_kubeconfig
         self.dns_kubeconfig = dns_kubeconfig
         self.netpol_kubeconfig = netpol_kubeconfig  # None: no NetworkPolicy engine
+        self.bind_pending = bind_pending  # False: kube-scheduler binds (several nodes)
+        self.zone = zone
+        self.control_plane = control_plane
+        self.service_path = service_path  # False: another node's agent runs it for the host
         self.pods: dict[str, PodRun] = {}
         self.slots: dict[str, int] = {}
         self.last_slot = 0  # the slot (pod IP) handed out last: the next pod gets a later one
@@ -135,13 +145,15 @@ class Kubelet:
         # The node's stack makes the bridge first (the API server listens on its address) and
         # removes it after the control plane; a kubelet started alone owns it.
         self._own_network = not self.net.exists()
-        self.net.create()
+        self.net.create(service_route=self.service_path)
         self.events.start()
         self.kubelet_api = self._start_kubelet_api()
         self._heartbeat = NodeHeartbeat(
-            self.api, self.node_name, self.host_ip, kubelet_port=self.kubelet_api.port
-        ).start()
-        self._start_service_path()
+            self.api, self.node_name, self.host_ip, kubelet_port=self.kubelet_api.port,
+            zone=self.zone, control_plane=self.control_plane,
+        ).start()  # fmt: skip
+        if self.service_path:
+            self._start_service_path()
         self._thread = threading.Thread(target=self._loop, name="kubelet", daemon=True)
         self._thread.start()
         return self
@@ -279,8 +291,10 @@ class Kubelet:
             meta, spec = pod["metadata"], pod["spec"]
             uid = meta["uid"]
             node = spec.get("nodeName") or ""
-            if not node and spec.get("schedulerName", "default-scheduler") == "default-scheduler":
-                self._bind(pod)
+            if not node:
+                default = spec.get("schedulerName", "default-scheduler") == "default-scheduler"
+                if default and self.bind_pending:
+                    self._bind(pod)
                 continue
             if node != self.node_name:
                 continue

@@ -2,7 +2,9 @@
 
 Every address comes from 198.18.0.0/15 (reserved for benchmarking, never a real network):
 a node takes a free /24 for its pods (`198.18.N.0/24`, the bridge `crsbrN` holds `.1`, the
-node's address: the API server, CoreDNS and the pods' gateway). A pod's namespace has
+node's address: the API server, CoreDNS and the pods' gateway). With several nodes, each has
+its bridge and /24 (its pod CIDR); the host routes between them (each forward filter lets
+packets between the lab's bridges pass), as a flat pod network of a CNI does. A pod's namespace has
 loopback, `eth0` (a veth on the bridge, hairpin on) and a default route to the bridge: pods
 reach each other directly, Services through the host, where kube-proxy's nftables rules DNAT
 them (`kubeproxy.py`).
@@ -37,6 +39,7 @@ from chaosraysvc.errors import ChaosRaySvcError
 POD_SUPERNET = ipaddress.ip_network("198.18.0.0/16")
 SERVICE_ROUTE = "198.19.0.0/20"  # the control plane's Service CIDR, routed to the bridge
 SERVICE_SUPERNET = ipaddress.ip_network("198.19.0.0/16")
+BRIDGES = "crsbr*"  # every node's bridge (`NodeNetwork.bridge`): the lab's nodes' network
 LINK_GONE_S = 10.0  # how long a deleted veth may take to disappear
 BRIDGE_NF = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
 BRIDGE_NF_SAVED = Path("/run/chaosraysvc-kubenode.bridge-nf-call-iptables")  # its old value
@@ -107,21 +110,26 @@ class NodeNetwork:
         return str(self.pod_cidr.network_address + 1)
 
     @classmethod
-    def pick(cls) -> NodeNetwork:
-        """Choose an index whose /24s no route uses yet."""
-        used = used_subnets()
+    def pick(cls, taken: frozenset[int] = frozenset()) -> NodeNetwork:
+        """Choose an index whose /24s no route uses yet (nor one of `taken`)."""
+        used = used_subnets() | taken
         for index in range(10, 250):
             if index not in used:
                 return cls(index)
         raise NetworkError("no free 198.18.N.0/24 left for a node network")
 
-    def create(self) -> None:
-        """Create the bridge, the Service route, forwarding and its filter (idempotent)."""
+    def create(self, service_route: bool = True) -> None:
+        """Create the bridge, the Service route, forwarding and its filter (idempotent).
+
+        One node's network holds the Service route (the node with the control plane and the
+        Service path); the others' (`service_route=False`) reach ClusterIPs through the host
+        as their pods do."""
         if not ip("link", "show", self.bridge, check=False):
             ip("link", "add", self.bridge, "type", "bridge")
         ip("addr", "replace", f"{self.gateway}/24", "dev", self.bridge)
         ip("link", "set", self.bridge, "up")
-        ip("route", "replace", SERVICE_ROUTE, "dev", self.bridge, "src", self.gateway)
+        if service_route:
+            ip("route", "replace", SERVICE_ROUTE, "dev", self.bridge, "src", self.gateway)
         nft(self.filter_rules())
         Path(f"/proc/sys/net/ipv4/conf/{self.bridge}/forwarding").write_text("1")
         if BRIDGE_NF.exists() and BRIDGE_NF.read_text().strip() == "0":
@@ -134,7 +142,8 @@ class NodeNetwork:
         return f"chaosraysvc-{self.bridge}"
 
     def filter_rules(self) -> str:
-        """The forward filter: the bridge's packets stay on the bridge (pods and Services)."""
+        """The forward filter: the bridge's packets stay on the lab's bridges (pods and
+        Services, on this node or another node of the lab)."""
         return (
             f"table ip {self.filter_table}\n"
             f"delete table ip {self.filter_table}\n"
@@ -142,6 +151,7 @@ class NodeNetwork:
             "  chain forward {\n"
             "    type filter hook forward priority filter - 10; policy accept;\n"
             f'    iifname "{self.bridge}" oifname "{self.bridge}" accept\n'
+            f'    iifname "{BRIDGES}" oifname "{BRIDGES}" accept comment "between the nodes"\n'
             f'    iifname "{self.bridge}" drop comment "never from the pods to the uplink"\n'
             f'    oifname "{self.bridge}" drop comment "nothing routed into the pods"\n'
             "  }\n"
@@ -172,7 +182,9 @@ class NodeNetwork:
         ip("link", "delete", self.bridge, check=False)  # its address, route and forwarding
         if f"ip {self.filter_table}" in nft_tables():
             nft(f"delete table ip {self.filter_table}\n")
-        if BRIDGE_NF_SAVED.exists():
+        others = [w for w in ip("-o", "link", "show", "type", "bridge", check=False).split()
+                  if w.startswith(BRIDGES.rstrip("*"))]  # fmt: skip
+        if BRIDGE_NF_SAVED.exists() and not others:  # the lab's last node's network
             BRIDGE_NF.write_text(BRIDGE_NF_SAVED.read_text().strip())
             BRIDGE_NF_SAVED.unlink()
 

@@ -19,23 +19,38 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+ZONE_LABEL = "topology.kubernetes.io/zone"
+CONTROL_PLANE = "node-role.kubernetes.io/control-plane"
+
+
 def node_body(
-    name: str, address: str, cpu: str = "8", memory: str = "16Gi", kubelet_port: int = 0
+    name: str,
+    address: str,
+    cpu: str = "8",
+    memory: str = "16Gi",
+    kubelet_port: int = 0,
+    zone: str = "",
+    control_plane: bool = False,
 ) -> dict[str, Any]:
     """Return a Node with capacity and the labels a kubelet sets (and, with `kubelet_port`,
-    where the API server reaches its kubelet API: `daemonEndpoints.kubeletEndpoint.Port`)."""
+    where the API server reaches its kubelet API: `daemonEndpoints.kubeletEndpoint.Port`).
+    `zone` sets `topology.kubernetes.io/zone` (a cloud's node controller does); a
+    `control_plane` node gets kubeadm's role label and NoSchedule taint (no workload pod
+    goes there)."""
     capacity = {"cpu": cpu, "memory": memory, "pods": "110"}
+    labels = {
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        **({ZONE_LABEL: zone} if zone else {}),
+        **({CONTROL_PLANE: ""} if control_plane else {}),
+    }
+    taints = [{"key": CONTROL_PLANE, "effect": "NoSchedule"}] if control_plane else []
     return {
         "apiVersion": "v1",
         "kind": "Node",
-        "metadata": {
-            "name": name,
-            "labels": {
-                "kubernetes.io/hostname": name,
-                "kubernetes.io/os": "linux",
-                "kubernetes.io/arch": "amd64",
-            },
-        },
+        "metadata": {"name": name, "labels": labels},
+        **({"spec": {"taints": taints}} if taints else {}),
         "status": {
             "capacity": capacity,
             "allocatable": capacity,
@@ -74,6 +89,8 @@ class NodeHeartbeat:
         address: str,
         interval: float = 10.0,
         kubelet_port: int = 0,
+        zone: str = "",
+        control_plane: bool = False,
     ) -> None:
         from kubernetes import client
 
@@ -83,6 +100,8 @@ class NodeHeartbeat:
         self.address = address
         self.interval = interval
         self.kubelet_port = kubelet_port
+        self.zone = zone
+        self.control_plane = control_plane
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.errors: list[str] = []
@@ -93,7 +112,7 @@ class NodeHeartbeat:
 
         try:
             # the client accepts plain dicts
-            body: Any = node_body(self.name, self.address, kubelet_port=self.kubelet_port)
+            body: Any = self._body()
             self._core.create_node(body)
         except ApiException as exc:
             if exc.status != 409:
@@ -104,11 +123,17 @@ class NodeHeartbeat:
         self._thread.start()
         return self
 
+    def _body(self) -> dict[str, Any]:
+        return node_body(
+            self.name, self.address, kubelet_port=self.kubelet_port, zone=self.zone,
+            control_plane=self.control_plane,
+        )  # fmt: skip
+
     def _beat(self) -> None:
         from kubernetes import client
         from kubernetes.client.exceptions import ApiException
 
-        status = node_body(self.name, self.address, kubelet_port=self.kubelet_port)["status"]
+        status = self._body()["status"]
         status["conditions"] = [_ready_condition()]
         self._core.patch_node_status(self.name, {"status": status})
         lease = client.V1Lease(

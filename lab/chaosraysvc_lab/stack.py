@@ -41,6 +41,8 @@ from chaosraysvc_lab.sample import NAME, NAMESPACE, dashboard_service, published
 
 logger = logging.getLogger("chaosraysvc.lab")
 STATE_FILE = "node.json"
+ZONES = ("zone-a", "zone-b", "zone-c", "zone-d", "zone-e")  # one node each (`up(nodes=...)`)
+WORKER_PREFIX = "chaosraysvc-worker-"
 Progress = Callable[[str], None]
 
 
@@ -85,8 +87,14 @@ class KubeNode:
         scrape_interval: float = 15.0,
         head_only: bool = False,
         head_start_delay: float = 0,
+        nodes: int = 1,
     ) -> dict[str, str]:
         """Bring everything up; return the settings for the kubernetes target.
+
+        `nodes` > 1: that many Kubernetes nodes run the pods (`chaosraysvc-worker-a`, `-b`...,
+        in zones `zone-a`, `zone-b`..., each its own agent, bridge and pod CIDR), placed by
+        the real kube-scheduler, beside the node that holds the control plane and the Service
+        path (`chaosraysvc-node`, tainted NoSchedule as kubeadm taints a control-plane node).
 
         With a `scrape_interval` (seconds; 0: none) Prometheus runs beside the control plane,
         scraping the Ray pods, the operator and a Pushgateway (`prometheus.py`); their URLs are
@@ -117,6 +125,9 @@ class KubeNode:
             )
         self.down(lock_held=True)
         started = time.monotonic()
+        if not 1 <= nodes <= len(ZONES):
+            probe.close()
+            raise NodeError(f"nodes must be 1 to {len(ZONES)} (got {nodes})")
         try:
             binaries.coredns_binary()  # built now if missing (the agent only looks it up)
             if network_policy:
@@ -130,7 +141,9 @@ class KubeNode:
             net = network.NodeNetwork.pick()
             self._save({"node_index": net.index})
             net.create()
-            self.plane.up(operator=True, progress=progress, address=net.gateway)
+            self.plane.up(
+                operator=True, progress=progress, address=net.gateway, scheduler=nodes > 1
+            )
             api = kubeconfig.api_client(self.plane.kubeconfig)
             scraper = self._start_prometheus(api, net.gateway, scrape_interval)
             log = self.state_dir / "node" / "kubelet.log"
@@ -146,12 +159,25 @@ class KubeNode:
             if network_policy:
                 path = self.plane.client_kubeconfig("kube-router", netpol.USER)
                 cmd.append(f"--netpol-kubeconfig={path}")
+            if nodes > 1:  # the control plane's node: no workload pod, the scheduler binds
+                cmd += ["--control-plane", "--no-bind", f"--zone={ZONES[0]}"]
             probe.close()  # held until now; the agent takes it for its lifetime
             proc = procs.spawn(cmd, dict(os.environ), log, self.state_dir)
             agent = {"sid": proc.pid, "ticks": procs.start_time_of(proc.pid) or 0}
-            self._save({"agent": agent, "node_index": net.index, "log": str(log), **scraper})
-            self._wait(lambda: _node_ready(api), "the node to register Ready", 60, log)
+            state = {"agent": agent, "node_index": net.index, "log": str(log), **scraper}
+            self._save(state)
+            self._wait(lambda: _nodes_ready(api, 1), "the node to register Ready", 60, log)
             progress(f"process kubelet up: pods on {net.pod_cidr} ({_since(started)})")
+            if nodes > 1:
+                state["workers"] = self._start_workers(nodes, net.index, state)
+                self._wait(
+                    lambda: _nodes_ready(api, nodes + 1), f"{nodes} more nodes to be Ready",
+                    60, Path(state["workers"][-1]["log"]),
+                )  # fmt: skip
+                progress(
+                    f"{nodes} nodes for the pods, in zones {', '.join(ZONES[:nodes])}, placed "
+                    f"by kube-scheduler ({_since(started)})"
+                )
             if not sample:
                 return {"KUBECONFIG": str(self.plane.kubeconfig)}
             if redis not in ("single", "sentinel"):
@@ -190,6 +216,35 @@ class KubeNode:
             self.down(lock_held=not probe.closed)
             probe.close()
             raise
+
+    def _start_workers(
+        self, count: int, first_index: int, state: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Start `count` agents, one per node that runs pods (`--secondary`): recorded in
+        `state` (saved) as each starts, so `down()` ends them even after a failed `up`."""
+        workers: list[dict[str, Any]] = []
+        state["workers"] = workers
+        taken = {first_index}
+        for zone in ZONES[:count]:
+            name = f"{WORKER_PREFIX}{zone.removeprefix('zone-')}"
+            net = network.NodeNetwork.pick(frozenset(taken))
+            taken.add(net.index)
+            where = self.state_dir / "workers" / name
+            log = where / "kubelet.log"
+            cmd = [
+                sys.executable, "-m", "chaosraysvc_lab.agent",
+                f"--kubeconfig={self.plane.kubeconfig}", f"--state-dir={where}",
+                f"--node-index={net.index}", f"--node-name={name}", f"--zone={zone}",
+                "--no-bind", "--secondary",
+            ]  # fmt: skip
+            where.mkdir(parents=True, exist_ok=True)
+            proc = procs.spawn(cmd, dict(os.environ), log, self.state_dir)
+            workers.append({
+                "sid": proc.pid, "ticks": procs.start_time_of(proc.pid) or 0, "name": name,
+                "node_index": net.index, "log": str(log), "state_dir": str(where),
+            })  # fmt: skip
+            self._save(state)
+        return workers
 
     def start_metrics(
         self, scrape_interval: float = 15.0, progress: Progress = print
@@ -312,11 +367,14 @@ class KubeNode:
         state = self._state()
         agent, scraper = state.get("agent"), state.get("prometheus")
         gateway = state.get("pushgateway")
-        for record in (agent, scraper, gateway):
+        workers = list(state.get("workers") or [])
+        for record in (*workers, agent, scraper, gateway):
             _end_session(record, timeout)
         # Containers the kubelet did not end (it was killed: a kubelet's death leaves its
         # containers running, as on Kubernetes), found by the sessions it recorded.
         pods_left = procs.end_recorded(self.state_dir / "node" / "sessions")
+        for worker in workers:
+            pods_left += procs.end_recorded(Path(worker["state_dir"]) / "sessions")
         result = self.plane.down()
         cleaned = False  # this node's network and host rules removed here
         if "node_index" in state:  # if the kubelet could not (or never started)
@@ -324,6 +382,8 @@ class KubeNode:
             if lock_held or lock is not None:  # no other node runs: what is left is this one's
                 kubeproxy.remove_tables()
                 netpol.remove_leftovers()
+                for worker in workers:  # their agents remove them; unless they were killed
+                    network.NodeNetwork(worker["node_index"]).destroy()
                 network.NodeNetwork(state["node_index"]).destroy()
                 cleaned = True
             else:
@@ -338,6 +398,7 @@ class KubeNode:
         leftovers = list(result.leftovers)
         if agent and procs.session_pids(agent["sid"]):
             leftovers.append("kubelet")
+        leftovers += [f"kubelet of {w['name']}" for w in workers if procs.session_pids(w["sid"])]
         if scraper and procs.session_pids(scraper["sid"]):
             leftovers.append("prometheus")
         if gateway and procs.session_pids(gateway["sid"]):
@@ -386,14 +447,17 @@ def _ray_pods(api: Any) -> int:
     return sum(1 for p in pods if p.status.phase == "Running")
 
 
-def _node_ready(api: Any) -> bool:
+def _nodes_ready(api: Any, count: int) -> bool:
+    """Whether `count` nodes (at least) are Ready."""
     from kubernetes import client
 
     core: Any = client.CoreV1Api(api)
     nodes = core.list_node().items
-    return any(
-        c.type == "Ready" and c.status == "True" for n in nodes for c in n.status.conditions or []
-    )
+    ready = [
+        n for n in nodes
+        if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])
+    ]  # fmt: skip
+    return len(ready) >= count
 
 
 def _apply(api: Any, docs: list[dict[str, Any]]) -> None:

@@ -183,6 +183,7 @@ CASES = [
 
 def test_every_experiment_has_one_fault_action_and_the_verdict_control() -> None:
     assert [e.stem for e in EXPERIMENTS] == [
+        "drain-head-node",
         "gcs-kill",
         "head-kill-serve-metrics",
         "head-kill",
