@@ -553,6 +553,53 @@ def ray_versions(facts: HaFacts) -> list[Risk]:
     return risks
 
 
+def one_node_or_zone(facts: HaFacts) -> list[Risk]:
+    """The Ray pods all on one node (or zone), or the head on the node of its GCS Redis: what
+    one drain, node loss or zone loss takes at once (live placement; kubernetes)."""
+    ray = [(role, pod, node) for role, pod, node in facts.placement if role != "redis"]
+    where = [f"{role} pod {pod} on node {node}" for role, pod, node in facts.placement]
+    risks: list[Risk] = []
+    nodes = {node for _, _, node in ray}
+    if len(ray) >= 2 and len(nodes) == 1:
+        risks.append(Risk(
+            "ray-pods-one-node", "high", "Every Ray pod of the RayService runs on one node",
+            tuple(where),
+            f"A drain or the loss of node {next(iter(nodes))} stops every proxy and replica at "
+            "once: the service is down until pods start on another node.",
+            "Spread the Ray pods: topologySpreadConstraints (or a preferred podAntiAffinity on "
+            "ray.io/cluster) over kubernetes.io/hostname in the head and worker templates, and "
+            "enough nodes to schedule them.",
+        ))  # fmt: skip
+    zones = {facts.node_zones.get(node, "") for _, _, node in ray}
+    known = {z for z in facts.node_zones.values() if z}
+    if len(ray) >= 2 and len(nodes) > 1 and len(zones) == 1 and "" not in zones and len(known) > 1:
+        risks.append(Risk(
+            "ray-pods-one-zone", "medium", "Every Ray pod of the RayService runs in one zone",
+            (*where, f"the cluster's nodes are in zones {', '.join(sorted(known))}"),
+            f"The loss of zone {next(iter(zones))} stops every proxy and replica at once.",
+            "Spread the Ray pods over topology.kubernetes.io/zone too "
+            "(topologySpreadConstraints in the head and worker templates).",
+        ))  # fmt: skip
+    heads = {node for role, _, node in ray if role == "head"}
+    shared = sorted(heads & {node for role, _, node in facts.placement if role == "redis"})
+    if shared:
+        kept = facts.gcs_storage_persistent
+        risks.append(Risk(
+            "head-redis-share-node", "high" if kept is False else "medium",
+            "The head runs on the node of the GCS's Redis",
+            tuple(where) + ((f"Redis' data: {facts.gcs_storage_evidence}",)
+                            if facts.gcs_storage_evidence else ()),
+            f"A drain or the loss of node {shared[0]} takes the head and the Redis its "
+            "successor recovers from at once"
+            + (": Redis' data is not kept, so the new head starts with an empty GCS and every "
+               "Serve application is deployed again from scratch." if kept is False else
+               ": the new head waits for Redis to come back on another node."),
+            "Keep Redis off the Ray head's node (a podAntiAffinity between them), keep its "
+            "data on a volume, or run Redis highly available (Sentinels).",
+        ))  # fmt: skip
+    return risks
+
+
 Rule = Callable[[HaFacts], list[Risk]]
 
 RULES: tuple[Rule, ...] = (
@@ -567,6 +614,7 @@ RULES: tuple[Rule, ...] = (
     gcs_reconnect_timeout,
     drain_cut_short,
     ray_versions,
+    one_node_or_zone,
 )
 
 RISK_IDS = (
@@ -584,6 +632,9 @@ RISK_IDS = (
     "worker-drain-cut-short",
     "ray-version-mismatch",
     "ray-image-versions-differ",
+    "ray-pods-one-node",
+    "ray-pods-one-zone",
+    "head-redis-share-node",
 )
 
 

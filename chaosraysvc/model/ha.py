@@ -125,6 +125,10 @@ class HaFacts:
     ray_version: str = ""
     ray_version_source: str = ""
     head_image: str = ""
+    # where the live pods run: (role, pod, node) for the Ray pods and a single Redis; the
+    # nodes' zones (topology.kubernetes.io/zone; {} when the nodes could not be read)
+    placement: list[tuple[str, str, str]] = field(default_factory=list)
+    node_zones: dict[str, str] = field(default_factory=dict)
     # what could not be inspected, and why
     notes: list[str] = field(default_factory=list)
 

@@ -62,6 +62,7 @@ logger = logging.getLogger("chaostoolkit")
 SPEC = "spec.rayClusterConfig"
 GROUP_LABEL = "ray.io/group"
 SERVE_LABEL = "ray.io/serve"
+ZONE_LABEL = "topology.kubernetes.io/zone"
 
 
 def _dig(obj: Any, *keys: str | int) -> Any:
@@ -220,6 +221,8 @@ def _gcs_storage(target: KubernetesTarget, rayservice: Mapping[str, Any], facts:
         "Redis, no failover"
     )
     facts.gcs_storage_evidence = "; ".join(_redis_evidence(p) for p in pods)
+    facts.placement += [("redis", _pod_name(p), p.spec.node_name) for p in pods
+                        if _live(p) and p.spec and p.spec.node_name]  # fmt: skip
 
 
 # -- gathering ---------------------------------------------------------------------------------
@@ -248,8 +251,15 @@ def gather_kubernetes_facts(target: KubernetesTarget, live: bool = True) -> HaFa
         facts.notes.append(f"{exc}; live pods not inspected, the spec alone was read")
     heads = [p for p in pods if role_of(p) == "head"]
     workers = [p for p in pods if role_of(p) == "worker"]
+    facts.placement = [
+        (str(role_of(p)), _pod_name(p), str(p.spec.node_name))
+        for p in heads + workers
+        if _live(p) and p.spec and p.spec.node_name
+    ]
 
     _gcs_storage(target, rayservice, facts)
+    if facts.placement:
+        _zones(target, facts)
 
     # the serve Service and the head's proxy
     excluded = spec.get("excludeHeadPodFromServeSvc") is True
@@ -332,6 +342,18 @@ def gather_kubernetes_facts(target: KubernetesTarget, live: bool = True) -> HaFa
     if live:
         _read_dashboard(target, pods, facts)
     return facts
+
+
+def _zones(target: KubernetesTarget, facts: HaFacts) -> None:
+    """The zone of every node (needs node read: deploy/node-reader-clusterrole.yaml)."""
+    try:
+        nodes = target.api.list_nodes()
+    except KubernetesApiError as exc:
+        facts.notes.append(f"nodes' zones not inspected: {exc}")
+        return
+    for node in nodes:
+        meta = node.metadata or client.V1ObjectMeta()
+        facts.node_zones[str(meta.name)] = (meta.labels or {}).get(ZONE_LABEL, "")
 
 
 def _reconnect(

@@ -58,6 +58,13 @@ def good() -> HaFacts:
         ray_version="2.52.0",
         ray_version_source="rayVersion",
         head_image=IMAGE,
+        placement=[
+            ("head", HEAD, "n-a"),
+            ("worker", W1, "n-b"),
+            ("worker", W2, "n-c"),
+            ("redis", "redis-x", "n-b"),
+        ],  # fmt: skip
+        node_zones={"n-a": "zone-a", "n-b": "zone-b", "n-c": "zone-c"},
     )
 
 
@@ -198,6 +205,29 @@ POSITIVE: list[tuple[str, Change, dict[str, str]]] = [
     ),
     ("rayVersion differs", _set(ray_version="2.9.0"), {"ray-version-mismatch": "medium"}),
     (
+        "every Ray pod on one node",
+        _set(placement=[("head", HEAD, "n-a"), ("worker", W1, "n-a"), ("redis", "r", "n-b")]),
+        {"ray-pods-one-node": "high"},
+    ),
+    (
+        "every Ray pod in one zone",
+        _set(node_zones={"n-a": "zone-a", "n-b": "zone-a", "n-c": "zone-a", "n-d": "zone-b"}),
+        {"ray-pods-one-zone": "medium"},
+    ),
+    (
+        "the head beside an ephemeral Redis",
+        _set(
+            gcs_storage_persistent=False,
+            placement=[("head", HEAD, "n-a"), ("worker", W1, "n-b"), ("redis", "r", "n-a")],
+        ),
+        {"head-redis-share-node": "high", "gcs-storage-ephemeral": "high"},
+    ),
+    (
+        "the head beside a Redis that keeps its data",
+        _set(placement=[("head", HEAD, "n-a"), ("worker", W1, "n-b"), ("redis", "r", "n-a")]),
+        {"head-redis-share-node": "medium"},
+    ),
+    (
         "worker image differs",
         _group(image="rayproject/ray:2.51.0-py310-gpu"),
         {"ray-image-versions-differ": "high", "ray-version-mismatch": "medium"},
@@ -234,6 +264,10 @@ NEGATIVE: list[tuple[str, Change]] = [
     ("image tag without a version", _group(image="rayproject/ray:nightly")),
     ("rayVersion given as major.minor", _set(ray_version="2.52")),
     ("no rayVersion", _set(ray_version="")),
+    ("placement not inspected (the sandbox, or pods unread)", _set(placement=[], node_zones={})),
+    ("zones unknown (nodes not readable)", _set(node_zones={})),
+    ("a cluster of one zone", _set(node_zones={"n-a": "z", "n-b": "z", "n-c": "z"})),
+    ("one Ray pod only", _set(placement=[("head", HEAD, "n-a")])),
 ]
 
 
