@@ -258,8 +258,8 @@ def gather_kubernetes_facts(target: KubernetesTarget, live: bool = True) -> HaFa
     ]
 
     _gcs_storage(target, rayservice, facts)
-    if facts.placement:
-        _zones(target, facts)
+    if len({node for role, _, node in facts.placement if role != "redis"}) > 1:
+        _zones(target, facts)  # only a spread over nodes can still be in one zone
 
     # the serve Service and the head's proxy
     excluded = spec.get("excludeHeadPodFromServeSvc") is True
@@ -349,7 +349,12 @@ def _zones(target: KubernetesTarget, facts: HaFacts) -> None:
     try:
         nodes = target.api.list_nodes()
     except KubernetesApiError as exc:
-        facts.notes.append(f"nodes' zones not inspected: {exc}")
+        facts.notes.append(
+            "nodes' zones not inspected: reading nodes is opt-in "
+            "(deploy/node-reader-clusterrole.yaml)"
+            if exc.status == 403
+            else f"nodes' zones not inspected: {exc}"
+        )
         return
     for node in nodes:
         meta = node.metadata or client.V1ObjectMeta()

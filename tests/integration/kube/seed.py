@@ -74,6 +74,9 @@ CLUSTER_UID: str = _RECORDED[("RayCluster", CLUSTER)]["metadata"]["uid"]
 RAY_IMAGE: str = _RECORDED[("Pod", HEAD)]["spec"]["containers"][0]["image"]
 CREATED: str = _RECORDED[("RayCluster", CLUSTER)]["metadata"]["creationTimestamp"]
 NODE: str = _RECORDED[("Pod", HEAD)]["spec"]["nodeName"]  # the Node the pods are bound to
+# two more Nodes of the session's control plane (registered with heartbeats, so the pod
+# garbage collector keeps the pods bound to them): `seed_risks.fixed()` spreads the pods there
+OTHER_NODES = ("seed-node-b", "seed-node-c")
 SERVE_CONFIG: str = _RECORDED[("RayService", RAYSERVICE)]["spec"]["serveConfigV2"]
 _PASSWORD_REF = {"secretKeyRef": {"name": "redis-password-secret", "key": "password"}}
 _REDIS_ENV = ("RAY_REDIS_ADDRESS", "REDIS_PASSWORD", "RAY_external_storage_namespace")

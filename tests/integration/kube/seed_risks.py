@@ -1,10 +1,11 @@
 """Variants of the seeded HA sample, each showing (or fixing) one HA risk, and dashboard answers.
 
 `seed.ha_sample()` as it is has the sample's own risks: Redis without a volume and the head in
-the serve Service. `fixed()` removes every risk (excludeHeadPodFromServeSvc, a PVC at Redis'
-/data, a third worker so a lost one has a spare); the other functions start from `fixed()`
-and break one thing. `serve_details()` / `nodes_summary()` are what the Ray dashboard
-answers for a given replica placement, keyed by the seeded pods' IPs.
+the serve Service, every pod on one node. `fixed()` removes every risk
+(excludeHeadPodFromServeSvc, a PVC at Redis' /data, a third worker so a lost one has a spare,
+the pods over three nodes); the other functions start from `fixed()` and break one thing.
+`serve_details()` / `nodes_summary()` are what the Ray dashboard answers for a given replica
+placement, keyed by the seeded pods' IPs.
 """
 
 from __future__ import annotations
@@ -110,6 +111,11 @@ def fixed() -> Objects:
         head["metadata"]["labels"]["ray.io/serve"] = "false"  # KubeRay's label when excluded
     set_workers(objects, 3)
     objects.append(_third_worker())
+    # one node per worker, Redis away from the head (the recording ran all on one node)
+    b, c = seed.OTHER_NODES
+    for name, node in ((seed.WORKERS[0], b), (seed.WORKERS[1], c), (THIRD_WORKER, c),
+                       (seed.REDIS, b)):  # fmt: skip
+        find(objects, "Pod", name)["spec"]["nodeName"] = node
     return copy.deepcopy(objects)
 
 
@@ -127,6 +133,7 @@ def redis_volume(volume: seed.RedisVolume) -> Objects:
     objects = fixed()
     index = next(i for i, o in enumerate(objects) if o["metadata"]["name"] == seed.REDIS)
     objects[index] = seed.redis_pod(volume)
+    objects[index]["spec"]["nodeName"] = seed.OTHER_NODES[0]  # where fixed() puts it
     return objects
 
 

@@ -63,12 +63,17 @@ def real_plane() -> Iterator[RealPlane]:
     state_dir = Path(tempfile.mkdtemp(prefix="crs-cp-"))
     plane = ControlPlane(state_dir)
     heartbeat: NodeHeartbeat | None = None
+    others: list[NodeHeartbeat] = []
     try:
         plane.up(progress=print)
         api = kubeconfig.api_client(plane.kubeconfig)
         heartbeat = NodeHeartbeat(api, NODE, "198.18.0.2").start()
+        others = [NodeHeartbeat(api, name, f"198.18.0.{3 + i}").start()
+                  for i, name in enumerate(seed.OTHER_NODES)]  # fmt: skip
         yield RealPlane(plane, api)
     finally:
+        for other in others:
+            other.stop()
         if heartbeat is not None:
             heartbeat.stop()
         result = plane.down()

@@ -87,7 +87,7 @@ def _severities(risks: dict[str, Risk]) -> dict[str, str]:
 # -- the sample and its fix --------------------------------------------------------------------
 
 
-def test_the_ha_sample_as_seeded_has_ephemeral_redis_and_the_head_in_the_serve_service(
+def test_the_ha_sample_as_seeded_has_ephemeral_redis_the_head_in_the_service_one_node(
     seed_cluster: SeedCluster,
 ) -> None:
     facts = _facts(seed_cluster(wait_slices=False))
@@ -97,7 +97,12 @@ def test_the_ha_sample_as_seeded_has_ephemeral_redis_and_the_head_in_the_serve_s
         "gcs-storage-ephemeral": "high",
         "head-in-serve-svc": "medium",
         "no-spare-worker": "low",
+        "ray-pods-one-node": "high",  # the recording ran on one node
+        "head-redis-share-node": "high",
     }
+    shared = " ".join(risks["head-redis-share-node"].evidence)
+    assert f"head pod {seed.HEAD} on node {seed.NODE}" in shared
+    assert f"redis pod {seed.REDIS} on node {seed.NODE}" in shared
     storage = " ".join(risks["gcs-storage-ephemeral"].evidence)
     assert "redisAddress = redis:6379" in storage
     assert f"Redis pod {seed.REDIS}: no volume mounted at its data directory /data" in storage
@@ -337,7 +342,7 @@ def test_doctor_prints_a_table_and_exits_1_on_a_high_risk(
     assert out.startswith(
         f"HA check of RayService {cluster.namespace}/rayservice-ha (kubernetes)\n"
     )
-    assert "3 risk(s): 1 high, 1 medium, 1 low" in out
+    assert "5 risk(s): 3 high, 1 medium, 1 low" in out
     assert "high      gcs-storage-ephemeral" in out
     assert "[medium] head-in-serve-svc:" in out
     assert "consequence:" in out and "fix:" in out
@@ -406,8 +411,10 @@ def test_ha_risks_probe_filters_by_severity_and_fits_the_documented_tolerance(
     high = ha_risks("high", configuration)
     every = ha_risks(configuration=configuration)
 
-    assert [r["id"] for r in high] == ["gcs-storage-ephemeral"]
-    assert [r["severity"] for r in every] == ["high", "medium", "low"]
+    assert [r["id"] for r in high] == [
+        "gcs-storage-ephemeral", "ray-pods-one-node", "head-redis-share-node"
+    ]  # fmt: skip
+    assert [r["severity"] for r in every] == ["high", "high", "high", "medium", "low"]
     assert within_tolerance(no_high_risk, high) is False
 
     cluster = seed_cluster(seed_risks.two_workers(), wait_slices=False)
