@@ -32,7 +32,13 @@ from chaosraysvc import recovery
 from chaosraysvc.activities.common import activity_errors, limits, target_for
 from chaosraysvc.activities.pod_actions import setup_facts
 from chaosraysvc.config import number
-from chaosraysvc.errors import ConfigurationError, NotFoundError, RefusedError
+from chaosraysvc.errors import (
+    ConfigurationError,
+    FaultNotEffectiveError,
+    NotFoundError,
+    RefusedError,
+)
+from chaosraysvc.kube import drain
 from chaosraysvc.model import Pod
 from chaosraysvc.targets.base import Target, pods_of_role
 from chaosraysvc.traffic.registry import mark
@@ -53,9 +59,18 @@ def _pod_of(target: Target, role: str) -> Pod:
     return pod
 
 
+def pod_namespace(target: Target) -> str:
+    """The namespace of the RayService's pods (the kubernetes target's)."""
+    return str(getattr(target, "namespace", "") or "")
+
+
 def _refuse_last_node(target: Target, node: str) -> None:
-    """Refuse when no other node could take the evicted pods (Ready and schedulable)."""
-    others = [n for n in target.nodes() if n.name != node and n.ready == "True" and n.schedulable]
+    """Refuse when no other node could take the evicted pods (Ready, schedulable, with no
+    NoSchedule or NoExecute taint: a kubeadm control plane takes no workload)."""
+    others = [
+        n for n in target.nodes()
+        if n.name != node and n.ready == "True" and n.schedulable and not n.tainted
+    ]  # fmt: skip
     if not others:
         raise RefusedError(
             f"refusing to drain node {node!r}: no other node is Ready and schedulable, so the "
@@ -115,11 +130,20 @@ def drain_node(
         logger.info("Draining node %s (%s pod %s there)", pod.node, role, pod.name)
         mark("fault", pod=pod.name, role=role, action="drain_node", node=pod.node, **facts)
         started = time.time()
+        key = f"{pod_namespace(target)}/{pod.name}"
         try:
             drained = target.drain_node(pod.node, timeout, grace_or_own, force)
         except Exception as exc:
-            mark("fault_not_injected", pod=pod.name, error=type(exc).__name__)
-            raise
+            if key not in drain.partial(exc).get("evicted", {}):  # its pod never evicted
+                mark("fault_not_injected", pod=pod.name, error=type(exc).__name__)
+            raise  # evicted, then failed (a budget, a pod that did not end): the fault stands
+        if key not in drained.get("evicted", {}) or key not in drained.get("gone", {}):
+            mark("fault_not_injected", pod=pod.name, error="FaultNotEffectiveError")
+            raise FaultNotEffectiveError(
+                f"node {pod.node} was drained but the {role} pod {pod.name} was not evicted by "
+                f"it (skipped: {drained.get('skipped', {}).get(key, 'no')}; gone before its "
+                f"eviction: {key in drained.get('vanished', [])}): the fault did not happen"
+            )
         result: dict[str, Any] = {
             "target": target.kind,
             "drained": {"name": pod.name, "role": role, "uid": pod.uid, "node": pod.node},

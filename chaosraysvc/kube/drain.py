@@ -6,7 +6,10 @@ had cordoned before). `evict` asks the Eviction API for every pod on the node ex
 DaemonSet pods (their controller ignores cordons: kubectl drain's --ignore-daemonsets) and
 static (mirror) pods (a pod no controller owns is refused unless forced, as kubectl drain
 does), honouring PodDisruptionBudgets: a pod whose budget forbids the eviction
-now (429) is asked again every `RETRY_S` until the deadline. It then waits until every
+now (429) is asked again every `RETRY_S` until the deadline. Unlike kubectl drain, a pod with
+an emptyDir volume is evicted without asking (its data goes, as with any deletion). A grace
+period of 0 is the API's immediate deletion: the pod object goes at once, its processes when
+the kubelet ends them (kubectl turns 0 into 1 unless --force). It then waits until every
 evicted pod is gone (deleted, or replaced by a pod of another uid), as kubectl drain does.
 Every step is timed (epoch seconds) for the report.
 """
@@ -52,6 +55,7 @@ class Drained:
     cordoned: bool  # False: it was cordoned already (the rollback leaves it so)
     cordoned_at: float
     evicted: dict[str, float] = field(default_factory=dict)  # pod -> eviction accepted
+    vanished: list[str] = field(default_factory=list)  # gone before its eviction (404)
     gone: dict[str, float] = field(default_factory=dict)  # pod -> seen deleted
     blocked: dict[str, str] = field(default_factory=dict)  # pod -> the last 429's message
     skipped: dict[str, str] = field(default_factory=dict)  # pod -> why not evicted
@@ -62,6 +66,7 @@ class Drained:
             "cordoned": self.cordoned,
             "cordoned_at": self.cordoned_at,
             "evicted": dict(self.evicted),
+            "vanished": list(self.vanished),
             "gone": dict(self.gone),
             "blocked": dict(self.blocked),
             "skipped": dict(self.skipped),
@@ -146,23 +151,42 @@ def evict(
     while waiting:
         for key, pod in list(waiting.items()):
             refused = api.evict_pod(pod.namespace, pod.name, grace_period)
-            if not refused or refused == "gone":
+            if not refused:
                 result.evicted[key] = clock()
-                result.blocked.pop(key, None)
-                del waiting[key]
+            elif refused == "gone":
+                result.vanished.append(key)
             else:
                 result.blocked[key] = refused
+                continue
+            result.blocked.pop(key, None)
+            del waiting[key]
         if waiting and clock() + RETRY_S > deadline:
             names = "; ".join(f"{k}: {result.blocked[k]}" for k in waiting)
-            raise RefusedError(
+            raise _partial(RefusedError(
                 f"drain of node '{node}' not finished: a PodDisruptionBudget still forbids "
                 f"evicting {names}. The node stays cordoned until the rollback "
                 "(uncordon_node) runs; raise the budget's allowance or the timeout"
-            )
+            ), result)  # fmt: skip
         if waiting:
             sleep(RETRY_S)
-    _await_gone(api, node, [p for p in pods if not p.skipped], deadline, clock, sleep, result)
+    try:
+        _await_gone(api, node, [p for p in pods if not p.skipped], deadline, clock, sleep, result)
+    except FaultNotEffectiveError as exc:
+        raise _partial(exc, result) from None
     return result
+
+
+def _partial(error: Exception, result: Drained) -> Exception:
+    """`error` carrying what the drain did before it (`error.drained`, JSON): whether the
+    pod it was for was evicted decides whether its fault happened."""
+    error.drained = result.to_json()  # type: ignore[attr-defined]
+    return error
+
+
+def partial(error: BaseException) -> dict[str, Any]:
+    """What a failed drain did before failing ({} when it got to no eviction)."""
+    found = getattr(error, "drained", None)
+    return found if isinstance(found, dict) else {}
 
 
 def _await_gone(

@@ -101,6 +101,9 @@ def to_node(node: client.V1Node) -> Node:
         since=since,
         schedulable=not bool(node.spec and node.spec.unschedulable),
         reason=reason,
+        tainted=any(
+            t.effect in ("NoSchedule", "NoExecute") for t in (node.spec and node.spec.taints) or []
+        ),
     )
 
 

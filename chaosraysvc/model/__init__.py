@@ -40,6 +40,7 @@ class Node:
     since: float  # epoch seconds of the condition's lastTransitionTime (0: unknown)
     schedulable: bool = True  # False when cordoned (spec.unschedulable)
     reason: str = ""  # e.g. NodeStatusUnknown (the kubelet stopped posting status)
+    tainted: bool = False  # a NoSchedule or NoExecute taint: no workload pod goes there
 
 
 @dataclass(frozen=True)

@@ -474,12 +474,18 @@ class KubernetesTarget:
                 "skipped": {p.key: p.skipped for p in pods if p.skipped},
             }  # fmt: skip
         cordoned = drain.cordon(self.api, node, owner)
-        result = drain.Drained(node, cordoned, started)
+        result = drain.Drained(node, cordoned, time.time())
         logger.info("Cordoned node %s%s", node, "" if cordoned else " (it was already)")
-        pods = drain.plan(self.api, node)
-        if not force:  # a bare pod bound meanwhile
-            drain.refuse_unmanaged(node, pods)
-        drain.evict(self.api, node, pods, started + timeout, grace_period, drained=result)
+        try:
+            pods = drain.plan(self.api, node)
+            if not force:  # a bare pod bound meanwhile
+                drain.refuse_unmanaged(node, pods)
+            drain.evict(self.api, node, pods, started + timeout, grace_period, drained=result)
+        except Exception:
+            if cordoned and not result.evicted:  # nothing happened yet: leave it as it was
+                drain.uncordon(self.api, owner)
+                logger.info("Uncordoned node %s again: no pod was evicted", node)
+            raise
         logger.info("Drained node %s: %d pod(s) evicted", node, len(result.evicted))
         return result.to_json()
 

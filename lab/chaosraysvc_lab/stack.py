@@ -128,6 +128,11 @@ class KubeNode:
         if not 1 <= nodes <= len(ZONES):
             probe.close()
             raise NodeError(f"nodes must be 1 to {len(ZONES)} (got {nodes})")
+        if nodes > 1 and network_policy:
+            # kube-router's firewall filters the pods of its own node only (their hostIP), and
+            # one runs for the host: with several nodes nothing would be enforced
+            progress("NetworkPolicy is not enforced with several nodes (docs/lab.md)")
+            network_policy = False
         try:
             binaries.coredns_binary()  # built now if missing (the agent only looks it up)
             if network_policy:

@@ -12,10 +12,12 @@ from chaoslib.exceptions import ActivityFailed
 from kubernetes import client
 
 from chaosraysvc.activities import node_actions
-from chaosraysvc.errors import FaultNotEffectiveError, RefusedError
+from chaosraysvc.config import Settings
+from chaosraysvc.errors import FaultNotEffectiveError, KubernetesApiError, RefusedError
 from chaosraysvc.kube import drain
 from chaosraysvc.model import Node, Pod
 from chaosraysvc.report.faults import find_faults
+from chaosraysvc.targets.kubernetes import KubernetesTarget
 from chaosraysvc.targets.sandbox import DRAIN_REFUSED
 
 OWNER = "ns/rs"
@@ -57,7 +59,14 @@ class FakeApi:
     def list_pods_on_node(self, node: str) -> list[client.V1Pod]:
         return list(self.pods.values())
 
-    def evict_pod(self, namespace: str, name: str, grace: int | None = None) -> str:
+    def evict_pod(
+        self, namespace: str, name: str, grace: int | None = None, dry_run: bool = False
+    ) -> str:
+        if name == "forbidden":
+            raise KubernetesApiError("forbidden (403): pods/eviction", status=403)
+        if name == "vanished":
+            self.pods.pop(name, None)
+            return "gone"
         if name == "guarded" and self.blocked:
             self.blocked -= 1
             return "Cannot evict pod as it would violate the pod's disruption budget."
@@ -71,6 +80,10 @@ class FakeApi:
 
     def patch_node(self, name: str, patch: dict[str, Any], dry_run: bool = False) -> None:
         self.patches.append((name, patch))
+        node = self.get_node(name)
+        node.spec.unschedulable = patch["spec"]["unschedulable"]
+        notes = {**(node.metadata.annotations or {}), **patch["metadata"]["annotations"]}
+        node.metadata.annotations = {k: v for k, v in notes.items() if v is not None}
 
     def list_nodes(self) -> list[client.V1Node]:
         return self.nodes
@@ -153,11 +166,45 @@ def test_cordon_notes_its_owner_and_uncordon_undoes_only_its_own() -> None:
         "n1",
         {"spec": {"unschedulable": True}, "metadata": {"annotations": {drain.CORDONED_BY: OWNER}}},
     )
-    assert undone == ["n2"]  # the one annotated with this RayService, not n3 (someone else's)
-    assert api.patches[1] == (
+    assert undone == ["n1", "n2"]  # annotated with this RayService; not n3 (someone else's)
+    assert api.patches[-1] == (
         "n2",
         {"spec": {"unschedulable": None}, "metadata": {"annotations": {drain.CORDONED_BY: None}}},
     )
+    assert [n.metadata.name for n in api.nodes if n.spec.unschedulable] == ["n3"]
+
+
+def test_a_drain_that_evicted_nothing_leaves_the_node_as_it_was() -> None:
+    api = FakeApi([_pod("forbidden")])
+    target = KubernetesTarget(Settings(target="kubernetes", rayservice_namespace="ns",
+                                       rayservice_name="rs"), api=api)  # type: ignore[arg-type]  # fmt: skip
+
+    with pytest.raises(KubernetesApiError, match="403"):
+        target.drain_node("n1", 10)
+
+    assert [patch["spec"]["unschedulable"] for n, patch in api.patches if n == "n1"] == [True, None]
+    assert not api.get_node("n1").spec.unschedulable
+    assert drain.CORDONED_BY not in (api.get_node("n1").metadata.annotations or {})
+
+
+def test_a_drain_that_evicted_a_pod_before_failing_says_so_and_stays_cordoned() -> None:
+    api = FakeApi([_pod("ray-head"), _pod("guarded")], blocked=10**6)
+    clock = Clock()
+
+    with pytest.raises(RefusedError) as failed:
+        drain.evict(api, "n1", drain.plan(api, "n1"), 1020, None, clock, clock.sleep)  # type: ignore[arg-type]
+
+    assert list(drain.partial(failed.value)["evicted"]) == ["ns/ray-head"]
+    assert drain.partial(ValueError()) == {}
+
+
+def test_a_pod_gone_before_its_eviction_is_not_counted_as_evicted() -> None:
+    api = FakeApi([_pod("vanished")])
+    clock = Clock()
+
+    done = drain.evict(api, "n1", drain.plan(api, "n1"), 1020, None, clock, clock.sleep)  # type: ignore[arg-type]
+
+    assert done.evicted == {} and done.vanished == ["ns/vanished"]
 
 
 # -- the activity ---------------------------------------------------------------------------
@@ -167,9 +214,11 @@ HEAD = Pod("rs-head-x1", "head", "Running", True, "u1", 1.0, node="n1")
 
 class FakeTarget:
     kind = "kubernetes"
+    namespace = "ns"
 
-    def __init__(self, nodes: list[Node], pods: list[Pod]) -> None:
+    def __init__(self, nodes: list[Node], pods: list[Pod], drained: Any = None) -> None:
         self._nodes, self._pods = nodes, pods
+        self.result = drained  # what a real drain returns (a dict) or raises
         self.drained: list[tuple[Any, ...]] = []
 
     def nodes(self) -> list[Node]:
@@ -180,7 +229,9 @@ class FakeTarget:
 
     def drain_node(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         self.drained.append((*args, kwargs))
-        return {"node": args[0], "dry_run": kwargs.get("dry_run", False)}
+        if isinstance(self.result, Exception):
+            raise self.result
+        return self.result or {"node": args[0], "dry_run": kwargs.get("dry_run", False)}
 
 
 @pytest.mark.parametrize(
@@ -214,6 +265,54 @@ def test_the_last_schedulable_node_is_refused_unless_allowed(
     planned = node_actions.drain_node(dry_run=True, allow_last_node=True)
     assert planned["node"] == "n1" and planned["dry_run"] is True and planned["pod"] == HEAD.name
     assert target.drained == [("n1", 120.0, None, False, {"dry_run": True})]
+
+
+def test_the_control_planes_tainted_node_is_no_place_for_the_evicted_pods(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    nodes = [Node("n1", "True", 0.0), Node("cp", "True", 0.0, tainted=True)]
+    monkeypatch.setattr(node_actions, "target_for", lambda *_: FakeTarget(nodes, [HEAD]))
+    with pytest.raises(ActivityFailed, match="no other node is Ready and schedulable"):
+        node_actions.drain_node(dry_run=True)
+
+
+def _run_drain(monkeypatch: pytest.MonkeyPatch, drained: Any) -> list[tuple[str, dict[str, Any]]]:
+    """Run drain_node on a target whose drain gives `drained`; return the marks written."""
+    marks: list[tuple[str, dict[str, Any]]] = []
+    nodes = [Node("n1", "True", 0.0), Node("n2", "True", 0.0)]
+    target = FakeTarget(nodes, [HEAD], drained)
+    monkeypatch.setattr(node_actions, "target_for", lambda *_: target)
+    monkeypatch.setattr(node_actions, "mark", lambda event, **d: marks.append((event, d)))
+    monkeypatch.setattr(node_actions.recovery.Baseline, "capture", lambda *_: None)
+    monkeypatch.setattr(node_actions, "setup_facts", lambda *_: {})
+    with pytest.raises(ActivityFailed) as failed:
+        node_actions.drain_node(wait_for_recovery=False)
+    marks.append(("raised", {"message": str(failed.value)}))
+    return marks
+
+
+def test_a_drain_that_never_evicted_its_pod_is_no_fault(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = f"ns/{HEAD.name}"
+    skipped = {"node": "n1", "evicted": {}, "gone": {}, "vanished": [],
+               "skipped": {key: "already being deleted"}}  # fmt: skip
+    marks = _run_drain(monkeypatch, skipped)
+    assert [m for m, _ in marks] == ["fault", "fault_not_injected", "raised"]
+    assert "was not evicted by it (skipped: already being deleted" in marks[-1][1]["message"]
+
+    refused = RefusedError("a budget forbids it")
+    refused.drained = {"evicted": {}}  # type: ignore[attr-defined]
+    assert [m for m, _ in _run_drain(monkeypatch, refused)] == [
+        "fault", "fault_not_injected", "raised"
+    ]  # fmt: skip
+
+
+def test_a_drain_that_failed_after_evicting_its_pod_is_a_fault(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    refused = RefusedError("a budget still forbids evicting ns/other")
+    refused.drained = {"evicted": {f"ns/{HEAD.name}": 1.0}}  # type: ignore[attr-defined]
+    marks = _run_drain(monkeypatch, refused)
+    assert [m for m, _ in marks] == ["fault", "raised"]  # the fault stands: its pod went
 
 
 def test_a_head_bound_to_no_node_is_not_found(monkeypatch: pytest.MonkeyPatch) -> None:

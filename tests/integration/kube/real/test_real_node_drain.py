@@ -81,7 +81,8 @@ def test_a_bare_pod_on_the_heads_node_refuses_the_drain_and_the_run_does_not_pas
 
     drained = next(r for r in journal["run"] if r["activity"]["name"] == "drain-head-node")
     assert drained["status"] == "failed", drained
-    assert "bystander has no controller" in drained["exception"][-1], drained["exception"]
+    said = drained["exception"][-1]  # the sample's bare ray-pod may be named there too
+    assert "default/bystander" in said and "has no controller" in said, said
     assert verdict["outcome"] != "passed", verdict
     assert journal["status"] != "completed" or journal["deviated"], journal["status"]
     assert _head(core).metadata.uid == head.metadata.uid  # nothing evicted
