@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -30,7 +31,7 @@ BODY = json.dumps(["MANGO", 2])
 def settings(state_dir: Path) -> dict[str, str]:
     pairs = (line.removeprefix("export ").split("=", 1) for line in
              (state_dir / "kube.env").read_text().splitlines() if line)  # fmt: skip
-    return dict(pairs)
+    return {key: (shlex.split(value) or [""])[0] for key, value in pairs}
 
 
 def flows(gateway: str) -> set[tuple[str, str]]:

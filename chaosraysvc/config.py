@@ -58,6 +58,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Service through the API server's service proxy"),
     Setting("redis_label_selector", "RAYSVC_REDIS_LABEL_SELECTOR", "", "target",
             "find the Redis pods by labels instead of by the GCS address"),
+    Setting("node_loss_command", "RAYSVC_NODE_LOSS_COMMAND", "", "target",
+            "the command that loses the Kubernetes nodes named after it as machines are lost "
+            "(e.g. a script that stops their instances); `lose_node` runs it. The lab's "
+            "kube.env sets it"),
+    Setting("node_restore_command", "RAYSVC_NODE_RESTORE_COMMAND", "", "target",
+            "the command that brings those nodes back; the rollback `restore_node` runs it"),
     Setting("traffic_log", "RAYSVC_TRAFFIC_LOG", "", "traffic",
             "where the traffic log goes (default: beside the journal)"),
     Setting("traffic_preset", "RAYSVC_TRAFFIC_PRESET", "", "traffic",
@@ -141,6 +147,8 @@ class Settings:
     serve_url: str = ""
     dashboard_url: str = ""
     redis_label_selector: str = ""
+    node_loss_command: str = ""
+    node_restore_command: str = ""
 
 
 def setting(configuration: Mapping[str, Any] | None, key: str) -> str:
@@ -189,4 +197,6 @@ def settings_from(configuration: Mapping[str, Any] | None) -> Settings:
         serve_url=setting(conf, "serve_url").rstrip("/"),
         dashboard_url=setting(conf, "dashboard_url").rstrip("/"),
         redis_label_selector=setting(conf, "redis_label_selector"),
+        node_loss_command=setting(conf, "node_loss_command"),
+        node_restore_command=setting(conf, "node_restore_command"),
     )

@@ -190,9 +190,12 @@ class Recovery:
         return body
 
 
-def _replacement(target: Target, deleted: Pod, before: set[str]) -> Pod | None:
-    """Return a ready pod replacing `deleted`: a new pod, or the same one restarted."""
-    for pod in target.pods():
+def replacement(
+    target: Target, deleted: Pod, before: set[str], pods: list[Pod] | None = None
+) -> Pod | None:
+    """Return a ready pod replacing `deleted`: a new pod, or the same one restarted (among
+    `pods` when given, else the target's)."""
+    for pod in target.pods() if pods is None else pods:
         if pod.role != deleted.role or not pod.ready:
             continue
         new_pod = pod.name not in before and pod.name != deleted.name
@@ -267,7 +270,7 @@ def wait_for_milestones(
                         recovery.terminated_at - fault_at)  # fmt: skip
             if mark is not None:
                 mark("pod_terminated", pod=deleted.name, role=deleted.role)
-        pod = _replacement(target, deleted, baseline.pods)
+        pod = replacement(target, deleted, baseline.pods)
         if pod is not None:
             recovery.new_pod = pod.name
             reach("pod_ready", pod=pod.name, role=pod.role)

@@ -28,7 +28,7 @@ from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
-from chaosraysvc import recovery
+from chaosraysvc import node_loss, recovery
 from chaosraysvc.activities.common import activity_errors, limits, target_for
 from chaosraysvc.activities.pod_actions import setup_facts
 from chaosraysvc.config import number
@@ -43,7 +43,7 @@ from chaosraysvc.model import Pod
 from chaosraysvc.targets.base import Target, pods_of_role
 from chaosraysvc.traffic.registry import mark
 
-__all__ = ["drain_node", "uncordon_node"]
+__all__ = ["drain_node", "lose_node", "restore_node", "uncordon_node"]
 logger = logging.getLogger("chaostoolkit")
 ROLES = ("head", "worker", "redis")
 
@@ -172,3 +172,165 @@ def uncordon_node(
     target = target_for(configuration, secrets)
     with activity_errors():
         return {"uncordoned": target.uncordon_nodes()}
+
+
+# The nodes each RayService's lose_node lost in this process, for its rollback restore_node
+# (Chaos Toolkit runs an experiment's method and rollbacks in one process).
+_LOST: dict[str, list[str]] = {}
+
+
+def _nodes_to_lose(target: Target, pod: Pod, zone: bool) -> list[str]:
+    """The node of `pod`, or with `zone` every node of its zone but control-plane nodes."""
+    if not zone:
+        return [pod.node]
+    nodes = {n.name: n for n in target.nodes()}
+    where = nodes[pod.node].zone if pod.node in nodes else ""
+    if not where:
+        raise RefusedError(
+            f"refusing to lose the zone of node {pod.node!r}: it has no "
+            "topology.kubernetes.io/zone label, so its zone is unknown; lose the node "
+            "alone (zone=false)"
+        )
+    return sorted(n.name for n in nodes.values() if n.zone == where and not n.control_plane)
+
+
+def _refuse_no_node_left(target: Target, lost: list[str]) -> None:
+    others = [
+        n.name for n in target.nodes()
+        if n.name not in lost and n.ready == "True" and n.schedulable and not n.tainted
+    ]  # fmt: skip
+    if not others:
+        raise RefusedError(
+            f"refusing to lose {', '.join(lost)}: no other node is Ready and schedulable, so "
+            "nothing could replace the pods there and the service would stay down until the "
+            "rollback restores the nodes. Pass allow_last_node=true to do it anyway"
+        )
+
+
+def lose_node(
+    role: str = "head",
+    zone: bool = False,
+    not_ready_timeout: float = 180,
+    delete_node_after: float = -1,
+    recovery_timeout: float = 600,
+    command_timeout: float = 120,
+    allow_last_node: bool = False,
+    dry_run: bool = False,
+    configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
+) -> dict[str, Any]:
+    """Lose the node of the RayService's `role` pod (head, worker or redis) as a machine is
+    lost, or with `zone` every node of its zone, and follow what Kubernetes does.
+
+    Runs the configured `node_loss_command` with the nodes' names (on the lab's nodes: their
+    kubelet and containers killed, their network silent); then records when the nodes go
+    NotReady (`node_not_ready`: the node-lifecycle controller; the loss did not happen if it
+    does not within `not_ready_timeout`), when the serve Service drops the endpoints that
+    were there (`endpoints_dropped`), when their pods are evicted (`pods_evicted`: after the
+    pods' `unreachable` toleration, 300 s by default), and when a new pod of `role` is ready
+    and the endpoints and applications are back, up to `recovery_timeout` seconds; missing
+    milestones are listed, not raised. With `delete_node_after` >= 0 the lost Nodes are
+    deleted that many seconds after the loss once NotReady, as a cloud's node controller does
+    when the instance is gone (-1: never, as on bare metal: a pod of a lost node then stays
+    Terminating). Refuses when no other node is Ready and schedulable unless
+    `allow_last_node`; a zone's control-plane nodes are kept. The rollback `restore_node`
+    brings the nodes back. Needs deploy/node-loss-clusterrole.yaml.
+    """
+    with activity_errors():
+        if role not in ROLES:
+            raise ConfigurationError(
+                f"lose_node: role must be one of {', '.join(ROLES)} (got {role!r})"
+            )
+        not_ready_timeout = _positive("lose_node", "not_ready_timeout", not_ready_timeout)
+        recovery_timeout = _positive("lose_node", "recovery_timeout", recovery_timeout)
+        command_timeout = _positive("lose_node", "command_timeout", command_timeout)
+        delete_after = number(delete_node_after, "lose_node `delete_node_after`")
+        if delete_after < 0 and delete_after != -1:
+            raise ConfigurationError(
+                f"lose_node: delete_node_after must be -1 (never) or >= 0 (got {delete_after:g})"
+            )
+    target = target_for(configuration, secrets)
+    with activity_errors():
+        pod = _pod_of(target, role)
+        lost = _nodes_to_lose(target, pod, bool(zone))
+        if not allow_last_node:
+            _refuse_no_node_left(target, lost)
+        pods = target.pods()
+        on_lost = node_loss.lost_pods(pods, lost)
+        if dry_run:
+            return {"target": target.kind, "role": role, "pod": pod.name, "dry_run": True,
+                    "would_lose": lost, "pods_there": list(on_lost)}  # fmt: skip
+        baseline = recovery.Baseline.capture(target)
+        endpoints = tuple(sorted(e.pod_name for e in target.serve_endpoints()
+                                 if e.ready and e.pod_name in on_lost))  # fmt: skip
+        facts = setup_facts(target)
+        logger.info("Losing node(s) %s (%s pod %s there)", ", ".join(lost), role, pod.name)
+        mark("fault", pod=pod.name, role=role, action="lose_node", nodes=lost, **facts)
+        lost_at = time.time()
+        try:
+            output = target.lose_nodes(lost, timeout=command_timeout)
+        except Exception as exc:
+            mark("fault_not_injected", pod=pod.name, error=type(exc).__name__)
+            raise
+        _LOST.setdefault(_owner(target), [])
+        _LOST[_owner(target)] += [n for n in lost if n not in _LOST[_owner(target)]]
+        loss = node_loss.Loss(tuple(lost), pod, on_lost, endpoints, lost_at)
+        found = node_loss.follow_node_loss(
+            target, loss, baseline, recovery_timeout, not_ready_timeout, delete_after, mark
+        )
+        if "node_not_ready" not in found.milestones:
+            mark("fault_not_injected", pod=pod.name, error="FaultNotEffectiveError")
+            raise FaultNotEffectiveError(
+                f"the node loss command ran for {', '.join(lost)} but they stayed Ready for "
+                f"{not_ready_timeout:g} s: their kubelets still report, so no node was lost "
+                f"(the command printed: {output[-300:] or 'nothing'})"
+            )
+        expected = node_loss.expected_milestones(loss, delete_after)
+        missing = [m for m in expected if m not in found.milestones]
+        if missing:
+            logger.warning("Node loss: not reached within %g s: %s", recovery_timeout,
+                           ", ".join(missing))  # fmt: skip
+        return {
+            "target": target.kind,
+            "lost": {"name": pod.name, "role": role, "uid": pod.uid, "node": pod.node,
+                     "nodes": lost, "pods": list(on_lost), "endpoints": list(endpoints)},
+            "lost_at": lost_at,
+            "zone": bool(zone),
+            "delete_node_after": delete_after,
+            "command_output": output,
+            "missing": missing,
+            "recovery": found.to_json(),
+        }  # fmt: skip
+
+
+def _positive(action: str, name: str, value: Any) -> float:
+    seconds = number(value, f"{action} `{name}`")
+    if seconds <= 0:
+        raise ConfigurationError(f"{action}: {name} must be > 0 seconds (got {value!r})")
+    return seconds
+
+
+def _owner(target: Target) -> str:
+    return f"{pod_namespace(target)}/{getattr(target, 'name', '')}"
+
+
+def restore_node(
+    nodes: list[str] | None = None,
+    timeout: float = 120,
+    configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
+) -> dict[str, Any]:
+    """Bring back the nodes lose_node lost in this run (or `nodes`, when given) with the
+    configured `node_restore_command`. Meant for rollbacks; returns the names restored
+    ([] when none was lost)."""
+    with activity_errors():
+        timeout = _positive("restore_node", "timeout", timeout)
+    target = target_for(configuration, secrets)
+    with activity_errors():
+        chosen = list(nodes) if nodes else list(_LOST.get(_owner(target), []))
+        if not chosen:
+            return {"restored": []}
+        output = target.restore_nodes(chosen, timeout=timeout)
+        left = [n for n in _LOST.get(_owner(target), []) if n not in chosen]
+        _LOST[_owner(target)] = left
+        return {"restored": chosen, "command_output": output}

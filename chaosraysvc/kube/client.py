@@ -418,6 +418,21 @@ class KubeApi:
             forbidden=DRAIN_ROLE,
         )
 
+    def delete_node(self, name: str) -> bool:
+        """Delete Node `name` (what a cloud's node controller does once its instance is gone);
+        False when it was not there."""
+        call = _Call("delete", "nodes", "", "", name)
+        try:
+            self._run(
+                call,
+                lambda: self._core.delete_node(name, _request_timeout=self._timeout),
+                not_found="gone",
+                forbidden=NODE_LOSS_ROLE,
+            )
+        except NotFoundError:
+            return False
+        return True
+
     def list_pods_on_node(self, node: str) -> list[client.V1Pod]:
         """Return every pod bound to `node`, in every namespace (as `kubectl drain` sees)."""
         call = _Call("list", "pods", "", "", selector=f"spec.nodeName={node}")
@@ -671,6 +686,10 @@ class KubeApi:
 NETWORKPOLICY_ROLE = (
     "the opt-in deploy/networkpolicy-role.yaml and deploy/networkpolicy-rolebinding.yaml grant "
     "it, for partition_redis and its rollback"
+)
+NODE_LOSS_ROLE = (
+    "the opt-in deploy/node-loss-clusterrole.yaml grants it (nodes are cluster-scoped), for "
+    "lose_node and its rollback restore_node"
 )
 DRAIN_ROLE = (
     "the opt-in deploy/drain-clusterrole.yaml grants it (a ClusterRole and its binding: nodes "

@@ -86,6 +86,10 @@ def to_pod(pod: client.V1Pod, role: Role) -> Pod:
     )
 
 
+ZONE_LABEL = "topology.kubernetes.io/zone"
+CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
+
+
 def to_node(node: client.V1Node) -> Node:
     """Return `node` with its Ready condition ("Unknown" when it has none)."""
     meta = node.metadata or client.V1ObjectMeta()
@@ -104,6 +108,8 @@ def to_node(node: client.V1Node) -> Node:
         tainted=any(
             t.effect in ("NoSchedule", "NoExecute") for t in (node.spec and node.spec.taints) or []
         ),
+        zone=str((meta.labels or {}).get(ZONE_LABEL, "")),
+        control_plane=CONTROL_PLANE_LABEL in (meta.labels or {}),
     )
 
 

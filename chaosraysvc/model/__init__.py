@@ -41,6 +41,8 @@ class Node:
     schedulable: bool = True  # False when cordoned (spec.unschedulable)
     reason: str = ""  # e.g. NodeStatusUnknown (the kubelet stopped posting status)
     tainted: bool = False  # a NoSchedule or NoExecute taint: no workload pod goes there
+    zone: str = ""  # its topology.kubernetes.io/zone label
+    control_plane: bool = False  # labelled node-role.kubernetes.io/control-plane
 
 
 @dataclass(frozen=True)

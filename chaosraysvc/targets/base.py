@@ -131,6 +131,21 @@ class Target(Protocol):
         """Undo `drain_node`'s cordons (only those it made); return the nodes' names."""
         ...
 
+    def lose_nodes(self, nodes: Sequence[str], timeout: float = 120.0) -> str:
+        """Lose `nodes` as machines are lost, with the command the user configured
+        (`chaosraysvc.kube.nodeloss`); return what it printed. Raises `RefusedError` where
+        there are no nodes, `ConfigurationError` when no command is configured."""
+        ...
+
+    def restore_nodes(self, nodes: Sequence[str], timeout: float = 120.0) -> str:
+        """Bring lost `nodes` back with the configured restore command; return its output."""
+        ...
+
+    def delete_node(self, name: str) -> bool:
+        """Delete Node object `name`, as a cloud's node controller does once the machine is
+        gone; False when it was not there."""
+        ...
+
     def find_pod(self, host: str) -> Pod | None:
         """Return the pod named by `host` (its IP, name or DNS name), None when none is."""
         ...

@@ -37,7 +37,7 @@ from chaosraysvc.errors import (
     NotFoundError,
     RefusedError,
 )
-from chaosraysvc.kube import drain, urls
+from chaosraysvc.kube import drain, nodeloss, urls
 from chaosraysvc.kube.client import DEFAULT_REQUEST_TIMEOUT, KubeApi
 from chaosraysvc.kube.endpoints import read_serve_endpoints, serve_service_name
 from chaosraysvc.kube.networkpolicy import egress_policy, ingress_policy, policy_names
@@ -493,6 +493,21 @@ class KubernetesTarget:
         done = drain.uncordon(self.api, f"{self.namespace}/{self.name}")
         logger.info("Uncordoned %s", ", ".join(done) or "no node (none was cordoned by us)")
         return done
+
+    def lose_nodes(self, nodes: Sequence[str], timeout: float = 120.0) -> str:
+        command = self.settings.node_loss_command
+        output = nodeloss.run_node_command(command, "node_loss_command", nodes, timeout)
+        logger.info("Lost node(s) %s with `%s`", ", ".join(nodes), command)
+        return output
+
+    def restore_nodes(self, nodes: Sequence[str], timeout: float = 120.0) -> str:
+        command = self.settings.node_restore_command
+        output = nodeloss.run_node_command(command, "node_restore_command", nodes, timeout)
+        logger.info("Restored node(s) %s with `%s`", ", ".join(nodes), command)
+        return output
+
+    def delete_node(self, name: str) -> bool:
+        return self.api.delete_node(name)
 
     def _redis_password(self) -> str:
         """Return the password the GCS authenticates to Redis with: the head container's

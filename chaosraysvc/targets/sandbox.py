@@ -41,6 +41,12 @@ DRAIN_REFUSED = (
     "kubernetes target (the lab's node: `chaosraysvc-lab node up --nodes 3`)"
 )
 
+NODE_LOSS_REFUSED = (
+    "refusing to lose a node on the sandbox: its head, workers and Redis are processes of "
+    "this machine, with no Kubernetes node to lose. Run it against the kubernetes target "
+    "(the lab's nodes: `chaosraysvc-lab node up --nodes 3`)"
+)
+
 # Why the sandbox refuses partition_redis (its message, word for word, in the tests).
 PARTITION_REFUSED = (
     "refusing to cut the Ray pods off from Redis on the sandbox: a NetworkPolicy is a "
@@ -189,6 +195,15 @@ class SandboxTarget:
 
     def uncordon_nodes(self) -> list[str]:
         return []  # drain_node never runs here: nothing to uncordon
+
+    def lose_nodes(self, nodes: Sequence[str], timeout: float = 120.0) -> str:
+        raise RefusedError(NODE_LOSS_REFUSED)
+
+    def restore_nodes(self, nodes: Sequence[str], timeout: float = 120.0) -> str:
+        raise RefusedError(NODE_LOSS_REFUSED)
+
+    def delete_node(self, name: str) -> bool:
+        raise RefusedError(NODE_LOSS_REFUSED)
 
     def find_pod(self, host: str) -> Pod | None:
         """The sandbox's processes have no addresses of their own: no pod is named by `host`."""

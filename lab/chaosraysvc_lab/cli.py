@@ -11,6 +11,9 @@ chaosraysvc-lab node up [--exclude-head-from-serve-svc] [--no-network-policy] [-
 chaosraysvc-lab node metrics [--state-dir DIR] [--prometheus-scrape-interval SECONDS]
     Prometheus and the Pushgateway beside a running node brought up without them; adds their
     URLs to DIR/kube.env
+chaosraysvc-lab node lose|restore NODE [NODE ...] [--state-dir DIR]
+    lose nodes that run pods as machines are lost (their kubelet and containers killed,
+    their network silent; the control plane decides the rest), or bring them back
 chaosraysvc-lab node down|status [--state-dir DIR]
 chaosraysvc-lab controlplane up|down|status [--operator] [--scheduler] [--state-dir DIR]
     the API server and controllers alone (no kubelet, no pods)
@@ -100,6 +103,26 @@ def cmd_node_down(args: argparse.Namespace) -> int:
         _say(f"Kubernetes node down; still alive: {', '.join(leftovers)}")
         return 1
     _say("Kubernetes node down" if was_up else f"no node is up in {node.state_dir}: nothing to do")
+    return 0
+
+
+def cmd_node_lose(args: argparse.Namespace) -> int:
+    from chaosraysvc_lab.stack import KubeNode
+
+    node = KubeNode(_existing_node_dir(args))
+    lost = node.lose_nodes(args.nodes)
+    _say(f"lost {', '.join(lost)}: kubelet and containers killed, network silent; "
+         f"bring back with: chaosraysvc-lab node restore {' '.join(lost)} "
+         f"--state-dir {node.state_dir}")  # fmt: skip
+    return 0
+
+
+def cmd_node_restore(args: argparse.Namespace) -> int:
+    from chaosraysvc_lab.stack import KubeNode
+
+    node = KubeNode(_existing_node_dir(args))
+    restored = node.restore_nodes(args.nodes)
+    _say(f"restored {', '.join(restored)}: network back, a new kubelet each")
     return 0
 
 
@@ -200,6 +223,14 @@ def _register_node(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help="how often Prometheus scrapes the Ray pods, the operator and the Pushgateway (15)",
     )
     metrics.set_defaults(func=cmd_node_metrics)
+    for verb, func, what in (
+        ("lose", cmd_node_lose, "lose nodes that run pods as a machine is lost"),
+        ("restore", cmd_node_restore, "bring lost nodes back"),
+    ):
+        command = commands.add_parser(verb, parents=[common], help=what)
+        command.add_argument("nodes", nargs="+", metavar="NODE",
+                             help="a node that runs pods, e.g. chaosraysvc-worker-a")  # fmt: skip
+        command.set_defaults(func=func)
     down = commands.add_parser("down", parents=[common], help="end every process it started")
     down.set_defaults(func=cmd_node_down)
     status = commands.add_parser("status", parents=[common], help="is it up")

@@ -55,6 +55,7 @@ STATE_FILE = "controlplane.json"
 SERVICE_CIDR = "198.19.0.0/20"
 API_SERVICE_IP = "198.19.0.1"
 CLUSTER_DOMAIN = "cluster.local"
+DNS_SERVICE_IP = "198.19.0.10"  # the cluster DNS Service's (`coredns.py` creates it)
 Progress = Callable[[str], None]
 # Controllers a one-machine node without a cloud, volumes or node IPAM has no use for.
 KCM_OFF = (
@@ -368,10 +369,16 @@ class ControlPlane:
             "--v=1",
         ]
 
-    def _start(self, state: PlaneState, name: str, args: list[str]) -> None:
+    def _start(
+        self,
+        state: PlaneState,
+        name: str,
+        args: list[str],
+        wrap: Callable[[list[str]], list[str]] | None = None,
+    ) -> None:
         log = self.log_dir / f"{name}.log"
-        binary = Path(state.bin_dir) / name
-        proc = procs.spawn([str(binary), *args], dict(os.environ), log, self.state_dir)
+        argv = [str(Path(state.bin_dir) / name), *args]
+        proc = procs.spawn(wrap(argv) if wrap else argv, dict(os.environ), log, self.state_dir)
         ticks = procs.start_time_of(proc.pid) or 0
         state.components.append(Component(name, proc.pid, ticks, str(log)))
         state.save(self.state_dir)
@@ -420,12 +427,19 @@ class ControlPlane:
             return False
 
     def _start_operator(self, state: PlaneState, bins: Path, timeout: float) -> None:
+        """Start KubeRay's operator; on a node (not loopback) with the cluster's DNS, as
+        deployed in a cluster (`kuberay` module doc)."""
         kuberay.install_rbac(kubeconfig.api_client(self.kubeconfig), bins)
         config = self.client_kubeconfig("operator", kuberay.USER)
         health, state.operator_metrics_port = free_port(), free_port()
-        self._start(
-            state, "ray-operator", kuberay.args(config, health, state.operator_metrics_port)
-        )
+        on_node = not state.address.startswith("127.")
+        flags = kuberay.args(config, health, state.operator_metrics_port, cluster_dns=on_node)
+        wrap = None
+        if on_node:
+            resolv = self.state_dir / "operator-resolv.conf"
+            resolv.write_text(kuberay.resolv_conf(DNS_SERVICE_IP))
+            wrap = lambda argv: kuberay.cluster_dns_command(resolv, argv)  # noqa: E731
+        self._start(state, "ray-operator", flags, wrap=wrap)
         self._wait(lambda: kuberay.healthy(health), "ray-operator", timeout, state)
 
     def _kcm_healthy(self, state: PlaneState) -> bool:

@@ -28,10 +28,10 @@ from typing import Any
 
 from chaosraysvc.errors import ChaosRaySvcError
 from chaosraysvc.runtime.ports import free_port
-from chaosraysvc_lab import kubeconfig
+from chaosraysvc_lab import controlplane, kubeconfig
 
 CLUSTER_DOMAIN = "cluster.local"
-DNS_SERVICE_IP = "198.19.0.10"  # the 10th address of the Service CIDR, as kubeadm's
+DNS_SERVICE_IP = controlplane.DNS_SERVICE_IP  # the 10th of the Service CIDR, as kubeadm's
 SERVICE = "kube-dns"
 NAMESPACE = "kube-system"
 USER = "system:coredns"

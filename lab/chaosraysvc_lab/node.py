@@ -136,17 +136,24 @@ class NodeHeartbeat:
         status = self._body()["status"]
         status["conditions"] = [_ready_condition()]
         self._core.patch_node_status(self.name, {"status": status})
-        lease = client.V1Lease(
-            metadata=client.V1ObjectMeta(name=self.name, namespace=NODE_LEASE_NAMESPACE),
-            spec=client.V1LeaseSpec(
-                holder_identity=self.name, lease_duration_seconds=40, renew_time=_now()
-            ),
+        spec = client.V1LeaseSpec(
+            holder_identity=self.name, lease_duration_seconds=40, renew_time=_now()
         )
+        # renewed as the kubelet renews it: a Lease takes no unconditional update, so a patch
+        # (a replace without the resourceVersion is refused, 422)
         try:
-            self._coordination.replace_namespaced_lease(self.name, NODE_LEASE_NAMESPACE, lease)
+            self._coordination.patch_namespaced_lease(
+                self.name, NODE_LEASE_NAMESPACE, {"spec": {
+                    "holderIdentity": self.name, "leaseDurationSeconds": 40,
+                    "renewTime": spec.renew_time}},
+            )  # fmt: skip
         except ApiException as exc:
             if exc.status != 404:
                 raise
+            lease = client.V1Lease(
+                metadata=client.V1ObjectMeta(name=self.name, namespace=NODE_LEASE_NAMESPACE),
+                spec=spec,
+            )
             self._coordination.create_namespaced_lease(NODE_LEASE_NAMESPACE, lease)
 
     def _run(self) -> None:

@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 import time
@@ -33,6 +34,7 @@ from chaosraysvc_lab import (
     kubeproxy,
     netpol,
     network,
+    nodeloss,
     prometheus,
 )
 from chaosraysvc_lab.agent import try_lock
@@ -212,6 +214,8 @@ class KubeNode:
                 settings["RAYSVC_EXPECTED_ENDPOINTS"] = "2"
             if head_only:
                 settings["RAYSVC_EXPECTED_ENDPOINTS"] = "1"
+            if nodes > 1:  # lose_node's commands: `chaosraysvc-lab node lose|restore`
+                settings |= self.node_loss_settings()
             if scraper:
                 self._await_scrapes(api, net.gateway, scrape_interval, scraper, settings, progress)
             self._write_env(settings)
@@ -234,22 +238,82 @@ class KubeNode:
             name = f"{WORKER_PREFIX}{zone.removeprefix('zone-')}"
             net = network.NodeNetwork.pick(frozenset(taken))
             taken.add(net.index)
-            where = self.state_dir / "workers" / name
-            log = where / "kubelet.log"
-            cmd = [
-                sys.executable, "-m", "chaosraysvc_lab.agent",
-                f"--kubeconfig={self.plane.kubeconfig}", f"--state-dir={where}",
-                f"--node-index={net.index}", f"--node-name={name}", f"--zone={zone}",
-                "--no-bind", "--secondary",
-            ]  # fmt: skip
-            where.mkdir(parents=True, exist_ok=True)
-            proc = procs.spawn(cmd, dict(os.environ), log, self.state_dir)
-            workers.append({
-                "sid": proc.pid, "ticks": procs.start_time_of(proc.pid) or 0, "name": name,
-                "node_index": net.index, "log": str(log), "state_dir": str(where),
-            })  # fmt: skip
+            workers.append(self._spawn_worker(name, zone, net.index))
             self._save(state)
         return workers
+
+    def node_loss_settings(self) -> dict[str, str]:
+        """The kubernetes target's node loss and restore commands for this lab's nodes."""
+        lab = f"{shlex.quote(sys.executable)} -m chaosraysvc_lab.cli node"
+        where = f"--state-dir {shlex.quote(str(self.state_dir))}"
+        return {
+            "RAYSVC_NODE_LOSS_COMMAND": f"{lab} lose {where}",
+            "RAYSVC_NODE_RESTORE_COMMAND": f"{lab} restore {where}",
+        }
+
+    def _spawn_worker(self, name: str, zone: str, index: int) -> dict[str, Any]:
+        """Start the agent of node `name` (network `index`); return its record."""
+        where = self.state_dir / "workers" / name
+        log = where / "kubelet.log"
+        cmd = [
+            sys.executable, "-m", "chaosraysvc_lab.agent",
+            f"--kubeconfig={self.plane.kubeconfig}", f"--state-dir={where}",
+            f"--node-index={index}", f"--node-name={name}", f"--zone={zone}",
+            "--no-bind", "--secondary",
+        ]  # fmt: skip
+        where.mkdir(parents=True, exist_ok=True)
+        proc = procs.spawn(cmd, dict(os.environ), log, self.state_dir)
+        return {
+            "sid": proc.pid, "ticks": procs.start_time_of(proc.pid) or 0, "name": name,
+            "zone": zone, "node_index": index, "log": str(log), "state_dir": str(where),
+        }  # fmt: skip
+
+    def _worker(self, state: dict[str, Any], name: str) -> dict[str, Any]:
+        workers = state.get("workers") or []
+        for worker in workers:
+            if worker["name"] == name:
+                return dict(worker)
+        known = ", ".join(w["name"] for w in workers) or "none: it was brought up with one node"
+        raise NodeError(
+            f"{name!r} is not a node of the lab in {self.state_dir} that can be lost (nodes "
+            f"that run pods: {known}; the control plane's node cannot)"
+        )
+
+    def lose_nodes(self, names: list[str]) -> list[str]:
+        """Lose the nodes `names` as machines are lost (`nodeloss.lose`): their kubelets and
+        containers killed, their networks silenced. Returns the names lost; raises
+        `NodeError` before any change when a name is not a worker of this running lab."""
+        if not self.running():
+            raise NodeError(f"no node runs in {self.state_dir}: bring one up first")
+        state = self._state()
+        chosen = [self._worker(state, name) for name in names]
+        for worker in chosen:
+            left = nodeloss.lose(worker)
+            if left:
+                raise NodeError(f"node {worker['name']}: container sessions {left} survived")
+        state["lost"] = sorted({*state.get("lost", []), *names})
+        self._save(state)
+        return names
+
+    def restore_nodes(self, names: list[str]) -> list[str]:
+        """Bring back lost nodes `names`: their network unsilenced and a new kubelet each,
+        with the same name, zone and network. Returns the names restored."""
+        if not self.running():
+            raise NodeError(f"no node runs in {self.state_dir}: bring one up first")
+        state = self._state()
+        chosen = [self._worker(state, name) for name in names]
+        for worker in chosen:
+            if procs.running(worker["sid"], worker["ticks"]):
+                raise NodeError(f"node {worker['name']} is not lost: its kubelet runs")
+        for worker in chosen:
+            nodeloss.restore_network(worker)
+            zone = worker.get("zone") or f"zone-{worker['name'].removeprefix(WORKER_PREFIX)}"
+            fresh = self._spawn_worker(worker["name"], zone, worker["node_index"])
+            state["workers"] = [fresh if w["name"] == worker["name"] else w
+                                for w in state["workers"]]  # fmt: skip
+            state["lost"] = [n for n in state.get("lost", []) if n != worker["name"]]
+            self._save(state)
+        return names
 
     def start_metrics(
         self, scrape_interval: float = 15.0, progress: Progress = print
@@ -298,7 +362,10 @@ class KubeNode:
         progress(f"Prometheus scrapes the Ray pods every {interval:g}s: {url}")
 
     def _write_env(self, settings: dict[str, str]) -> None:
-        self.env_file.write_text("".join(f"export {k}={v}\n" for k, v in settings.items()))
+        # quoted as a shell reads it (`source kube.env`): the commands hold spaces
+        self.env_file.write_text(
+            "".join(f"export {k}={shlex.quote(v)}\n" for k, v in settings.items())
+        )
 
     def _start_prometheus(self, api: Any, address: str, interval: float) -> dict[str, Any]:
         """Start the Pushgateway and Prometheus on `address` (none without an `interval`);
@@ -388,6 +455,7 @@ class KubeNode:
                 kubeproxy.remove_tables()
                 netpol.remove_leftovers()
                 for worker in workers:  # their agents remove them; unless they were killed
+                    nodeloss.restore_network(worker)  # a lost node's drop table
                     network.NodeNetwork(worker["node_index"]).destroy()
                 network.NodeNetwork(state["node_index"]).destroy()
                 cleaned = True
@@ -436,7 +504,8 @@ def _read_env(path: Path) -> dict[str, str]:
         for line in path.read_text().splitlines():
             key, sep, value = line.removeprefix("export ").partition("=")
             if sep:
-                found[key.strip()] = value.strip()
+                words = shlex.split(value)
+                found[key.strip()] = words[0] if words else ""
     return found
 
 

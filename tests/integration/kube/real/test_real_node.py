@@ -14,6 +14,7 @@ import json
 import os
 import re
 import select
+import shlex
 import shutil
 import socket
 import subprocess
@@ -54,7 +55,7 @@ def _settings(env_file: Path) -> dict[str, str]:
         for line in env_file.read_text().split("\n")
         if line
     )
-    return {key: value for key, value in pairs}
+    return {key: (shlex.split(value) or [""])[0] for key, value in pairs}
 
 
 @pytest.fixture(scope="module")

