@@ -73,6 +73,7 @@ ACTIONS = {
     "redis-partition": "partition-redis",
     "redis-failover": "kill-redis-primary",
     "drain-head-node": "drain-head-node",
+    "lose-head-node": "lose-head-node",
 }
 # Env for every run of an experiment (the campaign's knobs for its fault), from --hang-duration.
 FAULT_ENV: dict[str, dict[str, str]] = {}

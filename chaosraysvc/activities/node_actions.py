@@ -219,8 +219,10 @@ def lose_node(
     configuration: Configuration | None = None,
     secrets: Secrets | None = None,
 ) -> dict[str, Any]:
-    """Lose the node of the RayService's `role` pod (head, worker or redis) as a machine is
-    lost, or with `zone` every node of its zone, and follow what Kubernetes does.
+    """Lose the node of the RayService's `role` pod (head, worker or redis), or its zone.
+
+    The node is lost as a machine is lost (with `zone`, every node of its zone), then what
+    Kubernetes does is followed.
 
     Runs the configured `node_loss_command` with the nodes' names (on the lab's nodes: their
     kubelet and containers killed, their network silent); then records when the nodes go
@@ -320,9 +322,11 @@ def restore_node(
     configuration: Configuration | None = None,
     secrets: Secrets | None = None,
 ) -> dict[str, Any]:
-    """Bring back the nodes lose_node lost in this run (or `nodes`, when given) with the
-    configured `node_restore_command`. Meant for rollbacks; returns the names restored
-    ([] when none was lost)."""
+    """Bring back the nodes lose_node lost in this run, or `nodes` when given.
+
+    Runs the configured `node_restore_command` with their names. Meant for rollbacks;
+    returns the names restored ([] when none was lost).
+    """
     with activity_errors():
         timeout = _positive("restore_node", "timeout", timeout)
     target = target_for(configuration, secrets)

@@ -38,6 +38,9 @@ MILESTONE_STYLE = {
     "applications_running": ("#2e7d32", ":", "applications RUNNING"),
     "primary_elected": ("#6a1b9a", "--", "new Redis primary named"),
     "gcs_reconnected": ("#6a1b9a", ":", "GCS on the new primary"),
+    "node_not_ready": ("#4e342e", "--", "node NotReady"),
+    "endpoints_dropped": ("#4e342e", ":", "its pods out of the serve Service"),
+    "node_deleted": ("#4e342e", "-.", "Node deleted"),
 }
 PHASE_COLOURS = {"outage": "#ffcdd2", "recovery": "#ffe0b2"}
 RC: dict[Any, Any] = {
@@ -71,13 +74,16 @@ def _milestone_lines(figures: RunFigures) -> list[tuple[float, str, str, str]]:
             label = "Redis cut off from the Ray pods"
         if "hang_redis" in (fault.func, fault.action):
             label = "Redis paused (CLIENT PAUSE ALL)"
+        if "lose_node" in (fault.func, fault.action):
+            label = "the {role} pod's node lost"
         deleted = float(fault.offset_s)
         lines.append((deleted, colour, style, f"{label.format(role=role)} (+{deleted:.1f} s)"))
         if fault.ended_at is not None and origin is not None:  # a hang's end
             ended = float(fault.ended_at) - origin
             text = f"Redis answering again (+{ended:.1f} s) = pause + {ended - deleted:.1f} s"
             lines.append((ended, colour, "--", text))
-        for name, after_s in fault.failover_s.items():  # a Redis failover's own steps
+        own = {**fault.failover_s, **fault.node_loss_s}
+        for name, after_s in own.items():  # a Redis failover's or a node loss's own steps
             if name in MILESTONE_STYLE:
                 colour, style, label = MILESTONE_STYLE[name]
                 offset = deleted + after_s

@@ -6,7 +6,8 @@ head's GCS process killed by `kill_gcs_server` (the head pod, restarted in place
 Redis pod cut off from the Ray pods by `partition_redis` (NetworkPolicies, healed by its
 rollback), or the Redis pod paused by `hang_redis` (CLIENT PAUSE, no pod replaced), or the
 Redis primary a Sentinel names deleted by `kill_redis_primary` (the failover follows), or
-the node of a pod drained by `drain_node` (cordon and evictions); each
+the node of a pod drained by `drain_node` (cordon and evictions), or the node (or zone) of a
+pod lost by `lose_node` (`lost`, `lost_at`; its own milestones in `node_loss_s`); each
 kill of `delete_pods` is a fault of its own.
 Its facts come from the action's output in the journal (`deleted`, `deleted_at`,
 `recovery.at`) when the action succeeded, and from the traffic log's marks (`fault`,
@@ -55,6 +56,7 @@ __all__ = [
     "DRAIN",
     "FAILOVER",
     "HANG",
+    "LOSE",
     "MILESTONES",
     "PARTITION",
     "Fault",
@@ -72,6 +74,8 @@ HANG = "hang_redis"  # its fault: the Redis pod paused (CLIENT PAUSE ALL)
 FAILOVER = "kill_redis_primary"  # its fault: the Redis primary's pod deleted (`deleted`)
 DRAIN = "drain_node"  # its fault: the node of a pod (`drained`) cordoned and its pods evicted
 FAILOVER_MILESTONES = ("primary_elected", "gcs_reconnected")  # its own, before MILESTONES
+LOSE = "lose_node"  # its fault: the node(s) of a pod (`lost`) lost as machines are lost
+NODE_LOSS_MILESTONES = ("node_not_ready", "endpoints_dropped", "pods_evicted", "node_deleted")
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,9 @@ class Fault:
     # and `gcs_reconnected`, and the new primary's address
     failover_s: dict[str, float] = field(default_factory=dict)
     new_primary: str = ""
+    # a node loss (lose_node): the nodes lost and seconds after the loss to its own milestones
+    lost_nodes: list[str] = field(default_factory=list)
+    node_loss_s: dict[str, float] = field(default_factory=dict)
 
     @property
     def happened(self) -> bool:
@@ -162,6 +169,9 @@ class Fault:
         if self.failover_s or self.new_primary:
             out["failover_s"] = self.failover_s
             out["new_primary"] = self.new_primary
+        if self.lost_nodes:
+            out["lost_nodes"] = self.lost_nodes
+            out["node_loss_s"] = self.node_loss_s
         return out
 
 
@@ -176,6 +186,7 @@ def is_fault_action(result: dict[str, Any]) -> bool:
         HANG,
         FAILOVER,
         DRAIN,
+        LOSE,
     )
 
 
@@ -203,6 +214,8 @@ class _Draft:
     ended_at: float | None = None
     failover_at: dict[str, float] = field(default_factory=dict)
     new_primary: str = ""
+    lost_nodes: list[str] = field(default_factory=list)
+    node_loss_at: dict[str, float] = field(default_factory=dict)
 
 
 def _new_fault(result: dict[str, Any] | None) -> _Draft:
@@ -238,6 +251,9 @@ def _fault_from_output(result: dict[str, Any]) -> _Draft:
     drained = as_dict(output.get("drained"))
     if drained:  # the pod's node drained: the pod evicted, a replacement elsewhere
         deleted = {"name": drained.get("name"), "role": drained.get("role")}
+    lost = as_dict(output.get("lost"))
+    if lost:  # the pod's node lost: the pod unreachable, then replaced elsewhere
+        deleted = {"name": lost.get("name"), "role": lost.get("role")}
     recovery = output.get("recovery")
     fault = replace(
         _new_fault(result),
@@ -250,6 +266,7 @@ def _fault_from_output(result: dict[str, Any]) -> _Draft:
             or output.get("partitioned_at")
             or output.get("hung_at")
             or output.get("drained_at")
+            or output.get("lost_at")
         ),
         target=str(output.get("target") or ""),
         grace_period=number(output.get("grace_period")),
@@ -263,6 +280,11 @@ def _fault_from_output(result: dict[str, Any]) -> _Draft:
         at = as_dict(recovery.get("at"))
         fault.failover_at = {m: at[m] for m in FAILOVER_MILESTONES if number(at.get(m))}
         fault.new_primary = str(output.get("new_primary") or "")
+    if isinstance(recovery, dict) and lost:
+        at = as_dict(recovery.get("at"))
+        fault.node_loss_at = {m: at[m] for m in NODE_LOSS_MILESTONES if number(at.get(m))}
+        nodes = lost.get("nodes")
+        fault.lost_nodes = [str(n) for n in nodes] if isinstance(nodes, list) else []
     if isinstance(recovery, dict):
         at = as_dict(recovery.get("at"))
         fault.new_pod = str(recovery.get("new_pod") or recovery.get("new_cluster") or "")
@@ -400,6 +422,8 @@ def _finish(draft: _Draft, origin: float | None, logged: bool) -> Fault:
         ended_at=draft.ended_at,
         failover_s={m: round(t - at, 3) for m, t in draft.failover_at.items() if at is not None},
         new_primary=draft.new_primary,
+        lost_nodes=draft.lost_nodes,
+        node_loss_s={m: round(t - at, 3) for m, t in draft.node_loss_at.items() if at is not None},
     )
 
 
@@ -422,7 +446,7 @@ def find_faults(
             faults += [_fault_from_output({**result, "output": k}) for k in kills]
         elif any(
             isinstance(output.get(k), dict)
-            for k in ("deleted", "upgraded", "killed", "partitioned", "hung", "drained")
+            for k in ("deleted", "upgraded", "killed", "partitioned", "hung", "drained", "lost")
         ):
             faults.append(_fault_from_output(result))
         else:  # failed, or ran dry: no fault in its output

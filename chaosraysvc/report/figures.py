@@ -457,7 +457,7 @@ def run_figures(run: RunInput, index: int = 0) -> RunFigures:
         origin=origin,
         origin_label=origin_label,
         deletion_offset_s=deleted.offset_s if deleted else None,
-        deletion_label=f"the {deleted.role or '?'} pod deletion" if deleted else "",
+        deletion_label=_fault_label(deleted) if deleted else "",
         verdict=judge(
             journal,
             steady,
@@ -522,3 +522,20 @@ def trend_row(figures: RunFigures) -> TrendRow:
         recovered=first.recovered if first else None,
         journal=figures.journal,
     )
+
+
+_FAULT_WORDS = {
+    "lose_node": "the node loss",
+    "drain_node": "the drain",
+    "partition_redis": "the Redis partition",
+    "hang_redis": "the Redis pause",
+    "kill_redis_primary": "the Redis primary's deletion",
+    "kill_gcs_server": "the GCS kill",
+    "upgrade_rayservice": "the upgrade",
+}
+
+
+def _fault_label(fault: Fault) -> str:
+    """What the chart's upper axis counts from: "the head pod deletion", "the node loss"..."""
+    said = _FAULT_WORDS.get(fault.func) or _FAULT_WORDS.get(fault.action)
+    return said or f"the {fault.role or '?'} pod deletion"

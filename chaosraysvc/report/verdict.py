@@ -42,6 +42,7 @@ from chaosraysvc.report.faults import (
     FAILOVER,
     HANG,
     KILL_GCS,
+    LOSE,
     PARTITION,
     Fault,
     is_fault_action,
@@ -187,6 +188,13 @@ def _fault_sentence(fault: Fault, dry: str = "") -> str:
         said = [f"{steps[m]} {s:.1f} s" for m, s in fault.failover_s.items() if m in steps]
         who = f" ({fault.new_primary})" if fault.new_primary else ""
         sentence += f" Failover{who}: {', '.join(said)} after the deletion."
+    if fault.injected and fault.node_loss_s:
+        steps = {"node_not_ready": "NotReady", "endpoints_dropped": "its pods out of the serve "
+                 "Service", "pods_evicted": "its pods evicted", "node_deleted": "the Node "
+                 "deleted"}  # fmt: skip
+        in_order = sorted(fault.node_loss_s.items(), key=lambda item: item[1])
+        said = [f"{steps[m]} {s:.1f} s" for m, s in in_order if m in steps]
+        sentence += f" Node loss: {', '.join(said)} after the loss."
     return sentence
 
 
@@ -205,6 +213,11 @@ def _what_happened(fault: Fault, dry: str) -> str:
         text = f"The Redis pod {pod} was cut off from the Ray pods (NetworkPolicy)"
     elif FAILOVER in (fault.func, fault.action):
         text = f"The Redis primary's pod {pod} was deleted"
+    elif LOSE in (fault.func, fault.action):
+        nodes = ", ".join(fault.lost_nodes) or "?"
+        several = len(fault.lost_nodes) > 1
+        text = (f"The {'nodes' if several else 'node'} {nodes} of the {fault.role or '?'} pod "
+                f"{pod} {'were' if several else 'was'} lost")  # fmt: skip
     elif DRAIN in (fault.func, fault.action):
         text = f"The node of the {fault.role or '?'} pod {pod} was drained (cordon, evictions)"
     elif KILL_GCS in (fault.func, fault.action):

@@ -187,6 +187,7 @@ def test_every_experiment_has_one_fault_action_and_the_verdict_control() -> None
         "gcs-kill",
         "head-kill-serve-metrics",
         "head-kill",
+        "lose-head-node",
         "redis-failover",
         "redis-hang",
         "redis-kill",
@@ -227,6 +228,7 @@ def test_a_failed_fault_action_never_passes(
     assert f"failed: ActivityFailed: {error[:60]}" in v["headline"]
     facts = " ".join(v["facts"])
     for claim in (" was deleted", " was killed", " was upgraded", " was cut off", "recovered in",
+                  " was lost",
                   " stopped answering", "held before"):  # fmt: skip
         assert claim not in facts, facts
     assert all(not fault["confirmed"] and fault["injected"] is False for fault in f["faults"])

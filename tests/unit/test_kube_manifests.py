@@ -51,6 +51,7 @@ def test_the_kustomization_lists_the_manifests_and_names_the_image() -> None:
         "networkpolicy-rolebinding.yaml",
         "node-reader-clusterrole.yaml",
         "drain-clusterrole.yaml",
+        "node-loss-clusterrole.yaml",
     }
     assert sorted(resources) == sorted(set(MANIFESTS) - opt_in)
     assert all((DEPLOY / r).is_file() for r in resources)
@@ -137,6 +138,18 @@ def test_the_opt_in_drain_role_grants_cordon_and_evictions_but_no_pod_deletion()
         ("nodes", "get"), ("nodes", "list"), ("nodes", "patch"),
         ("pods", "list"), ("pods/eviction", "create"),
     }  # fmt: skip
+    assert all(rule["apiGroups"] == [""] for rule in role["rules"])
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert [s["name"] for s in binding["subjects"]] == [account["metadata"]["name"]]
+
+
+def test_the_opt_in_node_loss_role_reads_and_deletes_nodes_and_nothing_else() -> None:
+    role, binding = _docs(DEPLOY / "node-loss-clusterrole.yaml")
+    [account] = _docs(DEPLOY / "serviceaccount.yaml")
+
+    assert (role["kind"], binding["kind"]) == ("ClusterRole", "ClusterRoleBinding")
+    granted = {(r, v) for rule in role["rules"] for r in rule["resources"] for v in rule["verbs"]}
+    assert granted == {("nodes", "list"), ("nodes", "delete")}
     assert all(rule["apiGroups"] == [""] for rule in role["rules"])
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert [s["name"] for s in binding["subjects"]] == [account["metadata"]["name"]]

@@ -47,6 +47,8 @@ CONTRACT = {
         "kill_redis_primary",
         "drain_node",
         "uncordon_node",
+        "lose_node",
+        "restore_node",
         "wait_for_recovery",
         "start_traffic",
         "stop_traffic",

@@ -1,0 +1,53 @@
+"""The lab's node loss, what it writes and what it refuses before any change (the rules
+applied and a real node lost in tests/integration/kube/real/test_real_node_loss.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaosraysvc_lab import network, nodeloss
+from chaosraysvc_lab.stack import KubeNode, NodeError
+
+
+def test_a_lost_node_is_silent_both_ways_after_kube_proxys_dnat() -> None:
+    net = network.NodeNetwork(13)
+    rules = nodeloss._drop_rules(net)
+    assert nodeloss.drop_table(net) == "chaosraysvc-lost-crsbr13"
+    # its own table, replaced whole: never a rule in anybody else's
+    assert rules.startswith("table ip chaosraysvc-lost-crsbr13\ndelete table ip ")
+    for hook in ("output", "input", "forward"):
+        assert f"type filter hook {hook} priority filter - 20" in rules
+    assert "ip daddr 198.18.13.0/24 drop" in rules and "ip saddr 198.18.13.0/24 drop" in rules
+    assert "reject" not in rules  # silence, not a refusal: a dead machine answers nothing
+
+
+def _node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state: dict[str, Any]) -> KubeNode:
+    node = KubeNode(tmp_path)
+    monkeypatch.setattr(node, "running", lambda: True)
+    monkeypatch.setattr(node, "_state", lambda: state)
+    monkeypatch.setattr(nodeloss, "lose", lambda w: pytest.fail(f"lost {w['name']}"))
+    return node
+
+
+def test_only_a_node_that_runs_pods_can_be_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker = {"name": "chaosraysvc-worker-a", "sid": 1, "ticks": 1, "node_index": 11,
+              "state_dir": str(tmp_path / "w")}  # fmt: skip
+    node = _node(tmp_path, monkeypatch, {"workers": [worker]})
+    with pytest.raises(NodeError, match="'chaosraysvc-node' is not a node of the lab .* the "
+                       "control plane's node cannot"):  # fmt: skip
+        node.lose_nodes(["chaosraysvc-worker-a", "chaosraysvc-node"])  # none lost
+    single = _node(tmp_path, monkeypatch, {})
+    with pytest.raises(NodeError, match="none: it was brought up with one node"):
+        single.lose_nodes(["chaosraysvc-worker-a"])
+
+
+def test_a_node_must_be_up_to_lose_one(tmp_path: Path) -> None:
+    with pytest.raises(NodeError, match="no node runs in"):
+        KubeNode(tmp_path).lose_nodes(["chaosraysvc-worker-a"])
+    with pytest.raises(NodeError, match="no node runs in"):
+        KubeNode(tmp_path).restore_nodes(["chaosraysvc-worker-a"])
