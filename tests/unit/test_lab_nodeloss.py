@@ -51,3 +51,23 @@ def test_a_node_must_be_up_to_lose_one(tmp_path: Path) -> None:
         KubeNode(tmp_path).lose_nodes(["chaosraysvc-worker-a"])
     with pytest.raises(NodeError, match="no node runs in"):
         KubeNode(tmp_path).restore_nodes(["chaosraysvc-worker-a"])
+
+
+def test_the_operator_on_a_node_resolves_cluster_names_in_a_namespace_of_its_own(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+
+    from chaosraysvc_lab import operator as kuberay
+
+    flags = kuberay.args(tmp_path / "k", 1, 2, cluster_dns=True)
+    assert "--use-kubernetes-proxy" not in flags  # it calls the heads as a deployed one does
+    assert "--use-kubernetes-proxy" in kuberay.args(tmp_path / "k", 1, 2)  # alone: no DNS
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text(kuberay.resolv_conf("198.19.0.10"))
+    seen = subprocess.run(kuberay.cluster_dns_command(resolv, ["cat", "/etc/resolv.conf"]),
+                          capture_output=True, text=True, timeout=10, check=False)  # fmt: skip
+    if seen.returncode != 0 and "Operation not permitted" in seen.stderr:
+        pytest.skip("needs root: a mount namespace")
+    assert seen.stdout.splitlines()[0] == "nameserver 198.19.0.10", seen.stderr
+    assert "nameserver 198.19.0.10" not in Path("/etc/resolv.conf").read_text()  # host's as was

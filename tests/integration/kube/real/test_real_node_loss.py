@@ -26,6 +26,9 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from chaosraysvc.config import Settings
+from chaosraysvc.recovery import wait_until_healthy
+from chaosraysvc.targets.kubernetes import KubernetesTarget
 from chaosraysvc_lab import kubeconfig, nodeloss
 from chaosraysvc_lab.network import NodeNetwork
 from chaosraysvc_lab.stack import KubeNode
@@ -126,13 +129,31 @@ def test_losing_the_heads_node_is_followed_until_a_new_head_runs_elsewhere(
     assert not nodeloss.is_lost(NodeNetwork(worker["node_index"]))
 
 
+def _await_healthy(settings: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wait until every pod and endpoint is ready and every application RUNNING (a test
+    before may have left a recovery going on)."""
+    monkeypatch.setenv("KUBECONFIG", settings["KUBECONFIG"])
+    target = KubernetesTarget(Settings(
+        target="kubernetes", rayservice_name=settings["RAYSVC_NAME"],
+        rayservice_namespace=settings["RAYSVC_NAMESPACE"],
+        serve_url=settings["RAYSVC_SERVE_URL"], dashboard_url=settings["RAYSVC_DASHBOARD_URL"],
+    ))  # fmt: skip
+    try:
+        wait_until_healthy(target, 300)
+        wait_for(lambda: len([e for e in target.serve_endpoints() if e.ready]) == 3, 120,
+                 what="3 ready serve endpoints")  # fmt: skip
+    finally:
+        target.close()
+
+
 def test_a_loss_command_that_loses_nothing_is_no_fault(
-    node: tuple[KubeNode, dict[str, str]], tmp_path: Path
+    node: tuple[KubeNode, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, settings = node
     core = _core(settings)
     wait_for(lambda: all(_ready(core, n.metadata.name) for n in core.list_node().items), 60,
              what="every node Ready")  # fmt: skip
+    _await_healthy(settings, monkeypatch)
     head = _head(core)
 
     journal, verdict = chaos_run("lose-head-node", settings, tmp_path,
