@@ -87,6 +87,8 @@ def follow_node_loss(
         try:
             _poll(target, loss, baseline, delete_after, found, reach)
         except ChaosRaySvcError as exc:  # a read while the cluster settles: try again
+            if getattr(exc, "status", None) in (401, 403):  # never settles: say so now
+                raise
             logger.debug("Node loss: read failed, trying again: %s", exc)
         if all(m in found.milestones for m in expected):
             break

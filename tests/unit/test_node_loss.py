@@ -246,3 +246,21 @@ def test_the_report_names_the_lost_node_and_its_milestones() -> None:
     assert sentence.startswith(f"The node n1 of the head pod {HEAD.name} was lost 10.0 s into")
     assert ("Node loss: its pods out of the serve Service 5.0 s, NotReady 50.0 s, the Node "
             "deleted 50.5 s, its pods evicted 110.0 s after the loss.") in sentence  # fmt: skip
+
+
+def test_a_forbidden_read_is_said_at_once_not_taken_for_a_node_still_ready(
+    monkeypatch: pytest.MonkeyPatch, marks: list[tuple[str, dict[str, Any]]]
+) -> None:
+    from chaosraysvc.errors import KubernetesApiError
+
+    target = _use(monkeypatch, FakeTarget(NODES))
+    listed = target.nodes
+
+    def nodes() -> list[Node]:
+        if target.lost:
+            raise KubernetesApiError("may not list nodes (403): deploy/...", status=403)
+        return listed()
+
+    monkeypatch.setattr(target, "nodes", nodes)
+    with pytest.raises(ActivityFailed, match="may not list nodes"):
+        node_actions.lose_node(not_ready_timeout=5, recovery_timeout=10)
