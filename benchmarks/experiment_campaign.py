@@ -5,6 +5,7 @@
         [--redis-storage persistent|ephemeral] [--exclude-head-from-serve-svc]
         [--endpoint-ports] [--traffic-endpoints serve_endpoints] [--kubernetes] [--work-dir DIR]
         [--redis single|sentinel] [--hang-duration S] [--nodes N]
+        [--node-delete-after S] [--recovery-timeout S]
         [--out benchmarks/results/campaign.json]
 
 Brings a sandbox up (its own state dir and free ports), or with `--kubernetes` the one-machine
@@ -77,6 +78,7 @@ ACTIONS = {
 }
 # Env for every run of an experiment (the campaign's knobs for its fault), from --hang-duration.
 FAULT_ENV: dict[str, dict[str, str]] = {}
+RECOVERY_TIMEOUT = [240.0]  # --recovery-timeout
 
 
 def ray_pods(kubeconfig: str) -> dict[str, dict[str, Any]]:
@@ -328,7 +330,7 @@ def run_once(
         | target_env
         | {
             "RAYSVC_EXPECTED_ENDPOINTS": str(endpoints),
-            "RAYSVC_RECOVERY_TIMEOUT": "240",
+            "RAYSVC_RECOVERY_TIMEOUT": f"{RECOVERY_TIMEOUT[0]:g}",
         }
     )
     if traffic_endpoints:
@@ -638,6 +640,19 @@ def main() -> int:
         help="with --kubernetes: nodes that run the pods (`node up --nodes`; drain-head-node "
         "needs 2 or more); the sample's bare ray-pod is deleted (it would refuse a drain)",
     )
+    parser.add_argument(
+        "--node-delete-after",
+        type=float,
+        default=None,
+        help="lose-head-node: seconds after the loss the lost Node is deleted, as a cloud "
+        "does (RAYSVC_NODE_DELETE_AFTER; -1: never, as on bare metal; default the experiment's)",
+    )
+    parser.add_argument(
+        "--recovery-timeout",
+        type=float,
+        default=240,
+        help="seconds each fault action waits for the recovery (RAYSVC_RECOVERY_TIMEOUT, 240)",
+    )
     parser.add_argument("--work-dir", default="", help="run directories (default: a new /tmp dir)")
     parser.add_argument(
         "--rejudge",
@@ -663,6 +678,9 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _terminate)
     if args.hang_duration:
         FAULT_ENV["redis-hang"] = {"RAYSVC_HANG_DURATION": f"{args.hang_duration:g}"}
+    if args.node_delete_after is not None:
+        FAULT_ENV["lose-head-node"] = {"RAYSVC_NODE_DELETE_AFTER": f"{args.node_delete_after:g}"}
+    RECOVERY_TIMEOUT[0] = args.recovery_timeout
     names = [n.strip() for n in args.experiments.split(",") if n.strip()]
     unknown = [n for n in names if n not in ACTIONS]
     if unknown:
@@ -701,6 +719,7 @@ def main() -> int:
         "traffic_endpoints": args.traffic_endpoints,
         "grace_period": args.grace_period,
         "fault_env": FAULT_ENV,
+        "recovery_timeout_s": RECOVERY_TIMEOUT[0],
         "work_dir": str(work),
     }
     print(json.dumps(meta), flush=True)
