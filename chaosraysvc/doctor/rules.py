@@ -597,6 +597,19 @@ def one_node_or_zone(facts: HaFacts) -> list[Risk]:
             "Keep Redis off the Ray head's node (a podAntiAffinity between them), keep its "
             "data on a volume, or run Redis highly available (Sentinels).",
         ))  # fmt: skip
+    providers = facts.node_providers
+    if heads and providers and not any(providers.values()):
+        risks.append(Risk(
+            "lost-node-not-deleted", "medium", "No node is known to a cloud's node controller",
+            (f"none of the {len(providers)} nodes has a spec.providerID", *where),
+            "Nothing deletes the Node of a machine that is gone: the pods of a lost node stay "
+            "Terminating after their eviction, and KubeRay makes no new head while the old "
+            "head pod is there, so a lost head's node stops the recovery until someone "
+            "deletes the Node (lose_node with delete_node_after -1 shows it).",
+            "Have lost nodes deleted (a cloud's cloud-controller-manager does it; on bare metal "
+            "a runbook or automation that deletes the Node, or taints it "
+            "node.kubernetes.io/out-of-service once the machine is known to be off).",
+        ))  # fmt: skip
     return risks
 
 
@@ -635,6 +648,7 @@ RISK_IDS = (
     "ray-pods-one-node",
     "ray-pods-one-zone",
     "head-redis-share-node",
+    "lost-node-not-deleted",
 )
 
 

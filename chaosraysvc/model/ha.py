@@ -129,6 +129,8 @@ class HaFacts:
     # nodes' zones (topology.kubernetes.io/zone; {} when the nodes could not be read)
     placement: list[tuple[str, str, str]] = field(default_factory=list)
     node_zones: dict[str, str] = field(default_factory=dict)
+    # each node's spec.providerID ("": none, no cloud's node controller knows it)
+    node_providers: dict[str, str] = field(default_factory=dict)
     # what could not be inspected, and why
     notes: list[str] = field(default_factory=list)
 

@@ -345,7 +345,8 @@ def gather_kubernetes_facts(target: KubernetesTarget, live: bool = True) -> HaFa
 
 
 def _zones(target: KubernetesTarget, facts: HaFacts) -> None:
-    """The zone of every node (needs node read: deploy/node-reader-clusterrole.yaml)."""
+    """The zone and provider ID of every node (needs node read:
+    deploy/node-reader-clusterrole.yaml)."""
     try:
         nodes = target.api.list_nodes()
     except KubernetesApiError as exc:
@@ -359,6 +360,7 @@ def _zones(target: KubernetesTarget, facts: HaFacts) -> None:
     for node in nodes:
         meta = node.metadata or client.V1ObjectMeta()
         facts.node_zones[str(meta.name)] = (meta.labels or {}).get(ZONE_LABEL, "")
+        facts.node_providers[str(meta.name)] = str((node.spec and node.spec.provider_id) or "")
 
 
 def _reconnect(

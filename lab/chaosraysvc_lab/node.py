@@ -31,12 +31,14 @@ def node_body(
     kubelet_port: int = 0,
     zone: str = "",
     control_plane: bool = False,
+    provider_id: str = "",
 ) -> dict[str, Any]:
     """Return a Node with capacity and the labels a kubelet sets (and, with `kubelet_port`,
     where the API server reaches its kubelet API: `daemonEndpoints.kubeletEndpoint.Port`).
     `zone` sets `topology.kubernetes.io/zone` (a cloud's node controller does); a
     `control_plane` node gets kubeadm's role label and NoSchedule taint (no workload pod
-    goes there)."""
+    goes there); `provider_id` sets `spec.providerID` (a cloud's machine; the lab's nodes have
+    none, as on bare metal)."""
     capacity = {"cpu": cpu, "memory": memory, "pods": "110"}
     labels = {
         "kubernetes.io/hostname": name,
@@ -46,11 +48,13 @@ def node_body(
         **({CONTROL_PLANE: ""} if control_plane else {}),
     }
     taints = [{"key": CONTROL_PLANE, "effect": "NoSchedule"}] if control_plane else []
+    spec = {**({"taints": taints} if taints else {}),
+            **({"providerID": provider_id} if provider_id else {})}  # fmt: skip
     return {
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {"name": name, "labels": labels},
-        **({"spec": {"taints": taints}} if taints else {}),
+        **({"spec": spec} if spec else {}),
         "status": {
             "capacity": capacity,
             "allocatable": capacity,
@@ -91,6 +95,7 @@ class NodeHeartbeat:
         kubelet_port: int = 0,
         zone: str = "",
         control_plane: bool = False,
+        provider_id: str = "",
     ) -> None:
         from kubernetes import client
 
@@ -102,6 +107,7 @@ class NodeHeartbeat:
         self.kubelet_port = kubelet_port
         self.zone = zone
         self.control_plane = control_plane
+        self.provider_id = provider_id
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.errors: list[str] = []
@@ -126,7 +132,7 @@ class NodeHeartbeat:
     def _body(self) -> dict[str, Any]:
         return node_body(
             self.name, self.address, kubelet_port=self.kubelet_port, zone=self.zone,
-            control_plane=self.control_plane,
+            control_plane=self.control_plane, provider_id=self.provider_id,
         )  # fmt: skip
 
     def _beat(self) -> None:

@@ -65,6 +65,7 @@ def good() -> HaFacts:
             ("redis", "redis-x", "n-b"),
         ],  # fmt: skip
         node_zones={"n-a": "zone-a", "n-b": "zone-b", "n-c": "zone-c"},
+        node_providers={"n-a": "aws:///a/i-1", "n-b": "aws:///b/i-2", "n-c": "aws:///c/i-3"},
     )
 
 
@@ -228,6 +229,11 @@ POSITIVE: list[tuple[str, Change, dict[str, str]]] = [
         {"head-redis-share-node": "medium"},
     ),
     (
+        "no node known to a cloud's node controller",
+        _set(node_providers={"n-a": "", "n-b": "", "n-c": ""}),
+        {"lost-node-not-deleted": "medium"},
+    ),
+    (
         "worker image differs",
         _group(image="rayproject/ray:2.51.0-py310-gpu"),
         {"ray-image-versions-differ": "high", "ray-version-mismatch": "medium"},
@@ -268,6 +274,12 @@ NEGATIVE: list[tuple[str, Change]] = [
     ("zones unknown (nodes not readable)", _set(node_zones={})),
     ("a cluster of one zone", _set(node_zones={"n-a": "z", "n-b": "z", "n-c": "z"})),
     ("one Ray pod only", _set(placement=[("head", HEAD, "n-a")])),
+    ("nodes not readable", _set(node_providers={})),
+    ("one node with a provider ID", _set(node_providers={"n-a": "", "n-b": "gce://p/z/b"})),
+    (
+        "no head placed",
+        _both(_set(placement=[("worker", W1, "n-b")]), _set(node_providers={"n-b": ""})),
+    ),
 ]
 
 

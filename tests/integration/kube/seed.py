@@ -77,6 +77,13 @@ NODE: str = _RECORDED[("Pod", HEAD)]["spec"]["nodeName"]  # the Node the pods ar
 # two more Nodes of the session's control plane (registered with heartbeats, so the pod
 # garbage collector keeps the pods bound to them): `seed_risks.fixed()` spreads the pods there
 OTHER_NODES = ("seed-node-b", "seed-node-c")
+
+
+def provider_id(node: str) -> str:
+    """The seeded nodes' spec.providerID, as a cloud's node controller would set it."""
+    return f"seed:///zone/{node}"
+
+
 SERVE_CONFIG: str = _RECORDED[("RayService", RAYSERVICE)]["spec"]["serveConfigV2"]
 _PASSWORD_REF = {"secretKeyRef": {"name": "redis-password-secret", "key": "password"}}
 _REDIS_ENV = ("RAY_REDIS_ADDRESS", "REDIS_PASSWORD", "RAY_external_storage_namespace")

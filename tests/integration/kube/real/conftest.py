@@ -67,8 +67,12 @@ def real_plane() -> Iterator[RealPlane]:
     try:
         plane.up(progress=print)
         api = kubeconfig.api_client(plane.kubeconfig)
-        heartbeat = NodeHeartbeat(api, NODE, "198.18.0.2").start()
-        others = [NodeHeartbeat(api, name, f"198.18.0.{3 + i}").start()
+        # machines a cloud knows (spec.providerID): these samples' risks are their own
+        heartbeat = NodeHeartbeat(
+            api, NODE, "198.18.0.2", provider_id=seed.provider_id(NODE)
+        ).start()
+        others = [NodeHeartbeat(api, name, f"198.18.0.{3 + i}",
+                                provider_id=seed.provider_id(name)).start()
                   for i, name in enumerate(seed.OTHER_NODES)]  # fmt: skip
         yield RealPlane(plane, api)
     finally:

@@ -128,6 +128,8 @@ def test_the_fixed_sample_has_no_risk_with_or_without_the_live_placement(
 
     assert evaluate(facts) == []
     assert facts.placement_source == f"dashboard {dashboard.url}"
+    # read from the Nodes: the lost-node rule's fact (no provider ID anywhere: a risk)
+    assert facts.node_providers[seed.OTHER_NODES[0]] == seed.provider_id(seed.OTHER_NODES[0])
     pear = next(d for d in facts.deployments if d.name == "PearStand")
     assert pear.placement is not None
     assert pear.placement.per_pod == {w: 1 for w in seed.WORKERS}
