@@ -398,6 +398,18 @@ def own_node(prefix: str, **up: Any) -> Iterator[tuple[KubeNode, dict[str, str]]
         assert not leftovers, leftovers
 
 
+def core_api(settings: dict[str, str]) -> client.CoreV1Api:
+    """The core API of the lab node whose settings (kube.env) are given."""
+    return client.CoreV1Api(kubeconfig.api_client(Path(settings["KUBECONFIG"])))
+
+
+def running_head(core: client.CoreV1Api) -> Any:
+    """The RayService's one running head pod that is not being deleted."""
+    pods = core.list_namespaced_pod("default", label_selector="ray.io/node-type=head").items
+    [head] = [p for p in pods if p.status.phase == "Running" and not p.metadata.deletion_timestamp]
+    return head
+
+
 def chaos_run(
     experiment: str | Path,
     settings: dict[str, str],

@@ -13,17 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from kubernetes import client
 
 from chaosraysvc.kube.drain import CORDONED_BY
-from chaosraysvc_lab import kubeconfig
 from chaosraysvc_lab.stack import KubeNode
 from tests.support.polling import wait_for
 
-from .conftest import chaos_run, own_node, requires_namespaces
+from .conftest import chaos_run, core_api, own_node, requires_namespaces, running_head
 from .query_loop import probe_outputs
 
 pytestmark = [pytest.mark.node, requires_namespaces]
@@ -33,16 +31,6 @@ pytestmark = [pytest.mark.node, requires_namespaces]
 def node() -> Iterator[tuple[KubeNode, dict[str, str]]]:
     with own_node("crs-drain-", nodes=3) as started:
         yield started
-
-
-def _core(settings: dict[str, str]) -> client.CoreV1Api:
-    return client.CoreV1Api(kubeconfig.api_client(Path(settings["KUBECONFIG"])))
-
-
-def _head(core: client.CoreV1Api) -> Any:
-    pods = core.list_namespaced_pod("default", label_selector="ray.io/node-type=head").items
-    [head] = [p for p in pods if p.status.phase == "Running" and not p.metadata.deletion_timestamp]
-    return head
 
 
 def _bare_pod(core: client.CoreV1Api, node: str) -> None:
@@ -69,8 +57,8 @@ def test_a_bare_pod_on_the_heads_node_refuses_the_drain_and_the_run_does_not_pas
     node: tuple[KubeNode, dict[str, str]], tmp_path: Path
 ) -> None:
     _, settings = node
-    core = _core(settings)
-    head = _head(core)
+    core = core_api(settings)
+    head = running_head(core)
     nodes = {n.metadata.name: n for n in core.list_node().items}
     zones = {n.metadata.labels.get("topology.kubernetes.io/zone") for n in nodes.values()}
     assert len(nodes) == 4 and zones == {"zone-a", "zone-b", "zone-c"}, nodes
@@ -85,7 +73,7 @@ def test_a_bare_pod_on_the_heads_node_refuses_the_drain_and_the_run_does_not_pas
     assert "default/bystander" in said and "has no controller" in said, said
     assert verdict["outcome"] != "passed", verdict
     assert journal["status"] != "completed" or journal["deviated"], journal["status"]
-    assert _head(core).metadata.uid == head.metadata.uid  # nothing evicted
+    assert running_head(core).metadata.uid == head.metadata.uid  # nothing evicted
     after = core.read_node(head.spec.node_name)
     assert not after.spec.unschedulable and CORDONED_BY not in (after.metadata.annotations or {})
     _delete_bare_pods(core, head.spec.node_name)
@@ -95,8 +83,8 @@ def test_draining_the_heads_node_moves_the_head_and_the_rollback_uncordons(
     node: tuple[KubeNode, dict[str, str]], tmp_path: Path
 ) -> None:
     _, settings = node
-    core = _core(settings)
-    head = _head(core)
+    core = core_api(settings)
+    head = running_head(core)
     _delete_bare_pods(core, head.spec.node_name)
 
     journal, verdict = chaos_run("drain-head-node", settings, tmp_path)
@@ -109,7 +97,7 @@ def test_draining_the_heads_node_moves_the_head_and_the_rollback_uncordons(
     assert output["drain"]["cordoned"] is True
     assert key in output["drain"]["evicted"] and key in output["drain"]["gone"], output["drain"]
     assert output["recovery"]["recovered"] is True, output["recovery"]
-    new_head = _head(core)
+    new_head = running_head(core)
     assert new_head.metadata.name == output["recovery"]["new_pod"]
     assert new_head.spec.node_name != head.spec.node_name  # the cordon held it off
     undone = next(r for r in journal["rollbacks"] if r["activity"]["name"] == "uncordon-node")

@@ -21,7 +21,6 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from kubernetes import client
@@ -29,12 +28,12 @@ from kubernetes import client
 from chaosraysvc.config import Settings
 from chaosraysvc.recovery import wait_until_healthy
 from chaosraysvc.targets.kubernetes import KubernetesTarget
-from chaosraysvc_lab import kubeconfig, nodeloss
+from chaosraysvc_lab import nodeloss
 from chaosraysvc_lab.network import NodeNetwork
 from chaosraysvc_lab.stack import KubeNode
 from tests.support.polling import wait_for
 
-from .conftest import chaos_run, own_node, requires_namespaces
+from .conftest import chaos_run, core_api, own_node, requires_namespaces, running_head
 
 pytestmark = [pytest.mark.node, requires_namespaces]
 GRACE_S = 50  # the node-lifecycle controller's node-monitor-grace-period (its default)
@@ -44,16 +43,6 @@ GRACE_S = 50  # the node-lifecycle controller's node-monitor-grace-period (its d
 def node() -> Iterator[tuple[KubeNode, dict[str, str]]]:
     with own_node("crs-loss-", nodes=3) as started:
         yield started
-
-
-def _core(settings: dict[str, str]) -> client.CoreV1Api:
-    return client.CoreV1Api(kubeconfig.api_client(Path(settings["KUBECONFIG"])))
-
-
-def _head(core: client.CoreV1Api) -> Any:
-    pods = core.list_namespaced_pod("default", label_selector="ray.io/node-type=head").items
-    [head] = [p for p in pods if p.status.phase == "Running" and not p.metadata.deletion_timestamp]
-    return head
 
 
 def _ready(core: client.CoreV1Api, name: str) -> bool:
@@ -93,8 +82,8 @@ def test_losing_the_heads_node_is_followed_until_a_new_head_runs_elsewhere(
     node: tuple[KubeNode, dict[str, str]], tmp_path: Path
 ) -> None:
     kube, settings = node
-    core = _core(settings)
-    head = _head(core)
+    core = core_api(settings)
+    head = running_head(core)
     lost, address = head.spec.node_name, head.status.pod_ip
     worker = next(w for w in kube._state()["workers"] if w["name"] == lost)
     silence = Silence(core, lost, address)
@@ -115,7 +104,7 @@ def test_losing_the_heads_node_is_followed_until_a_new_head_runs_elsewhere(
     assert GRACE_S - 15 < seconds["node_not_ready"] < GRACE_S + 30, seconds
     assert seconds["node_not_ready"] <= seconds["node_deleted"] < seconds["node_not_ready"] + 5
     assert "pod_ready" in seconds, output["missing"]
-    new_head = _head(core)
+    new_head = running_head(core)
     assert new_head.metadata.uid != head.metadata.uid and new_head.spec.node_name != lost
     assert verdict["outcome"] in ("passed", "deviated"), verdict  # the fault happened
     assert f"The node {lost} of the head pod {head.metadata.name} was lost" in " ".join(
@@ -150,11 +139,11 @@ def test_a_loss_command_that_loses_nothing_is_no_fault(
     node: tuple[KubeNode, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, settings = node
-    core = _core(settings)
+    core = core_api(settings)
     wait_for(lambda: all(_ready(core, n.metadata.name) for n in core.list_node().items), 60,
              what="every node Ready")  # fmt: skip
     _await_healthy(settings, monkeypatch)
-    head = _head(core)
+    head = running_head(core)
 
     journal, verdict = chaos_run("lose-head-node", settings, tmp_path,
                                  RAYSVC_NODE_LOSS_COMMAND="true",
@@ -165,4 +154,4 @@ def test_a_loss_command_that_loses_nothing_is_no_fault(
     assert action["status"] == "failed"
     assert "stayed Ready for 75 s" in str(action.get("exception")), action.get("exception")
     assert verdict["outcome"] == "inconclusive", verdict
-    assert _head(core).metadata.uid == head.metadata.uid  # nothing happened to it
+    assert running_head(core).metadata.uid == head.metadata.uid  # nothing happened to it
