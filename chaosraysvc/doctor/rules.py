@@ -597,6 +597,8 @@ def one_node_or_zone(facts: HaFacts) -> list[Risk]:
             "Keep Redis off the Ray head's node (a podAntiAffinity between them), keep its "
             "data on a volume, or run Redis highly available (Sentinels).",
         ))  # fmt: skip
+    if len(nodes) > 1:  # on one node, ray-pods-one-node says it for every deployment
+        risks += _replicas_one_node(facts)
     providers = facts.node_providers
     if heads and providers and not any(providers.values()):
         risks.append(Risk(
@@ -611,6 +613,38 @@ def one_node_or_zone(facts: HaFacts) -> list[Risk]:
             "node.kubernetes.io/out-of-service once the machine is known to be off).",
         ))  # fmt: skip
     return risks
+
+
+def _replicas_one_node(facts: HaFacts) -> list[Risk]:
+    """Deployments whose live replicas are on several pods of one Kubernetes node: Serve
+    spreads over Ray nodes (pods), not machines, so one node loss still takes them all."""
+    node_of = {pod: node for _, pod, node in facts.placement}
+    evidence: list[str] = []
+    lost_by: set[str] = set()
+    for dep in facts.deployments:
+        placement = dep.placement
+        if placement is None or placement.placed < 2 or len(placement.per_pod) < 2:
+            continue  # one pod: replicas-share-node says it
+        machines = {node_of.get(pod, "") for pod in placement.per_pod}
+        if len(machines) == 1 and "" not in machines:
+            lost_by |= machines
+            pods = ", ".join(sorted(placement.per_pod))
+            evidence.append(f"{_live(dep, facts.placement_source)}; pods {pods} all on node "
+                            f"{next(iter(machines))}")  # fmt: skip
+    if not evidence:
+        return []
+    return [Risk(
+        "replicas-one-node", "high",
+        "Every replica of a Serve deployment runs on one Kubernetes node",
+        tuple(evidence),
+        f"Serve spreads replicas over Ray pods, not machines: a drain or loss of node "
+        f"{', '.join(sorted(lost_by))} takes every replica of these deployments at once, and "
+        "their requests fail or wait until new replicas start elsewhere (after a new head, "
+        "when the Serve controller was on that node too).",
+        "Spread the Ray pods over nodes (topologySpreadConstraints or a preferred "
+        "podAntiAffinity over kubernetes.io/hostname in the head and worker templates), and "
+        "keep replicas off the head (num_cpus: 0 on the head) or exclude it.",
+    )]  # fmt: skip
 
 
 Rule = Callable[[HaFacts], list[Risk]]
@@ -647,6 +681,7 @@ RISK_IDS = (
     "ray-image-versions-differ",
     "ray-pods-one-node",
     "ray-pods-one-zone",
+    "replicas-one-node",
     "head-redis-share-node",
     "lost-node-not-deleted",
 )

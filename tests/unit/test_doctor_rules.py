@@ -229,6 +229,21 @@ POSITIVE: list[tuple[str, Change, dict[str, str]]] = [
         {"head-redis-share-node": "medium"},
     ),
     (
+        "a deployment's replicas on two pods of one node",
+        _both(
+            _set(
+                placement=[
+                    ("head", HEAD, "n-a"),
+                    ("worker", W1, "n-b"),
+                    ("worker", W2, "n-b"),
+                    ("redis", "r", "n-c"),
+                ]
+            ),  # fmt: skip
+            _placed(),
+        ),
+        {"replicas-one-node": "high"},
+    ),
+    (
         "no node known to a cloud's node controller",
         _set(node_providers={"n-a": "", "n-b": "", "n-c": ""}),
         {"lost-node-not-deleted": "medium"},
@@ -275,6 +290,7 @@ NEGATIVE: list[tuple[str, Change]] = [
     ("a cluster of one zone", _set(node_zones={"n-a": "z", "n-b": "z", "n-c": "z"})),
     ("one Ray pod only", _set(placement=[("head", HEAD, "n-a")])),
     ("nodes not readable", _set(node_providers={})),
+    ("replicas on two pods of two nodes", _placed()),
     ("one node with a provider ID", _set(node_providers={"n-a": "", "n-b": "gce://p/z/b"})),
     (
         "no head placed",
