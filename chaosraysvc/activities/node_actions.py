@@ -282,10 +282,12 @@ def lose_node(
         )
         if "node_not_ready" not in found.milestones:
             mark("fault_not_injected", pod=pod.name, error="FaultNotEffectiveError")
+            one = len(lost) == 1
             raise FaultNotEffectiveError(
-                f"the node loss command ran for {', '.join(lost)} but they stayed Ready for "
-                f"{not_ready_timeout:g} s: their kubelets still report, so no node was lost "
-                f"(the command printed: {output[-300:] or 'nothing'})"
+                f"the node loss command ran for {', '.join(lost)} but "
+                f"{'it' if one else 'they'} stayed Ready for {not_ready_timeout:g} s: "
+                f"{'its kubelet still reports' if one else 'their kubelets still report'}, so "
+                f"no node was lost (the command printed: {output[-300:] or 'nothing'})"
             )
         expected = node_loss.expected_milestones(loss, delete_after)
         missing = [m for m in expected if m not in found.milestones]
