@@ -64,18 +64,19 @@ def pod_namespace(target: Target) -> str:
     return str(getattr(target, "namespace", "") or "")
 
 
-def _refuse_last_node(target: Target, node: str) -> None:
-    """Refuse when no other node could take the evicted pods (Ready, schedulable, with no
-    NoSchedule or NoExecute taint: a kubeadm control plane takes no workload)."""
+def _refuse_last_node(target: Target, nodes: list[str], refused: str, undone: str) -> None:
+    """Refuse (`refused`: "to drain node 'x'") when no node but `nodes` could take their pods
+    (Ready, schedulable, with no NoSchedule or NoExecute taint: a kubeadm control plane takes
+    no workload); `undone` says what the rollback does."""
     others = [
         n for n in target.nodes()
-        if n.name != node and n.ready == "True" and n.schedulable and not n.tainted
+        if n.name not in nodes and n.ready == "True" and n.schedulable and not n.tainted
     ]  # fmt: skip
     if not others:
         raise RefusedError(
-            f"refusing to drain node {node!r}: no other node is Ready and schedulable, so the "
-            "evicted pods could run nowhere and the service would stay down until the "
-            "rollback uncordons it. Pass allow_last_node=true to do it anyway"
+            f"refusing {refused}: no other node is Ready and schedulable, so their pods could "
+            f"run nowhere else and the service would stay down until the rollback {undone}. "
+            "Pass allow_last_node=true to do it anyway"
         )
 
 
@@ -120,7 +121,7 @@ def drain_node(
     with activity_errors():
         pod = _pod_of(target, role)
         if not allow_last_node:
-            _refuse_last_node(target, pod.node)
+            _refuse_last_node(target, [pod.node], f"to drain node {pod.node!r}", "uncordons it")
         grace_or_own = None if grace < 0 else grace
         if dry_run:
             planned = target.drain_node(pod.node, timeout, grace_or_own, force, dry_run=True)
@@ -194,19 +195,6 @@ def _nodes_to_lose(target: Target, pod: Pod, zone: bool) -> list[str]:
     return sorted(n.name for n in nodes.values() if n.zone == where and not n.control_plane)
 
 
-def _refuse_no_node_left(target: Target, lost: list[str]) -> None:
-    others = [
-        n.name for n in target.nodes()
-        if n.name not in lost and n.ready == "True" and n.schedulable and not n.tainted
-    ]  # fmt: skip
-    if not others:
-        raise RefusedError(
-            f"refusing to lose {', '.join(lost)}: no other node is Ready and schedulable, so "
-            "nothing could replace the pods there and the service would stay down until the "
-            "rollback restores the nodes. Pass allow_last_node=true to do it anyway"
-        )
-
-
 def lose_node(
     role: str = "head",
     zone: bool = False,
@@ -256,7 +244,7 @@ def lose_node(
         pod = _pod_of(target, role)
         lost = _nodes_to_lose(target, pod, bool(zone))
         if not allow_last_node:
-            _refuse_no_node_left(target, lost)
+            _refuse_last_node(target, lost, f"to lose {', '.join(lost)}", "restores them")
         pods = target.pods()
         on_lost = node_loss.lost_pods(pods, lost)
         if dry_run:

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from chaosraysvc.config import Settings
+from chaosraysvc.config import settings_from
 from chaosraysvc.recovery import wait_until_healthy
 from chaosraysvc.targets.kubernetes import KubernetesTarget
 from chaosraysvc_lab import nodeloss
@@ -121,12 +121,9 @@ def test_losing_the_heads_node_is_followed_until_a_new_head_runs_elsewhere(
 def _await_healthy(settings: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     """Wait until every pod and endpoint is ready and every application RUNNING (a test
     before may have left a recovery going on)."""
-    monkeypatch.setenv("KUBECONFIG", settings["KUBECONFIG"])
-    target = KubernetesTarget(Settings(
-        target="kubernetes", rayservice_name=settings["RAYSVC_NAME"],
-        rayservice_namespace=settings["RAYSVC_NAMESPACE"],
-        serve_url=settings["RAYSVC_SERVE_URL"], dashboard_url=settings["RAYSVC_DASHBOARD_URL"],
-    ))  # fmt: skip
+    for key, value in settings.items():  # the node's kube.env, as `chaos run` gets it
+        monkeypatch.setenv(key, value)
+    target = KubernetesTarget(settings_from(None))
     try:
         wait_until_healthy(target, 300)
         wait_for(lambda: len([e for e in target.serve_endpoints() if e.ready]) == 3, 120,
