@@ -45,12 +45,13 @@ e2e: controlplane
 # The node's Service path needs Debian's nftables (kube-proxy's nftables mode, the node's
 # forward filter); its tests read conntrack; Kubernetes' e2e tests run `dig` and `nc -v`
 # (their images' bind-tools and netcat-openbsd); kube-router's NetworkPolicy firewall runs
-# iptables (nf_tables backend) and ipset. Installed when missing and root, else a hint.
-NODE_DEBS := nftables conntrack bind9-dnsutils netcat-openbsd iptables ipset
+# iptables (nf_tables backend) and ipset; the Sentinel-backed Redis (`--redis sentinel`, image
+# redis:7.0.15) runs redis-tools' Redis 7.0. Installed when missing and root, else a hint.
+NODE_DEBS := nftables conntrack bind9-dnsutils netcat-openbsd iptables ipset redis-tools
 node-deps:
 	@command -v nft >/dev/null && command -v conntrack >/dev/null && command -v dig >/dev/null \
 	    && command -v nc.openbsd >/dev/null && command -v iptables >/dev/null \
-	    && command -v ipset >/dev/null || \
+	    && command -v ipset >/dev/null && [ -x /usr/bin/redis-check-rdb ] || \
 	{ [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    --no-install-recommends $(NODE_DEBS) >/dev/null; } || \
 	echo "the lab's node needs: sudo apt-get install $(NODE_DEBS)"

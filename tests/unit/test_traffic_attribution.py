@@ -242,3 +242,41 @@ def test_the_delete_actions_record_the_set_up_in_the_fault_mark() -> None:
     }
     assert setup_facts(FakeTarget([head, *workers], None))["head_in_serve_svc"] is True  # type: ignore[arg-type]
     assert setup_facts(FakeTarget(None, None)) == {}  # type: ignore[arg-type]
+
+
+def test_a_lost_node_names_its_silence_and_the_stall_after_not_a_deletion(tmp_path: Path) -> None:
+    loss = fault("head", "head-1", nodes=["node-a"], action="lose_node", **HEAD_IN)
+    dropped = {"t": T0 + 60.0, "event": "endpoints_dropped", "detail": {"pods": ["worker-1"]}}
+    requests = [ok(float(t)) for t in range(10)]
+    requests += [bad(12.0, "timeout"), bad(40.0, "timeout"), bad(90.0, "timeout")]
+    requests += [ok(100.0)]
+    log = write_log(tmp_path / "t.jsonl", requests, [loss, dropped])
+
+    named = causes(log)
+
+    assert set(named) == {"lost-node-silence", "lost-node-stall"}  # no deletion pattern
+    assert named["lost-node-silence"]["failures"] == 2
+    assert "2.0-30.0 s after node(s) node-a were lost" in named["lost-node-silence"]["evidence"]
+    assert "(50.0 s after the loss)" in named["lost-node-silence"]["evidence"]
+    stall = named["lost-node-stall"]
+    assert stall["failures"] == 1 and stall["risk"] is None
+    assert "`replicas-one-node` risk if" in stall["evidence"]  # the set-up was not recorded
+    summary = summarize(read_traffic_log(log))
+    linked = likely_causes(read_traffic_log(log), summary, risks=["replicas-one-node"])
+    assert [c["risk"] for c in linked if c["pattern"] == "lost-node-stall"] == ["replicas-one-node"]
+    unlinked = likely_causes(read_traffic_log(log), summary, risks=["head-in-serve-svc"])
+    assert [c["risk"] for c in unlinked if c["pattern"] == "lost-node-stall"] == [None]
+
+
+def test_a_lost_node_whose_endpoints_never_left_the_service_is_all_silence(
+    tmp_path: Path,
+) -> None:
+    loss = fault("worker", "worker-1", nodes=["node-b"], action="lose_node", **HEAD_OUT)
+    requests = [ok(float(t)) for t in range(10)] + [bad(20.0, "timeout"), bad(200.0, "timeout")]
+    log = write_log(tmp_path / "t.jsonl", requests, [loss])
+
+    named = causes(log)
+
+    assert set(named) == {"lost-node-silence"}
+    assert named["lost-node-silence"]["failures"] == 2
+    assert "never dropped the endpoints" in named["lost-node-silence"]["evidence"]

@@ -45,6 +45,8 @@ REPO = Path(__file__).resolve().parents[4]
 CHAOS = Path(sys.executable).parent / "chaos"
 
 
+# What `ray start` prints when its raylet timed out waiting for the dashboard agent.
+STARTUP_TIMEOUT = "timed out during startup"
 # The most requests one worker kill lost on the node (docs/findings.md, night): 16, plus margin.
 WORST_WORKER_KILL = 20
 
@@ -404,11 +406,11 @@ def test_kuberay_ha_guide_steps_4_to_7_as_a_user_types_them(
     assert span <= JOIN_STALL_S, f"Serve's error answers over {span:.1f} s: {summary}"
 
 
-def test_gcs_kill_through_pods_exec_restarts_only_the_head_once(
+def test_gcs_kill_through_pods_exec_restarts_only_the_head_in_place(
     node: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:
     """KubeRay's HA test on the real node: `pkill gcs_server` in the head through pods/exec
-    (the kubelet API), then the same head pod restarted once more and every pod Ready.
+    (the kubelet API), then the same head pod restarted in place and every pod Ready.
     Second in this module, after the quickstart's head deletion, so on the operator's new head.
     KubeRay's test asserts restartCount 0 before and 1 after; here the count is compared with
     the one before the kill, because on this node a new head's first `ray start` can fail
@@ -437,7 +439,17 @@ def test_gcs_kill_through_pods_exec_restarts_only_the_head_once(
     assert killed["recovery"]["recovered"] is True
     assert killed["recovery"]["new_pod"] == head  # the same pod, restarted in place
     after = restarts()
-    assert after[head] == before[head] + 1, (before, after)  # KubeRay's: 0, then 1
+    # KubeRay's: 0, then 1. More than one means a restarted `ray start` failed after the kill
+    # (on this loaded node its raylet can time out waiting for the dashboard agent: findings).
+    # Only the previous instance's log is kept: it must show that failure, not a second kill.
+    assert after[head] >= before[head] + 1, (before, after)
+    if after[head] > before[head] + 1:
+        previous = core.read_namespaced_pod_log(
+            head, settings["RAYSVC_NAMESPACE"], container="ray-head", previous=True
+        )
+        print(f"head restarted {after[head] - before[head]} times after the kill; the previous "
+              f"instance's last lines:", previous.splitlines()[-12:])  # fmt: skip
+        assert STARTUP_TIMEOUT in previous, previous[-3000:]
     assert {n: c for n, c in after.items() if n != head} == {
         n: c for n, c in before.items() if n != head
     }
