@@ -648,6 +648,18 @@ def main() -> int:
         "needs 2 or more); the sample's bare ray-pod is deleted (it would refuse a drain)",
     )
     parser.add_argument(
+        "--zones",
+        type=int,
+        default=0,
+        help="with --nodes: the zones the nodes are spread over (`node up --zones`; 0: one "
+        "per node)",
+    )
+    parser.add_argument(
+        "--lose-zone",
+        action="store_true",
+        help="lose-head-node: lose every node of the head's zone (RAYSVC_LOSE_ZONE=true)",
+    )
+    parser.add_argument(
         "--node-delete-after",
         type=float,
         default=None,
@@ -686,7 +698,11 @@ def main() -> int:
     if args.hang_duration:
         FAULT_ENV["redis-hang"] = {"RAYSVC_HANG_DURATION": f"{args.hang_duration:g}"}
     if args.node_delete_after is not None:
-        FAULT_ENV["lose-head-node"] = {"RAYSVC_NODE_DELETE_AFTER": f"{args.node_delete_after:g}"}
+        FAULT_ENV.setdefault("lose-head-node", {})["RAYSVC_NODE_DELETE_AFTER"] = (
+            f"{args.node_delete_after:g}"
+        )
+    if args.lose_zone:
+        FAULT_ENV.setdefault("lose-head-node", {})["RAYSVC_LOSE_ZONE"] = "true"
     RECOVERY_TIMEOUT[0] = args.recovery_timeout
     names = [n.strip() for n in args.experiments.split(",") if n.strip()]
     unknown = [n for n in names if n not in ACTIONS]
@@ -740,6 +756,7 @@ def main() -> int:
                     "ray_env": ray_env,
                     "redis": args.redis,
                     "nodes": args.nodes,
+                    "zones": args.zones,
                 }
             }
             if node
@@ -761,6 +778,7 @@ def main() -> int:
                 timeout=600,
                 progress=lambda m: print(m, flush=True),
                 nodes=args.nodes,
+                zones=args.zones,
             )
             os.environ["KUBECONFIG"] = env["KUBECONFIG"]  # for the target below
             if args.nodes > 1:

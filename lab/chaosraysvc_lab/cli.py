@@ -77,6 +77,7 @@ def cmd_node_up(args: argparse.Namespace) -> int:
         head_only=args.head_only,
         head_start_delay=args.head_start_delay,
         nodes=args.nodes,
+        zones=args.zones,
     )
     _say(f"the kubernetes target's settings: source {node.env_file}")
     _say(f"stop it with: chaosraysvc-lab node down --state-dir {node.state_dir}")
@@ -206,6 +207,14 @@ def _register_node(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         metavar="N",
         help="nodes that run the pods (1: one node does everything; 2-5: that many, in zones "
         "zone-a..., placed by kube-scheduler, beside the control plane's tainted node)",
+    )
+    up.add_argument(
+        "--zones",
+        type=int,
+        default=0,
+        metavar="Z",
+        help="with --nodes N: spread the N nodes over Z zones in turn (0: one zone per node); "
+        "fewer zones than nodes put several nodes in a zone, for a zone loss",
     )
     up.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (300)")
     up.set_defaults(func=cmd_node_up)

@@ -43,13 +43,20 @@ from chaosraysvc_lab.sample import NAME, NAMESPACE, dashboard_service, published
 
 logger = logging.getLogger("chaosraysvc.lab")
 STATE_FILE = "node.json"
-ZONES = ("zone-a", "zone-b", "zone-c", "zone-d", "zone-e")  # one node each (`up(nodes=...)`)
+ZONES = ("zone-a", "zone-b", "zone-c", "zone-d", "zone-e")  # `up(nodes=..., zones=...)`
 WORKER_PREFIX = "chaosraysvc-worker-"
 Progress = Callable[[str], None]
 
 
 class NodeError(ChaosRaySvcError):
     """The node could not be brought up (names what was awaited and the log to read)."""
+
+
+def worker_names(count: int, zones: int = 0) -> list[tuple[str, str]]:
+    """(name, zone) of each node that runs pods: `chaosraysvc-worker-a`, `-b`... in zones
+    `zone-a`, `zone-b`... in turn, `zones` of them (0: one per node, each named for its own)."""
+    letters = [zone.removeprefix("zone-") for zone in ZONES]
+    return [(f"{WORKER_PREFIX}{letters[i]}", ZONES[i % (zones or count)]) for i in range(count)]
 
 
 class KubeNode:
@@ -90,13 +97,16 @@ class KubeNode:
         head_only: bool = False,
         head_start_delay: float = 0,
         nodes: int = 1,
+        zones: int = 0,
     ) -> dict[str, str]:
         """Bring everything up; return the settings for the kubernetes target.
 
         `nodes` > 1: that many Kubernetes nodes run the pods (`chaosraysvc-worker-a`, `-b`...,
-        in zones `zone-a`, `zone-b`..., each its own agent, bridge and pod CIDR), placed by
-        the real kube-scheduler, beside the node that holds the control plane and the Service
-        path (`chaosraysvc-node`, tainted NoSchedule as kubeadm taints a control-plane node).
+        each its own agent, bridge and pod CIDR), placed by the real kube-scheduler, beside
+        the node that holds the control plane and the Service path (`chaosraysvc-node`,
+        tainted NoSchedule as kubeadm taints a control-plane node). They are spread over
+        `zones` zones in turn (`zone-a`, `zone-b`...; 0: one zone per node), so that with
+        fewer zones than nodes a zone holds several (a zone loss loses them all).
 
         With a `scrape_interval` (seconds; 0: none) Prometheus runs beside the control plane,
         scraping the Ray pods, the operator and a Pushgateway (`prometheus.py`); their URLs are
@@ -130,6 +140,9 @@ class KubeNode:
         if not 1 <= nodes <= len(ZONES):
             probe.close()
             raise NodeError(f"nodes must be 1 to {len(ZONES)} (got {nodes})")
+        if not 0 <= zones <= nodes or (zones and nodes == 1):
+            probe.close()
+            raise NodeError(f"zones must be 0 (one per node) or 1 to nodes={nodes} (got {zones})")
         if nodes > 1 and network_policy:
             # kube-router's firewall filters the pods of its own node only (their hostIP), and
             # one runs for the host: with several nodes nothing would be enforced
@@ -176,13 +189,14 @@ class KubeNode:
             self._wait(lambda: _nodes_ready(api, 1), "the node to register Ready", 60, log)
             progress(f"process kubelet up: pods on {net.pod_cidr} ({_since(started)})")
             if nodes > 1:
-                state["workers"] = self._start_workers(nodes, net.index, state)
+                state["workers"] = self._start_workers(nodes, zones, net.index, state)
                 self._wait(
                     lambda: _nodes_ready(api, nodes + 1), f"{nodes} more nodes to be Ready",
                     60, Path(state["workers"][-1]["log"]),
                 )  # fmt: skip
+                spread = sorted({w["zone"] for w in state["workers"]})
                 progress(
-                    f"{nodes} nodes for the pods, in zones {', '.join(ZONES[:nodes])}, placed "
+                    f"{nodes} nodes for the pods, in zones {', '.join(spread)}, placed "
                     f"by kube-scheduler ({_since(started)})"
                 )
             if not sample:
@@ -227,15 +241,15 @@ class KubeNode:
             raise
 
     def _start_workers(
-        self, count: int, first_index: int, state: dict[str, Any]
+        self, count: int, zones: int, first_index: int, state: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        """Start `count` agents, one per node that runs pods (`--secondary`): recorded in
-        `state` (saved) as each starts, so `down()` ends them even after a failed `up`."""
+        """Start `count` agents, one per node that runs pods (`--secondary`), in `zones`
+        zones in turn (0: one each): recorded in `state` (saved) as each starts, so `down()`
+        ends them even after a failed `up`."""
         workers: list[dict[str, Any]] = []
         state["workers"] = workers
         taken = {first_index}
-        for zone in ZONES[:count]:
-            name = f"{WORKER_PREFIX}{zone.removeprefix('zone-')}"
+        for name, zone in worker_names(count, zones):
             net = network.NodeNetwork.pick(frozenset(taken))
             taken.add(net.index)
             workers.append(self._spawn_worker(name, zone, net.index))

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chaosraysvc_lab import network, nodeloss
+from chaosraysvc_lab import network, nodeloss, stack
 from chaosraysvc_lab.stack import KubeNode, NodeError
 
 
@@ -71,3 +71,30 @@ def test_the_operator_on_a_node_resolves_cluster_names_in_a_namespace_of_its_own
         pytest.skip("needs root: a mount namespace")
     assert seen.stdout.splitlines()[0] == "nameserver 198.19.0.10", seen.stderr
     assert "nameserver 198.19.0.10" not in Path("/etc/resolv.conf").read_text()  # host's as was
+
+
+def test_nodes_are_spread_over_fewer_zones_in_turn_for_a_zone_loss() -> None:
+    assert stack.worker_names(3) == [
+        ("chaosraysvc-worker-a", "zone-a"),
+        ("chaosraysvc-worker-b", "zone-b"),
+        ("chaosraysvc-worker-c", "zone-c"),
+    ]  # one zone per node, as before
+    assert [zone for _, zone in stack.worker_names(4, zones=2)] == [
+        "zone-a", "zone-b", "zone-a", "zone-b",
+    ]  # fmt: skip
+    names = [name for name, _ in stack.worker_names(4, zones=2)]
+    assert len(set(names)) == 4  # a name per node, whatever the zones
+
+
+@pytest.mark.parametrize(("nodes", "zones"), [(3, 4), (3, -1), (1, 1)])
+def test_more_zones_than_nodes_are_refused_before_anything_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, nodes: int, zones: int
+) -> None:
+    monkeypatch.setattr(stack, "try_lock", lambda: open(tmp_path / "lock", "w"))  # noqa: SIM115
+    node = KubeNode(tmp_path)
+    monkeypatch.setattr(node, "down", lambda lock_held=False: None)
+    # past the checks, the first thing `up` does is build: a broken check stops here
+    monkeypatch.setattr(stack.binaries, "coredns_binary", lambda: pytest.fail("not refused"))
+
+    with pytest.raises(NodeError, match=f"zones must be 0 .* or 1 to nodes={nodes}"):
+        node.up(nodes=nodes, zones=zones)
