@@ -2,7 +2,11 @@
 (`node up --nodes 3`: zones a, b, c, the real kube-scheduler placing the pods).
 
 First a bare pod on the head's node refuses the drain (as kubectl drain refuses without
---force): the run must not read as passed and nothing may have changed. Then the real drain:
+--force): the run must not read as passed and nothing may have changed. Then a
+PodDisruptionBudget that allows no disruption of the head (the real disruption controller,
+the API server's Eviction API answering 429): the drain waits for it until its timeout and
+fails naming the budget, the head stays, the run does not pass and the rollback uncordons.
+Then the real drain:
 the head's node is cordoned, the head evicted through the Eviction API, the new head placed
 on another node by the scheduler, the service recovered, and the rollback uncordons the node.
 Whether a request fails is the finding (docs/findings.md), not the test's: the verdict must
@@ -77,6 +81,42 @@ def test_a_bare_pod_on_the_heads_node_refuses_the_drain_and_the_run_does_not_pas
     after = core.read_node(head.spec.node_name)
     assert not after.spec.unschedulable and CORDONED_BY not in (after.metadata.annotations or {})
     _delete_bare_pods(core, head.spec.node_name)
+
+
+def test_a_budget_that_allows_no_disruption_of_the_head_holds_the_drain_and_the_run_fails(
+    node: tuple[KubeNode, dict[str, str]], tmp_path: Path
+) -> None:
+    _, settings = node
+    core = core_api(settings)
+    head = running_head(core)
+    _delete_bare_pods(core, head.spec.node_name)
+    policy = client.PolicyV1Api(core.api_client)
+    budget = {"metadata": {"name": "head-budget"},
+              "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {
+                  "ray.io/node-type": "head"}}}}  # fmt: skip
+    policy.create_namespaced_pod_disruption_budget("default", budget)
+    try:
+        wait_for(lambda: (policy.read_namespaced_pod_disruption_budget(
+            "head-budget", "default").status.observed_generation or 0) >= 1,
+            60, what="the disruption controller to compute the budget")  # fmt: skip
+        journal, verdict = chaos_run("drain-head-node", settings, tmp_path,
+                                     RAYSVC_DRAIN_TIMEOUT="20")  # fmt: skip
+    finally:
+        policy.delete_namespaced_pod_disruption_budget("head-budget", "default")
+
+    drained = next(r for r in journal["run"] if r["activity"]["name"] == "drain-head-node")
+    assert drained["status"] == "failed", drained
+    said = drained["exception"][-1]
+    assert f"default/{head.metadata.name}" in said and "disruption budget" in said, said
+    assert verdict["outcome"] != "passed", verdict
+    assert running_head(core).metadata.uid == head.metadata.uid  # the budget held it
+    undone = next(r for r in journal["rollbacks"] if r["activity"]["name"] == "uncordon-node")
+    assert undone["output"] == {"uncordoned": [head.spec.node_name]}, undone
+    assert not core.read_node(head.spec.node_name).spec.unschedulable
+    wait_for(lambda: all(  # a worker evicted beside the head comes back before the next test
+        any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
+        for p in core.list_namespaced_pod("default", label_selector="ray.io/node-type").items
+    ), 240, what="every Ray pod Ready again")  # fmt: skip
 
 
 def test_draining_the_heads_node_moves_the_head_and_the_rollback_uncordons(
