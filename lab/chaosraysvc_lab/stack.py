@@ -30,12 +30,14 @@ from chaosraysvc.runtime import sessions as procs
 from chaosraysvc_lab import (
     binaries,
     coredns,
+    images,
     kubeconfig,
     kubeproxy,
     netpol,
     network,
     nodeloss,
     prometheus,
+    redis_ha,
 )
 from chaosraysvc_lab.agent import try_lock
 from chaosraysvc_lab.controlplane import ControlPlane
@@ -143,6 +145,17 @@ class KubeNode:
         if not 0 <= zones <= nodes or (zones and nodes == 1):
             probe.close()
             raise NodeError(f"zones must be 0 (one per node) or 1 to nodes={nodes} (got {zones})")
+        try:
+            if redis not in ("single", "sentinel"):
+                raise NodeError(f"redis must be 'single' or 'sentinel' (got {redis!r})")
+            if sample and redis == "sentinel":  # its pods' image, checked before anything starts
+                images.runtime_for(redis_ha.IMAGE)
+        except images.ImagePullError as exc:
+            probe.close()
+            raise NodeError(f"--redis sentinel: {exc}") from None
+        except NodeError:
+            probe.close()
+            raise
         if nodes > 1 and network_policy:
             # kube-router's firewall filters the pods of its own node only (their hostIP), and
             # one runs for the host: with several nodes nothing would be enforced
@@ -201,8 +214,6 @@ class KubeNode:
                 )
             if not sample:
                 return {"KUBECONFIG": str(self.plane.kubeconfig)}
-            if redis not in ("single", "sentinel"):
-                raise NodeError(f"redis must be 'single' or 'sentinel' (got {redis!r})")
             sample_docs = published_sample(
                 exclude_head, ray_env, redis, head_only, head_start_delay
             )

@@ -98,3 +98,18 @@ def test_more_zones_than_nodes_are_refused_before_anything_starts(
 
     with pytest.raises(NodeError, match=f"zones must be 0 .* or 1 to nodes={nodes}"):
         node.up(nodes=nodes, zones=zones)
+
+
+def test_sentinel_redis_without_debians_redis_70_is_refused_before_anything_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stack, "try_lock", lambda: open(tmp_path / "lock", "w"))  # noqa: SIM115
+    monkeypatch.setattr(stack.images, "DEBIAN_REDIS", tmp_path / "absent")
+    node = KubeNode(tmp_path)
+    monkeypatch.setattr(node, "down", lambda lock_held=False: None)
+    monkeypatch.setattr(stack.binaries, "coredns_binary", lambda: pytest.fail("not refused"))
+
+    with pytest.raises(NodeError, match=r"--redis sentinel: .*redis:7\.0\.15.*redis-tools"):
+        node.up(redis="sentinel")
+    with pytest.raises(NodeError, match=r"redis must be 'single' or 'sentinel' \(got 'ha'\)"):
+        node.up(redis="ha")
