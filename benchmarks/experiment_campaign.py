@@ -115,8 +115,16 @@ def fresh_head(target: Target) -> float:
     if not heads:
         return 0.0
     started = time.monotonic()
-    target.delete_pod(heads[0], grace_period=0)
-    time.sleep(5)
+    old = heads[0]
+    target.delete_pod(old, grace_period=0)
+
+    def new_head_ready() -> bool:
+        return any(p.role == "head" and p.uid != old.uid and p.ready for p in target.pods())
+
+    while not new_head_ready():  # not the old head's last status, read before it was gone
+        if time.monotonic() - started > 300:
+            raise RuntimeError("no new head pod was Ready 300 s after the old one's deletion")
+        time.sleep(1)
     wait_until_healthy(target, 300)
     warm_up(target.settings.serve_url)
     return round(time.monotonic() - started, 1)
