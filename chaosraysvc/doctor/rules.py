@@ -35,6 +35,8 @@ from chaosraysvc.model.ha import (
     QUEUE_LENGTH_CACHE_ENV,
     RAY_RECONNECT_DEFAULT_S,
     RECONNECT_ENV,
+    REDIS_CONNECT_RETRIES_DEFAULT,
+    REDIS_CONNECT_RETRIES_ENV,
     DeploymentFacts,
     HaFacts,
 )
@@ -150,6 +152,54 @@ def gcs_storage(facts: HaFacts) -> list[Risk]:
             "Deleting that pod wipes the GCS state: the head starts a brand-new cluster, the old "
             f"workers exit and Serve redeploys from nothing ({REDIS_LOSS_MEASURED}).",
             fix,
+        )
+    ]
+
+
+# Measured on the lab's node, Redis 7.0 Sentinels (docs/findings.md, "Redis failover").
+STALE_PRIMARY_MEASURED = (
+    "once in 10 failovers of a 2026-12-06 campaign on the lab's node the head's restarted "
+    "`ray start`, begun 6.9 s after the primary's loss as the Sentinels elected the new one "
+    "(6.8 s), was given the dead primary's address, retried only that one 120 times for "
+    "7 min 45 s and crashed; the next restart connected to the new primary "
+    "(campaign-node-redis7-failover-head-in.json)"
+)
+STALE_PRIMARY_RETRIES = 20  # at most ~70 s on an unreachable address here
+
+
+def sentinel_stale_primary(facts: HaFacts) -> list[Risk]:
+    if facts.redis_topology != "sentinel":
+        return []
+    raw = facts.head_redis_connect_retries
+    try:
+        retries = int(raw) if raw else REDIS_CONNECT_RETRIES_DEFAULT
+    except ValueError:
+        retries = REDIS_CONNECT_RETRIES_DEFAULT
+    if retries <= STALE_PRIMARY_RETRIES:
+        return []
+    setting = (
+        f"{REDIS_CONNECT_RETRIES_ENV}={raw} ({facts.head_redis_connect_retries_source})"
+        if raw
+        else f"{REDIS_CONNECT_RETRIES_ENV} not set on the head: Ray's "
+        f"{REDIS_CONNECT_RETRIES_DEFAULT}"
+    )
+    return [
+        Risk(
+            "sentinel-stale-primary",
+            "medium",
+            "A head restarted before the Sentinels elect a new primary waits minutes on the "
+            "old one",
+            (facts.redis_topology_evidence, setting),
+            "The GCS exits ~4 s after losing the primary and its container restarts at once; "
+            "a Sentinel names the new primary only after down-after-milliseconds and the "
+            "election. Ray resolves the Sentinel's answer once and retries that address: a "
+            "`ray start` that asked too early retries the dead primary until its retries run "
+            f"out, the service without a GCS meanwhile ({STALE_PRIMARY_MEASURED}).",
+            f"Set {REDIS_CONNECT_RETRIES_ENV} to {STALE_PRIMARY_RETRIES} or fewer in the head's "
+            "container env, so that a head given a dead primary fails within about a minute "
+            "and the kubelet's restart asks the Sentinel again (not measured here; it also "
+            "shortens how long the GCS waits for a Redis that is briefly away); a shorter "
+            "down-after-milliseconds narrows the window.",
         )
     ]
 
@@ -652,6 +702,7 @@ Rule = Callable[[HaFacts], list[Risk]]
 RULES: tuple[Rule, ...] = (
     gcs_ft_disabled,
     gcs_storage,
+    sentinel_stale_primary,
     proxy_head_only,
     head_in_serve_svc,
     single_replica,
@@ -668,6 +719,7 @@ RISK_IDS = (
     "gcs-ft-disabled",
     "gcs-storage-ephemeral",
     "gcs-storage-unknown",
+    "sentinel-stale-primary",
     "proxy-head-only",
     "head-in-serve-svc",
     "single-replica",

@@ -18,6 +18,8 @@ __all__ = [
     "QUEUE_LENGTH_CACHE_ENV",
     "RAY_RECONNECT_DEFAULT_S",
     "RECONNECT_ENV",
+    "REDIS_CONNECT_RETRIES_DEFAULT",
+    "REDIS_CONNECT_RETRIES_ENV",
     "DeploymentFacts",
     "HaFacts",
     "Placement",
@@ -32,6 +34,10 @@ DRAIN_TIMEOUT_ENV = "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"
 RAY_DRAIN_TIMEOUT_DEFAULT_S = 30.0  # Ray 2.60: how long `ray start --block` drains on SIGTERM
 POD_GRACE_DEFAULT_S = 30.0  # a pod's terminationGracePeriodSeconds when its spec says nothing
 KUBERAY_FT_RECONNECT_S = 600.0
+# How often a Ray process retries connecting to the Redis address it resolved (each retry
+# `RAY_redis_db_connect_wait_milliseconds`, 500 ms, after the connect's own failure)
+REDIS_CONNECT_RETRIES_ENV = "RAY_redis_db_connect_retries"
+REDIS_CONNECT_RETRIES_DEFAULT = 120  # Ray 2.60's
 
 
 @dataclass
@@ -104,6 +110,9 @@ class HaFacts:
     # "single" (one Redis), "" (no Redis, or not inspected)
     redis_topology: str = ""
     redis_topology_evidence: str = ""
+    # RAY_redis_db_connect_retries on the head ("" when not set: Ray's 120), and where from
+    head_redis_connect_retries: str = ""
+    head_redis_connect_retries_source: str = ""
     # the serve Service and the head's proxy
     head_in_serve_svc: bool = True
     head_in_serve_svc_evidence: str = ""

@@ -45,6 +45,7 @@ from chaosraysvc.model.ha import (
     RAY_DRAIN_TIMEOUT_DEFAULT_S,
     RAY_RECONNECT_DEFAULT_S,
     RECONNECT_ENV,
+    REDIS_CONNECT_RETRIES_ENV,
     HaFacts,
     WorkerGroupFacts,
 )
@@ -288,6 +289,13 @@ def gather_kubernetes_facts(target: KubernetesTarget, live: bool = True) -> HaFa
     groups: list[Mapping[str, Any]] = [
         g for g in cluster_spec.get("workerGroupSpecs") or [] if isinstance(g, Mapping)
     ]
+    retries = next((v for p in heads if (v := _pod_env(p, REDIS_CONNECT_RETRIES_ENV))), None)
+    if retries is not None:
+        facts.head_redis_connect_retries = retries
+        facts.head_redis_connect_retries_source = "env of the head pod"
+    elif (retries := _template_env(head_container, REDIS_CONNECT_RETRIES_ENV)) is not None:
+        facts.head_redis_connect_retries = retries
+        facts.head_redis_connect_retries_source = f"{SPEC}.headGroupSpec container env"
     queue: dict[str, str] = {}
     head_value = next((v for p in heads if (v := _pod_env(p, QUEUE_LENGTH_CACHE_ENV))), None)
     queue["head"] = head_value or _template_env(head_container, QUEUE_LENGTH_CACHE_ENV) or ""

@@ -244,6 +244,20 @@ POSITIVE: list[tuple[str, Change, dict[str, str]]] = [
         {"replicas-one-node": "high"},
     ),
     (
+        "Sentinel-backed Redis, the head retrying Ray's 120 times",
+        _set(redis_topology="sentinel", redis_topology_evidence="3 pods run a Sentinel"),
+        {"sentinel-stale-primary": "medium"},
+    ),
+    (
+        "Sentinel-backed Redis, the head told to retry 60 times",
+        _set(
+            redis_topology="sentinel",
+            head_redis_connect_retries="60",
+            head_redis_connect_retries_source="env of the head pod",
+        ),  # fmt: skip
+        {"sentinel-stale-primary": "medium"},
+    ),
+    (
         "no node known to a cloud's node controller",
         _set(node_providers={"n-a": "", "n-b": "", "n-c": ""}),
         {"lost-node-not-deleted": "medium"},
@@ -271,6 +285,11 @@ def test_every_risk_id_has_a_scenario() -> None:
 
 
 NEGATIVE: list[tuple[str, Change]] = [
+    (
+        "Sentinels, the head failing fast",
+        _set(redis_topology="sentinel", head_redis_connect_retries="10"),
+    ),  # fmt: skip
+    ("one Redis, Ray's retries", _set(redis_topology="single")),
     ("grace 30 = drain 30 (the defaults)", _group(termination_grace_s=30.0, drain_timeout_s=30.0)),
     ("grace not inspected", _group(termination_grace_s=None, drain_timeout_s=30.0)),
     ("head in svc without a proxy", _set(head_in_serve_svc=True, head_proxy_running=False)),

@@ -149,8 +149,20 @@ def test_a_redis_behind_sentinels_is_told_from_one_redis(seed_cluster: SeedClust
     assert f"pod {seed.REDIS}: container 'redis' runs `... --sentinel`" in (
         facts.redis_topology_evidence
     )
-    # its primary and replicas are not behind the GCS address: their storage is not known
-    assert _severities({r.id: r for r in evaluate(facts)}) == {"gcs-storage-unknown": "low"}
+    # its primary and replicas are not behind the GCS address: their storage is not known;
+    # the head retries a primary it was given for Ray's 120 times
+    assert _severities({r.id: r for r in evaluate(facts)}) == {
+        "gcs-storage-unknown": "low", "sentinel-stale-primary": "medium",
+    }  # fmt: skip
+    head = seed_risks.find(objects, "Pod", seed.HEAD)["spec"]["containers"][0]
+    head.setdefault("env", []).append({"name": "RAY_redis_db_connect_retries", "value": "10"})
+
+    fast = _facts(seed_cluster(objects, wait_slices=False))
+
+    assert (fast.head_redis_connect_retries, fast.head_redis_connect_retries_source) == (
+        "10", "env of the head pod",
+    )  # fmt: skip
+    assert _severities({r.id: r for r in evaluate(fast)}) == {"gcs-storage-unknown": "low"}
 
 
 # -- one scenario per risk ---------------------------------------------------------------------
