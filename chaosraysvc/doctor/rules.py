@@ -159,8 +159,8 @@ def gcs_storage(facts: HaFacts) -> list[Risk]:
 # Measured on the lab's node, Redis 7.0 Sentinels (docs/findings.md, "Redis failover").
 STALE_PRIMARY_MEASURED = (
     "once in 10 failovers of a 2026-12-06 campaign on the lab's node the head's restarted "
-    "`ray start`, begun 6.9 s after the primary's loss as the Sentinels elected the new one "
-    "(6.8 s), was given the dead primary's address, retried only that one 120 times for "
+    "`ray start`, begun 6.4 s after the primary's loss, just before the Sentinels elected the "
+    "new one (6.8 s), was given the dead primary's address, retried only that one 120 times for "
     "7 min 45 s and crashed; the next restart connected to the new primary "
     "(campaign-node-redis7-failover-head-in.json)"
 )
