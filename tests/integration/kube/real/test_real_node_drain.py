@@ -3,12 +3,12 @@
 
 First a bare pod on the head's node refuses the drain (as kubectl drain refuses without
 --force): the run must not read as passed and nothing may have changed. Then a
-PodDisruptionBudget that allows no disruption of the head (the real disruption controller,
-the API server's Eviction API answering 429): the drain waits for it until its timeout and
-fails naming the budget, the head stays, the run does not pass and the rollback uncordons.
-Then the real drain:
-the head's node is cordoned, the head evicted through the Eviction API, the new head placed
-on another node by the scheduler, the service recovered, and the rollback uncordons the node.
+PodDisruptionBudget that allows no disruption of the head (minAvailable 1; the real
+disruption controller, the API server's Eviction API answering 429): the drain waits for it
+until its timeout and fails naming the budget, the head stays, the run does not pass and the
+rollback uncordons. Then the real drain: the head's node is cordoned, the head evicted
+through the Eviction API, the new head placed on another node by the scheduler, the service
+recovered, and the rollback uncordons the node.
 Whether a request fails is the finding (docs/findings.md), not the test's: the verdict must
 agree with the traffic log. Needs root and the machine's node lock (marked `node`).
 """
@@ -92,13 +92,17 @@ def test_a_budget_that_allows_no_disruption_of_the_head_holds_the_drain_and_the_
     _delete_bare_pods(core, head.spec.node_name)
     policy = client.PolicyV1Api(core.api_client)
     budget = {"metadata": {"name": "head-budget"},
-              "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {
+              "spec": {"minAvailable": 1, "selector": {"matchLabels": {
                   "ray.io/node-type": "head"}}}}  # fmt: skip
+    # minAvailable as a count: the disruption controller needs no scale subresource (a
+    # RayCluster has none), one head healthy of one, so no disruption allowed
     policy.create_namespaced_pod_disruption_budget("default", budget)
     try:
         wait_for(lambda: (policy.read_namespaced_pod_disruption_budget(
             "head-budget", "default").status.observed_generation or 0) >= 1,
             60, what="the disruption controller to compute the budget")  # fmt: skip
+        computed = policy.read_namespaced_pod_disruption_budget("head-budget", "default")
+        assert (computed.status.current_healthy, computed.status.disruptions_allowed) == (1, 0)
         journal, verdict = chaos_run("drain-head-node", settings, tmp_path,
                                      RAYSVC_DRAIN_TIMEOUT="20")  # fmt: skip
     finally:
