@@ -102,7 +102,8 @@ def drain_node(
     when no other node is Ready and schedulable, unless `allow_last_node`. `dry_run` has the
     API server validate the cordon and the evictions only. A pod on the node that no
     controller owns (a bare pod) refuses the drain, as kubectl drain does, unless `force`.
-    The node stays cordoned: the rollback `uncordon_node` undoes it. Needs
+    The node stays cordoned (but for a drain that failed before evicting anything, which
+    uncordons it at once): the rollback `uncordon_node` undoes it. Needs
     deploy/drain-clusterrole.yaml.
     """
     with activity_errors():

@@ -164,8 +164,9 @@ def evict(
             names = "; ".join(f"{k}: {result.blocked[k]}" for k in waiting)
             raise _partial(RefusedError(
                 f"drain of node '{node}' not finished: a PodDisruptionBudget still forbids "
-                f"evicting {names}. The node stays cordoned until the rollback "
-                "(uncordon_node) runs; raise the budget's allowance or the timeout"
+                f"evicting {names}. The node is uncordoned again at once when no pod was "
+                "evicted, else by the rollback (uncordon_node); raise the budget's allowance "
+                "or the timeout"
             ), result)  # fmt: skip
         if waiting:
             sleep(RETRY_S)

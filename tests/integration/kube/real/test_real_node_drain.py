@@ -6,9 +6,10 @@ First a bare pod on the head's node refuses the drain (as kubectl drain refuses 
 PodDisruptionBudget that allows no disruption of the head (minAvailable 1; the real
 disruption controller, the API server's Eviction API answering 429): the drain waits for it
 until its timeout and fails naming the budget, the head stays, the run does not pass and the
-rollback uncordons. Then the real drain: the head's node is cordoned, the head evicted
-through the Eviction API, the new head placed on another node by the scheduler, the service
-recovered, and the rollback uncordons the node.
+node is schedulable again (uncordoned by the action when nothing was evicted, else by the
+rollback). Then the real drain: the head's node is cordoned, the head evicted through the
+Eviction API, the new head placed on another node by the scheduler, the service recovered,
+and the rollback uncordons the node.
 Whether a request fails is the finding (docs/findings.md), not the test's: the verdict must
 agree with the traffic log. Needs root and the machine's node lock (marked `node`).
 """
@@ -114,8 +115,10 @@ def test_a_budget_that_allows_no_disruption_of_the_head_holds_the_drain_and_the_
     assert f"default/{head.metadata.name}" in said and "disruption budget" in said, said
     assert verdict["outcome"] != "passed", verdict
     assert running_head(core).metadata.uid == head.metadata.uid  # the budget held it
+    # nothing evicted (the head alone there): the action uncordoned the node itself; a worker
+    # evicted beside the head: the rollback did
     undone = next(r for r in journal["rollbacks"] if r["activity"]["name"] == "uncordon-node")
-    assert undone["output"] == {"uncordoned": [head.spec.node_name]}, undone
+    assert undone["output"]["uncordoned"] in ([], [head.spec.node_name]), undone
     assert not core.read_node(head.spec.node_name).spec.unschedulable
     wait_for(lambda: all(  # a worker evicted beside the head comes back before the next test
         any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
