@@ -321,6 +321,23 @@ def _raised(lines: list[str], start: int) -> str:
     return ""
 
 
+FAILED_FIRST, FAILED_LAST = 250, 50  # failed requests written per run, of a long outage
+
+
+def kept_failed(failed: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run's `failed_requests`: all of them, or of a long outage (a zone lost: 17,176 in
+    one run) the first `FAILED_FIRST` and the last `FAILED_LAST`, saying so in
+    `failed_requests_kept` (every one stays in the run's journal-traffic.jsonl; the counts by
+    class and endpoint and the failure windows are computed from all of them)."""
+    if len(failed) <= FAILED_FIRST + FAILED_LAST:
+        return {"failed_requests": failed}
+    return {
+        "failed_requests": failed[:FAILED_FIRST] + failed[-FAILED_LAST:],
+        "failed_requests_kept": f"the first {FAILED_FIRST} and the last {FAILED_LAST} of "
+        f"{len(failed)} (all in the run's journal-traffic.jsonl)",
+    }
+
+
 def trace_failed_requests(rows: list[dict[str, Any]], logs: Path, most: int = 20) -> int:
     """Add `seen_in` to every failed request with an id: the Ray log lines naming it.
 
@@ -433,19 +450,21 @@ def run_once(
         "load_1m_after": load_after,
         "fault_t": fault_t,
         "failures_by_endpoint": summary.get("failures_by_endpoint", {}),
-        "failed_requests": [
-            {
-                "t": r["t"],
-                "after_fault_s": round(r["t"] - fault_t, 3) if fault_t is not None else None,
-                "err": r["err"],
-                "code": r.get("code"),
-                "ep": r.get("ep"),
-                "ms": r.get("ms"),
-                "id": r.get("id"),
-            }
-            for r in log.requests
-            if not r["ok"]
-        ],
+        **kept_failed(
+            [
+                {
+                    "t": r["t"],
+                    "after_fault_s": round(r["t"] - fault_t, 3) if fault_t is not None else None,
+                    "err": r["err"],
+                    "code": r.get("code"),
+                    "ep": r.get("ep"),
+                    "ms": r.get("ms"),
+                    "id": r.get("id"),
+                }
+                for r in log.requests
+                if not r["ok"]
+            ]
+        ),
         "likely_causes": summary.get("likely_causes", []),
         "recovery": recovery,
         "fault_output": {k: v for k, v in output.items() if k != "recovery"},
