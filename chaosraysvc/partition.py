@@ -74,7 +74,7 @@ with open(path, "w", buffering=1) as log:
             word = "noreply"
         except OSError as exc:
             word = type(exc).__name__
-        log.write(f"{at:.3f} {word}\\n")
+        log.write(f"{time.time():.3f} {word}\\n")  # when it was seen: answered, closed
         if word not in ("ok", "noreply"):
             break
         time.sleep(max(0.0, PING_EVERY - (time.time() - at)))
