@@ -242,7 +242,7 @@ def test_a_partition_that_cuts_established_flows_is_reported_so(
     result = network_actions.partition_redis(timeout=10, established_window=3)
 
     assert result["new_connection"]["error"] == "refused"
-    assert result["established_connection"]["outcome"] == "cut"
+    assert result["established_connection"]["outcome"] == "cut", result
     assert "ok" not in result["established_connection"]["answers"]
 
 
