@@ -61,6 +61,21 @@ def worker_names(count: int, zones: int = 0) -> list[tuple[str, str]]:
     return [(f"{WORKER_PREFIX}{letters[i]}", ZONES[i % (zones or count)]) for i in range(count)]
 
 
+def _check_up(nodes: int, zones: int, redis: str, sample: bool) -> None:
+    """Raise `NodeError` for arguments `up` cannot bring up, before anything starts."""
+    if not 1 <= nodes <= len(ZONES):
+        raise NodeError(f"nodes must be 1 to {len(ZONES)} (got {nodes})")
+    if not 0 <= zones <= nodes or (zones and nodes == 1):
+        raise NodeError(f"zones must be 0 (one per node) or 1 to nodes={nodes} (got {zones})")
+    if redis not in ("single", "sentinel"):
+        raise NodeError(f"redis must be 'single' or 'sentinel' (got {redis!r})")
+    if sample and redis == "sentinel":  # its pods' image
+        try:
+            images.runtime_for(redis_ha.IMAGE)
+        except images.ImagePullError as exc:
+            raise NodeError(f"--redis sentinel: {exc}") from None
+
+
 class KubeNode:
     """The node kept in `state_dir` (control plane under `cp/`, pods under `node/`)."""
 
@@ -139,20 +154,8 @@ class KubeNode:
             )
         self.down(lock_held=True)
         started = time.monotonic()
-        if not 1 <= nodes <= len(ZONES):
-            probe.close()
-            raise NodeError(f"nodes must be 1 to {len(ZONES)} (got {nodes})")
-        if not 0 <= zones <= nodes or (zones and nodes == 1):
-            probe.close()
-            raise NodeError(f"zones must be 0 (one per node) or 1 to nodes={nodes} (got {zones})")
         try:
-            if redis not in ("single", "sentinel"):
-                raise NodeError(f"redis must be 'single' or 'sentinel' (got {redis!r})")
-            if sample and redis == "sentinel":  # its pods' image, checked before anything starts
-                images.runtime_for(redis_ha.IMAGE)
-        except images.ImagePullError as exc:
-            probe.close()
-            raise NodeError(f"--redis sentinel: {exc}") from None
+            _check_up(nodes, zones, redis, sample)
         except NodeError:
             probe.close()
             raise
