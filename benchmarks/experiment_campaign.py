@@ -304,6 +304,35 @@ def delete_bare_pods(kubeconfig: str) -> list[str]:
     return bare
 
 
+def placement(target: Target, kubeconfig: str) -> dict[str, Any]:
+    """Where things were before a run: each pod's Kubernetes node and zone, and each Serve
+    deployment's live replicas per Ray pod (or the error that kept it from being read)."""
+    from kubernetes import client
+
+    from chaosraysvc.serve import nodes, rest
+    from chaosraysvc_lab import kubeconfig as kc
+
+    api = kc.api_client(Path(kubeconfig))
+    core = client.CoreV1Api(api)
+    zones = {str(n.metadata.name): (n.metadata.labels or {}).get("topology.kubernetes.io/zone", "")
+             for n in core.list_node().items}  # fmt: skip
+    pods = {str(p.metadata.name): {"node": p.spec.node_name or "",
+                                   "zone": zones.get(p.spec.node_name or "", "")}
+            for p in core.list_namespaced_pod("default").items}  # fmt: skip
+    found: dict[str, Any] = {"pods": pods}
+    try:
+        ray_nodes = nodes.list_nodes(target.dashboard())
+        names = target.pod_names(ray_nodes)
+        per_node = rest.replica_placement(rest.get_serve_details(target.dashboard()))
+        found["replicas"] = {
+            names.get(node_id) or node_id[:12]: {dep: len(ids) for dep, ids in deps.items()}
+            for node_id, deps in per_node.items()
+        }
+    except Exception as exc:  # noqa: BLE001 - kept as the snapshot's own evidence
+        found["replicas_error"] = repr(exc)[:300]
+    return found
+
+
 REQUEST_ID = re.compile(r"crs-[0-9a-f]{8}-[0-9]+")  # the traffic engine's X-Request-Id
 
 
@@ -716,6 +745,12 @@ def main() -> int:
         "per node)",
     )
     parser.add_argument(
+        "--spread-zones",
+        action="store_true",
+        help="with --zones 3 or more: the Ray pods spread over the zones and Redis kept out "
+        "of the head's zone (`node up --spread-zones`)",
+    )
+    parser.add_argument(
         "--lose-zone",
         action="store_true",
         help="lose-head-node: lose every node of the head's zone (RAYSVC_LOSE_ZONE=true)",
@@ -818,6 +853,7 @@ def main() -> int:
                     "redis": args.redis,
                     "nodes": args.nodes,
                     "zones": args.zones,
+                    "spread_zones": args.spread_zones,
                 }
             }
             if node
@@ -840,6 +876,7 @@ def main() -> int:
                 progress=lambda m: print(m, flush=True),
                 nodes=args.nodes,
                 zones=args.zones,
+                spread_zones=args.spread_zones,
             )
             os.environ["KUBECONFIG"] = env["KUBECONFIG"]  # for the target below
             if args.nodes > 1:
@@ -869,6 +906,7 @@ def main() -> int:
                     meta.setdefault("sentinels_ready_s", []).append(took)
                 print(f"run {i + 1}/{args.runs}: {name} ...", flush=True)
                 run_dir = work / f"{name}-{i + 1}"
+                before = placement(target, env["KUBECONFIG"]) if node is not None else None
                 try:
                     row = run_once(
                         name,
@@ -884,6 +922,8 @@ def main() -> int:
                     print(f"run {i + 1} of {name} gave no result: {exc!r}", flush=True)
                     write()
                     continue
+                if before is not None:
+                    row["placement_before"] = before
                 rows.append(row)
                 if node is not None:  # before the next run deletes a pod that has them
                     skipped.update(copy_node_logs(node, work / "ray-logs"))

@@ -78,6 +78,7 @@ def cmd_node_up(args: argparse.Namespace) -> int:
         head_start_delay=args.head_start_delay,
         nodes=args.nodes,
         zones=args.zones,
+        spread_zones=args.spread_zones,
     )
     _say(f"the kubernetes target's settings: source {node.env_file}")
     _say(f"stop it with: chaosraysvc-lab node down --state-dir {node.state_dir}")
@@ -215,6 +216,12 @@ def _register_node(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         metavar="Z",
         help="with --nodes N: spread the N nodes over Z zones in turn (0: one zone per node); "
         "fewer zones than nodes put several nodes in a zone, for a zone loss",
+    )
+    up.add_argument(
+        "--spread-zones",
+        action="store_true",
+        help="with 3 zones or more: the sample's Ray pods spread over the zones "
+        "(topologySpreadConstraints) and its Redis kept out of the head's zone",
     )
     up.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (300)")
     up.set_defaults(func=cmd_node_up)

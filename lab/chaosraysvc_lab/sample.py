@@ -16,6 +16,20 @@ from chaosraysvc_lab import binaries, redis_ha
 
 NAME = "rayservice-ha"
 NAMESPACE = "default"
+ZONE_KEY = "topology.kubernetes.io/zone"
+# every Ray pod of the namespace (KubeRay labels them so), head and workers counted together
+ZONE_SPREAD = {
+    "maxSkew": 1,
+    "topologyKey": ZONE_KEY,
+    "whenUnsatisfiable": "DoNotSchedule",
+    "labelSelector": {"matchLabels": {"ray.io/is-ray-node": "yes"}},
+}
+# required, so the scheduler keeps a new head out of Redis' zone as well (it is symmetric)
+REDIS_AWAY = {
+    "requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"ray.io/node-type": "head"}}, "topologyKey": ZONE_KEY}
+    ]
+}
 
 
 def published_sample(
@@ -24,12 +38,15 @@ def published_sample(
     redis: str = "single",
     head_only: bool = False,
     head_start_delay: float = 0,
+    spread_zones: bool = False,
 ) -> list[dict[str, Any]]:
     """KubeRay's HA sample, its Serve app imported locally; `exclude_head` sets KubeRay's field;
     `redis="sentinel"` replaces its Redis by a Sentinel-backed pair (`redis_ha.py`);
-    `head_only`, `head_start_delay`: see `adapt_sample`."""
+    `head_only`, `head_start_delay`, `spread_zones`: see `adapt_sample`."""
     path = binaries.binary_dir() / "samples" / "ray-service.high-availability.yaml"
-    docs = adapt_sample(path.read_text(), exclude_head, ray_env, head_only, head_start_delay)
+    docs = adapt_sample(
+        path.read_text(), exclude_head, ray_env, head_only, head_start_delay, spread_zones
+    )
     return redis_ha.with_sentinel(docs, NAMESPACE) if redis == "sentinel" else docs
 
 
@@ -39,6 +56,7 @@ def adapt_sample(
     ray_env: dict[str, str] | None = None,
     head_only: bool = False,
     head_start_delay: float = 0,
+    spread_zones: bool = False,
 ) -> list[dict[str, Any]]:
     """The sample's documents with our changes; `ray_env` is added to every Ray container's
     environment (head and worker groups), replacing a variable of the same name: for a
@@ -49,6 +67,9 @@ def adapt_sample(
     deleting the head stops the service until a new head has run the application again.
     `head_start_delay` (seconds): the head pod gets an init container that sleeps that long
     before Ray starts, as a new node's pull of Ray's multi-GB image delays it on a cluster.
+    `spread_zones`: the zone-aware set-up the sample lacks (`ZONE_SPREAD`, `REDIS_AWAY`): the
+    Ray pods spread over zones (at most one more in a zone than in another, or Pending), and
+    Redis never in the head's zone (so losing the head's zone never loses Redis too).
     """
     if head_only and exclude_head:
         raise ConfigurationError(
@@ -83,12 +104,17 @@ def adapt_sample(
             for group in cluster.get("workerGroupSpecs", []):
                 group["replicas"] = group["minReplicas"] = 0
         groups = [cluster["headGroupSpec"], *cluster.get("workerGroupSpecs", [])]
+        for group in groups if spread_zones else []:
+            group["template"]["spec"]["topologySpreadConstraints"] = [dict(ZONE_SPREAD)]
         added = [{"name": k, "value": v} for k, v in (ray_env or {}).items()]
         for group in groups if added else []:
             for container in group["template"]["spec"]["containers"]:
                 names = {e["name"] for e in added}
                 kept = [e for e in container.get("env", []) if e["name"] not in names]
                 container["env"] = kept + [dict(e) for e in added]
+    for doc in docs if spread_zones else []:
+        if doc["kind"] == "Deployment" and doc["metadata"]["name"] == "redis":
+            doc["spec"]["template"]["spec"]["affinity"] = {"podAntiAffinity": REDIS_AWAY}
     return docs
 
 

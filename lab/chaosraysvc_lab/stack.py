@@ -61,7 +61,7 @@ def worker_names(count: int, zones: int = 0) -> list[tuple[str, str]]:
     return [(f"{WORKER_PREFIX}{letters[i]}", ZONES[i % (zones or count)]) for i in range(count)]
 
 
-def _check_up(nodes: int, zones: int, redis: str, sample: bool) -> None:
+def _check_up(nodes: int, zones: int, redis: str, sample: bool, spread: bool = False) -> None:
     """Raise `NodeError` for arguments `up` cannot bring up, before anything starts."""
     if not 1 <= nodes <= len(ZONES):
         raise NodeError(f"nodes must be 1 to {len(ZONES)} (got {nodes})")
@@ -69,6 +69,13 @@ def _check_up(nodes: int, zones: int, redis: str, sample: bool) -> None:
         raise NodeError(f"zones must be 0 (one per node) or 1 to nodes={nodes} (got {zones})")
     if redis not in ("single", "sentinel"):
         raise NodeError(f"redis must be 'single' or 'sentinel' (got {redis!r})")
+    spread_over = {zone for _, zone in worker_names(nodes, zones)} if nodes > 1 else set()
+    if spread and (not sample or redis != "single" or len(spread_over) < 3):
+        raise NodeError(
+            "--spread-zones needs the sample with its one Redis and at least 3 zones (Redis "
+            "is kept out of the head's zone: with 2, a new head would have nowhere to go "
+            f"while one is lost); got nodes={nodes}, zones={zones}, redis={redis}"
+        )
     if sample and redis == "sentinel":  # its pods' image
         try:
             images.runtime_for(redis_ha.IMAGE)
@@ -115,6 +122,7 @@ class KubeNode:
         head_start_delay: float = 0,
         nodes: int = 1,
         zones: int = 0,
+        spread_zones: bool = False,
     ) -> dict[str, str]:
         """Bring everything up; return the settings for the kubernetes target.
 
@@ -124,6 +132,8 @@ class KubeNode:
         tainted NoSchedule as kubeadm taints a control-plane node). They are spread over
         `zones` zones in turn (`zone-a`, `zone-b`...; 0: one zone per node), so that with
         fewer zones than nodes a zone holds several (a zone loss loses them all).
+        `spread_zones`: the sample's Ray pods spread over the zones and its Redis kept out of
+        the head's zone (`adapt_sample`; 3 zones or more).
 
         With a `scrape_interval` (seconds; 0: none) Prometheus runs beside the control plane,
         scraping the Ray pods, the operator and a Pushgateway (`prometheus.py`); their URLs are
@@ -155,7 +165,7 @@ class KubeNode:
         self.down(lock_held=True)
         started = time.monotonic()
         try:
-            _check_up(nodes, zones, redis, sample)
+            _check_up(nodes, zones, redis, sample, spread_zones)
         except NodeError:
             probe.close()
             raise
@@ -218,12 +228,13 @@ class KubeNode:
             if not sample:
                 return {"KUBECONFIG": str(self.plane.kubeconfig)}
             sample_docs = published_sample(
-                exclude_head, ray_env, redis, head_only, head_start_delay
+                exclude_head, ray_env, redis, head_only, head_start_delay, spread_zones
             )
             _apply(api, [*sample_docs, dashboard_service()])
             progress(
                 "applied KubeRay's ray-service.high-availability.yaml"
                 + (" (Redis behind Sentinels)" if redis == "sentinel" else "")
+                + (" (Ray pods spread over zones, Redis out of the head's)" if spread_zones else "")
             )
             _pod_logs[0] = self.state_dir / "node" / "pods"
             try:

@@ -100,6 +100,21 @@ def test_more_zones_than_nodes_are_refused_before_anything_starts(
         node.up(nodes=nodes, zones=zones)
 
 
+@pytest.mark.parametrize(
+    ("nodes", "zones", "redis"), [(2, 0, "single"), (4, 2, "single"), (3, 0, "sentinel")]
+)
+def test_spread_zones_without_three_zones_and_one_redis_is_refused_before_anything_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, nodes: int, zones: int, redis: str
+) -> None:
+    monkeypatch.setattr(stack, "try_lock", lambda: open(tmp_path / "lock", "w"))  # noqa: SIM115
+    node = KubeNode(tmp_path)
+    monkeypatch.setattr(node, "down", lambda lock_held=False: None)
+    monkeypatch.setattr(stack.binaries, "coredns_binary", lambda: pytest.fail("not refused"))
+
+    with pytest.raises(NodeError, match=f"--spread-zones needs .* zones={zones}, redis={redis}"):
+        node.up(nodes=nodes, zones=zones, redis=redis, spread_zones=True)
+
+
 def test_sentinel_redis_without_debians_redis_70_is_refused_before_anything_starts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

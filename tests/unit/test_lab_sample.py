@@ -181,3 +181,35 @@ def test_a_head_start_delay_is_an_init_container_of_the_head_only() -> None:
         "initContainers"
         not in plain["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]
     )
+
+
+def test_spread_zones_spreads_every_ray_pod_and_keeps_redis_out_of_the_heads_zone() -> None:
+    text = (
+        SAMPLE
+        + """---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: redis}
+spec:
+  template:
+    metadata: {labels: {app: redis}}
+    spec:
+      containers: [{name: redis}]
+"""
+    )
+    service, _, redis = adapt_sample(text, spread_zones=True)
+
+    cluster = service["spec"]["rayClusterConfig"]
+    for group in (cluster["headGroupSpec"], cluster["workerGroupSpecs"][0]):
+        [spread] = group["template"]["spec"]["topologySpreadConstraints"]
+        assert spread["topologyKey"] == "topology.kubernetes.io/zone"
+        assert spread["maxSkew"] == 1 and spread["whenUnsatisfiable"] == "DoNotSchedule"
+        assert spread["labelSelector"] == {"matchLabels": {"ray.io/is-ray-node": "yes"}}
+    [away] = redis["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ]
+    assert away["labelSelector"] == {"matchLabels": {"ray.io/node-type": "head"}}
+    assert away["topologyKey"] == "topology.kubernetes.io/zone"
+
+    plain, _, plain_redis = adapt_sample(text)
+    assert "topologySpreadConstraints" not in str(plain) and "affinity" not in str(plain_redis)

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -358,3 +359,16 @@ def test_healing_nothing_is_no_error(redis: RedisDouble, monkeypatch: pytest.Mon
     _use(monkeypatch, target)
 
     assert network_actions.heal_redis_partition()["deleted"] == []
+
+
+def test_the_held_connection_dates_each_answer_to_the_microsecond(redis: RedisDouble) -> None:
+    # Its first ping can be answered "closed" in the very millisecond the cut is made: dated
+    # to the millisecond it rounded to before the cut, and the cut read as "unknown".
+    target = FakeTarget(redis)
+    held = partition.hold(target, HEAD, "127.0.0.1", redis.port, 0.8)
+    time.sleep(1.2)
+    lines = partition.release(target, held).split()
+
+    stamps, words = lines[0::2], lines[1::2]
+    assert words and set(words) == {"ok"}, lines
+    assert all(len(stamp.split(".")[1]) == 6 for stamp in stamps), lines
