@@ -712,6 +712,13 @@ def main() -> int:
         "replica and three Sentinels (redis-failover needs sentinel)",
     )
     parser.add_argument(
+        "--sentinel-down-after-ms",
+        type=int,
+        default=5000,
+        help="with --redis sentinel: the Sentinels' down-after-milliseconds (5000; Redis' "
+        "own default is 30000)",
+    )
+    parser.add_argument(
         "--sentinel-reset",
         action="store_true",
         help="redis-failover: `SENTINEL RESET` before each run (needed on Redis 6.2 only, "
@@ -854,6 +861,7 @@ def main() -> int:
                     "nodes": args.nodes,
                     "zones": args.zones,
                     "spread_zones": args.spread_zones,
+                    "sentinel_down_after_ms": args.sentinel_down_after_ms,
                 }
             }
             if node
@@ -877,6 +885,7 @@ def main() -> int:
                 nodes=args.nodes,
                 zones=args.zones,
                 spread_zones=args.spread_zones,
+                sentinel_down_after_ms=args.sentinel_down_after_ms,
             )
             os.environ["KUBECONFIG"] = env["KUBECONFIG"]  # for the target below
             if args.nodes > 1:

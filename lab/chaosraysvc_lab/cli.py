@@ -79,6 +79,7 @@ def cmd_node_up(args: argparse.Namespace) -> int:
         nodes=args.nodes,
         zones=args.zones,
         spread_zones=args.spread_zones,
+        sentinel_down_after_ms=args.sentinel_down_after_ms,
     )
     _say(f"the kubernetes target's settings: source {node.env_file}")
     _say(f"stop it with: chaosraysvc-lab node down --state-dir {node.state_dir}")
@@ -216,6 +217,14 @@ def _register_node(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         metavar="Z",
         help="with --nodes N: spread the N nodes over Z zones in turn (0: one zone per node); "
         "fewer zones than nodes put several nodes in a zone, for a zone loss",
+    )
+    up.add_argument(
+        "--sentinel-down-after-ms",
+        type=int,
+        default=5000,
+        metavar="MS",
+        help="with --redis sentinel: the Sentinels' down-after-milliseconds (5000; Redis' "
+        "own default is 30000)",
     )
     up.add_argument(
         "--spread-zones",

@@ -85,8 +85,13 @@ exec redis-server /data/sentinel.conf --sentinel
 """
 
 
-def with_sentinel(docs: list[dict[str, Any]], namespace: str = "default") -> list[dict[str, Any]]:
-    """Return `docs` with the sample's single Redis replaced by a Sentinel-backed pair."""
+def with_sentinel(
+    docs: list[dict[str, Any]], namespace: str = "default", down_after_ms: int = DOWN_AFTER_MS
+) -> list[dict[str, Any]]:
+    """Return `docs` with the sample's single Redis replaced by a Sentinel-backed pair, whose
+    Sentinels take a primary for down after `down_after_ms` without an answer."""
+    if down_after_ms < 100:
+        raise ValueError(f"down-after-milliseconds must be 100 or more (got {down_after_ms})")
     if not any(_is(d, "ConfigMap", "redis-config") for d in docs):
         raise ValueError("the sample has no ConfigMap redis-config (its redis.conf) to keep")
     conf = next(d for d in docs if _is(d, "ConfigMap", "redis-config"))
@@ -101,7 +106,7 @@ def with_sentinel(docs: list[dict[str, Any]], namespace: str = "default") -> lis
         "conf": CONF,
         "ns": namespace,
         "group": GROUP,
-        "down_after": DOWN_AFTER_MS,
+        "down_after": down_after_ms,
         "failover_timeout": FAILOVER_TIMEOUT_MS,
     }
     return [

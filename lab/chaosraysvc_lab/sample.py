@@ -39,15 +39,19 @@ def published_sample(
     head_only: bool = False,
     head_start_delay: float = 0,
     spread_zones: bool = False,
+    sentinel_down_after_ms: int = redis_ha.DOWN_AFTER_MS,
 ) -> list[dict[str, Any]]:
     """KubeRay's HA sample, its Serve app imported locally; `exclude_head` sets KubeRay's field;
-    `redis="sentinel"` replaces its Redis by a Sentinel-backed pair (`redis_ha.py`);
+    `redis="sentinel"` replaces its Redis by a Sentinel-backed pair (`redis_ha.py`, its
+    Sentinels' down-after-milliseconds `sentinel_down_after_ms`);
     `head_only`, `head_start_delay`, `spread_zones`: see `adapt_sample`."""
     path = binaries.binary_dir() / "samples" / "ray-service.high-availability.yaml"
     docs = adapt_sample(
         path.read_text(), exclude_head, ray_env, head_only, head_start_delay, spread_zones
     )
-    return redis_ha.with_sentinel(docs, NAMESPACE) if redis == "sentinel" else docs
+    if redis != "sentinel":
+        return docs
+    return redis_ha.with_sentinel(docs, NAMESPACE, sentinel_down_after_ms)
 
 
 def adapt_sample(

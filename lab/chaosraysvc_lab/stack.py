@@ -61,7 +61,9 @@ def worker_names(count: int, zones: int = 0) -> list[tuple[str, str]]:
     return [(f"{WORKER_PREFIX}{letters[i]}", ZONES[i % (zones or count)]) for i in range(count)]
 
 
-def _check_up(nodes: int, zones: int, redis: str, sample: bool, spread: bool = False) -> None:
+def _check_up(
+    nodes: int, zones: int, redis: str, sample: bool, spread: bool = False, down_after: int = 5000
+) -> None:
     """Raise `NodeError` for arguments `up` cannot bring up, before anything starts."""
     if not 1 <= nodes <= len(ZONES):
         raise NodeError(f"nodes must be 1 to {len(ZONES)} (got {nodes})")
@@ -69,6 +71,8 @@ def _check_up(nodes: int, zones: int, redis: str, sample: bool, spread: bool = F
         raise NodeError(f"zones must be 0 (one per node) or 1 to nodes={nodes} (got {zones})")
     if redis not in ("single", "sentinel"):
         raise NodeError(f"redis must be 'single' or 'sentinel' (got {redis!r})")
+    if down_after < 100:
+        raise NodeError(f"sentinel down-after-milliseconds must be 100 or more (got {down_after})")
     spread_over = {zone for _, zone in worker_names(nodes, zones)} if nodes > 1 else set()
     if spread and (not sample or redis != "single" or len(spread_over) < 3):
         raise NodeError(
@@ -123,6 +127,7 @@ class KubeNode:
         nodes: int = 1,
         zones: int = 0,
         spread_zones: bool = False,
+        sentinel_down_after_ms: int = redis_ha.DOWN_AFTER_MS,
     ) -> dict[str, str]:
         """Bring everything up; return the settings for the kubernetes target.
 
@@ -141,7 +146,8 @@ class KubeNode:
         every Ray pod and the Pushgateway.
 
         `redis="sentinel"`: the GCS's Redis is a primary, a replica and three Sentinels
-        (`redis_ha.py`) instead of the sample's one Redis. `head_only`: every Serve replica on
+        (`redis_ha.py`; down-after-milliseconds `sentinel_down_after_ms`) instead of the
+        sample's one Redis. `head_only`: every Serve replica on
         the head, no worker; `head_start_delay`: a head pod that starts Ray that many seconds
         late (together, a deliberately failing set-up: `adapt_sample`).
 
@@ -165,7 +171,7 @@ class KubeNode:
         self.down(lock_held=True)
         started = time.monotonic()
         try:
-            _check_up(nodes, zones, redis, sample, spread_zones)
+            _check_up(nodes, zones, redis, sample, spread_zones, sentinel_down_after_ms)
         except NodeError:
             probe.close()
             raise
@@ -228,8 +234,9 @@ class KubeNode:
             if not sample:
                 return {"KUBECONFIG": str(self.plane.kubeconfig)}
             sample_docs = published_sample(
-                exclude_head, ray_env, redis, head_only, head_start_delay, spread_zones
-            )
+                exclude_head, ray_env, redis, head_only, head_start_delay, spread_zones,
+                sentinel_down_after_ms,
+            )  # fmt: skip
             _apply(api, [*sample_docs, dashboard_service()])
             progress(
                 "applied KubeRay's ray-service.high-availability.yaml"

@@ -128,3 +128,5 @@ def test_sentinel_redis_without_debians_redis_70_is_refused_before_anything_star
         node.up(redis="sentinel")
     with pytest.raises(NodeError, match=r"redis must be 'single' or 'sentinel' \(got 'ha'\)"):
         node.up(redis="ha")
+    with pytest.raises(NodeError, match=r"down-after-milliseconds must be 100 or more \(got 5\)"):
+        node.up(redis="sentinel", sentinel_down_after_ms=5)

@@ -129,6 +129,15 @@ def test_sentinel_redis_replaces_the_one_redis_and_the_gcs_asks_the_sentinels() 
     assert "primary=redis-0.redis-headless.ns1.svc.cluster.local" in conf
     assert "sentinel monitor mymaster $primary 6379 2" in conf
     assert "requirepass $pw" in conf  # the GCS authenticates to the Sentinel with its password
+    assert "sentinel down-after-milliseconds mymaster 5000" in conf
+
+    slow = with_sentinel(_sample_with_redis(), "ns1", down_after_ms=30000)
+    slow_sentinels = next(d for d in slow if d["metadata"]["name"] == "redis-sentinel"
+                          and d["kind"] == "Deployment")  # fmt: skip
+    slow_conf = slow_sentinels["spec"]["template"]["spec"]["containers"][0]["command"][2]
+    assert "sentinel down-after-milliseconds mymaster 30000" in slow_conf
+    with pytest.raises(ValueError, match="down-after-milliseconds must be 100 or more"):
+        with_sentinel(_sample_with_redis(), down_after_ms=0)
 
     without = [d for d in _sample_with_redis() if d["kind"] != "ConfigMap"]
     with pytest.raises(ValueError, match="no ConfigMap redis-config"):
