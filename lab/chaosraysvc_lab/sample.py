@@ -17,11 +17,15 @@ from chaosraysvc_lab import binaries, redis_ha
 NAME = "rayservice-ha"
 NAMESPACE = "default"
 ZONE_KEY = "topology.kubernetes.io/zone"
-# every Ray pod of the namespace (KubeRay labels them so), head and workers counted together
+# every Ray pod of the namespace (KubeRay labels them so), head and workers counted together;
+# tainted nodes (a lost zone's NotReady ones, a control plane's) out of the count: with the
+# default ("Ignore") a zone whose only node left was tainted still counted, as a zone with no
+# Ray pod, and a new head could go nowhere while it lasted (seen on the lab's node)
 ZONE_SPREAD = {
     "maxSkew": 1,
     "topologyKey": ZONE_KEY,
     "whenUnsatisfiable": "DoNotSchedule",
+    "nodeTaintsPolicy": "Honor",
     "labelSelector": {"matchLabels": {"ray.io/is-ray-node": "yes"}},
 }
 # required, so the scheduler keeps a new head out of Redis' zone as well (it is symmetric)

@@ -213,6 +213,7 @@ spec:
         [spread] = group["template"]["spec"]["topologySpreadConstraints"]
         assert spread["topologyKey"] == "topology.kubernetes.io/zone"
         assert spread["maxSkew"] == 1 and spread["whenUnsatisfiable"] == "DoNotSchedule"
+        assert spread["nodeTaintsPolicy"] == "Honor"  # a tainted node's zone not counted
         assert spread["labelSelector"] == {"matchLabels": {"ray.io/is-ray-node": "yes"}}
     [away] = redis["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"][
         "requiredDuringSchedulingIgnoredDuringExecution"
