@@ -2,12 +2,14 @@
 
 chaosraysvc-lab node up [--exclude-head-from-serve-svc] [--no-network-policy] [--state-dir DIR]
                         [--redis single|sentinel] [--prometheus-scrape-interval SECONDS]
-                        [--head-only] [--head-start-delay SECONDS] [--nodes N]
+                        [--head-only] [--head-start-delay SECONDS] [--sentinel-down-after-ms MS]
+                        [--nodes N [--zones Z [--spread-zones]]]
     a whole node: control plane, the real KubeRay operator, the process kubelet (with
     kube-proxy, CoreDNS and kube-router's NetworkPolicy firewall), Prometheus scraping the
     Ray pods and a Pushgateway, and KubeRay's HA sample applied; writes DIR/kube.env for the
     kubernetes target; with --nodes N (2-5), N nodes in zones zone-a... run the pods, placed
-    by the real kube-scheduler, beside the control plane's node
+    by the real kube-scheduler, beside the control plane's node (--zones Z: over Z zones;
+    --spread-zones: the Ray pods spread over them, Redis out of the head's)
 chaosraysvc-lab node metrics [--state-dir DIR] [--prometheus-scrape-interval SECONDS]
     Prometheus and the Pushgateway beside a running node brought up without them; adds their
     URLs to DIR/kube.env
