@@ -304,6 +304,36 @@ def delete_bare_pods(kubeconfig: str) -> list[str]:
     return bare
 
 
+def ray_budget(kubeconfig: str, min_available: int) -> dict[str, Any]:
+    """Create a PodDisruptionBudget over every Ray pod (`minAvailable`), wait until the
+    disruption controller has computed it; return its name and first status."""
+    from kubernetes import client
+
+    from chaosraysvc_lab import kubeconfig as kc
+
+    policy = client.PolicyV1Api(kc.api_client(Path(kubeconfig)))
+    name = "rayservice-ha-ray-pods"
+    body = {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": name},
+        "spec": {
+            "minAvailable": min_available,
+            "selector": {"matchLabels": {"ray.io/is-ray-node": "yes"}},
+        },
+    }
+    policy.create_namespaced_pod_disruption_budget("default", body)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = policy.read_namespaced_pod_disruption_budget(name, "default").status
+        if status is not None and status.observed_generation:
+            return {"name": name, "min_available": min_available,
+                    "disruptions_allowed": status.disruptions_allowed,
+                    "current_healthy": status.current_healthy}  # fmt: skip
+        time.sleep(1)
+    raise RuntimeError(f"PodDisruptionBudget {name} got no status from the disruption controller")
+
+
 def placement(target: Target, kubeconfig: str) -> dict[str, Any]:
     """Where things were before a run: each pod's Kubernetes node and zone, and each Serve
     deployment's live replicas per Ray pod (or the error that kept it from being read)."""
@@ -758,6 +788,20 @@ def main() -> int:
         "of the head's zone (`node up --spread-zones`)",
     )
     parser.add_argument(
+        "--ray-pdb-min-available",
+        type=int,
+        default=0,
+        help="with --kubernetes: a PodDisruptionBudget over every Ray pod with this "
+        "minAvailable (2 of the sample's 3: one disruption at a time); 0: none",
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=0,
+        help="drain-head-node: seconds the drain may take (RAYSVC_DRAIN_TIMEOUT; default "
+        "the experiment's)",
+    )
+    parser.add_argument(
         "--lose-zone",
         action="store_true",
         help="lose-head-node: lose every node of the head's zone (RAYSVC_LOSE_ZONE=true)",
@@ -804,6 +848,8 @@ def main() -> int:
         FAULT_ENV.setdefault("lose-head-node", {})["RAYSVC_NODE_DELETE_AFTER"] = (
             f"{args.node_delete_after:g}"
         )
+    if args.drain_timeout:
+        FAULT_ENV["drain-head-node"] = {"RAYSVC_DRAIN_TIMEOUT": f"{args.drain_timeout:g}"}
     if args.lose_zone:
         FAULT_ENV.setdefault("lose-head-node", {})["RAYSVC_LOSE_ZONE"] = "true"
     RECOVERY_TIMEOUT[0] = args.recovery_timeout
@@ -890,6 +936,8 @@ def main() -> int:
             os.environ["KUBECONFIG"] = env["KUBECONFIG"]  # for the target below
             if args.nodes > 1:
                 meta["bare_pods_deleted"] = delete_bare_pods(env["KUBECONFIG"])
+            if args.ray_pdb_min_available:
+                meta["budget"] = ray_budget(env["KUBECONFIG"], args.ray_pdb_min_available)
             target = KubernetesTarget(
                 Settings(
                     target="kubernetes",
