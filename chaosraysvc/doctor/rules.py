@@ -697,6 +697,33 @@ def _replicas_one_node(facts: HaFacts) -> list[Risk]:
     )]  # fmt: skip
 
 
+# Measured on the lab's node (docs/findings.md, "Spread over three zones").
+SPREAD_TAINTS_MEASURED = (
+    "on the lab's node (2026-12-06) a zone whose only node left was the tainted control plane's "
+    "kept counting, with no Ray pod, and the new head stayed Pending until the lost nodes came "
+    "back (campaign-node-lose-head-zone-spread-taints-ignored.json)"
+)
+
+
+def zone_spread_counts_tainted(facts: HaFacts) -> list[Risk]:
+    """A required spread over zones that counts nodes the Ray pods cannot use."""
+    if not facts.zone_spread_counts_tainted:
+        return []
+    return [Risk(
+        "zone-spread-counts-tainted", "medium",
+        "A required zone spread counts nodes the Ray pods cannot run on",
+        tuple(f"spec.rayClusterConfig {where}: topologySpreadConstraints over "
+              "topology.kubernetes.io/zone, whenUnsatisfiable DoNotSchedule, nodeTaintsPolicy "
+              "not Honor" for where in facts.zone_spread_counts_tainted),
+        "With nodeTaintsPolicy Ignore (the default) a zone whose nodes are all tainted (NotReady "
+        "while lost, cordoned, or a control plane's) still counts as a zone with no Ray pod, so "
+        "placing one more anywhere else exceeds maxSkew: after a zone loss the new head or "
+        f"worker stays Pending while the zone is away ({SPREAD_TAINTS_MEASURED}).",
+        "Add nodeTaintsPolicy: Honor to the constraint (tainted nodes the pod does not tolerate "
+        "are left out of the count), or make it whenUnsatisfiable: ScheduleAnyway.",
+    )]  # fmt: skip
+
+
 Rule = Callable[[HaFacts], list[Risk]]
 
 RULES: tuple[Rule, ...] = (
@@ -713,6 +740,7 @@ RULES: tuple[Rule, ...] = (
     drain_cut_short,
     ray_versions,
     one_node_or_zone,
+    zone_spread_counts_tainted,
 )
 
 RISK_IDS = (
@@ -733,6 +761,7 @@ RISK_IDS = (
     "ray-image-versions-differ",
     "ray-pods-one-node",
     "ray-pods-one-zone",
+    "zone-spread-counts-tainted",
     "replicas-one-node",
     "head-redis-share-node",
     "lost-node-not-deleted",

@@ -138,6 +138,9 @@ class HaFacts:
     # nodes' zones (topology.kubernetes.io/zone; {} when the nodes could not be read)
     placement: list[tuple[str, str, str]] = field(default_factory=list)
     node_zones: dict[str, str] = field(default_factory=dict)
+    # the Ray templates ("headGroupSpec", "worker group 'x'") whose zone spread is required
+    # (DoNotSchedule) but counts tainted nodes (nodeTaintsPolicy not Honor)
+    zone_spread_counts_tainted: list[str] = field(default_factory=list)
     # each node's spec.providerID ("": none, no cloud's node controller knows it)
     node_providers: dict[str, str] = field(default_factory=dict)
     # what could not be inspected, and why

@@ -98,6 +98,19 @@ def _template_container(group: Mapping[str, Any]) -> Mapping[str, Any]:
     return container if isinstance(container, Mapping) else {}
 
 
+def _zone_spread_counts_tainted(group: Mapping[str, Any]) -> bool:
+    """Whether the group's pod template requires a spread over zones (DoNotSchedule) and
+    counts tainted nodes in it (nodeTaintsPolicy unset: Ignore)."""
+    spread = _dig(group, "template", "spec", "topologySpreadConstraints")
+    return any(
+        isinstance(c, Mapping)
+        and c.get("topologyKey") == ZONE_LABEL
+        and c.get("whenUnsatisfiable", "DoNotSchedule") == "DoNotSchedule"
+        and c.get("nodeTaintsPolicy", "Ignore") != "Honor"
+        for c in (spread if isinstance(spread, list) else [])
+    )
+
+
 def _template_env(container: Mapping[str, Any], name: str) -> str | None:
     for item in container.get("env") or []:
         if isinstance(item, Mapping) and item.get("name") == name:
@@ -301,6 +314,12 @@ def gather_kubernetes_facts(target: KubernetesTarget, live: bool = True) -> HaFa
     queue["head"] = head_value or _template_env(head_container, QUEUE_LENGTH_CACHE_ENV) or ""
 
     facts.autoscaling = cluster_spec.get("enableInTreeAutoscaling") is True
+    facts.zone_spread_counts_tainted = [
+        where
+        for where, group in [("headGroupSpec", head_group)]
+        + [(f"worker group '{g.get('groupName') or f'group{i}'}'", g) for i, g in enumerate(groups)]
+        if _zone_spread_counts_tainted(group)
+    ]
     for index, group in enumerate(groups):
         name = str(group.get("groupName") or f"group{index}")
         container = _template_container(group)

@@ -71,7 +71,7 @@ def test_a_fixed_sandbox_has_no_risk_exit_0(
     code, out, _ = doctor(capsys, "--target", "sandbox", "--state-dir", str(state_dir))
 
     assert code == 0
-    assert "no HA risk found (13 rules checked)" in out
+    assert "no HA risk found (14 rules checked)" in out
 
 
 def test_json_output_and_severity_filter(

@@ -258,6 +258,11 @@ POSITIVE: list[tuple[str, Change, dict[str, str]]] = [
         {"sentinel-stale-primary": "medium"},
     ),
     (
+        "a required zone spread counting tainted nodes",
+        _set(zone_spread_counts_tainted=["headGroupSpec", "worker group 'worker'"]),
+        {"zone-spread-counts-tainted": "medium"},
+    ),
+    (
         "no node known to a cloud's node controller",
         _set(node_providers={"n-a": "", "n-b": "", "n-c": ""}),
         {"lost-node-not-deleted": "medium"},

@@ -225,6 +225,24 @@ def ray_version(declared: str = "2.9.0", worker_image: str = "") -> Objects:
     return objects
 
 
+def zone_spread(taints_policy: str = "") -> Objects:
+    """Every Ray template spread over zones, DoNotSchedule (nodeTaintsPolicy: `taints_policy`,
+    "" unset)."""
+    objects = fixed()
+    config = cluster_config(objects)
+    spread: dict[str, Any] = {
+        "maxSkew": 1,
+        "topologyKey": "topology.kubernetes.io/zone",
+        "whenUnsatisfiable": "DoNotSchedule",
+        "labelSelector": {"matchLabels": {"ray.io/is-ray-node": "yes"}},
+    }
+    if taints_policy:
+        spread["nodeTaintsPolicy"] = taints_policy
+    for group in [config["headGroupSpec"], *config["workerGroupSpecs"]]:
+        group["template"]["spec"]["topologySpreadConstraints"] = [dict(spread)]
+    return objects
+
+
 # -- the Ray dashboard's answers ---------------------------------------------------------------
 
 POD_IPS = {**seed.IPS, THIRD_WORKER: THIRD_WORKER_IP}

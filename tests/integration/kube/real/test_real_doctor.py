@@ -265,6 +265,12 @@ SCENARIOS: list[tuple[str, Callable[[], list[dict[str, Any]]], dict[str, str], s
         {"ray-image-versions-differ": "high", "ray-version-mismatch": "medium"},
         "worker group 'worker' image rayproject/ray:2.51.0-py310",
     ),
+    (
+        "zone-spread-counting-taints",
+        seed_risks.zone_spread,
+        {"zone-spread-counts-tainted": "medium"},
+        "worker group 'worker': topologySpreadConstraints over topology.kubernetes.io/zone",
+    ),
 ]
 
 
@@ -286,6 +292,15 @@ def test_each_risk_is_reported_from_the_spec_and_pods(
     assert _severities(risks) == expected
     seen = [item for risk in risks.values() for item in risk.evidence]
     assert any(evidence in item for item in seen), seen
+
+
+def test_a_zone_spread_that_leaves_tainted_nodes_out_is_no_risk(
+    seed_cluster: SeedCluster,
+) -> None:
+    facts = _facts(seed_cluster(seed_risks.zone_spread("Honor"), wait_slices=False))
+
+    assert facts.zone_spread_counts_tainted == []
+    assert evaluate(facts) == []
 
 
 def test_replicas_on_the_head_are_read_from_the_live_placement(
