@@ -58,6 +58,8 @@ class Drained:
     vanished: list[str] = field(default_factory=list)  # gone before its eviction (404)
     gone: dict[str, float] = field(default_factory=dict)  # pod -> seen deleted
     blocked: dict[str, str] = field(default_factory=dict)  # pod -> the last 429's message
+    # pod -> its first 429, kept once evicted: how long a budget held it (evicted - held)
+    held: dict[str, float] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # pod -> why not evicted
 
     def to_json(self) -> dict[str, Any]:
@@ -69,6 +71,7 @@ class Drained:
             "vanished": list(self.vanished),
             "gone": dict(self.gone),
             "blocked": dict(self.blocked),
+            "held": dict(self.held),
             "skipped": dict(self.skipped),
         }
 
@@ -157,6 +160,7 @@ def evict(
                 result.vanished.append(key)
             else:
                 result.blocked[key] = refused
+                result.held.setdefault(key, clock())
                 continue
             result.blocked.pop(key, None)
             del waiting[key]

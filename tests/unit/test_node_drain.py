@@ -132,6 +132,8 @@ def test_a_budget_that_refuses_is_asked_again_until_it_allows() -> None:
     assert api.evictions == ["ray-head", "guarded"]  # the budget's pod on the third ask
     assert done.evicted["ns/guarded"] == 1000 + 2 * drain.RETRY_S
     assert set(done.gone) == {"ns/ray-head", "ns/guarded"} and not done.blocked
+    # when the budget first held it stays on record: held for 2 retries
+    assert done.held == {"ns/guarded": 1000} and done.to_json()["held"] == done.held
     assert done.skipped == {"ns/agent": "a DaemonSet's pod (its controller ignores the cordon)"}
 
 
