@@ -62,6 +62,7 @@ from chaosraysvc.targets.kubernetes import KubernetesTarget
 from chaosraysvc.targets.sandbox import SandboxTarget
 from chaosraysvc.traffic.log import read_traffic_log
 from chaosraysvc.traffic.stats import summarize
+from chaosraysvc_lab.redis_ha import DOWN_AFTER_MS
 from chaosraysvc_lab.stack import KubeNode
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -744,9 +745,9 @@ def main() -> int:
     parser.add_argument(
         "--sentinel-down-after-ms",
         type=int,
-        default=5000,
-        help="with --redis sentinel: the Sentinels' down-after-milliseconds (5000; Redis' "
-        "own default is 30000)",
+        default=DOWN_AFTER_MS,
+        help=f"with --redis sentinel: the Sentinels' down-after-milliseconds ({DOWN_AFTER_MS}; "
+        "Redis' own default is 30000)",
     )
     parser.add_argument(
         "--sentinel-reset",

@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 
 from chaosraysvc.errors import ChaosRaySvcError
-from chaosraysvc_lab import controlplane_cli
+from chaosraysvc_lab import controlplane_cli, redis_ha
 
 NODE_DIR_VAR = "RAYSVC_LAB_DIR"
 
@@ -223,10 +223,10 @@ def _register_node(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     up.add_argument(
         "--sentinel-down-after-ms",
         type=int,
-        default=5000,
+        default=redis_ha.DOWN_AFTER_MS,
         metavar="MS",
-        help="with --redis sentinel: the Sentinels' down-after-milliseconds (5000; Redis' "
-        "own default is 30000)",
+        help=f"with --redis sentinel: the Sentinels' down-after-milliseconds "
+        f"({redis_ha.DOWN_AFTER_MS}; Redis' own default is 30000)",
     )
     up.add_argument(
         "--spread-zones",

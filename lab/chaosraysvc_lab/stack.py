@@ -62,7 +62,12 @@ def worker_names(count: int, zones: int = 0) -> list[tuple[str, str]]:
 
 
 def _check_up(
-    nodes: int, zones: int, redis: str, sample: bool, spread: bool = False, down_after: int = 5000
+    nodes: int,
+    zones: int,
+    redis: str,
+    sample: bool,
+    spread: bool = False,
+    down_after: int = redis_ha.DOWN_AFTER_MS,
 ) -> None:
     """Raise `NodeError` for arguments `up` cannot bring up, before anything starts."""
     if not 1 <= nodes <= len(ZONES):
