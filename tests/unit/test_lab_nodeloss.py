@@ -86,16 +86,21 @@ def test_nodes_are_spread_over_fewer_zones_in_turn_for_a_zone_loss() -> None:
     assert len(set(names)) == 4  # a name per node, whatever the zones
 
 
+@pytest.fixture
+def node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> KubeNode:
+    """A node whose `up` gets the machine's lock and stops at its first build: a broken
+    argument check fails the test there, not by starting anything."""
+    monkeypatch.setattr(stack, "try_lock", lambda: open(tmp_path / "lock", "w"))  # noqa: SIM115
+    kube = KubeNode(tmp_path)
+    monkeypatch.setattr(kube, "down", lambda lock_held=False: None)
+    monkeypatch.setattr(stack.binaries, "coredns_binary", lambda: pytest.fail("not refused"))
+    return kube
+
+
 @pytest.mark.parametrize(("nodes", "zones"), [(3, 4), (3, -1), (1, 1)])
 def test_more_zones_than_nodes_are_refused_before_anything_starts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, nodes: int, zones: int
+    node: KubeNode, nodes: int, zones: int
 ) -> None:
-    monkeypatch.setattr(stack, "try_lock", lambda: open(tmp_path / "lock", "w"))  # noqa: SIM115
-    node = KubeNode(tmp_path)
-    monkeypatch.setattr(node, "down", lambda lock_held=False: None)
-    # past the checks, the first thing `up` does is build: a broken check stops here
-    monkeypatch.setattr(stack.binaries, "coredns_binary", lambda: pytest.fail("not refused"))
-
     with pytest.raises(NodeError, match=f"zones must be 0 .* or 1 to nodes={nodes}"):
         node.up(nodes=nodes, zones=zones)
 
@@ -104,25 +109,16 @@ def test_more_zones_than_nodes_are_refused_before_anything_starts(
     ("nodes", "zones", "redis"), [(2, 0, "single"), (4, 2, "single"), (3, 0, "sentinel")]
 )
 def test_spread_zones_without_three_zones_and_one_redis_is_refused_before_anything_starts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, nodes: int, zones: int, redis: str
+    node: KubeNode, nodes: int, zones: int, redis: str
 ) -> None:
-    monkeypatch.setattr(stack, "try_lock", lambda: open(tmp_path / "lock", "w"))  # noqa: SIM115
-    node = KubeNode(tmp_path)
-    monkeypatch.setattr(node, "down", lambda lock_held=False: None)
-    monkeypatch.setattr(stack.binaries, "coredns_binary", lambda: pytest.fail("not refused"))
-
     with pytest.raises(NodeError, match=f"--spread-zones needs .* zones={zones}, redis={redis}"):
         node.up(nodes=nodes, zones=zones, redis=redis, spread_zones=True)
 
 
 def test_sentinel_redis_without_debians_redis_70_is_refused_before_anything_starts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    node: KubeNode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(stack, "try_lock", lambda: open(tmp_path / "lock", "w"))  # noqa: SIM115
     monkeypatch.setattr(stack.images, "DEBIAN_REDIS", tmp_path / "absent")
-    node = KubeNode(tmp_path)
-    monkeypatch.setattr(node, "down", lambda lock_held=False: None)
-    monkeypatch.setattr(stack.binaries, "coredns_binary", lambda: pytest.fail("not refused"))
 
     with pytest.raises(NodeError, match=r"--redis sentinel: .*redis:7\.0\.15.*redis-tools"):
         node.up(redis="sentinel")
