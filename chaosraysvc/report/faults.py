@@ -117,6 +117,9 @@ class Fault:
     # a node loss (lose_node): the nodes lost and seconds after the loss to its own milestones
     lost_nodes: list[str] = field(default_factory=list)
     node_loss_s: dict[str, float] = field(default_factory=dict)
+    # a drain (drain_node): pod -> seconds a PodDisruptionBudget refused its eviction (from its
+    # first refusal to the eviction accepted; a drain still refused at its end failed instead)
+    budget_held_s: dict[str, float] = field(default_factory=dict)
 
     @property
     def happened(self) -> bool:
@@ -172,6 +175,8 @@ class Fault:
         if self.lost_nodes:
             out["lost_nodes"] = self.lost_nodes
             out["node_loss_s"] = self.node_loss_s
+        if self.budget_held_s:
+            out["budget_held_s"] = self.budget_held_s
         return out
 
 
@@ -216,6 +221,7 @@ class _Draft:
     new_primary: str = ""
     lost_nodes: list[str] = field(default_factory=list)
     node_loss_at: dict[str, float] = field(default_factory=dict)
+    budget_held_s: dict[str, float] = field(default_factory=dict)
 
 
 def _new_fault(result: dict[str, Any] | None) -> _Draft:
@@ -285,6 +291,8 @@ def _fault_from_output(result: dict[str, Any]) -> _Draft:
         fault.node_loss_at = {m: at[m] for m in NODE_LOSS_MILESTONES if number(at.get(m))}
         nodes = lost.get("nodes")
         fault.lost_nodes = [str(n) for n in nodes] if isinstance(nodes, list) else []
+    if drained:
+        fault.budget_held_s = _budget_holds(as_dict(output.get("drain")))
     if isinstance(recovery, dict):
         at = as_dict(recovery.get("at"))
         fault.new_pod = str(recovery.get("new_pod") or recovery.get("new_cluster") or "")
@@ -424,7 +432,20 @@ def _finish(draft: _Draft, origin: float | None, logged: bool) -> Fault:
         new_primary=draft.new_primary,
         lost_nodes=draft.lost_nodes,
         node_loss_s={m: round(t - at, 3) for m, t in draft.node_loss_at.items() if at is not None},
+        budget_held_s=draft.budget_held_s,
     )
+
+
+def _budget_holds(drain: dict[str, Any]) -> dict[str, float]:
+    """From `drain_node`'s `drain` output: for each pod a PodDisruptionBudget refused, the
+    seconds from its first refusal (`held`) to its eviction accepted (`evicted`)."""
+    held, evicted = as_dict(drain.get("held")), as_dict(drain.get("evicted"))
+    holds = {}
+    for pod, first in held.items():
+        first_s, evicted_s = number(first), number(evicted.get(pod))
+        if first_s is not None and evicted_s is not None:
+            holds[str(pod)] = round(max(evicted_s - first_s, 0.0), 3)
+    return holds
 
 
 def find_faults(

@@ -195,6 +195,9 @@ def _fault_sentence(fault: Fault, dry: str = "") -> str:
         in_order = sorted(fault.node_loss_s.items(), key=lambda item: item[1])
         said = [f"{steps[m]} {s:.1f} s" for m, s in in_order if m in steps]
         sentence += f" Node loss: {', '.join(said)} after the loss."
+    if fault.injected and fault.budget_held_s:
+        said = [f"{pod} for {s:.1f} s" for pod, s in sorted(fault.budget_held_s.items())]
+        sentence += f" A PodDisruptionBudget held the eviction of {', '.join(said)}."
     return sentence
 
 

@@ -17,6 +17,7 @@ from chaosraysvc.errors import FaultNotEffectiveError, KubernetesApiError, Refus
 from chaosraysvc.kube import drain
 from chaosraysvc.model import Node, Pod
 from chaosraysvc.report.faults import find_faults
+from chaosraysvc.report.verdict import _fault_sentence
 from chaosraysvc.targets.kubernetes import KubernetesTarget
 from chaosraysvc.targets.sandbox import DRAIN_REFUSED
 
@@ -354,3 +355,37 @@ def test_the_report_names_a_drain_as_its_fault() -> None:
 
     assert (fault.pod, fault.role, fault.at, fault.injected) == (HEAD.name, "head", 1000.0, True)
     assert fault.recovery_s == 15.0 and fault.new_pod == "rs-head-y2"
+
+
+def test_the_report_says_how_long_a_budget_held_each_eviction() -> None:
+    """`drain_node`'s `held` (a pod's first 429) and `evicted` (its eviction accepted) give
+    the seconds a PodDisruptionBudget paced the drain, in the fault and its sentence; a pod
+    evicted at once (no `held`) has none."""
+    worker = "default/rs-worker-z1"
+    output = {
+        "target": "kubernetes",
+        "drained": {"name": HEAD.name, "role": "head", "uid": "u1", "node": "n1"},
+        "drain": {"node": "n1", "evicted": {f"default/{HEAD.name}": 1000.5, worker: 1063.2},
+                  "held": {worker: 1000.6}, "blocked": {}},
+        "drained_at": 1000.0,
+        "grace_period": None,
+        "recovery": {"recovered": True, "new_pod": "rs-head-y2",
+                     "at": {"pod_ready": 1010.0, "endpoints_restored": 1012.0,
+                            "applications_running": 1015.0}},
+    }  # fmt: skip
+    result = {"activity": {"name": "drain-head-node", "type": "action",
+                           "provider": {"type": "python", "func": "drain_node"}},
+              "status": "succeeded", "output": output}  # fmt: skip
+
+    [fault] = find_faults({"run": [result], "rollbacks": []}, [], origin=990.0, logged=False)
+
+    assert fault.budget_held_s == {worker: 62.6}
+    assert fault.to_json()["budget_held_s"] == {worker: 62.6}
+    assert "A PodDisruptionBudget held the eviction of default/rs-worker-z1 for 62.6 s." in (
+        _fault_sentence(fault)
+    )
+    plain = {**output, "drain": {"node": "n1", "evicted": {f"default/{HEAD.name}": 1000.5}}}
+    [unheld] = find_faults({"run": [{**result, "output": plain}], "rollbacks": []}, [],
+                           origin=990.0, logged=False)  # fmt: skip
+    assert unheld.budget_held_s == {} and "budget_held_s" not in unheld.to_json()
+    assert "PodDisruptionBudget" not in _fault_sentence(unheld)

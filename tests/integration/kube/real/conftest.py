@@ -436,6 +436,11 @@ def chaos_run(
     journal: dict[str, Any] = json.loads(journal_path.read_text())
     verdict = next(e for e in journal["extensions"] if e.get("name") == "chaosraysvc")["verdict"]
     print(f"status {journal['status']}, verdict {verdict['outcome']}: {verdict['headline']}")
+    for phase in ("before", "after"):  # a hypothesis that did not hold: which probe, what it saw
+        for probe in ((journal.get("steady_states") or {}).get(phase) or {}).get("probes", []):
+            if not probe.get("tolerance_met", True):
+                print(f"steady state {phase}: {probe['activity']['name']} not met:",
+                      str(probe.get("output") or probe.get("exception"))[:600])  # fmt: skip
     return journal, verdict
 
 
