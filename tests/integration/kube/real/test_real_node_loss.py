@@ -78,6 +78,45 @@ class Silence:
             self.outcome = f"{type(exc).__name__}: {exc}"
 
 
+def _await_healthy(settings: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wait until every pod and endpoint is ready and every application RUNNING (a test
+    before may have left a recovery going on)."""
+    for key, value in settings.items():  # the node's kube.env, as `chaos run` gets it
+        monkeypatch.setenv(key, value)
+    target = KubernetesTarget(settings_from(None))
+    try:
+        wait_until_healthy(target, 300)
+        wait_for(lambda: len([e for e in target.serve_endpoints() if e.ready]) == 3, 120,
+                 what="3 ready serve endpoints")  # fmt: skip
+    finally:
+        target.close()
+
+
+def test_a_loss_command_that_loses_nothing_is_no_fault(
+    node: tuple[KubeNode, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """First in the module, on the node as started: after a real loss the service can still
+    be settling (a new head's first requests), and a hypothesis that did not hold before the
+    fault would leave the loss command untried."""
+    _, settings = node
+    core = core_api(settings)
+    wait_for(lambda: all(_ready(core, n.metadata.name) for n in core.list_node().items), 60,
+             what="every node Ready")  # fmt: skip
+    _await_healthy(settings, monkeypatch)
+    head = running_head(core)
+
+    journal, verdict = chaos_run("lose-head-node", settings, tmp_path,
+                                 RAYSVC_NODE_LOSS_COMMAND="true",
+                                 RAYSVC_NODE_RESTORE_COMMAND="true",
+                                 RAYSVC_NODE_NOT_READY_TIMEOUT=str(GRACE_S + 25))  # fmt: skip
+
+    action = next(r for r in journal["run"] if r["activity"]["name"] == "lose-head-node")
+    assert action["status"] == "failed"
+    assert "stayed Ready for 75 s" in str(action.get("exception")), action.get("exception")
+    assert verdict["outcome"] == "inconclusive", verdict
+    assert running_head(core).metadata.uid == head.metadata.uid  # nothing happened to it
+
+
 def test_losing_the_heads_node_is_followed_until_a_new_head_runs_elsewhere(
     node: tuple[KubeNode, dict[str, str]], tmp_path: Path
 ) -> None:
@@ -116,39 +155,3 @@ def test_losing_the_heads_node_is_followed_until_a_new_head_runs_elsewhere(
     assert rolled["status"] == "succeeded" and rolled["output"]["restored"] == [lost]
     wait_for(lambda: _ready(core, lost), 60, what=f"node {lost} Ready again")
     assert not nodeloss.is_lost(NodeNetwork(worker["node_index"]))
-
-
-def _await_healthy(settings: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Wait until every pod and endpoint is ready and every application RUNNING (a test
-    before may have left a recovery going on)."""
-    for key, value in settings.items():  # the node's kube.env, as `chaos run` gets it
-        monkeypatch.setenv(key, value)
-    target = KubernetesTarget(settings_from(None))
-    try:
-        wait_until_healthy(target, 300)
-        wait_for(lambda: len([e for e in target.serve_endpoints() if e.ready]) == 3, 120,
-                 what="3 ready serve endpoints")  # fmt: skip
-    finally:
-        target.close()
-
-
-def test_a_loss_command_that_loses_nothing_is_no_fault(
-    node: tuple[KubeNode, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _, settings = node
-    core = core_api(settings)
-    wait_for(lambda: all(_ready(core, n.metadata.name) for n in core.list_node().items), 60,
-             what="every node Ready")  # fmt: skip
-    _await_healthy(settings, monkeypatch)
-    head = running_head(core)
-
-    journal, verdict = chaos_run("lose-head-node", settings, tmp_path,
-                                 RAYSVC_NODE_LOSS_COMMAND="true",
-                                 RAYSVC_NODE_RESTORE_COMMAND="true",
-                                 RAYSVC_NODE_NOT_READY_TIMEOUT=str(GRACE_S + 25))  # fmt: skip
-
-    action = next(r for r in journal["run"] if r["activity"]["name"] == "lose-head-node")
-    assert action["status"] == "failed"
-    assert "stayed Ready for 75 s" in str(action.get("exception")), action.get("exception")
-    assert verdict["outcome"] == "inconclusive", verdict
-    assert running_head(core).metadata.uid == head.metadata.uid  # nothing happened to it
