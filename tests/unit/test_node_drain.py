@@ -335,11 +335,13 @@ def test_the_sandbox_refuses_a_drain_and_its_rollback_is_a_no_op() -> None:
     assert target.uncordon_nodes() == []
 
 
-def test_the_report_names_a_drain_as_its_fault() -> None:
+def _drain_journal(drain: dict[str, Any]) -> dict[str, Any]:
+    """A journal whose one action is a drain of the head's node `n1` (its `drain` output
+    given), recovered 15 s after it."""
     output = {
         "target": "kubernetes",
         "drained": {"name": HEAD.name, "role": "head", "uid": "u1", "node": "n1"},
-        "drain": {"node": "n1"},
+        "drain": drain,
         "drained_at": 1000.0,
         "grace_period": None,
         "recovery": {"recovered": True, "new_pod": "rs-head-y2",
@@ -349,9 +351,11 @@ def test_the_report_names_a_drain_as_its_fault() -> None:
     result = {"activity": {"name": "drain-head-node", "type": "action",
                            "provider": {"type": "python", "func": "drain_node"}},
               "status": "succeeded", "output": output}  # fmt: skip
-    journal = {"run": [result], "rollbacks": []}
+    return {"run": [result], "rollbacks": []}
 
-    [fault] = find_faults(journal, [], origin=990.0, logged=False)
+
+def test_the_report_names_a_drain_as_its_fault() -> None:
+    [fault] = find_faults(_drain_journal({"node": "n1"}), [], origin=990.0, logged=False)
 
     assert (fault.pod, fault.role, fault.at, fault.injected) == (HEAD.name, "head", 1000.0, True)
     assert fault.recovery_s == 15.0 and fault.new_pod == "rs-head-y2"
@@ -362,30 +366,17 @@ def test_the_report_says_how_long_a_budget_held_each_eviction() -> None:
     the seconds a PodDisruptionBudget paced the drain, in the fault and its sentence; a pod
     evicted at once (no `held`) has none."""
     worker = "default/rs-worker-z1"
-    output = {
-        "target": "kubernetes",
-        "drained": {"name": HEAD.name, "role": "head", "uid": "u1", "node": "n1"},
-        "drain": {"node": "n1", "evicted": {f"default/{HEAD.name}": 1000.5, worker: 1063.2},
-                  "held": {worker: 1000.6}, "blocked": {}},
-        "drained_at": 1000.0,
-        "grace_period": None,
-        "recovery": {"recovered": True, "new_pod": "rs-head-y2",
-                     "at": {"pod_ready": 1010.0, "endpoints_restored": 1012.0,
-                            "applications_running": 1015.0}},
-    }  # fmt: skip
-    result = {"activity": {"name": "drain-head-node", "type": "action",
-                           "provider": {"type": "python", "func": "drain_node"}},
-              "status": "succeeded", "output": output}  # fmt: skip
+    held = {"node": "n1", "evicted": {f"default/{HEAD.name}": 1000.5, worker: 1063.2},
+            "held": {worker: 1000.6}, "blocked": {}}  # fmt: skip
 
-    [fault] = find_faults({"run": [result], "rollbacks": []}, [], origin=990.0, logged=False)
+    [fault] = find_faults(_drain_journal(held), [], origin=990.0, logged=False)
 
     assert fault.budget_held_s == {worker: 62.6}
     assert fault.to_json()["budget_held_s"] == {worker: 62.6}
     assert "A PodDisruptionBudget held the eviction of default/rs-worker-z1 for 62.6 s." in (
         _fault_sentence(fault)
     )
-    plain = {**output, "drain": {"node": "n1", "evicted": {f"default/{HEAD.name}": 1000.5}}}
-    [unheld] = find_faults({"run": [{**result, "output": plain}], "rollbacks": []}, [],
-                           origin=990.0, logged=False)  # fmt: skip
+    plain = {"node": "n1", "evicted": {f"default/{HEAD.name}": 1000.5}}
+    [unheld] = find_faults(_drain_journal(plain), [], origin=990.0, logged=False)
     assert unheld.budget_held_s == {} and "budget_held_s" not in unheld.to_json()
     assert "PodDisruptionBudget" not in _fault_sentence(unheld)
