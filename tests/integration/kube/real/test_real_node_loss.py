@@ -79,8 +79,8 @@ class Silence:
 
 
 def _await_healthy(settings: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Wait until every pod and endpoint is ready and every application RUNNING (a test
-    before may have left a recovery going on)."""
+    """Wait until every pod and endpoint is ready and every application RUNNING (the node
+    as started may still be settling)."""
     for key, value in settings.items():  # the node's kube.env, as `chaos run` gets it
         monkeypatch.setenv(key, value)
     target = KubernetesTarget(settings_from(None))
@@ -96,8 +96,8 @@ def test_a_loss_command_that_loses_nothing_is_no_fault(
     node: tuple[KubeNode, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """First in the module, on the node as started: after a real loss the service can still
-    be settling (a new head's first requests), and a hypothesis that did not hold before the
-    fault would leave the loss command untried."""
+    be settling (a replica slower than the client's 2 s after RUNNING: docs/findings.md),
+    and a hypothesis that did not hold before the fault would leave the loss command untried."""
     _, settings = node
     core = core_api(settings)
     wait_for(lambda: all(_ready(core, n.metadata.name) for n in core.list_node().items), 60,
